@@ -1,0 +1,1 @@
+# audit/local.mk -- build rules for audit/ (filled in by its issue).

@@ -1,0 +1,1 @@
+# bundle/local.mk -- build rules for bundle/ (filled in by its issue).

@@ -1,0 +1,1 @@
+# ctl/local.mk -- build rules for ctl/ (filled in by its issue).

@@ -1,0 +1,1 @@
+# daemon/local.mk -- build rules for daemon/ (filled in by its issue).

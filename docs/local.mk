@@ -1,0 +1,1 @@
+# docs/local.mk -- build rules for docs/ (filled in by its issue).

@@ -1,0 +1,1 @@
+# engine/format/local.mk -- rules for engine/format/ (sources are added to engine_libengine_a_SOURCES).

@@ -1,0 +1,48 @@
+/*
+ * engine/format/tensor_type.h -- the tensor element formats gemmad understands,
+ * numbered as ggml numbers them (the ids are stored in GGUF files).
+ *
+ * Each quantized format stores a row as consecutive blocks of
+ * gm_type_block_elems() elements, gm_type_block_bytes() bytes each. The
+ * block layouts are bit-identical to ggml's (engine/format/quant.h).
+ */
+#ifndef GM_TENSOR_TYPE_H
+#define GM_TENSOR_TYPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum gm_type {
+    GM_TYPE_F32 = 0,
+    GM_TYPE_F16 = 1,
+    GM_TYPE_Q4_0 = 2,
+    GM_TYPE_Q4_1 = 3,
+    GM_TYPE_Q5_0 = 6,
+    GM_TYPE_Q5_1 = 7,
+    GM_TYPE_Q8_0 = 8,
+    GM_TYPE_Q8_1 = 9,
+    GM_TYPE_Q2_K = 10,
+    GM_TYPE_Q3_K = 11,
+    GM_TYPE_Q4_K = 12,
+    GM_TYPE_Q5_K = 13,
+    GM_TYPE_Q6_K = 14,
+    GM_TYPE_Q8_K = 15,
+    GM_TYPE_BF16 = 30,
+    GM_TYPE_COUNT_MAX = 64
+} gm_type;
+
+/* True for the formats this engine can dequantize and compute with. */
+bool gm_type_supported(uint32_t type);
+const char *gm_type_name(gm_type type);
+/* Parse "f32", "q4_k", ... (case-insensitive); -1 if unknown. */
+int gm_type_from_name(const char *name, gm_type *out);
+/* Elements per block (1 for F32/F16/BF16, 32 for Q8_0/Q4_0, 256 for K). */
+uint32_t gm_type_block_elems(gm_type type);
+/* Bytes per block. */
+uint32_t gm_type_block_bytes(gm_type type);
+/* Bytes of a row of n elements; false when n is not a multiple of the
+ * block size or the result overflows. */
+bool gm_type_row_bytes(gm_type type, uint64_t n, uint64_t *out);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * engine/gemma.h -- the engine's public face: load a Gemma 4 GGUF model,
+ * make a context (KV caches for one or more sequences), and run the
+ * forward pass on a batch of tokens.
+ *
+ * This is the boundary the daemon, gemma-run and the tests use. The
+ * backend (CPU now, CUDA later) sits behind it: nothing here names one.
+ *
+ * Ownership: gm_model owns the mapped file and the weights (used in place
+ * from the mmap). gm_context borrows its model, which must outlive it.
+ * A gm_context is used by one thread at a time; a gm_model may be shared
+ * by several contexts.
+ */
+#ifndef GM_GEMMA_H
+#define GM_GEMMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+typedef struct gm_model gm_model;
+typedef struct gm_context gm_context;
+typedef struct gm_vocab gm_vocab; /* engine/text/vocab.h */
+
+typedef struct gm_load_opts {
+    int n_threads;      /* 0 = number of online CPUs */
+    bool vocab_only;    /* load the tokenizer alone (vocabulary-only GGUFs) */
+} gm_load_opts;
+
+typedef struct gm_model_info {
+    char name[128];          /* general.name, or the file name */
+    uint32_t n_layer;
+    uint32_t n_embd;
+    uint32_t n_vocab;
+    uint32_t n_ctx_train;
+    uint32_t n_expert;       /* 0 for dense models */
+    uint32_t n_expert_used;
+    uint64_t n_params;
+    uint64_t n_bytes;        /* tensor data bytes */
+    bool has_ple;
+} gm_model_info;
+
+int gm_model_load(const char *path, const gm_load_opts *opts, gm_model **out,
+                  cm_err *err);
+/* Load from a descriptor that the caller has already verified (bundles). */
+int gm_model_load_fd(int fd, const char *display_name, const gm_load_opts *opts,
+                     gm_model **out, cm_err *err);
+void gm_model_free(gm_model *model);
+const gm_model_info *gm_model_get_info(const gm_model *model);
+const gm_vocab *gm_model_get_vocab(const gm_model *model);
+
+typedef struct gm_context_opts {
+    uint32_t n_ctx;     /* positions per sequence; 0 = min(training ctx, 4096) */
+    uint32_t n_seq_max; /* sequences held at once; 0 = 1 */
+    int n_threads;      /* 0 = the model's */
+} gm_context_opts;
+
+int gm_context_new(gm_model *model, const gm_context_opts *opts,
+                   gm_context **out, cm_err *err);
+void gm_context_free(gm_context *ctx);
+uint32_t gm_context_n_ctx(const gm_context *ctx);
+uint32_t gm_context_n_seq_max(const gm_context *ctx);
+/* Forget everything sequence `seq` has seen (its next position is 0). */
+int gm_context_seq_clear(gm_context *ctx, uint32_t seq, cm_err *err);
+/* Number of positions sequence `seq` holds. */
+uint32_t gm_context_seq_len(const gm_context *ctx, uint32_t seq);
+/* Bytes of KV cache allocated and in use (for metrics). */
+void gm_context_kv_usage(const gm_context *ctx, uint64_t *used, uint64_t *total);
+
+/*
+ * A batch of tokens, each appended to one sequence at that sequence's next
+ * position (positions are implicit and consecutive per sequence). Tokens of
+ * the same sequence appear in order. want_logits[i] asks for the logits
+ * after token i; NULL asks for the last token of each sequence only.
+ */
+typedef struct gm_batch {
+    uint32_t n_tokens;
+    const int32_t *tokens;
+    const uint32_t *seq;       /* NULL = all in sequence 0 */
+    const bool *want_logits;   /* NULL = last token of each sequence */
+} gm_batch;
+
+/*
+ * Run the forward pass. `logits` receives one row of n_vocab floats per
+ * requested output, in batch order; it must hold n_out * n_vocab floats
+ * where n_out is gm_batch_n_outputs(batch). Fails without changing any
+ * cache when a token id is out of range or a sequence would exceed n_ctx
+ * ("context full: sequence 0 holds 4096 of 4096 positions").
+ */
+int gm_decode(gm_context *ctx, const gm_batch *batch, float *logits, cm_err *err);
+uint32_t gm_batch_n_outputs(const gm_batch *batch);
+
+#endif

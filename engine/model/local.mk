@@ -1,0 +1,1 @@
+# engine/model/local.mk -- rules for engine/model/ (sources are added to engine_libengine_a_SOURCES).

@@ -1,0 +1,53 @@
+/*
+ * engine/text/generate.h -- the generation loop shared by `gemma-run generate`
+ * and gemmad: feed a prompt, then sample token after token, streaming
+ * detokenized text to a callback, until a stop condition.
+ */
+#ifndef GM_GENERATE_H
+#define GM_GENERATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "engine/gemma.h"
+#include "engine/text/sample.h"
+
+#define GM_MAX_STOP_STRINGS 8
+
+typedef enum gm_finish_reason {
+    GM_FINISH_LENGTH = 0,   /* max_tokens reached */
+    GM_FINISH_STOP,         /* EOS / end-of-turn token or a stop string */
+    GM_FINISH_CANCELLED,    /* the callback or the cancel flag asked to stop */
+    GM_FINISH_CONTEXT,      /* the context is full */
+} gm_finish_reason;
+
+typedef struct gm_generate_params {
+    gm_sample_params sample;
+    uint32_t max_tokens;                        /* 0 = until the context is full */
+    const char *stop[GM_MAX_STOP_STRINGS];      /* NULL-terminated or full */
+    bool ignore_eos;
+} gm_generate_params;
+
+typedef struct gm_generate_result {
+    gm_finish_reason finish;
+    uint32_t n_prompt_tokens;
+    uint32_t n_generated_tokens;
+    double prompt_seconds;       /* prompt evaluation time */
+    double generate_seconds;     /* generation time after the first token */
+} gm_generate_result;
+
+/* Called with each piece of text as it becomes final (valid UTF-8, with
+ * stop strings held back until they can no longer match). Return non-zero
+ * to stop generation (finish = CANCELLED). */
+typedef int (*gm_text_cb)(void *user, const char *text, size_t len);
+
+/* `cancel`, when not NULL, is polled between tokens (another thread may set
+ * it). The sequence `seq` is cleared first. */
+int gm_generate(gm_context *ctx, uint32_t seq, const int32_t *prompt,
+                size_t n_prompt, const gm_generate_params *params,
+                gm_text_cb on_text, void *user, const volatile int *cancel,
+                gm_generate_result *result, cm_err *err);
+
+#endif

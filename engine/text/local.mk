@@ -1,0 +1,1 @@
+# engine/text/local.mk -- rules for engine/text/ (sources are added to engine_libengine_a_SOURCES).

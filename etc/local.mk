@@ -1,0 +1,1 @@
+# etc/local.mk -- build rules for etc/ (filled in by its issue).

@@ -1,0 +1,1 @@
+# fuzz/local.mk -- build rules for fuzz/ (filled in by its issue).

@@ -1,0 +1,1 @@
+# packaging/local.mk -- build rules for packaging/ (filled in by its issue).

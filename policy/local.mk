@@ -1,0 +1,1 @@
+# policy/local.mk -- build rules for policy/ (filled in by its issue).

@@ -1,0 +1,36 @@
+#!/bin/sh
+# scripts/install-deps.sh -- install what gemmad needs to build and test.
+#
+# Debian/Ubuntu (apt) and RHEL-family (dnf). Runs as root, or through sudo
+# as an ordinary user. Safe to run again: it only installs what is missing.
+set -eu
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+
+if command -v apt-get >/dev/null 2>&1; then
+    pkgs="build-essential autoconf automake pkg-config git curl ca-certificates
+          libuv1-dev libssl-dev openssl libsqlite3-dev libyaml-dev
+          libopenblas-dev libjansson-dev libcmocka-dev libsystemd-dev
+          node-llhttp nodejs npm clang python3"
+    missing=""
+    for p in $pkgs; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+            || missing="$missing $p"
+    done
+    if [ -n "$missing" ]; then
+        echo "install-deps: installing:$missing"
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        # shellcheck disable=SC2086
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+    else
+        echo "install-deps: all packages present"
+    fi
+elif command -v dnf >/dev/null 2>&1; then
+    $SUDO dnf install -y gcc make autoconf automake pkgconf-pkg-config git curl \
+        libuv-devel openssl-devel openssl sqlite-devel libyaml-devel \
+        openblas-devel jansson-devel libcmocka-devel systemd-devel \
+        llhttp-devel nodejs npm clang python3
+else
+    echo "install-deps: no apt-get or dnf found; install the packages listed in README.md by hand" >&2
+    exit 1
+fi
