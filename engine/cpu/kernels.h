@@ -1,0 +1,41 @@
+/*
+ * engine/cpu/kernels.h -- CPU compute kernels for the forward pass.
+ *
+ * A matrix-vector product y = W x, where W is a weight tensor of `rows`
+ * rows with `cols` elements each, stored in its own format (any supported
+ * gm_type), used in place from the mmap. As in llama.cpp's CPU backend, the
+ * f32 activation x is first converted to the weight's "vec_dot type" (F16,
+ * BF16, Q8_0 or Q8_K; none for F32) and each row's dot product is computed
+ * against that converted vector, so results agree with the reference up to
+ * summation order.
+ *
+ * gm_matmul() applies the same to a batch of n_vec vectors (x is
+ * [n_vec][cols], y is [n_vec][rows]) and spreads rows over threads.
+ */
+#ifndef GM_KERNELS_H
+#define GM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "engine/format/tensor_type.h"
+
+typedef struct gm_pool gm_pool; /* engine/cpu/pool.h: a fixed set of worker threads */
+
+/* The activation format a weight of `type` pairs with. */
+gm_type gm_vec_dot_type(gm_type weight_type);
+/* Bytes needed to hold n activations converted for `weight_type`. */
+size_t gm_act_bytes(gm_type weight_type, uint64_t n);
+/* Convert n f32 activations into the vec_dot type of `weight_type`. */
+int gm_act_convert(gm_type weight_type, const float *x, void *out, uint64_t n);
+/* Dot product of one weight row (n elements, format `type`) with converted
+ * activations `xq` (from gm_act_convert for the same type). */
+float gm_vec_dot(gm_type type, uint64_t n, const void *w_row, const void *xq);
+
+/* y[v][r] = sum_c W[r][c] * x[v][c]. `pool` may be NULL (single thread). */
+int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows,
+              uint64_t cols, const float *x, uint32_t n_vec, float *y,
+              cm_err *err);
+
+#endif
