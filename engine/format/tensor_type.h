@@ -4,7 +4,7 @@
  *
  * Each quantized format stores a row as consecutive blocks of
  * gm_type_block_elems() elements, gm_type_block_bytes() bytes each. The
- * block layouts are bit-identical to ggml's (engine/format/quant.h).
+ * block layouts are bit-identical to ggml's (engine/quant/quant.h).
  */
 #ifndef GM_TENSOR_TYPE_H
 #define GM_TENSOR_TYPE_H

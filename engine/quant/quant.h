@@ -1,5 +1,5 @@
 /*
- * engine/format/quant.h -- element formats: half floats, and the reference
+ * engine/quant/quant.h -- element formats: half floats, and the reference
  * (scalar) quantize/dequantize of every block format, bit-identical to
  * ggml's block layouts.
  *
