@@ -12,7 +12,7 @@
 noinst_LIBRARIES += engine/libengine.a
 engine_libengine_a_SOURCES = engine/gemma.h
 engine_libengine_a_CFLAGS = $(AM_CFLAGS) $(BLAS_CFLAGS)
-ENGINE_LIBS = engine/libengine.a common/libcommon.a $(BLAS_LIBS) -lm -lpthread
+ENGINE_LIBS = engine/libengine.a $(ENGINE_CUDA_LIBS) common/libcommon.a $(BLAS_LIBS) -lm -lpthread
 
 include engine/format/local.mk
 include engine/synth/local.mk
