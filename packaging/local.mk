@@ -1,1 +1,2 @@
-# packaging/local.mk -- build rules for packaging/ (filled in by its issue).
+# packaging/local.mk -- DEB, RPM and offline installer (their own issue).
+EXTRA_DIST += packaging/README.md

@@ -11,7 +11,10 @@ if command -v apt-get >/dev/null 2>&1; then
     pkgs="build-essential autoconf automake pkg-config git curl ca-certificates
           libuv1-dev libssl-dev openssl libsqlite3-dev libyaml-dev
           libopenblas-dev libjansson-dev libcmocka-dev libsystemd-dev
-          node-llhttp nodejs npm clang python3"
+          node-llhttp clang python3"
+    # Node.js and npm run test tooling only (the reference download, the
+    # openai client); any installed Node.js (Debian's or NodeSource's) will do.
+    command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
     missing=""
     for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
@@ -21,7 +24,7 @@ if command -v apt-get >/dev/null 2>&1; then
         echo "install-deps: installing:$missing"
         $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
         # shellcheck disable=SC2086
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
     else
         echo "install-deps: all packages present"
     fi
