@@ -1,14 +1,190 @@
 /*
- * ctl/cmd_status.c -- 'gemmactl status' (placeholder until its issue lands).
+ * ctl/cmd_status.c -- 'gemmactl status': the daemon's state from
+ * GET /admin/v1/status, as a summary and a table of models, or the JSON
+ * as gemmad sent it (--json). Fields this gemmactl does not know are
+ * still shown, as "key: value" lines, so a newer daemon loses nothing.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "ctl/client.h"
 #include "ctl/ctl.h"
+#include "ctl/output.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: gemmactl status [--json] [CONNECTION FLAGS]\n\n"
+                 "Show gemmad's version, uptime, engine, readiness, and each model with its\n"
+                 "state, workers, queued and running requests.\n\n"
+                 "  --json         print the daemon's answer as JSON\n");
+    fputs(ctl_conn_flags_help, out);
+}
+
+/* A JSON scalar as text ("-" for null or a container). */
+static void scalar_text(const json_t *v, char *out, size_t n)
+{
+    if (json_is_string(v))
+        snprintf(out, n, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, n, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(out, n, "%g", json_real_value(v));
+    else if (json_is_true(v))
+        snprintf(out, n, "yes");
+    else if (json_is_false(v))
+        snprintf(out, n, "no");
+    else
+        snprintf(out, n, "-");
+}
+
+/* Print a value that is not a plain scalar as compact JSON. */
+static void print_extra(const char *indent, const char *key, const json_t *v)
+{
+    if (json_is_object(v) || json_is_array(v)) {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        printf("%s%s: %s\n", indent, key, s ? s : "?");
+        free(s);
+        return;
+    }
+    char buf[512];
+    scalar_text(v, buf, sizeof(buf));
+    printf("%s%s: %s\n", indent, key, buf);
+}
+
+static bool in_list(const char *key, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(key, *list) == 0)
+            return true;
+    return false;
+}
+
+static const char *str_or(const json_t *o, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : dflt;
+}
+
+static void print_status(const json_t *st)
+{
+    static const char *const top_known[] = {"version", "engine", "uptime_seconds", "ready",
+                                            "draining", "config", "connections",
+                                            "tls_min_version", "models", "client", NULL};
+    char up[64] = "?";
+    json_t *u = json_object_get(st, "uptime_seconds");
+    if (json_is_number(u))
+        ctl_fmt_duration(json_number_value(u), up, sizeof(up));
+    json_t *ready = json_object_get(st, "ready"), *draining = json_object_get(st, "draining");
+    printf("gemmad %s, up %s, %s%s\n", str_or(st, "version", "?"), up,
+           json_is_true(ready) ? "ready" : "not ready",
+           json_is_true(draining) ? ", draining (shutting down)" : "");
+    printf("engine:       %s\n", str_or(st, "engine", "-"));
+    printf("config:       %s\n", str_or(st, "config", "-"));
+    char n[64];
+    scalar_text(json_object_get(st, "connections"), n, sizeof(n));
+    printf("connections:  %s\n", n);
+    printf("tls:          %s or newer\n", str_or(st, "tls_min_version", "?"));
+    json_t *cl = json_object_get(st, "client");
+    if (json_is_object(cl))
+        printf("you are:      %s\n", str_or(cl, "subject", str_or(cl, "cn", "?")));
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)st, key, v) {
+        if (!in_list(key, top_known))
+            print_extra("", key, v);
+    }
+
+    json_t *models = json_object_get(st, "models");
+    if (!json_is_array(models) || json_array_size(models) == 0) {
+        printf("\nno models configured\n");
+        return;
+    }
+    static const char *const titles[] = {"MODEL", "STATE", "WORKERS", "QUEUED", "RUNNING",
+                                         "PATH"};
+    static const char *const model_known[] = {"name", "state", "workers", "queued", "running",
+                                              "path", "error", "load_at_start", NULL};
+    ctl_table t;
+    ctl_table_init(&t, 6, titles);
+    size_t i;
+    json_t *m;
+    json_array_foreach(models, i, m) {
+        char w[32], q[32], r[32];
+        scalar_text(json_object_get(m, "workers"), w, sizeof(w));
+        scalar_text(json_object_get(m, "queued"), q, sizeof(q));
+        scalar_text(json_object_get(m, "running"), r, sizeof(r));
+        const char *cells[] = {str_or(m, "name", "?"), str_or(m, "state", "?"), w, q, r,
+                               str_or(m, "path", "-")};
+        ctl_table_row(&t, cells);
+    }
+    putchar('\n');
+    ctl_table_print(&t, stdout);
+    ctl_table_free(&t);
+    /* Errors, and anything else gemmad says about a model. */
+    json_array_foreach(models, i, m) {
+        const char *err = json_string_value(json_object_get(m, "error"));
+        bool header = false;
+        if (err) {
+            printf("\n%s:\n  error: %s\n", str_or(m, "name", "?"), err);
+            header = true;
+        }
+        json_object_foreach(m, key, v) {
+            if (in_list(key, model_known))
+                continue;
+            if (!header) {
+                printf("\n%s:\n", str_or(m, "name", "?"));
+                header = true;
+            }
+            print_extra("  ", key, v);
+        }
+    }
+}
 
 int ctl_cmd_status(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "gemmactl: 'status' is not built yet\n");
-    return CTL_EXIT_ERROR;
+    ctl_settings flags;
+    memset(&flags, 0, sizeof(flags));
+    bool as_json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int f = ctl_conn_flag("status", argc, argv, &i, &flags);
+        if (f < 0)
+            return CTL_EXIT_USAGE;
+        if (f > 0)
+            continue;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return CTL_EXIT_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            as_json = true;
+        } else {
+            fprintf(stderr, "gemmactl status: unknown argument '%s'\n", a);
+            usage(stderr);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    ctl_client c;
+    int rc = ctl_client_open("status", &flags, &c, NULL);
+    if (rc != 0)
+        return rc;
+    json_t *st = NULL;
+    rc = ctl_call_json(&c, "status", "GET", "/admin/v1/status", NULL, &st);
+    ctl_client_free(&c);
+    if (rc != 0)
+        return rc;
+    if (!json_is_object(st)) {
+        json_decref(st);
+        fprintf(stderr, "gemmactl status: gemmad's status is not a JSON object\n");
+        return CTL_EXIT_ERROR;
+    }
+    if (as_json) {
+        if (ctl_print_json(st, stdout) < 0)
+            rc = CTL_EXIT_ERROR;
+    } else {
+        print_status(st);
+    }
+    json_decref(st);
+    if (fflush(stdout) != 0)
+        rc = CTL_EXIT_ERROR;
+    return rc;
 }

@@ -10,3 +10,6 @@ gemmactl_CFLAGS = $(AM_CFLAGS) $(SSL_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS) $(
 gemmactl_LDADD = $(CTL_LIBS) common/libcommon.a $(SSL_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
 # Further sources are appended by the parts that own them, one line each:
 # gemmactl_SOURCES += ctl/client.c ...
+include ctl/bundle_pki.mk
+include ctl/policy_audit.mk
+include ctl/client.mk

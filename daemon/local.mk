@@ -1,1 +1,85 @@
-# daemon/local.mk -- build rules for daemon/ (filled in by its issue).
+# daemon/local.mk -- gemmad: the mutual-TLS daemon serving the
+# OpenAI-compatible API (libuv, OpenSSL 3, llhttp, jansson, libyaml).
+#
+# libgemmad.a holds everything but main(), so unit tests and fuzz targets
+# link the same code the daemon runs.
+
+if BUILD_LLHTTP
+# llhttp from Debian's node-llhttp C sources, compiled here (tiny wrapper
+# files #include them from $(LLHTTP_SRC), so nothing of llhttp is copied
+# into the tree or the tarball). Built without our warning flags.
+noinst_LIBRARIES += daemon/libllhttp.a
+daemon_libllhttp_a_SOURCES = daemon/llhttp_api.c daemon/llhttp_http.c daemon/llhttp_llhttp.c
+daemon_libllhttp_a_CPPFLAGS = -I$(LLHTTP_SRC) $(LLHTTP_CFLAGS)
+daemon_libllhttp_a_CFLAGS = -std=c11
+GMD_LLHTTP_LIBS = daemon/libllhttp.a
+else
+GMD_LLHTTP_LIBS = $(LLHTTP_LIBS)
+endif
+
+noinst_LIBRARIES += daemon/libgemmad.a
+daemon_libgemmad_a_SOURCES = \
+	daemon/api.c daemon/api.h daemon/api_admin.c daemon/api_generate.c \
+	daemon/api_request.c daemon/api_request.h \
+	daemon/buf.c daemon/buf.h \
+	daemon/bundle_open.c daemon/bundle_open.h \
+	daemon/config.c daemon/config.h \
+	daemon/conn.c \
+	daemon/guard.c daemon/guard.h \
+	daemon/http.c daemon/http.h \
+	daemon/infer.h daemon/infer_engine.c \
+	daemon/metrics.c daemon/metrics.h \
+	daemon/models.c \
+	daemon/server.c daemon/server.h daemon/server_run.h \
+	daemon/tls.c daemon/tls.h
+GMD_CPPFLAGS = $(AM_CPPFLAGS) $(UV_CFLAGS) $(SSL_CFLAGS) $(YAML_CFLAGS) \
+	$(JANSSON_CFLAGS) $(SYSTEMD_CFLAGS) $(LLHTTP_CFLAGS) \
+	-DGMD_VERSION='"$(PACKAGE_VERSION)"' -DGMD_SYSCONFDIR='"$(sysconfdir)"'
+daemon_libgemmad_a_CPPFLAGS = $(GMD_CPPFLAGS)
+# $(DAEMON_LIBS): the policy and audit libraries (policy/, audit/ local.mk).
+GMD_LIBS = daemon/libgemmad.a $(DAEMON_LIBS) $(GMD_LLHTTP_LIBS) $(ENGINE_LIBS) \
+	common/libcommon.a $(UV_LIBS) $(SSL_LIBS) $(SQLITE_LIBS) $(YAML_LIBS) \
+	$(JANSSON_LIBS) $(SYSTEMD_LIBS) -lm -lpthread
+
+EXTRA_DIST += daemon/bench.sh
+
+sbin_PROGRAMS += gemmad
+gemmad_SOURCES = daemon/gemmad.c
+gemmad_CPPFLAGS = $(GMD_CPPFLAGS)
+gemmad_LDADD = $(GMD_LIBS)
+
+# Unit tests: configuration, HTTP parsing and limits, request parsing.
+check_PROGRAMS += tests/unit/test_daemon_config tests/unit/test_daemon_http \
+	tests/unit/test_daemon_request tests/unit/test_daemon_bundle
+TESTS += tests/unit/test_daemon_config tests/unit/test_daemon_http \
+	tests/unit/test_daemon_request tests/unit/test_daemon_bundle
+tests_unit_test_daemon_config_SOURCES = tests/unit/test_daemon_config.c
+tests_unit_test_daemon_config_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_config_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_config_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+tests_unit_test_daemon_http_SOURCES = tests/unit/test_daemon_http.c
+tests_unit_test_daemon_http_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_http_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_http_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+tests_unit_test_daemon_request_SOURCES = tests/unit/test_daemon_request.c
+tests_unit_test_daemon_request_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_request_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_request_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+tests_unit_test_daemon_bundle_SOURCES = tests/unit/test_daemon_bundle.c
+tests_unit_test_daemon_bundle_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_bundle_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_bundle_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+
+# Integration tests: the real daemon over mutual TLS (curl, openssl).
+# daemon_infer.sh needs gemma-run (synthetic model); openai_client.sh
+# needs node and the `openai` npm package (installed into a cache dir at
+# test time) and skips visibly without them.
+TESTS += tests/integration/daemon_mtls.sh tests/integration/daemon_http.sh \
+	tests/integration/daemon_infer.sh tests/integration/daemon_policy.sh \
+	tests/integration/daemon_systemd.sh tests/integration/daemon_bundle.sh \
+	tests/integration/openai_client.sh
+EXTRA_DIST += tests/lib/pki.sh tests/integration/daemon_lib.sh \
+	tests/integration/daemon_mtls.sh tests/integration/daemon_http.sh \
+	tests/integration/daemon_infer.sh tests/integration/daemon_policy.sh \
+	tests/integration/daemon_systemd.sh tests/integration/daemon_bundle.sh \
+	tests/integration/openai_client.sh tests/integration/openai_client.mjs

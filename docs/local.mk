@@ -1,1 +1,3 @@
-# docs/local.mk -- build rules for docs/ (filled in by its issue).
+# docs/local.mk -- manual pages.
+
+dist_man_MANS += docs/gemmad.8 docs/gemmad.yaml.5

@@ -27,6 +27,8 @@ typedef struct gm_vocab gm_vocab; /* engine/text/vocab.h */
 typedef struct gm_load_opts {
     int n_threads;      /* 0 = number of online CPUs */
     bool vocab_only;    /* load the tokenizer alone (vocabulary-only GGUFs) */
+    bool gelu_exact;    /* GELU by the exact tanh formula instead of ggml's
+                           fp16 table (for numerical comparisons) */
 } gm_load_opts;
 
 typedef struct gm_model_info {
@@ -61,6 +63,9 @@ int gm_context_new(gm_model *model, const gm_context_opts *opts,
                    gm_context **out, cm_err *err);
 void gm_context_free(gm_context *ctx);
 uint32_t gm_context_n_ctx(const gm_context *ctx);
+/* The model this context was made for (the generation loop needs its vocab
+ * and n_vocab). */
+const gm_model *gm_context_get_model(const gm_context *ctx);
 uint32_t gm_context_n_seq_max(const gm_context *ctx);
 /* Forget everything sequence `seq` has seen (its next position is 0). */
 int gm_context_seq_clear(gm_context *ctx, uint32_t seq, cm_err *err);

@@ -15,6 +15,7 @@ engine_libengine_a_CFLAGS = $(AM_CFLAGS) $(BLAS_CFLAGS)
 ENGINE_LIBS = engine/libengine.a $(ENGINE_CUDA_LIBS) common/libcommon.a $(BLAS_LIBS) -lm -lpthread
 
 include engine/format/local.mk
+include engine/quant/local.mk
 include engine/synth/local.mk
 include engine/model/local.mk
 include engine/cpu/local.mk

@@ -23,19 +23,22 @@
 
 typedef struct gm_pool gm_pool; /* engine/cpu/pool.h: a fixed set of worker threads */
 
-/* The activation format a weight of `type` pairs with. */
+/* The activation format a weight of `type` pairs with (GM_TYPE_COUNT_MAX
+ * for a format without a CPU kernel). */
 gm_type gm_vec_dot_type(gm_type weight_type);
-/* Bytes needed to hold n activations converted for `weight_type`. */
+/* Bytes needed to hold n activations converted for `weight_type` (0 when
+ * n is not a multiple of that format's block size or there is none). */
 size_t gm_act_bytes(gm_type weight_type, uint64_t n);
-/* Convert n f32 activations into the vec_dot type of `weight_type`. */
+/* Convert n f32 activations into the vec_dot type of `weight_type`;
+ * -1 for a bad n or format. */
 int gm_act_convert(gm_type weight_type, const float *x, void *out, uint64_t n);
 /* Dot product of one weight row (n elements, format `type`) with converted
- * activations `xq` (from gm_act_convert for the same type). */
+ * activations `xq` (from gm_act_convert for the same type). NaN for an
+ * unsupported format or an n that is not a multiple of its block size. */
 float gm_vec_dot(gm_type type, uint64_t n, const void *w_row, const void *xq);
 
 /* y[v][r] = sum_c W[r][c] * x[v][c]. `pool` may be NULL (single thread). */
-int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows,
-              uint64_t cols, const float *x, uint32_t n_vec, float *y,
-              cm_err *err);
+int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows, uint64_t cols,
+              const float *x, uint32_t n_vec, float *y, cm_err *err);
 
 #endif

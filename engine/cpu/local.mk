@@ -1,1 +1,22 @@
 # engine/cpu/local.mk -- rules for engine/cpu/ (sources are added to engine_libengine_a_SOURCES).
+#
+# CPU compute kernels: activation conversion, per-format dot products
+# (scalar reference and AVX2/FMA chosen at run time), matmul over a
+# thread pool, OpenBLAS sgemm for F32 batches.
+
+engine_libengine_a_SOURCES += \
+	engine/cpu/kernels.h engine/cpu/kernels.c \
+	engine/cpu/pool.h engine/cpu/pool.c \
+	engine/cpu/dot.h engine/cpu/dot_scalar.c engine/cpu/dot_avx2.c
+
+check_PROGRAMS += tests/unit/test_kernels
+TESTS += tests/unit/test_kernels
+tests_unit_test_kernels_SOURCES = tests/unit/test_kernels.c
+tests_unit_test_kernels_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_kernels_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# Micro-benchmark of gm_matmul per format (not a test):
+#   engine/cpu/kernels-bench [THREADS [N_VEC [MBYTES [COLS]]]]
+noinst_PROGRAMS += engine/cpu/kernels-bench
+engine_cpu_kernels_bench_SOURCES = engine/cpu/kernels_bench.c
+engine_cpu_kernels_bench_LDADD = $(ENGINE_LIBS)

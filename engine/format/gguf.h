@@ -77,7 +77,9 @@ void gguf_close(gguf_file *f);
 uint32_t gguf_version(const gguf_file *f);
 uint64_t gguf_alignment(const gguf_file *f);
 uint64_t gguf_file_size(const gguf_file *f);
-uint64_t gguf_data_offset(const gguf_file *f); /* start of the data section */
+uint64_t gguf_data_offset(const gguf_file *f); /* start of the data section (not
+                                                 padded when there are no tensors,
+                                                 as in llama.cpp) */
 
 /* --- metadata ---------------------------------------------------------- */
 int64_t gguf_n_kv(const gguf_file *f);
@@ -123,5 +125,78 @@ const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);
  * and arrays. */
 size_t gguf_type_size(gguf_value_type t);
 const char *gguf_type_name(gguf_value_type t);
+
+/* --- additions (the API above is unchanged) -----------------------------
+ *
+ * Notes on the API above, as implemented:
+ *  - Values in the file are not aligned: pointers from gguf_kv_scalar() and
+ *    gguf_arr_data() may be unaligned; read them with memcpy (or use the
+ *    typed accessors, which do).
+ *  - gguf_kv_scalar() on a STRING key gives a pointer to its gguf_str;
+ *    on an ARRAY key it returns -1.
+ *  - Out-of-range indices: gguf_key_name() and gguf_arr_str() give
+ *    {NULL, 0}; gguf_kv_type() gives GGUF_TYPE_COUNT; gguf_tensor_at() and
+ *    gguf_arr_data() give NULL; the int-returning ones return -1.
+ *  - gguf_get_int() and gguf_arr_int() accept u8..i64 and bool; a u64
+ *    above INT64_MAX is an error.
+ *  - Strings may contain any bytes (not checked as UTF-8), NULs included;
+ *    gguf_find_key()/gguf_find_tensor() compare whole names exactly, in
+ *    O(1) (hash index built at open).
+ *  - After a successful open nothing is modified: any number of threads
+ *    may call the accessors concurrently.
+ *  - The mapping is of the file as it is on disk: if another process
+ *    truncates or rewrites the file while it is open, reads of the data
+ *    may fault (SIGBUS) or change. Model files must not be modified in
+ *    place (the writer replaces files by rename, which is safe).
+ *  - Tensor data is aligned (to gguf_alignment() relative to the file
+ *    start) in files opened with gguf_open()/gguf_open_fd(); with
+ *    gguf_open_memory() only as aligned as the caller's buffer.
+ */
+
+/* Nested arrays cannot be deeper than this (an array of arrays of strings
+ * has depth 2); deeper files are rejected. */
+#define GGUF_MAX_ARRAY_DEPTH 8
+
+/* An array value, at any depth. Lives until gguf_close(). */
+typedef struct gguf_array gguf_array;
+
+/* The array value of key i; NULL when key i is not an array. */
+const gguf_array *gguf_kv_array(const gguf_file *f, int64_t i);
+gguf_value_type gguf_array_type(const gguf_array *a); /* element type */
+uint64_t gguf_array_count(const gguf_array *a);
+/* First element of an array of fixed-size elements (unaligned); NULL for
+ * arrays of strings or arrays. */
+const void *gguf_array_data(const gguf_array *a);
+/* Element j of a string array, O(1); {NULL, 0} when out of range or not a
+ * string array. */
+gguf_str gguf_array_str(const gguf_array *a, uint64_t j);
+/* Element j of an array of arrays; NULL when out of range or not one. */
+const gguf_array *gguf_array_sub(const gguf_array *a, uint64_t j);
+/* Element j widened: any integer type (and bool) to int64; f32/f64 to
+ * double. -1 when out of range or of another type. */
+int gguf_array_int(const gguf_array *a, uint64_t j, int64_t *out);
+int gguf_array_float(const gguf_array *a, uint64_t j, double *out);
+
+/* Element j of the f32 array of key i (e.g. tokenizer.ggml.scores). */
+int gguf_arr_f32(const gguf_file *f, int64_t i, uint64_t j, float *out);
+/* Scalars of the remaining types (exact type match, as above). */
+int gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out, cm_err *err);
+int gguf_get_f64(const gguf_file *f, const char *key, double *out, cm_err *err);
+/* A key's array: element type and count; -1 with a message when the key is
+ * absent or not an array. *index (may be NULL) receives the key's index. */
+int gguf_get_arr(const gguf_file *f, const char *key, gguf_value_type *elem_type,
+                 uint64_t *count, int64_t *index, cm_err *err);
+
+/* A tensor that must be there: -1 with "tensor NAME: not found in FILE"
+ * when absent. */
+int gguf_get_tensor(const gguf_file *f, const char *name, const gguf_tensor **out, cm_err *err);
+
+/* The name gguf_open() was given ("<memory>" for gguf_open_memory()). */
+const char *gguf_display_name(const gguf_file *f);
+
+/* String helpers: equality with a C string; a malloc'd NUL-terminated copy
+ * (NULL when out of memory); caller frees. */
+bool gguf_str_eq(gguf_str s, const char *c);
+char *gguf_str_dup(gguf_str s);
 
 #endif

@@ -53,4 +53,36 @@ int gguf_writer_add_tensor_data(gguf_writer *w, const char *name, gm_type type,
 /* Write everything to path (through a temporary file renamed into place). */
 int gguf_writer_write(gguf_writer *w, const char *path, cm_err *err);
 
+/* --- additions (the API above is unchanged) -----------------------------
+ *
+ * Notes: keys must be non-empty and unique, tensor names unique and
+ * shorter than 64 bytes (llama.cpp's limit); tensors take 1 to 4
+ * dimensions, each > 0, ne[0] a multiple of the type's block size. Adding
+ * "general.alignment" with gguf_writer_add_u32() is the same as
+ * gguf_writer_set_alignment() (any other type is refused). The layout is
+ * llama.cpp's: metadata, tensor descriptions, zero padding to the
+ * alignment, then each tensor's data followed by zero padding to the
+ * alignment (the last one too), tensors in the order added.
+ */
+
+/* A scalar of any fixed-size type (u8 ... f64, bool), copied from value. */
+int gguf_writer_add_scalar(gguf_writer *w, const char *key, gguf_value_type type,
+                           const void *value, cm_err *err);
+
+/* An array value of any shape, nested arrays included: elem_type is a
+ * fixed-size type (data: count elements), GGUF_TYPE_STRING (strs: count
+ * C strings) or GGUF_TYPE_ARRAY (arrs: count inner arrays). */
+typedef struct gguf_writer_arr {
+    gguf_value_type elem_type;
+    uint64_t count;
+    const void *data;
+    const char *const *strs;
+    const struct gguf_writer_arr *arrs;
+} gguf_writer_arr;
+int gguf_writer_add_arr_value(gguf_writer *w, const char *key, const gguf_writer_arr *arr,
+                              cm_err *err);
+
+int64_t gguf_writer_n_kv(const gguf_writer *w);
+int64_t gguf_writer_n_tensors(const gguf_writer *w);
+
 #endif

@@ -1,1 +1,38 @@
-# engine/model/local.mk -- rules for engine/model/ (sources are added to engine_libengine_a_SOURCES).
+# engine/model/local.mk -- rules for engine/model/: loading a gemma4 GGUF,
+# the forward pass and the KV cache (engine/gemma.h). Sources are added to
+# engine_libengine_a_SOURCES.
+
+engine_libengine_a_SOURCES += \
+	engine/model/model.h engine/model/model.c \
+	engine/model/hparams.c engine/model/weights.c \
+	engine/model/context.c engine/model/kv_cache.h engine/model/kv_cache.c \
+	engine/model/forward.c engine/model/attention.c engine/model/ffn.c \
+	engine/model/moe.c engine/model/ple.c \
+	engine/model/ops.h engine/model/ops.c
+
+# Unit tests: the elementwise ops, the KV cache ring buffer, and decoding
+# (batches, sequences, errors) on synthetic models.
+check_PROGRAMS += tests/unit/test_model_ops tests/unit/test_model_kv
+TESTS += tests/unit/test_model_ops tests/unit/test_model_kv
+tests_unit_test_model_ops_SOURCES = tests/unit/test_model_ops.c
+tests_unit_test_model_ops_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_model_ops_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+tests_unit_test_model_kv_SOURCES = tests/unit/test_model_kv.c
+tests_unit_test_model_kv_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_model_kv_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# Parity with llama.cpp v0.5.0 (skipped without $GEMMA_REF_DIR): the
+# comparison tool, our reference harness (compiled by the scripts at test
+# time), and the scripts.
+check_PROGRAMS += tests/tools/cmp_logits
+tests_tools_cmp_logits_SOURCES = tests/tools/cmp_logits.c
+tests_tools_cmp_logits_LDADD = -lm
+TESTS += tests/integration/parity_f32.sh tests/integration/parity_quant.sh
+EXTRA_DIST += tests/integration/parity_f32.sh tests/integration/parity_quant.sh \
+	tests/integration/parity_lib.sh tests/ref/ref_logits.c
+
+check_PROGRAMS += tests/unit/test_model_decode
+TESTS += tests/unit/test_model_decode
+tests_unit_test_model_decode_SOURCES = tests/unit/test_model_decode.c
+tests_unit_test_model_decode_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_model_decode_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)

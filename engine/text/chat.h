@@ -27,7 +27,12 @@ typedef struct gm_chat_opts {
 } gm_chat_opts;
 
 /* Render messages to prompt text starting with "<bos>" (tokenize it with
- * add_special = false, parse_special = true). *out is malloc'ed. */
+ * add_special = false, parse_special = true). *out is malloc'ed.
+ * As implemented (chat.c has the details): opts NULL means a generation
+ * prompt and no thinking; NULL content counts as empty; only a system
+ * message in first place makes the system turn, a later one is a turn of
+ * its own; message text is not escaped, so text that spells special tokens
+ * becomes those tokens, as in llama.cpp. */
 int gm_chat_render(const gm_chat_message *msgs, size_t n, const gm_chat_opts *opts,
                    char **out, cm_err *err);
 /* Parse a role name ("system", "developer", "user", "assistant", "model"). */

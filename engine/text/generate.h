@@ -44,7 +44,17 @@ typedef struct gm_generate_result {
 typedef int (*gm_text_cb)(void *user, const char *text, size_t len);
 
 /* `cancel`, when not NULL, is polled between tokens (another thread may set
- * it). The sequence `seq` is cleared first. */
+ * it). The sequence `seq` is cleared first.
+ *
+ * As implemented: the prompt is evaluated in chunks of 512 tokens and
+ * `cancel` is polled between chunks too; prompt tokens and generated ones
+ * are seen by the penalties; tokenizer.ggml.suppress_tokens are never
+ * sampled; an end-of-generation token ends with GM_FINISH_STOP and is
+ * counted in n_generated_tokens but has no text; with GM_FINISH_CONTEXT
+ * the last token sampled is shown but not evaluated. Text is rendered as
+ * gm_token_to_piece(special = false) gives it (USER_DEFINED tokens such as
+ * <|channel> appear, CONTROL tokens do not). Returns -1 only for bad
+ * arguments, a prompt that does not fit, or a forward-pass error. */
 int gm_generate(gm_context *ctx, uint32_t seq, const int32_t *prompt,
                 size_t n_prompt, const gm_generate_params *params,
                 gm_text_cb on_text, void *user, const volatile int *cancel,

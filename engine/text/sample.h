@@ -43,4 +43,10 @@ void gm_sampler_accept(gm_sampler *s, int32_t token);
 /* Pick a token from logits[n_vocab]; the array may be modified. */
 int32_t gm_sampler_sample(gm_sampler *s, float *logits);
 
+/* --- additions (the API above is unchanged) ---------------------------
+ * penalty_last_n < 0 makes the penalties see the whole history; a
+ * repeat_penalty of 0 counts as 1 (off); a negative one is refused. */
+/* Forget the accepted tokens (the suppressed set and the generator stay). */
+void gm_sampler_reset(gm_sampler *s);
+
 #endif

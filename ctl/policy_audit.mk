@@ -1,0 +1,3 @@
+# ctl/policy_audit.mk -- gemmactl sources of the policy and audit commands
+# (ctl/cmd_policy.c and ctl/cmd_audit.c are in ctl/local.mk).
+gemmactl_SOURCES += ctl/audit_fmt.c ctl/audit_fmt.h

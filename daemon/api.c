@@ -1,0 +1,256 @@
+/*
+ * daemon/api.c -- gemmad's routes: the route table and the helpers every
+ * route shares (JSON answers, the guard, reading a JSON body), health,
+ * readiness, Prometheus metrics and /v1/models. The completions live in
+ * api_generate.c, the admin API in api_admin.c. Each route asks the guard
+ * before doing any work.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "common/log.h"
+#include "daemon/api.h"
+
+/* ---- helpers ---- */
+
+void gmd_api_send_json(gmd_conn *c, int status, json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text == NULL) {
+        gmd_conn_error(c, 500, "server_error", "internal_error", NULL,
+                       "cannot build the response");
+        return;
+    }
+    gmd_conn_respond(c, status, "application/json", text, strlen(text), NULL);
+    free(text);
+}
+
+/* Ask the guard; on denial answer and return false. `keep` (may be NULL)
+ * receives the decision, which then holds limits until released. */
+bool gmd_api_guard_keep(gmd_conn *c, gmd_action action, const char *model, uint32_t max_tokens,
+                       gmd_guard_decision *keep)
+{
+    gmd_guard_decision d;
+    gmd_guard_authorize(&c->srv->guard, &c->id, action, model, max_tokens, &d);
+    if (d.allow) {
+        if (keep)
+            *keep = d;
+        else
+            gmd_guard_release(&c->srv->guard, &d, 0);
+        return true;
+    }
+    gmd_guard_audit(&c->srv->guard, &c->id, "denied", action, model, d.http_status, d.reason);
+    char msg[200];
+    snprintf(msg, sizeof(msg), "not allowed: %s", d.reason);
+    const char *type = d.http_status == 429 ? "rate_limit_error"
+                       : d.http_status == 403 ? "permission_error"
+                       : d.http_status >= 500 ? "server_error"
+                                              : "invalid_request_error";
+    c->retry_after_s = d.retry_after_s;
+    gmd_conn_error(c, d.http_status, type, d.reason, NULL, msg);
+    return false;
+}
+
+bool gmd_api_guard(gmd_conn *c, gmd_action action, const char *model, uint32_t max_tokens)
+{
+    return gmd_api_guard_keep(c, action, model, max_tokens, NULL);
+}
+
+/* Parse the body as a JSON object, or answer 400 and return NULL. */
+json_t *gmd_api_body_json(gmd_conn *c)
+{
+    json_error_t jerr;
+    const char *body = c->http.body ? c->http.body : "";
+    json_t *o = json_loadb(body, c->http.body_len, 0, &jerr);
+    if (o == NULL) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "the request body is not valid JSON: %s (line %d, "
+                 "column %d)", jerr.text, jerr.line, jerr.column);
+        gmd_conn_error(c, 400, "invalid_request_error", "invalid_json", NULL, msg);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        gmd_conn_error(c, 400, "invalid_request_error", "invalid_json", NULL,
+                       "the request body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+/* ---- health, readiness, metrics ---- */
+
+bool gmd_api_all_ready(gmd_server *srv)
+{
+    for (unsigned i = 0; i < srv->n_models; i++)
+        if (srv->models[i].cfg.load && srv->models[i].state != GMD_MODEL_READY)
+            return false;
+    return true;
+}
+
+void gmd_route_healthz(gmd_conn *c)
+{
+    if (!gmd_api_guard(c, GMD_ACT_STATUS_READ, NULL, 0))
+        return;
+    gmd_api_send_json(c, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void gmd_route_readyz(gmd_conn *c)
+{
+    if (!gmd_api_guard(c, GMD_ACT_STATUS_READ, NULL, 0))
+        return;
+    gmd_server *srv = c->srv;
+    json_t *models = json_object();
+    for (unsigned i = 0; i < srv->n_models; i++)
+        json_object_set_new(models, srv->models[i].cfg.name,
+                            json_string(gmd_model_state_name(srv->models[i].state)));
+    bool ready = gmd_api_all_ready(srv) && !srv->draining;
+    gmd_api_send_json(c, ready ? 200 : 503,
+              json_pack("{s:s, s:o}", "status", ready ? "ready" : "not ready", "models",
+                        models));
+}
+
+void gmd_route_metrics(gmd_conn *c)
+{
+    if (!gmd_api_guard(c, GMD_ACT_METRICS_READ, NULL, 0))
+        return;
+    gmd_server *srv = c->srv;
+    gmd_metrics_gauges g = {0};
+    g.connections = srv->n_conns;
+    g.models_configured = srv->n_models;
+    g.uptime_seconds = gmd_now() - srv->t_start;
+    for (unsigned i = 0; i < srv->n_models; i++) {
+        gmd_model *m = &srv->models[i];
+        if (m->state != GMD_MODEL_READY)
+            continue;
+        g.models_loaded++;
+        g.queue_depth += gmd_model_queued(m);
+        g.active_sequences += gmd_model_running(m);
+        uint64_t used = 0, total = 0;
+        gmd_infer_kv_usage(m->im, &used, &total);
+        g.kv_used_bytes += used;
+        g.kv_total_bytes += total;
+    }
+    gmd_buf b;
+    gmd_buf_init(&b);
+    gmd_metrics_render(&srv->metrics, &g, &b);
+    gmd_buf_str(&b, "# HELP gemmad_model_state State of each configured model (1 = in "
+                    "that state).\n# TYPE gemmad_model_state gauge\n");
+    static const gmd_model_state states[] = {GMD_MODEL_UNLOADED, GMD_MODEL_LOADING,
+                                             GMD_MODEL_READY, GMD_MODEL_FAILED,
+                                             GMD_MODEL_UNLOADING};
+    for (unsigned i = 0; i < srv->n_models; i++)
+        for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++)
+            gmd_buf_printf(&b, "gemmad_model_state{model=\"%s\",state=\"%s\"} %d\n",
+                           srv->models[i].cfg.name, gmd_model_state_name(states[s]),
+                           srv->models[i].state == states[s]);
+    if (b.failed)
+        gmd_conn_error(c, 500, "server_error", "internal_error", NULL, "out of memory");
+    else
+        gmd_conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len,
+                         NULL);
+    gmd_buf_free(&b);
+}
+
+/* ---- /v1/models ---- */
+
+static json_t *model_object(gmd_server *srv, gmd_model *m)
+{
+    return json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", m->cfg.name, "object", "model",
+                     "created", (json_int_t)(time(NULL) - (time_t)(gmd_now() - srv->t_start)),
+                     "owned_by", "gemmad", "state", gmd_model_state_name(m->state));
+}
+
+void gmd_route_models(gmd_conn *c)
+{
+    if (!gmd_api_guard(c, GMD_ACT_MODELS_LIST, NULL, 0))
+        return;
+    json_t *data = json_array();
+    for (unsigned i = 0; i < c->srv->n_models; i++)
+        json_array_append_new(data, model_object(c->srv, &c->srv->models[i]));
+    gmd_api_send_json(c, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+void gmd_route_model_one(gmd_conn *c, const char *name)
+{
+    if (!gmd_api_guard(c, GMD_ACT_MODELS_LIST, name, 0))
+        return;
+    gmd_model *m = gmd_server_find_model(c->srv, name);
+    if (m == NULL) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "The model '%.200s' does not exist", name);
+        gmd_conn_error(c, 404, "invalid_request_error", "model_not_found", "model", msg);
+        return;
+    }
+    gmd_api_send_json(c, 200, model_object(c->srv, m));
+}
+
+/* ---- routing ---- */
+
+typedef struct route {
+    const char *method;
+    const char *path;
+    const char *label;
+    void (*fn)(gmd_conn *c);
+} route;
+
+static void r_chat(gmd_conn *c) { gmd_route_generate(c, GMD_JOB_CHAT); }
+static void r_completions(gmd_conn *c) { gmd_route_generate(c, GMD_JOB_COMPLETION); }
+static void r_load(gmd_conn *c) { gmd_route_admin_model(c, true); }
+static void r_unload(gmd_conn *c) { gmd_route_admin_model(c, false); }
+
+static const route routes[] = {
+    {"GET", "/healthz", "healthz", gmd_route_healthz},
+    {"GET", "/readyz", "readyz", gmd_route_readyz},
+    {"GET", "/metrics", "metrics", gmd_route_metrics},
+    {"GET", "/v1/models", "models", gmd_route_models},
+    {"POST", "/v1/chat/completions", "chat_completions", r_chat},
+    {"POST", "/v1/completions", "completions", r_completions},
+    {"GET", "/admin/v1/status", "admin_status", gmd_route_admin_status},
+    {"POST", "/admin/v1/models/load", "admin_load", r_load},
+    {"POST", "/admin/v1/models/unload", "admin_unload", r_unload},
+    {"POST", "/admin/v1/reload", "admin_reload", gmd_route_admin_reload},
+};
+
+void gmd_api_handle(gmd_conn *c)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s", gmd_http_url(&c->http));
+    char *q = strchr(path, '?');
+    if (q)
+        *q = '\0';
+    const char *method = c->http.method;
+    if (strcmp(method, "HEAD") == 0)
+        c->keep_alive = false; /* the error below carries a body HEAD must not have */
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(path, routes[i].path) != 0)
+            continue;
+        path_known = true;
+        if (strcmp(method, routes[i].method) == 0) {
+            snprintf(c->route, sizeof(c->route), "%s", routes[i].label);
+            routes[i].fn(c);
+            return;
+        }
+    }
+    if (!path_known && strncmp(path, "/v1/models/", 11) == 0 && path[11] != '\0' &&
+        strcmp(method, "GET") == 0) {
+        snprintf(c->route, sizeof(c->route), "models");
+        gmd_route_model_one(c, path + 11);
+        return;
+    }
+    snprintf(c->route, sizeof(c->route), "other");
+    char msg[160];
+    if (path_known) {
+        snprintf(msg, sizeof(msg), "method %s is not allowed here", method);
+        gmd_conn_error(c, 405, "invalid_request_error", "method_not_allowed", NULL, msg);
+    } else {
+        snprintf(msg, sizeof(msg), "no such route: %.100s", path);
+        gmd_conn_error(c, 404, "invalid_request_error", "not_found", NULL, msg);
+    }
+}

@@ -1,0 +1,279 @@
+/*
+ * daemon/api_request.c -- OpenAI request bodies to generation parameters
+ * (see api_request.h). Field names and ranges follow OpenAI's API
+ * reference; fields gemmad cannot honour (n > 1, tools, logprobs) are
+ * refused rather than ignored, unknown fields are ignored as OpenAI's
+ * SDKs may send extras.
+ */
+#include "daemon/api_request.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int bad(gmd_api_error *e, const char *code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int bad(gmd_api_error *e, const char *code, const char *param, const char *fmt, ...)
+{
+    e->status = 400;
+    snprintf(e->code, sizeof(e->code), "%s", code);
+    snprintf(e->param, sizeof(e->param), "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* A number field within [lo, hi]; absent or null leaves *out. */
+static int get_number(json_t *o, const char *key, double lo, double hi, float *out,
+                      gmd_api_error *e)
+{
+    json_t *v = json_object_get(o, key);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_number(v))
+        return bad(e, "invalid_type", key, "'%s' must be a number", key);
+    double d = json_number_value(v);
+    if (!isfinite(d) || d < lo || d > hi)
+        return bad(e, "invalid_value", key, "'%s' must be between %g and %g", key, lo, hi);
+    *out = (float)d;
+    return 0;
+}
+
+static int get_int(json_t *o, const char *key, long long lo, long long hi, long long *out,
+                   bool *given, gmd_api_error *e)
+{
+    json_t *v = json_object_get(o, key);
+    if (given)
+        *given = false;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return bad(e, "invalid_type", key, "'%s' must be an integer", key);
+    long long x = json_integer_value(v);
+    if (x < lo || x > hi)
+        return bad(e, "invalid_value", key, "'%s' must be between %lld and %lld", key, lo, hi);
+    *out = x;
+    if (given)
+        *given = true;
+    return 0;
+}
+
+/* Message content: a string, or an array of {"type":"text","text":...}. */
+static char *content_text(json_t *c, size_t idx, gmd_api_error *e)
+{
+    char param[48];
+    snprintf(param, sizeof(param), "messages[%zu].content", idx);
+    if (json_is_string(c))
+        return dup_n(json_string_value(c), json_string_length(c));
+    if (!json_is_array(c)) {
+        bad(e, "invalid_type", param, "'%s' must be a string or an array of text parts", param);
+        return NULL;
+    }
+    size_t total = 0, i;
+    json_t *part;
+    json_array_foreach(c, i, part) {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        json_t *t = json_object_get(part, "text");
+        if (type == NULL || strcmp(type, "text") != 0 || !json_is_string(t)) {
+            bad(e, "invalid_value", param, "'%s' may hold only text parts "
+                "({\"type\":\"text\",\"text\":...})", param);
+            return NULL;
+        }
+        total += json_string_length(t);
+    }
+    char *out = malloc(total + 1);
+    if (out == NULL) {
+        bad(e, "out_of_memory", param, "out of memory");
+        return NULL;
+    }
+    size_t n = 0;
+    json_array_foreach(c, i, part) {
+        json_t *t = json_object_get(part, "text");
+        memcpy(out + n, json_string_value(t), json_string_length(t));
+        n += json_string_length(t);
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static int parse_messages(json_t *msgs, gmd_infer_params *p, gmd_api_error *e)
+{
+    if (msgs == NULL)
+        return bad(e, "missing_parameter", "messages", "'messages' is required");
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        return bad(e, "invalid_value", "messages", "'messages' must be a non-empty array");
+    size_t n = json_array_size(msgs);
+    if (n > 4096)
+        return bad(e, "invalid_value", "messages", "'messages' holds more than 4096 messages");
+    p->messages = calloc(n, sizeof(*p->messages));
+    if (p->messages == NULL)
+        return bad(e, "out_of_memory", "messages", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(msgs, i);
+        char param[48];
+        snprintf(param, sizeof(param), "messages[%zu]", i);
+        if (!json_is_object(m))
+            return bad(e, "invalid_type", param, "'%s' must be an object", param);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (role == NULL)
+            return bad(e, "missing_parameter", param, "'%s.role' is required", param);
+        if (strcmp(role, "system") != 0 && strcmp(role, "developer") != 0 &&
+            strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0)
+            return bad(e, "invalid_value", param, "'%s.role' must be system, developer, user "
+                       "or assistant (not '%.40s')", param, role);
+        json_t *c = json_object_get(m, "content");
+        if (c == NULL || json_is_null(c))
+            return bad(e, "missing_parameter", param, "'%s.content' is required", param);
+        p->messages[i].role = dup_n(role, strlen(role));
+        p->n_messages = i + 1;
+        p->messages[i].content = content_text(c, i, e);
+        if (p->messages[i].content == NULL || p->messages[i].role == NULL)
+            return e->status ? -1 : bad(e, "out_of_memory", param, "out of memory");
+    }
+    return 0;
+}
+
+static int parse_stop(json_t *stop, gmd_infer_params *p, gmd_api_error *e)
+{
+    if (stop == NULL || json_is_null(stop))
+        return 0;
+    if (json_is_string(stop)) {
+        if (json_string_length(stop) == 0)
+            return bad(e, "invalid_value", "stop", "'stop' strings must not be empty");
+        p->stop[0] = dup_n(json_string_value(stop), json_string_length(stop));
+        return p->stop[0] ? 0 : bad(e, "out_of_memory", "stop", "out of memory");
+    }
+    if (!json_is_array(stop) || json_array_size(stop) > 4)
+        return bad(e, "invalid_value", "stop", "'stop' must be a string or up to 4 strings");
+    size_t i;
+    json_t *s;
+    json_array_foreach(stop, i, s) {
+        if (!json_is_string(s) || json_string_length(s) == 0)
+            return bad(e, "invalid_value", "stop", "'stop' must hold non-empty strings");
+        p->stop[i] = dup_n(json_string_value(s), json_string_length(s));
+        if (p->stop[i] == NULL)
+            return bad(e, "out_of_memory", "stop", "out of memory");
+    }
+    return 0;
+}
+
+int gmd_api_parse_request(json_t *o, bool chat, char *model, size_t model_cap,
+                          gmd_infer_params *p, bool *stream, bool *include_usage,
+                          gmd_api_error *e)
+{
+    memset(e, 0, sizeof(*e));
+    *stream = false;
+    *include_usage = false;
+    p->chat = chat;
+    p->temperature = 1.0f;
+    p->top_p = 1.0f;
+    p->top_k = 0;
+    p->min_p = 0.0f;
+
+    json_t *m = json_object_get(o, "model");
+    if (m == NULL)
+        return bad(e, "missing_parameter", "model", "'model' is required");
+    if (!json_is_string(m) || json_string_length(m) == 0 ||
+        json_string_length(m) >= model_cap)
+        return bad(e, "invalid_type", "model", "'model' must be a model name");
+    snprintf(model, model_cap, "%s", json_string_value(m));
+
+    if (chat) {
+        if (parse_messages(json_object_get(o, "messages"), p, e) < 0)
+            return -1;
+    } else {
+        json_t *pr = json_object_get(o, "prompt");
+        if (pr == NULL)
+            return bad(e, "missing_parameter", "prompt", "'prompt' is required");
+        if (json_is_array(pr) && json_array_size(pr) == 1 &&
+            json_is_string(json_array_get(pr, 0)))
+            pr = json_array_get(pr, 0);
+        if (!json_is_string(pr))
+            return bad(e, "invalid_type", "prompt", "'prompt' must be a string");
+        p->prompt = dup_n(json_string_value(pr), json_string_length(pr));
+        if (p->prompt == NULL)
+            return bad(e, "out_of_memory", "prompt", "out of memory");
+    }
+
+    long long v = 0;
+    bool given = false;
+    if (get_int(o, "max_completion_tokens", 1, 1048576, &v, &given, e) < 0)
+        return -1;
+    if (given)
+        p->max_tokens = (uint32_t)v;
+    if (get_int(o, "max_tokens", 1, 1048576, &v, &given, e) < 0)
+        return -1;
+    if (given && p->max_tokens == 0)
+        p->max_tokens = (uint32_t)v;
+    if (get_number(o, "temperature", 0, 2, &p->temperature, e) < 0 ||
+        get_number(o, "top_p", 0, 1, &p->top_p, e) < 0 ||
+        get_number(o, "min_p", 0, 1, &p->min_p, e) < 0 ||
+        get_number(o, "frequency_penalty", -2, 2, &p->frequency_penalty, e) < 0 ||
+        get_number(o, "presence_penalty", -2, 2, &p->presence_penalty, e) < 0)
+        return -1;
+    if (get_int(o, "top_k", 0, 1000000, &v, &given, e) < 0)
+        return -1;
+    if (given)
+        p->top_k = (int32_t)v;
+    if (get_int(o, "seed", -(1LL << 62), 1LL << 62, &v, &given, e) < 0)
+        return -1;
+    p->seed = given ? (uint64_t)v : (uint64_t)time(NULL) * 2654435761u;
+    if (get_int(o, "n", 1, 1, &v, NULL, e) < 0) {
+        snprintf(e->message, sizeof(e->message), "'n' must be 1: gemmad returns one choice");
+        return -1;
+    }
+    if (parse_stop(json_object_get(o, "stop"), p, e) < 0)
+        return -1;
+
+    json_t *s = json_object_get(o, "stream");
+    if (s != NULL && !json_is_null(s)) {
+        if (!json_is_boolean(s))
+            return bad(e, "invalid_type", "stream", "'stream' must be true or false");
+        *stream = json_is_true(s);
+    }
+    json_t *so = json_object_get(o, "stream_options");
+    if (so != NULL && !json_is_null(so)) {
+        if (!json_is_object(so))
+            return bad(e, "invalid_type", "stream_options", "'stream_options' must be an object");
+        if (!*stream)
+            return bad(e, "invalid_value", "stream_options",
+                       "'stream_options' is only allowed when 'stream' is true");
+        json_t *iu = json_object_get(so, "include_usage");
+        if (iu != NULL && !json_is_boolean(iu))
+            return bad(e, "invalid_type", "stream_options.include_usage",
+                       "'stream_options.include_usage' must be true or false");
+        *include_usage = iu != NULL && json_is_true(iu);
+    }
+    static const char *const refused[] = {"tools", "functions", "tool_choice", "logprobs",
+                                          "top_logprobs", "audio", "modalities"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        json_t *x = json_object_get(o, refused[i]);
+        if (x != NULL && !json_is_null(x) && !json_is_false(x))
+            return bad(e, "unsupported_parameter", refused[i], "'%s' is not supported by gemmad",
+                       refused[i]);
+    }
+    json_t *rf = json_object_get(o, "response_format");
+    if (rf != NULL && !json_is_null(rf)) {
+        const char *t = json_string_value(json_object_get(rf, "type"));
+        if (t == NULL || strcmp(t, "text") != 0)
+            return bad(e, "unsupported_parameter", "response_format",
+                       "only response_format {\"type\":\"text\"} is supported");
+    }
+    return 0;
+}

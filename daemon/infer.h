@@ -1,0 +1,75 @@
+/*
+ * daemon/infer.h -- what gemmad asks of the inference engine, in the
+ * daemon's terms: load a model for N worker threads, run one request on
+ * one worker (streaming text to a callback), report KV-cache use.
+ *
+ * infer_engine.c implements it on engine/gemma.h; the daemon's other
+ * files never include engine headers, so the request path can be read
+ * (and tested) apart from the engine.
+ */
+#ifndef GMD_INFER_H
+#define GMD_INFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "daemon/config.h"
+
+#define GMD_MAX_STOP 8
+
+typedef struct gmd_infer_model gmd_infer_model;
+
+typedef struct gmd_infer_message {
+    char *role;      /* "system", "developer", "user", "assistant" */
+    char *content;
+} gmd_infer_message;
+
+typedef struct gmd_infer_params {
+    bool chat;                   /* messages (chat) or prompt (completion) */
+    gmd_infer_message *messages;
+    size_t n_messages;
+    char *prompt;
+    uint32_t max_tokens;
+    float temperature;
+    float top_p;
+    int32_t top_k;
+    float min_p;
+    float frequency_penalty;
+    float presence_penalty;
+    uint64_t seed;
+    char *stop[GMD_MAX_STOP];    /* NULL-terminated unless full */
+} gmd_infer_params;
+
+typedef enum gmd_infer_finish {
+    GMD_FINISH_LENGTH = 0,
+    GMD_FINISH_STOP,
+    GMD_FINISH_CANCELLED,
+    GMD_FINISH_CONTEXT,
+} gmd_infer_finish;
+
+typedef struct gmd_infer_result {
+    gmd_infer_finish finish;
+    uint32_t n_prompt_tokens;
+    uint32_t n_generated_tokens;
+} gmd_infer_result;
+
+/* Text as it becomes final; return non-zero to stop. */
+typedef int (*gmd_infer_text_cb)(void *user, const char *text, size_t len);
+
+/* Which engine this gemmad was built with (for /admin/v1/status). */
+const char *gmd_infer_backend(void);
+
+/* Load mc->path, or, when fd >= 0, the already verified descriptor fd
+ * (signed bundles; the descriptor stays the caller's). */
+int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_model **out,
+                   cm_err *err);
+/* `worker` < mc->workers; each worker is used by one thread at a time. */
+int gmd_infer_run(gmd_infer_model *m, unsigned worker, const gmd_infer_params *params,
+                  gmd_infer_text_cb on_text, void *user, const volatile int *cancel,
+                  gmd_infer_result *result, cm_err *err);
+void gmd_infer_kv_usage(gmd_infer_model *m, uint64_t *used, uint64_t *total);
+void gmd_infer_free(gmd_infer_model *m);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * daemon/infer_engine.c -- the inference interface (infer.h) on gemmad's
+ * own engine (engine/gemma.h): one gm_model shared by the workers, one
+ * gm_context (one sequence) per worker, chat rendered with the Gemma 4
+ * template, generation streamed through gm_generate.
+ */
+#include "daemon/infer.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/gemma.h"
+#include "engine/text/chat.h"
+#include "engine/text/generate.h"
+#include "engine/text/sample.h"
+#include "engine/text/vocab.h"
+
+struct gmd_infer_model {
+    gm_model *model;
+    unsigned n_workers;
+    gm_context **ctx;
+    _Atomic uint64_t *kv_used;   /* per worker, updated after each request */
+    _Atomic uint64_t *kv_total;
+};
+
+const char *gmd_infer_backend(void)
+{
+    return "gemmad-engine";
+}
+
+void gmd_infer_free(gmd_infer_model *m)
+{
+    if (m == NULL)
+        return;
+    for (unsigned i = 0; i < m->n_workers && m->ctx; i++)
+        gm_context_free(m->ctx[i]);
+    free(m->ctx);
+    free((void *)m->kv_used);
+    free((void *)m->kv_total);
+    gm_model_free(m->model);
+    free(m);
+}
+
+int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_model **out,
+                   cm_err *err)
+{
+    gmd_infer_model *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return cm_err_set(err, "model %s: out of memory", mc->name);
+    m->n_workers = mc->workers ? mc->workers : 1;
+    m->ctx = calloc(m->n_workers, sizeof(*m->ctx));
+    m->kv_used = calloc(m->n_workers, sizeof(*m->kv_used));
+    m->kv_total = calloc(m->n_workers, sizeof(*m->kv_total));
+    if (m->ctx == NULL || m->kv_used == NULL || m->kv_total == NULL) {
+        gmd_infer_free(m);
+        return cm_err_set(err, "model %s: out of memory", mc->name);
+    }
+    gm_load_opts lo = {.n_threads = n_threads, .vocab_only = false};
+    int rc = fd >= 0 ? gm_model_load_fd(fd, mc->name, &lo, &m->model, err)
+                     : gm_model_load(mc->path, &lo, &m->model, err);
+    if (rc < 0) {
+        cm_err_prefix(err, "model %s", mc->name);
+        gmd_infer_free(m);
+        return -1;
+    }
+    for (unsigned i = 0; i < m->n_workers; i++) {
+        gm_context_opts co = {.n_ctx = mc->context, .n_seq_max = 1, .n_threads = n_threads};
+        if (gm_context_new(m->model, &co, &m->ctx[i], err) < 0) {
+            cm_err_prefix(err, "model %s: worker %u", mc->name, i);
+            gmd_infer_free(m);
+            return -1;
+        }
+        uint64_t used = 0, total = 0;
+        gm_context_kv_usage(m->ctx[i], &used, &total);
+        atomic_store(&m->kv_used[i], used);
+        atomic_store(&m->kv_total[i], total);
+    }
+    *out = m;
+    return 0;
+}
+
+static int tokenize_request(const gm_vocab *v, const gmd_infer_params *p, int32_t **toks,
+                            size_t *n, cm_err *err)
+{
+    if (!p->chat)
+        return gm_tokenize(v, p->prompt, strlen(p->prompt), true, false, toks, n, err);
+    gm_chat_message *msgs = calloc(p->n_messages ? p->n_messages : 1, sizeof(*msgs));
+    if (msgs == NULL)
+        return cm_err_set(err, "out of memory");
+    for (size_t i = 0; i < p->n_messages; i++) {
+        if (gm_chat_role_from_name(p->messages[i].role, &msgs[i].role) < 0) {
+            free(msgs);
+            return cm_err_set(err, "messages[%zu]: unknown role '%s'", i, p->messages[i].role);
+        }
+        msgs[i].content = p->messages[i].content;
+    }
+    gm_chat_opts co = {.add_generation_prompt = true, .enable_thinking = false};
+    char *text = NULL;
+    int rc = gm_chat_render(msgs, p->n_messages, &co, &text, err);
+    free(msgs);
+    if (rc < 0)
+        return -1;
+    rc = gm_tokenize(v, text, strlen(text), false, true, toks, n, err);
+    free(text);
+    return rc;
+}
+
+int gmd_infer_run(gmd_infer_model *m, unsigned worker, const gmd_infer_params *p,
+                  gmd_infer_text_cb on_text, void *user, const volatile int *cancel,
+                  gmd_infer_result *result, cm_err *err)
+{
+    memset(result, 0, sizeof(*result));
+    if (worker >= m->n_workers)
+        return cm_err_set(err, "worker %u out of range", worker);
+    gm_context *ctx = m->ctx[worker];
+    const gm_vocab *v = gm_model_get_vocab(m->model);
+    int32_t *toks = NULL;
+    size_t n = 0;
+    if (tokenize_request(v, p, &toks, &n, err) < 0)
+        return -1;
+    uint32_t n_ctx = gm_context_n_ctx(ctx);
+    if (n >= n_ctx) {
+        free(toks);
+        return cm_err_set(err, "the prompt is %zu tokens; this model's context holds %u", n,
+                          n_ctx);
+    }
+    gm_generate_params gp;
+    memset(&gp, 0, sizeof(gp));
+    gm_sample_params_default(&gp.sample);
+    gp.sample.temperature = p->temperature;
+    gp.sample.top_k = p->top_k;
+    gp.sample.top_p = p->top_p;
+    gp.sample.min_p = p->min_p;
+    gp.sample.frequency_penalty = p->frequency_penalty;
+    gp.sample.presence_penalty = p->presence_penalty;
+    gp.sample.seed = p->seed;
+    gp.max_tokens = p->max_tokens;
+    for (size_t i = 0; i < GMD_MAX_STOP && i < GM_MAX_STOP_STRINGS && p->stop[i]; i++)
+        gp.stop[i] = p->stop[i];
+    gm_generate_result gr;
+    memset(&gr, 0, sizeof(gr));
+    int rc = gm_generate(ctx, 0, toks, n, &gp, on_text, user, cancel, &gr, err);
+    free(toks);
+    uint64_t used = 0, total = 0;
+    gm_context_kv_usage(ctx, &used, &total);
+    atomic_store(&m->kv_used[worker], used);
+    atomic_store(&m->kv_total[worker], total);
+    if (rc < 0)
+        return -1;
+    result->n_prompt_tokens = gr.n_prompt_tokens ? gr.n_prompt_tokens : (uint32_t)n;
+    result->n_generated_tokens = gr.n_generated_tokens;
+    switch (gr.finish) {
+    case GM_FINISH_LENGTH: result->finish = GMD_FINISH_LENGTH; break;
+    case GM_FINISH_STOP: result->finish = GMD_FINISH_STOP; break;
+    case GM_FINISH_CANCELLED: result->finish = GMD_FINISH_CANCELLED; break;
+    case GM_FINISH_CONTEXT: result->finish = GMD_FINISH_CONTEXT; break;
+    }
+    return 0;
+}
+
+void gmd_infer_kv_usage(gmd_infer_model *m, uint64_t *used, uint64_t *total)
+{
+    *used = 0;
+    *total = 0;
+    if (m == NULL)
+        return;
+    for (unsigned i = 0; i < m->n_workers; i++) {
+        *used += atomic_load(&m->kv_used[i]);
+        *total += atomic_load(&m->kv_total[i]);
+    }
+}

@@ -1,0 +1,360 @@
+/*
+ * daemon/models.c -- the models gemmad serves: loading and unloading in
+ * libuv's thread pool, and per model a bounded queue of generation jobs
+ * served by its own worker threads. Workers report back only through
+ * gmd_server_post (text pieces, then exactly one DONE per job).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/bundle_open.h"
+#include "daemon/server.h"
+
+const char *gmd_model_state_name(gmd_model_state s)
+{
+    switch (s) {
+    case GMD_MODEL_UNLOADED: return "unloaded";
+    case GMD_MODEL_LOADING: return "loading";
+    case GMD_MODEL_READY: return "ready";
+    case GMD_MODEL_FAILED: return "failed";
+    case GMD_MODEL_UNLOADING: return "unloading";
+    }
+    return "unknown";
+}
+
+void gmd_job_free(gmd_job *job)
+{
+    if (job == NULL)
+        return;
+    gmd_infer_params *p = &job->params;
+    for (size_t i = 0; i < p->n_messages; i++) {
+        free(p->messages[i].role);
+        free(p->messages[i].content);
+    }
+    free(p->messages);
+    free(p->prompt);
+    for (size_t i = 0; i < GMD_MAX_STOP; i++)
+        free(p->stop[i]);
+    gmd_buf_free(&job->text);
+    free(job);
+}
+
+int gmd_model_init(gmd_model *m, gmd_server *srv, const gmd_model_config *cfg)
+{
+    memset(m, 0, sizeof(*m));
+    m->srv = srv;
+    m->cfg = *cfg;
+    m->q_cap = srv->cfg.queue_depth;
+    m->queue = calloc(m->q_cap, sizeof(*m->queue));
+    if (m->queue == NULL)
+        return -1;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->cv, NULL);
+    return 0;
+}
+
+void gmd_model_destroy(gmd_model *m)
+{
+    free(m->queue);
+    m->queue = NULL;
+    pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->cv);
+}
+
+/* ---- workers ---- */
+
+typedef struct worker_arg {
+    gmd_model *m;
+    unsigned index;
+} worker_arg;
+
+typedef struct text_sink {
+    gmd_server *srv;
+    gmd_job *job;
+} text_sink;
+
+static gmd_event *event_new(gmd_event_kind kind, gmd_job *job, size_t len)
+{
+    gmd_event *ev = calloc(1, sizeof(*ev) + len + 1);
+    if (ev == NULL)
+        return NULL;
+    ev->kind = kind;
+    ev->job = job;
+    ev->t = gmd_now();
+    ev->len = len;
+    return ev;
+}
+
+static int on_text(void *user, const char *text, size_t len)
+{
+    text_sink *s = user;
+    if (atomic_load(&s->job->cancel))
+        return 1;
+    gmd_event *ev = event_new(GMD_EV_TEXT, s->job, len);
+    if (ev == NULL)
+        return 1;
+    memcpy(ev->text, text, len);
+    gmd_server_post(s->srv, ev);
+    return 0;
+}
+
+/* Every job gets exactly one DONE; it must always get through. */
+static void post_done(gmd_server *srv, gmd_job *job, int rc, const gmd_infer_result *res,
+                      const char *error)
+{
+    gmd_event *ev;
+    while ((ev = event_new(GMD_EV_DONE, job, 0)) == NULL) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    ev->rc = rc;
+    if (res)
+        ev->result = *res;
+    if (error)
+        snprintf(ev->error, sizeof(ev->error), "%s", error);
+    gmd_server_post(srv, ev);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_arg wa = *(worker_arg *)arg;
+    free(arg);
+    gmd_model *m = wa.m;
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        while (!m->stop && m->q_len == 0)
+            pthread_cond_wait(&m->cv, &m->mu);
+        if (m->q_len == 0) {
+            pthread_mutex_unlock(&m->mu);
+            break;
+        }
+        gmd_job *job = m->queue[m->q_head];
+        m->q_head = (m->q_head + 1) % m->q_cap;
+        m->q_len--;
+        if (m->n_active < sizeof(m->active) / sizeof(m->active[0]))
+            m->active[m->n_active++] = job;
+        pthread_mutex_unlock(&m->mu);
+
+        gmd_infer_result res = {0};
+        cm_err err = {{0}};
+        int rc;
+        if (atomic_load(&job->cancel)) {
+            res.finish = GMD_FINISH_CANCELLED;
+            rc = 0;
+        } else if (gmd_now() > job->deadline) {
+            res.finish = GMD_FINISH_CANCELLED;
+            rc = 0;
+        } else {
+            text_sink sink = {m->srv, job};
+            rc = gmd_infer_run(m->im, wa.index, &job->params, on_text, &sink,
+                               (const volatile int *)&job->cancel, &res, &err);
+        }
+
+        pthread_mutex_lock(&m->mu);
+        for (unsigned i = 0; i < m->n_active; i++) {
+            if (m->active[i] == job) {
+                m->active[i] = m->active[--m->n_active];
+                break;
+            }
+        }
+        pthread_mutex_unlock(&m->mu);
+        post_done(m->srv, job, rc, &res, rc < 0 ? err.msg : NULL);
+    }
+    return NULL;
+}
+
+static int start_workers(gmd_model *m, cm_err *err)
+{
+    m->stop = false;
+    m->n_threads = 0;
+    unsigned n = m->cfg.workers;
+    if (n > sizeof(m->threads) / sizeof(m->threads[0]))
+        n = sizeof(m->threads) / sizeof(m->threads[0]);
+    for (unsigned i = 0; i < n; i++) {
+        worker_arg *wa = malloc(sizeof(*wa));
+        if (wa == NULL)
+            return cm_err_set(err, "model %s: out of memory starting workers", m->cfg.name);
+        wa->m = m;
+        wa->index = i;
+        if (pthread_create(&m->threads[i], NULL, worker_main, wa) != 0) {
+            free(wa);
+            return cm_err_set(err, "model %s: cannot start worker thread %u", m->cfg.name, i);
+        }
+        m->n_threads++;
+    }
+    return 0;
+}
+
+/* Cancel running jobs and answer queued ones, then stop the threads. */
+static void stop_workers(gmd_model *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    for (unsigned i = 0; i < m->n_active; i++)
+        atomic_store(&m->active[i]->cancel, 1);
+    for (unsigned i = 0; i < m->q_len; i++)
+        atomic_store(&m->queue[(m->q_head + i) % m->q_cap]->cancel, 1);
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    for (unsigned i = 0; i < m->n_threads; i++)
+        pthread_join(m->threads[i], NULL);
+    m->n_threads = 0;
+}
+
+/* ---- loading and unloading ---- */
+
+static void load_work(uv_work_t *w)
+{
+    gmd_model *m = w->data;
+    cm_err_clear(&m->work_err);
+    m->digest[0] = '\0';
+    if (m->cfg.bundle[0] == '\0') {
+        m->work_rc = gmd_infer_load(&m->cfg, -1, m->srv->cfg.engine_threads, &m->im,
+                                    &m->work_err);
+        return;
+    }
+    /* A signed bundle: verify signature and digests first, then load the
+     * very descriptor that was hashed. */
+    int fd;
+    m->work_rc = gmd_bundle_open(&m->load_cfg, &m->cfg, &fd, m->digest, &m->work_err);
+    if (m->work_rc < 0)
+        return;
+    m->work_rc = gmd_infer_load(&m->cfg, fd, m->srv->cfg.engine_threads, &m->im, &m->work_err);
+    close(fd);
+}
+
+static void load_done(uv_work_t *w, int status)
+{
+    gmd_model *m = w->data;
+    if (m->work_rc == 0 && status == 0 && start_workers(m, &m->work_err) == 0) {
+        m->state = GMD_MODEL_READY;
+        m->error[0] = '\0';
+        if (m->digest[0] != '\0')
+            cm_log(CM_LOG_NOTICE, "models", "model %s loaded from verified bundle %s (root "
+                   "sha256:%s, %u worker%s)", m->cfg.name, m->cfg.bundle, m->digest,
+                   m->cfg.workers, m->cfg.workers == 1 ? "" : "s");
+        else
+            cm_log(CM_LOG_NOTICE, "models", "model %s loaded (%s, %u worker%s)", m->cfg.name,
+                   m->cfg.path, m->cfg.workers, m->cfg.workers == 1 ? "" : "s");
+    } else {
+        if (m->work_rc == 0 && m->im) {
+            stop_workers(m);
+            gmd_infer_free(m->im);
+            m->im = NULL;
+        }
+        m->state = GMD_MODEL_FAILED;
+        snprintf(m->error, sizeof(m->error), "%s",
+                 m->work_err.msg[0] ? m->work_err.msg : "loading was cancelled");
+        cm_log(CM_LOG_ERR, "models", "model %s failed to load: %s", m->cfg.name, m->error);
+    }
+    gmd_server_models_changed(m->srv);
+}
+
+int gmd_model_load_async(gmd_model *m, cm_err *err)
+{
+    if (m->state == GMD_MODEL_READY || m->state == GMD_MODEL_LOADING)
+        return 0;
+    if (m->state == GMD_MODEL_UNLOADING) {
+        m->load_after_unload = true;
+        return 0;
+    }
+    m->state = GMD_MODEL_LOADING;
+    m->load_cfg = m->srv->cfg; /* the thread pool reads this copy, not the live one */
+    m->work.data = m;
+    int rc = uv_queue_work(m->srv->loop, &m->work, load_work, load_done);
+    if (rc < 0) {
+        m->state = GMD_MODEL_FAILED;
+        return cm_err_set(err, "model %s: cannot start loading: %s", m->cfg.name,
+                          uv_strerror(rc));
+    }
+    cm_log(CM_LOG_INFO, "models", "loading model %s from %s%s", m->cfg.name,
+           m->cfg.bundle[0] ? "signed bundle " : "", m->cfg.bundle[0] ? m->cfg.bundle : m->cfg.path);
+    return 0;
+}
+
+static void unload_work(uv_work_t *w)
+{
+    gmd_model *m = w->data;
+    stop_workers(m);
+    gmd_infer_free(m->im);
+    m->im = NULL;
+}
+
+static void unload_done(uv_work_t *w, int status)
+{
+    gmd_model *m = w->data;
+    m->state = GMD_MODEL_UNLOADED;
+    cm_log(CM_LOG_NOTICE, "models", "model %s unloaded", m->cfg.name);
+    if (m->load_after_unload) {
+        m->load_after_unload = false;
+        cm_err err;
+        if (gmd_model_load_async(m, &err) < 0)
+            cm_log(CM_LOG_ERR, "models", "%s", err.msg);
+    }
+    gmd_server_models_changed(m->srv);
+}
+
+int gmd_model_unload_async(gmd_model *m, cm_err *err)
+{
+    if (m->state == GMD_MODEL_FAILED) {
+        m->state = GMD_MODEL_UNLOADED;
+        return 0;
+    }
+    if (m->state != GMD_MODEL_READY)
+        return 0;
+    m->state = GMD_MODEL_UNLOADING;
+    m->work.data = m;
+    int rc = uv_queue_work(m->srv->loop, &m->work, unload_work, unload_done);
+    if (rc < 0) {
+        m->state = GMD_MODEL_READY;
+        return cm_err_set(err, "model %s: cannot start unloading: %s", m->cfg.name,
+                          uv_strerror(rc));
+    }
+    return 0;
+}
+
+void gmd_model_unload_sync(gmd_model *m)
+{
+    if (m->state == GMD_MODEL_READY) {
+        stop_workers(m);
+        gmd_infer_free(m->im);
+        m->im = NULL;
+        m->state = GMD_MODEL_UNLOADED;
+    }
+}
+
+int gmd_model_submit(gmd_model *m, gmd_job *job)
+{
+    if (m->state != GMD_MODEL_READY)
+        return -1;
+    pthread_mutex_lock(&m->mu);
+    int rc = -1;
+    if (!m->stop && m->q_len < m->q_cap) {
+        m->queue[(m->q_head + m->q_len) % m->q_cap] = job;
+        m->q_len++;
+        pthread_cond_signal(&m->cv);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+unsigned gmd_model_queued(gmd_model *m)
+{
+    pthread_mutex_lock(&m->mu);
+    unsigned n = m->q_len;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
+unsigned gmd_model_running(gmd_model *m)
+{
+    pthread_mutex_lock(&m->mu);
+    unsigned n = m->n_active;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}

@@ -1,0 +1,39 @@
+/*
+ * engine/cpu/dot.h -- internal to engine/cpu/: the per-format dot products
+ * behind gm_vec_dot(), in a portable scalar version (dot_scalar.c, the
+ * reference) and AVX2/FMA versions (dot_avx2.c) picked at run time.
+ *
+ * A dot function takes n weights of one row in the weight format and the
+ * same n activations already converted to the weight's vec_dot type
+ * (gm_act_convert); n is a multiple of the block size.
+ */
+#ifndef GM_CPU_DOT_H
+#define GM_CPU_DOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/format/tensor_type.h"
+
+typedef float (*gm_dot_fn)(uint64_t n, const void *w, const void *xq);
+
+/* The scalar reference dot for a weight format; NULL if unsupported. */
+gm_dot_fn gm_dot_scalar(gm_type type);
+/* The AVX2/FMA dot for a weight format, or NULL when there is none or the
+ * CPU lacks AVX2/FMA/F16C. */
+gm_dot_fn gm_dot_avx2(gm_type type);
+/* The fastest dot this CPU can run for the format; NULL if unsupported. */
+gm_dot_fn gm_dot_best(gm_type type);
+
+/* One weight row against 4 converted vectors at xq + k * stride (k = 0..3):
+ * out[k] is bit-identical to the one-vector AVX2 dot with that vector, at
+ * a lower cost per vector (the weights are decoded once). */
+typedef void (*gm_dot4_fn)(uint64_t n, const void *w, const void *xq, size_t stride, float out[4]);
+/* The 4-vector AVX2 dot for a format, or NULL (none, or no AVX2). */
+gm_dot4_fn gm_dot4_avx2(gm_type type);
+
+/* True when the CPU runs AVX2, FMA and F16C (checked at run time). */
+bool gm_cpu_has_avx2(void);
+
+#endif

@@ -1,0 +1,660 @@
+/*
+ * engine/cpu/dot_avx2.c -- AVX2/FMA versions of the hot dot products,
+ * compiled per function with target attributes (the build does not need
+ * -mavx2) and used only when the CPU reports AVX2, FMA and F16C.
+ *
+ * The quantized kernels keep ggml's arithmetic: exact integer sums inside
+ * each block (maddubs/madd), scaled per block in f32. Only the order of
+ * the f32 additions differs from the scalar versions in dot_scalar.c.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/cpu/dot.h"
+#include "engine/quant/blocks.h"
+#include "engine/quant/quant.h"
+
+/* __builtin_cpu_supports reads what libgcc/compiler-rt detected at start-up
+ * (no CPUID instruction per call, which is slow under virtualization).
+ * Not every clang knows "f16c" there; every CPU with AVX2 and FMA has it. */
+bool gm_cpu_has_avx2(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__clang__)
+    const bool f16c = true;
+#else
+    const bool f16c = __builtin_cpu_supports("f16c");
+#endif
+    return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define GM_HAVE_AVX2_KERNELS 1
+
+#include <immintrin.h>
+
+#define GM_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+GM_AVX2 static inline float gm_hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+GM_AVX2 static inline float gm_h2f(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+/* 8 int32 sums of products of signed bytes a and b, 4 bytes per lane
+ * (ggml's mul_sum_i8_pairs_float without the float). Exact as long as
+ * b has no -128, which the activation quantizers never produce. */
+GM_AVX2 static inline __m256i gm_dot_i8(__m256i a, __m256i b)
+{
+    const __m256i ax = _mm256_sign_epi8(a, a);
+    const __m256i sy = _mm256_sign_epi8(b, a);
+    const __m256i dot16 = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_madd_epi16(dot16, _mm256_set1_epi16(1));
+}
+
+/* Bytes 0xFF where bit i of the 32-bit word is set, 0x00 elsewhere. */
+GM_AVX2 static inline __m256i gm_bytes_from_bits_32(const uint8_t *x)
+{
+    uint32_t x32;
+    memcpy(&x32, x, sizeof x32);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x32), shuf);
+    const __m256i bit_mask = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
+    bytes = _mm256_or_si256(bytes, bit_mask);
+    return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+
+/* 32 nibbles from 16 bytes: low nibbles first (elements 0..15), then high. */
+GM_AVX2 static inline __m256i gm_nibbles_32(const uint8_t *q)
+{
+    const __m128i b = _mm_loadu_si128((const __m128i *)q);
+    const __m256i both =
+        _mm256_insertf128_si256(_mm256_castsi128_si256(b), _mm_srli_epi16(b, 4), 1);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+GM_AVX2 static float gm_dot_f32_avx2(uint64_t n, const void *w, const void *xq)
+{
+    const float *a = w, *b = xq;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    uint64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float sum = gm_hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++)
+        sum += a[i] * b[i];
+    return sum;
+}
+
+GM_AVX2 static float gm_dot_f16_avx2(uint64_t n, const void *w, const void *xq)
+{
+    const uint16_t *a = w, *b = xq;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+#define GM_LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+    uint64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(GM_LOADH(a + i), GM_LOADH(b + i), s0);
+        s1 = _mm256_fmadd_ps(GM_LOADH(a + i + 8), GM_LOADH(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(GM_LOADH(a + i + 16), GM_LOADH(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(GM_LOADH(a + i + 24), GM_LOADH(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(GM_LOADH(a + i), GM_LOADH(b + i), s0);
+#undef GM_LOADH
+    float sum = gm_hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++)
+        sum += gm_h2f(a[i]) * gm_h2f(b[i]);
+    return sum;
+}
+
+GM_AVX2 static float gm_dot_bf16_avx2(uint64_t n, const void *w, const void *xq)
+{
+    const uint16_t *a = w, *b = xq;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+#define GM_LOADB(p)                                                                                \
+    _mm256_castsi256_ps(                                                                           \
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+    uint64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(GM_LOADB(a + i), GM_LOADB(b + i), s0);
+        s1 = _mm256_fmadd_ps(GM_LOADB(a + i + 8), GM_LOADB(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(GM_LOADB(a + i + 16), GM_LOADB(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(GM_LOADB(a + i + 24), GM_LOADB(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(GM_LOADB(a + i), GM_LOADB(b + i), s0);
+#undef GM_LOADB
+    float sum = gm_hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++)
+        sum += gm_bf16_to_fp32(a[i]) * gm_bf16_to_fp32(b[i]);
+    return sum;
+}
+
+GM_AVX2 static float gm_dot_q8_0_avx2(uint64_t n, const void *w, const void *xq)
+{
+    const gm_block_q8_0 *x = w;
+    const gm_block_q8_0 *y = xq;
+    const uint64_t nb = n / GM_QK8_0;
+    __m256 acc = _mm256_setzero_ps();
+    for (uint64_t i = 0; i < nb; i++) {
+        const __m256 d = _mm256_set1_ps(gm_h2f(x[i].d) * gm_h2f(y[i].d));
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(gm_dot_i8(qx, qy)), acc);
+    }
+    return gm_hsum_ps(acc);
+}
+
+GM_AVX2 static float gm_dot_q4_0_avx2(uint64_t n, const void *w, const void *xq)
+{
+    const gm_block_q4_0 *x = w;
+    const gm_block_q8_0 *y = xq;
+    const uint64_t nb = n / GM_QK8_0;
+    const __m256i off = _mm256_set1_epi8(8);
+    __m256 acc = _mm256_setzero_ps();
+    for (uint64_t i = 0; i < nb; i++) {
+        const __m256 d = _mm256_set1_ps(gm_h2f(x[i].d) * gm_h2f(y[i].d));
+        const __m256i qx = _mm256_sub_epi8(gm_nibbles_32(x[i].qs), off);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(gm_dot_i8(qx, qy)), acc);
+    }
+    return gm_hsum_ps(acc);
+}
+
+GM_AVX2 static float gm_dot_q5_0_avx2(uint64_t n, const void *w, const void *xq)
+{
+    const gm_block_q5_0 *x = w;
+    const gm_block_q8_0 *y = xq;
+    const uint64_t nb = n / GM_QK8_0;
+    __m256 acc = _mm256_setzero_ps();
+    for (uint64_t i = 0; i < nb; i++) {
+        const __m256 d = _mm256_set1_ps(gm_h2f(x[i].d) * gm_h2f(y[i].d));
+        __m256i qx = gm_nibbles_32(x[i].qs);
+        /* nib | 0xF0 where the fifth bit is clear: as int8 that is nib - 16,
+         * and nib where it is set: (nib | bit << 4) - 16 either way */
+        __m256i hi = gm_bytes_from_bits_32(x[i].qh);
+        hi = _mm256_andnot_si256(hi, _mm256_set1_epi8((char)0xF0));
+        qx = _mm256_or_si256(qx, hi);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(gm_dot_i8(qx, qy)), acc);
+    }
+    return gm_hsum_ps(acc);
+}
+
+/* The 8 six-bit scales and 8 mins of a Q4_K/Q5_K block, unpacked with
+ * ggml's word trick (the same values gm_get_scale_min_k4 gives). */
+static inline void gm_k4_unpack(const uint8_t packed[12], uint8_t sc[8], uint8_t mn[8])
+{
+    const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+    uint32_t u[4];
+    memcpy(u, packed, 12);
+    u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+    const uint32_t uaux = u[1] & kmask1;
+    u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+    u[2] = uaux;
+    u[0] &= kmask1;
+    memcpy(sc, &u[0], 8);
+    memcpy(mn, &u[2], 8);
+}
+
+/* 4 int32 lanes whose sum is sum_j mn[j] * (bsums[2j] + bsums[2j+1]). */
+GM_AVX2 static inline __m128i gm_k4_mins_dot(const uint8_t mn[8], const int16_t *bsums)
+{
+    const __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
+    const __m128i b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
+    const __m128i pairs = _mm_hadd_epi16(b0, b1); /* group sums of the 8 sub-blocks */
+    const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
+    return _mm_madd_epi16(pairs, m16);
+}
+
+GM_AVX2 static float gm_dot_q4_K_avx2(uint64_t n, const void *w, const void *xq)
+{
+    const gm_block_q4_K *x = w;
+    const gm_block_q8_K *y = xq;
+    const uint64_t nb = n / GM_QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (uint64_t i = 0; i < nb; i++) {
+        uint8_t sc[8], mn[8];
+        gm_k4_unpack(x[i].scales, sc, mn);
+        const float d = gm_h2f(x[i].d) * y[i].d;
+        const float dmin = gm_h2f(x[i].dmin) * y[i].d;
+        const __m128i prod_m = gm_k4_mins_dot(mn, y[i].bsums);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m);
+
+        const uint8_t *q4 = x[i].qs;
+        const int8_t *q8 = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(q4 + 32 * j));
+            const __m256i lo = _mm256_and_si256(bits, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            const __m256i y_lo = _mm256_loadu_si256((const __m256i *)(q8 + 64 * j));
+            const __m256i y_hi = _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32));
+            __m256i p_lo = _mm256_maddubs_epi16(lo, y_lo);
+            __m256i p_hi = _mm256_maddubs_epi16(hi, y_hi);
+            p_lo = _mm256_madd_epi16(p_lo, _mm256_set1_epi16(sc[2 * j]));
+            p_hi = _mm256_madd_epi16(p_hi, _mm256_set1_epi16(sc[2 * j + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return gm_hsum_ps(acc) - _mm_cvtss_f32(m);
+}
+
+GM_AVX2 static float gm_dot_q5_K_avx2(uint64_t n, const void *w, const void *xq)
+{
+    const gm_block_q5_K *x = w;
+    const gm_block_q8_K *y = xq;
+    const uint64_t nb = n / GM_QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (uint64_t i = 0; i < nb; i++) {
+        uint8_t sc[8], mn[8];
+        gm_k4_unpack(x[i].scales, sc, mn);
+        const float d = gm_h2f(x[i].d) * y[i].d;
+        const float dmin = gm_h2f(x[i].dmin) * y[i].d;
+        const __m128i prod_m = gm_k4_mins_dot(mn, y[i].bsums);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m);
+
+        const uint8_t *ql = x[i].qs;
+        const int8_t *q8 = y[i].qs;
+        __m256i hbits = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(ql + 32 * j));
+            /* bit 2j of qh[l] is the fifth bit of element 64j+l, bit 2j+1
+             * that of element 64j+32+l; shift them into place as we go */
+            const __m256i h_lo = _mm256_slli_epi16(_mm256_and_si256(hbits, one), 4);
+            const __m256i h_hi =
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 1), one), 4);
+            hbits = _mm256_srli_epi16(hbits, 2);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(bits, m4), h_lo);
+            const __m256i hi =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), h_hi);
+            const __m256i y_lo = _mm256_loadu_si256((const __m256i *)(q8 + 64 * j));
+            const __m256i y_hi = _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32));
+            __m256i p_lo = _mm256_maddubs_epi16(lo, y_lo);
+            __m256i p_hi = _mm256_maddubs_epi16(hi, y_hi);
+            p_lo = _mm256_madd_epi16(p_lo, _mm256_set1_epi16(sc[2 * j]));
+            p_hi = _mm256_madd_epi16(p_hi, _mm256_set1_epi16(sc[2 * j + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return gm_hsum_ps(acc) - _mm_cvtss_f32(m);
+}
+
+GM_AVX2 static float gm_dot_q6_K_avx2(uint64_t n, const void *w, const void *xq)
+{
+    const gm_block_q6_K *x = w;
+    const gm_block_q8_K *y = xq;
+    const uint64_t nb = n / GM_QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i m2 = _mm256_set1_epi8(0x03);
+    __m256 acc = _mm256_setzero_ps();
+    for (uint64_t i = 0; i < nb; i++) {
+        const uint8_t *ql = x[i].ql;
+        const uint8_t *qh = x[i].qh;
+        const int8_t *q8 = y[i].qs;
+        const int8_t *sc = x[i].scales;
+        /* the offset 32 of every value: 32 * sum_g scale_g * bsum_g */
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const __m256i bs = _mm256_loadu_si256((const __m256i *)y[i].bsums);
+        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                        _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+        for (int h = 0; h < 2; h++, ql += 64, qh += 32, q8 += 128, sc += 8) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            /* unsigned 6-bit values 0..63 of elements l, l+32, l+64, l+96 */
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+            q[1] = _mm256_or_si256(
+                _mm256_and_si256(l1, m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+            q[2] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+            q[3] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+            for (int k = 0; k < 4; k++) {
+                const __m256i yk = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
+                const __m256i p = _mm256_maddubs_epi16(q[k], yk);
+                /* lanes 0..7 are group 2k of this half, lanes 8..15 group 2k+1 */
+                const __m256i s =
+                    _mm256_insertf128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[2 * k])),
+                                            _mm_set1_epi16(sc[2 * k + 1]), 1);
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+            }
+        }
+        const float d = gm_h2f(x[i].d) * y[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return gm_hsum_ps(acc);
+}
+
+/*
+ * Four vectors at once: one weight row against the converted vectors at
+ * xq, xq + stride, xq + 2 stride, xq + 3 stride. The weight blocks are
+ * decoded once for all four; for each vector the arithmetic is exactly
+ * that of the one-vector kernel above, so out[k] is bit-identical to it.
+ */
+
+#define GM_Y4(T, xq, stride, k) ((const T *)((const uint8_t *)(xq) + (size_t)(k) * (stride)))
+
+GM_AVX2 static void gm_dot4_q8_0_avx2(uint64_t n, const void *w, const void *xq, size_t stride,
+                                      float out[4])
+{
+    const gm_block_q8_0 *x = w;
+    const gm_block_q8_0 *y[4];
+    __m256 acc[4];
+    for (int k = 0; k < 4; k++) {
+        y[k] = GM_Y4(gm_block_q8_0, xq, stride, k);
+        acc[k] = _mm256_setzero_ps();
+    }
+    const uint64_t nb = n / GM_QK8_0;
+    for (uint64_t i = 0; i < nb; i++) {
+        const float dx = gm_h2f(x[i].d);
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        for (int k = 0; k < 4; k++) {
+            const __m256 d = _mm256_set1_ps(dx * gm_h2f(y[k][i].d));
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)y[k][i].qs);
+            acc[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(gm_dot_i8(qx, qy)), acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        out[k] = gm_hsum_ps(acc[k]);
+}
+
+GM_AVX2 static void gm_dot4_q4_0_avx2(uint64_t n, const void *w, const void *xq, size_t stride,
+                                      float out[4])
+{
+    const gm_block_q4_0 *x = w;
+    const gm_block_q8_0 *y[4];
+    __m256 acc[4];
+    for (int k = 0; k < 4; k++) {
+        y[k] = GM_Y4(gm_block_q8_0, xq, stride, k);
+        acc[k] = _mm256_setzero_ps();
+    }
+    const __m256i off = _mm256_set1_epi8(8);
+    const uint64_t nb = n / GM_QK8_0;
+    for (uint64_t i = 0; i < nb; i++) {
+        const float dx = gm_h2f(x[i].d);
+        const __m256i qx = _mm256_sub_epi8(gm_nibbles_32(x[i].qs), off);
+        for (int k = 0; k < 4; k++) {
+            const __m256 d = _mm256_set1_ps(dx * gm_h2f(y[k][i].d));
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)y[k][i].qs);
+            acc[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(gm_dot_i8(qx, qy)), acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        out[k] = gm_hsum_ps(acc[k]);
+}
+
+GM_AVX2 static void gm_dot4_q4_K_avx2(uint64_t n, const void *w, const void *xq, size_t stride,
+                                      float out[4])
+{
+    const gm_block_q4_K *x = w;
+    const gm_block_q8_K *y[4];
+    __m256 acc[4];
+    __m128 acc_m[4];
+    for (int k = 0; k < 4; k++) {
+        y[k] = GM_Y4(gm_block_q8_K, xq, stride, k);
+        acc[k] = _mm256_setzero_ps();
+        acc_m[k] = _mm_setzero_ps();
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const uint64_t nb = n / GM_QK_K;
+    for (uint64_t i = 0; i < nb; i++) {
+        uint8_t sc[8], mn[8];
+        gm_k4_unpack(x[i].scales, sc, mn);
+        const float xd = gm_h2f(x[i].d);
+        const float xdmin = gm_h2f(x[i].dmin);
+        __m256i lo[4], hi[4], s_lo[4], s_hi[4];
+        for (int j = 0; j < 4; j++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            lo[j] = _mm256_and_si256(bits, m4);
+            hi[j] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            s_lo[j] = _mm256_set1_epi16(sc[2 * j]);
+            s_hi[j] = _mm256_set1_epi16(sc[2 * j + 1]);
+        }
+        for (int k = 0; k < 4; k++) {
+            const gm_block_q8_K *yb = &y[k][i];
+            const float d = xd * yb->d;
+            const float dmin = xdmin * yb->d;
+            const __m128i prod_m = gm_k4_mins_dot(mn, yb->bsums);
+            acc_m[k] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m[k]);
+            __m256i sumi = _mm256_setzero_si256();
+            for (int j = 0; j < 4; j++) {
+                const __m256i y_lo = _mm256_loadu_si256((const __m256i *)(yb->qs + 64 * j));
+                const __m256i y_hi = _mm256_loadu_si256((const __m256i *)(yb->qs + 64 * j + 32));
+                const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], y_lo), s_lo[j]);
+                const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], y_hi), s_hi[j]);
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
+            }
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        __m128 m = _mm_add_ps(acc_m[k], _mm_movehl_ps(acc_m[k], acc_m[k]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        out[k] = gm_hsum_ps(acc[k]) - _mm_cvtss_f32(m);
+    }
+}
+
+GM_AVX2 static void gm_dot4_q5_K_avx2(uint64_t n, const void *w, const void *xq, size_t stride,
+                                      float out[4])
+{
+    const gm_block_q5_K *x = w;
+    const gm_block_q8_K *y[4];
+    __m256 acc[4];
+    __m128 acc_m[4];
+    for (int k = 0; k < 4; k++) {
+        y[k] = GM_Y4(gm_block_q8_K, xq, stride, k);
+        acc[k] = _mm256_setzero_ps();
+        acc_m[k] = _mm_setzero_ps();
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i one = _mm256_set1_epi8(1);
+    const uint64_t nb = n / GM_QK_K;
+    for (uint64_t i = 0; i < nb; i++) {
+        uint8_t sc[8], mn[8];
+        gm_k4_unpack(x[i].scales, sc, mn);
+        const float xd = gm_h2f(x[i].d);
+        const float xdmin = gm_h2f(x[i].dmin);
+        __m256i hbits = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m256i lo[4], hi[4], s_lo[4], s_hi[4];
+        for (int j = 0; j < 4; j++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            const __m256i h_lo = _mm256_slli_epi16(_mm256_and_si256(hbits, one), 4);
+            const __m256i h_hi =
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 1), one), 4);
+            hbits = _mm256_srli_epi16(hbits, 2);
+            lo[j] = _mm256_or_si256(_mm256_and_si256(bits, m4), h_lo);
+            hi[j] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), h_hi);
+            s_lo[j] = _mm256_set1_epi16(sc[2 * j]);
+            s_hi[j] = _mm256_set1_epi16(sc[2 * j + 1]);
+        }
+        for (int k = 0; k < 4; k++) {
+            const gm_block_q8_K *yb = &y[k][i];
+            const float d = xd * yb->d;
+            const float dmin = xdmin * yb->d;
+            const __m128i prod_m = gm_k4_mins_dot(mn, yb->bsums);
+            acc_m[k] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m[k]);
+            __m256i sumi = _mm256_setzero_si256();
+            for (int j = 0; j < 4; j++) {
+                const __m256i y_lo = _mm256_loadu_si256((const __m256i *)(yb->qs + 64 * j));
+                const __m256i y_hi = _mm256_loadu_si256((const __m256i *)(yb->qs + 64 * j + 32));
+                const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], y_lo), s_lo[j]);
+                const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], y_hi), s_hi[j]);
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
+            }
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        __m128 m = _mm_add_ps(acc_m[k], _mm_movehl_ps(acc_m[k], acc_m[k]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        out[k] = gm_hsum_ps(acc[k]) - _mm_cvtss_f32(m);
+    }
+}
+
+GM_AVX2 static void gm_dot4_q6_K_avx2(uint64_t n, const void *w, const void *xq, size_t stride,
+                                      float out[4])
+{
+    const gm_block_q6_K *x = w;
+    const gm_block_q8_K *y[4];
+    __m256 acc[4];
+    for (int k = 0; k < 4; k++) {
+        y[k] = GM_Y4(gm_block_q8_K, xq, stride, k);
+        acc[k] = _mm256_setzero_ps();
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i m2 = _mm256_set1_epi8(0x03);
+    const uint64_t nb = n / GM_QK_K;
+    for (uint64_t i = 0; i < nb; i++) {
+        const int8_t *sc = x[i].scales;
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        __m256i sumi[4];
+        for (int k = 0; k < 4; k++) {
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)y[k][i].bsums);
+            sumi[k] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                       _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+        }
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[i].ql + 64 * h;
+            const uint8_t *qh = x[i].qh + 32 * h;
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4], s[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+            q[1] = _mm256_or_si256(
+                _mm256_and_si256(l1, m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+            q[2] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+            q[3] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+            for (int kk = 0; kk < 4; kk++)
+                s[kk] = _mm256_insertf128_si256(
+                    _mm256_castsi128_si256(_mm_set1_epi16(sc[8 * h + 2 * kk])),
+                    _mm_set1_epi16(sc[8 * h + 2 * kk + 1]), 1);
+            for (int k = 0; k < 4; k++) {
+                const int8_t *q8 = y[k][i].qs + 128 * h;
+                for (int kk = 0; kk < 4; kk++) {
+                    const __m256i yk = _mm256_loadu_si256((const __m256i *)(q8 + 32 * kk));
+                    const __m256i p = _mm256_maddubs_epi16(q[kk], yk);
+                    sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(p, s[kk]));
+                }
+            }
+        }
+        const float xd = gm_h2f(x[i].d);
+        for (int k = 0; k < 4; k++) {
+            const float d = xd * y[k][i].d;
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        out[k] = gm_hsum_ps(acc[k]);
+}
+
+#endif /* GM_HAVE_AVX2_KERNELS */
+
+gm_dot_fn gm_dot_avx2(gm_type type)
+{
+#ifdef GM_HAVE_AVX2_KERNELS
+    if (!gm_cpu_has_avx2())
+        return NULL;
+    switch (type) {
+    case GM_TYPE_F32:
+        return gm_dot_f32_avx2;
+    case GM_TYPE_F16:
+        return gm_dot_f16_avx2;
+    case GM_TYPE_BF16:
+        return gm_dot_bf16_avx2;
+    case GM_TYPE_Q8_0:
+        return gm_dot_q8_0_avx2;
+    case GM_TYPE_Q4_0:
+        return gm_dot_q4_0_avx2;
+    case GM_TYPE_Q5_0:
+        return gm_dot_q5_0_avx2;
+    case GM_TYPE_Q4_K:
+        return gm_dot_q4_K_avx2;
+    case GM_TYPE_Q5_K:
+        return gm_dot_q5_K_avx2;
+    case GM_TYPE_Q6_K:
+        return gm_dot_q6_K_avx2;
+    default:
+        return NULL;
+    }
+#else
+    (void)type;
+    return NULL;
+#endif
+}
+
+gm_dot4_fn gm_dot4_avx2(gm_type type)
+{
+#ifdef GM_HAVE_AVX2_KERNELS
+    if (!gm_cpu_has_avx2())
+        return NULL;
+    switch (type) {
+    case GM_TYPE_Q8_0:
+        return gm_dot4_q8_0_avx2;
+    case GM_TYPE_Q4_0:
+        return gm_dot4_q4_0_avx2;
+    case GM_TYPE_Q4_K:
+        return gm_dot4_q4_K_avx2;
+    case GM_TYPE_Q5_K:
+        return gm_dot4_q5_K_avx2;
+    case GM_TYPE_Q6_K:
+        return gm_dot4_q6_K_avx2;
+    default:
+        return NULL;
+    }
+#else
+    (void)type;
+    return NULL;
+#endif
+}
+
+gm_dot_fn gm_dot_best(gm_type type)
+{
+    gm_dot_fn fn = gm_dot_avx2(type);
+    return fn != NULL ? fn : gm_dot_scalar(type);
+}

@@ -1,0 +1,265 @@
+/*
+ * engine/cpu/kernels.c -- the matrix-vector products of the forward pass
+ * (engine/cpu/kernels.h): activation conversion to the weight's vec_dot
+ * type, the per-row dot product, and gm_matmul() spread over a thread pool
+ * (with OpenBLAS sgemm for F32 weights and several vectors).
+ *
+ * Activation conversion is what ggml's CPU backend does on x86 with AVX2:
+ * Q8_0 per block of 32 with d = fp16(amax / 127) and
+ * q = round-half-even(x * (127 / amax)) (quantize_row_q8_0, x86 quants.c);
+ * Q8_K with the reference quantize_row_q8_K_ref; F16/BF16 element by
+ * element with round to nearest even.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cpu/dot.h"
+#include "engine/cpu/kernels.h"
+#include "engine/cpu/pool.h"
+#include "engine/quant/blocks.h"
+#include "engine/quant/quant.h"
+#include "engine/quant/quant_impl.h"
+
+/* Below this many vectors F32 weights go through the dot kernels rather
+ * than sgemm (one or two vectors are memory-bound either way). */
+#define GM_SGEMM_MIN_VECS 4
+/* Rows per chunk handed to a thread. */
+#define GM_MATMUL_GRAIN 16
+/* Vectors per tile inside a chunk. */
+#define GM_MATMUL_VEC_TILE 16
+
+gm_type gm_vec_dot_type(gm_type weight_type)
+{
+    switch (weight_type) {
+    case GM_TYPE_F32:
+        return GM_TYPE_F32;
+    case GM_TYPE_F16:
+        return GM_TYPE_F16;
+    case GM_TYPE_BF16:
+        return GM_TYPE_BF16;
+    case GM_TYPE_Q8_0:
+    case GM_TYPE_Q4_0:
+    case GM_TYPE_Q5_0:
+        return GM_TYPE_Q8_0;
+    case GM_TYPE_Q4_K:
+    case GM_TYPE_Q5_K:
+    case GM_TYPE_Q6_K:
+    case GM_TYPE_Q8_K:
+        return GM_TYPE_Q8_K;
+    default:
+        return GM_TYPE_COUNT_MAX; /* no kernel for this format */
+    }
+}
+
+/* Elements per block and bytes per block of an activation format. */
+static int gm_act_layout(gm_type act, uint64_t *qk, uint64_t *bytes)
+{
+    switch (act) {
+    case GM_TYPE_F32:
+        *qk = 1;
+        *bytes = 4;
+        return 0;
+    case GM_TYPE_F16:
+    case GM_TYPE_BF16:
+        *qk = 1;
+        *bytes = 2;
+        return 0;
+    case GM_TYPE_Q8_0:
+        *qk = GM_QK8_0;
+        *bytes = sizeof(gm_block_q8_0);
+        return 0;
+    case GM_TYPE_Q8_K:
+        *qk = GM_QK_K;
+        *bytes = sizeof(gm_block_q8_K);
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+size_t gm_act_bytes(gm_type weight_type, uint64_t n)
+{
+    uint64_t qk, bytes;
+    if (gm_act_layout(gm_vec_dot_type(weight_type), &qk, &bytes) != 0 || n % qk != 0)
+        return 0;
+    if (n / qk > SIZE_MAX / bytes)
+        return 0;
+    return (size_t)(n / qk * bytes);
+}
+
+/* ggml-cpu's x86 AVX2 quantize_row_q8_0, element for element. */
+static void gm_act_q8_0(const float *x, gm_block_q8_0 *y, uint64_t nb)
+{
+    for (uint64_t i = 0; i < nb; i++, x += GM_QK8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < GM_QK8_0; j++) {
+            const float a = fabsf(x[j]);
+            amax = amax > a ? amax : a;
+        }
+        const float d = amax / 127.f;
+        y[i].d = gm_fp32_to_fp16(d);
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        for (int j = 0; j < GM_QK8_0; j++) {
+            const float v = x[j] * id;
+            int q;
+            if (!(fabsf(v) <= 4194303.f))
+                q = -128; /* NaN or huge: cvtps_epi32 gives INT_MIN, packs saturate */
+            else
+                q = gm_nearest_int(v); /* round half to even */
+            q = q < -128 ? -128 : q > 127 ? 127 : q;
+            y[i].qs[j] = (int8_t)q;
+        }
+    }
+}
+
+int gm_act_convert(gm_type weight_type, const float *x, void *out, uint64_t n)
+{
+    const gm_type act = gm_vec_dot_type(weight_type);
+    uint64_t qk, bytes;
+    if (gm_act_layout(act, &qk, &bytes) != 0 || n % qk != 0)
+        return -1;
+    if (n > 0 && (x == NULL || out == NULL))
+        return -1;
+    switch (act) {
+    case GM_TYPE_Q8_0:
+        gm_act_q8_0(x, out, n / qk);
+        return 0;
+    default:
+        /* F32 copy, F16/BF16 element conversion, Q8_K reference quantizer */
+        return gm_quantize_row(act, x, out, n);
+    }
+}
+
+float gm_vec_dot(gm_type type, uint64_t n, const void *w_row, const void *xq)
+{
+    gm_dot_fn fn = gm_dot_best(type);
+    uint64_t qk, bytes;
+    if (fn == NULL || gm_act_layout(gm_vec_dot_type(type), &qk, &bytes) != 0 || n % qk != 0 ||
+        (n > 0 && (w_row == NULL || xq == NULL)))
+        return NAN;
+    if (n == 0)
+        return 0.0f;
+    return fn(n, w_row, xq);
+}
+
+/* ---- gm_matmul ------------------------------------------------------------ */
+
+typedef struct gm_matmul_job {
+    gm_dot_fn dot;
+    gm_dot4_fn dot4; /* NULL: one vector at a time */
+    const uint8_t *w;
+    size_t w_row_bytes;
+    const uint8_t *xq;
+    size_t xq_bytes;
+    uint64_t rows;
+    uint64_t cols;
+    uint32_t n_vec;
+    float *y;
+} gm_matmul_job;
+
+static void gm_matmul_rows(void *ctx, uint64_t begin, uint64_t end, uint32_t worker)
+{
+    (void)worker;
+    const gm_matmul_job *job = ctx;
+    /* tiles of (rows of this chunk) x GM_MATMUL_VEC_TILE vectors, so both
+     * the weight rows and the converted vectors stay in cache */
+    for (uint32_t v0 = 0; v0 < job->n_vec; v0 += GM_MATMUL_VEC_TILE) {
+        const uint32_t v1 =
+            job->n_vec - v0 < GM_MATMUL_VEC_TILE ? job->n_vec : v0 + GM_MATMUL_VEC_TILE;
+        for (uint64_t r = begin; r < end; r++) {
+            const uint8_t *wr = job->w + r * job->w_row_bytes;
+            uint32_t v = v0;
+            if (job->dot4 != NULL) {
+                for (; v + 4 <= v1; v += 4) {
+                    float out[4];
+                    job->dot4(job->cols, wr, job->xq + (size_t)v * job->xq_bytes, job->xq_bytes,
+                              out);
+                    for (int k = 0; k < 4; k++)
+                        job->y[(uint64_t)(v + k) * job->rows + r] = out[k];
+                }
+            }
+            for (; v < v1; v++)
+                job->y[(uint64_t)v * job->rows + r] =
+                    job->dot(job->cols, wr, job->xq + (size_t)v * job->xq_bytes);
+        }
+    }
+}
+
+typedef struct gm_convert_job {
+    gm_type type;
+    const float *x;
+    uint8_t *xq;
+    uint64_t cols;
+    size_t xq_bytes;
+} gm_convert_job;
+
+static void gm_convert_vecs(void *ctx, uint64_t begin, uint64_t end, uint32_t worker)
+{
+    (void)worker;
+    const gm_convert_job *job = ctx;
+    for (uint64_t v = begin; v < end; v++)
+        (void)gm_act_convert(job->type, job->x + v * job->cols, job->xq + v * job->xq_bytes,
+                             job->cols);
+}
+
+int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows, uint64_t cols,
+              const float *x, uint32_t n_vec, float *y, cm_err *err)
+{
+    gm_dot_fn dot = gm_dot_best(type);
+    if (dot == NULL)
+        return cm_err_set(err, "matmul: no CPU kernel for weight format %s", gm_type_name(type));
+    uint64_t qk, act_block;
+    if (gm_act_layout(gm_vec_dot_type(type), &qk, &act_block) != 0)
+        return cm_err_set(err, "matmul: weight format %s has no activation format",
+                          gm_type_name(type));
+    uint64_t w_row_bytes;
+    if (cols == 0 || !gm_type_row_bytes(type, cols, &w_row_bytes))
+        return cm_err_set(err,
+                          "matmul: row length %llu is not a positive multiple of the block "
+                          "size of format %s",
+                          (unsigned long long)cols, gm_type_name(type));
+    if (rows == 0 || n_vec == 0)
+        return 0;
+    if (w == NULL || x == NULL || y == NULL)
+        return cm_err_set(err, "matmul: missing weight, input or output buffer");
+    if (rows > SIZE_MAX / w_row_bytes || rows > SIZE_MAX / sizeof(float) / n_vec)
+        return cm_err_set(err, "matmul: %llu x %llu matrix is too large", (unsigned long long)rows,
+                          (unsigned long long)cols);
+
+    if (type == GM_TYPE_F32 && n_vec >= GM_SGEMM_MIN_VECS && rows <= INT32_MAX &&
+        cols <= INT32_MAX) {
+        /* y[n_vec][rows] = x[n_vec][cols] * W[rows][cols]^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_vec, (int)rows, (int)cols, 1.0f,
+                    x, (int)cols, w, (int)cols, 0.0f, y, (int)rows);
+        return 0;
+    }
+
+    const uint8_t *xq;
+    uint8_t *buf = NULL;
+    const size_t xq_bytes = gm_act_bytes(type, cols);
+    if (type == GM_TYPE_F32) {
+        xq = (const uint8_t *)x; /* no conversion */
+    } else {
+        if (xq_bytes == 0 || xq_bytes > SIZE_MAX / n_vec)
+            return cm_err_set(err, "matmul: activation buffer size overflows");
+        buf = malloc(xq_bytes * n_vec);
+        if (buf == NULL)
+            return cm_err_set(err, "matmul: out of memory for %u converted vectors of %llu", n_vec,
+                              (unsigned long long)cols);
+        gm_convert_job cj = {type, x, buf, cols, xq_bytes};
+        gm_pool_run(pool, n_vec, 1, gm_convert_vecs, &cj);
+        xq = buf;
+    }
+
+    /* the 4-vector kernels give the same bits as `dot`, which is then the
+     * AVX2 kernel too */
+    gm_dot4_fn dot4 = n_vec >= 4 ? gm_dot4_avx2(type) : NULL;
+    if (dot4 != NULL && dot != gm_dot_avx2(type))
+        dot4 = NULL;
+    gm_matmul_job job = {dot, dot4, w, (size_t)w_row_bytes, xq, xq_bytes, rows, cols, n_vec, y};
+    gm_pool_run(pool, rows, GM_MATMUL_GRAIN, gm_matmul_rows, &job);
+    free(buf);
+    return 0;
+}

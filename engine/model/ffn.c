@@ -1,0 +1,19 @@
+/*
+ * engine/model/ffn.c -- the dense GeGLU feed-forward network (gemma4.md
+ * section 7): down( gelu(gate * u) . (up * u) ), also used as the shared
+ * MLP of MoE layers.
+ */
+#include "engine/model/model.h"
+#include "engine/model/ops.h"
+
+int gm_ffn_dense(gm_context *ctx, const gm_weight *gate, const gm_weight *up,
+                 const gm_weight *down, const float *in, uint32_t n, float *out,
+                 cm_err *err)
+{
+    gm_scratch *s = &ctx->s;
+    const size_t ff = gate->ne[1];
+    if (gm_mm(ctx, up, in, n, s->ff_b, err) < 0 || gm_mm(ctx, gate, in, n, s->ff_a, err) < 0)
+        return -1;
+    gm_geglu(ctx->model->gelu_table, s->ff_a, s->ff_b, (uint32_t)(n * ff), s->ff_a);
+    return gm_mm(ctx, down, s->ff_a, n, out, err);
+}

@@ -1,0 +1,68 @@
+/*
+ * engine/model/ple.c -- per-layer embeddings (PLE, gemma4.md section 4):
+ * the per-layer inputs computed once per token before layer 0, and the
+ * residual block each layer adds after its feed-forward block.
+ */
+#include <math.h>
+
+#include "engine/model/model.h"
+#include "engine/model/ops.h"
+#include "engine/quant/quant.h"
+
+int gm_ple_inputs(gm_context *ctx, const int32_t *tokens, uint32_t n, cm_err *err)
+{
+    const gm_model *m = ctx->model;
+    gm_scratch *s = &ctx->s;
+    const uint32_t E = m->hp.n_embd, P = m->hp.n_embd_ple, L = m->hp.n_layer;
+    const size_t LP = (size_t)L * P;
+    const float emb_scale = sqrtf((float)P);
+    const float proj_scale = 1.0f / sqrtf((float)E);
+    const float in_scale = 1.0f / sqrtf(2.0f);
+
+    /* e = per_layer_token_embd[tok] * sqrt(P) */
+    for (uint32_t i = 0; i < n; i++) {
+        float *e = s->ple + i * LP;
+        const char *row = (const char *)m->ple_tok_embd.data
+                          + (size_t)tokens[i] * m->ple_tok_embd.row_bytes;
+        if (gm_dequantize_row(m->ple_tok_embd.type, row, e, LP) < 0)
+            return cm_err_set(err, "per_layer_token_embd.weight: cannot decode type %s",
+                              gm_type_name(m->ple_tok_embd.type));
+        for (size_t c = 0; c < LP; c++)
+            e[c] *= emb_scale;
+    }
+    /* m = rms(per_layer_model_proj * x0 / sqrt(E)) * norm, per P-vector */
+    if (gm_mm(ctx, &m->ple_model_proj, s->x, n, s->ple_a, err) < 0)
+        return -1;
+    for (size_t c = 0; c < n * LP; c++)
+        s->ple_a[c] *= proj_scale;
+    gm_rmsnorm_rows(s->ple_a, m->ple_proj_norm.data, n * L, P, m->hp.eps, s->ple_a);
+    /* ple = (m + e) / sqrt(2) */
+    for (size_t c = 0; c < n * LP; c++)
+        s->ple[c] = (s->ple_a[c] + s->ple[c]) * in_scale;
+    return 0;
+}
+
+int gm_ple_block(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
+{
+    const gm_model *m = ctx->model;
+    const gm_layer *l = &m->layers[il];
+    gm_scratch *s = &ctx->s;
+    const uint32_t E = m->hp.n_embd, P = m->hp.n_embd_ple, L = m->hp.n_layer;
+
+    /* g = gelu(inp_gate * x) . ple[il] */
+    if (gm_mm(ctx, &l->ple_gate, s->x, n, s->ple_a, err) < 0)
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        float *g = s->ple_a + (size_t)i * P;
+        const float *pe = s->ple + ((size_t)i * L + il) * P;
+        for (uint32_t c = 0; c < P; c++)
+            g[c] = gm_gelu(m->gelu_table, g[c]) * pe[c];
+    }
+    /* x += rms(proj * g) * post_norm */
+    if (gm_mm(ctx, &l->ple_proj, s->ple_a, n, s->tmp, err) < 0)
+        return -1;
+    gm_rmsnorm_rows(s->tmp, l->ple_post_norm.data, n, E, m->hp.eps, s->tmp);
+    for (size_t c = 0; c < (size_t)n * E; c++)
+        s->x[c] = s->x[c] + s->tmp[c];
+    return 0;
+}

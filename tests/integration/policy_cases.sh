@@ -1,0 +1,96 @@
+#!/bin/sh
+# tests/integration/policy_cases.sh -- runs the policy case table
+# (tests/data/policy/cases.txt) through 'gemmactl policy test' against
+# certificates made now with the openssl CLI (tests/data/policy/certs.txt)
+# and the policy tests/data/policy/policy.yaml.in. One TAP line per case.
+. "$top_srcdir/tests/lib/tap.sh"
+
+GEMMACTL="$top_builddir/gemmactl"
+DATA="$top_srcdir/tests/data/policy"
+command -v openssl >/dev/null 2>&1 || tap_skip_all "openssl CLI not installed"
+[ -x "$GEMMACTL" ] || tap_skip_all "gemmactl not built"
+
+TAP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/policy_cases.XXXXXX")
+trap 'rm -rf "$TAP_TMP"' EXIT
+
+# Certificates: self-signed P-256, subject and SANs from certs.txt.
+grep -v '^#' "$DATA/certs.txt" | while IFS='|' read -r name subj san; do
+    [ -n "$name" ] || continue
+    set -- -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "$subj" -keyout "$TAP_TMP/$name.key" -out "$TAP_TMP/$name.pem"
+    [ -n "$san" ] && set -- "$@" -addext "subjectAltName=$san"
+    openssl req "$@" >/dev/null 2>&1 || echo "cannot create certificate $name" >&2
+done
+
+fp=$(openssl x509 -in "$TAP_TMP/partner.pem" -noout -fingerprint -sha256 | sed 's/^.*=//')
+sed "s/@FP_partner@/$fp/" "$DATA/policy.yaml.in" >"$TAP_TMP/policy.yaml"
+check "the test policy is valid" "$GEMMACTL" policy check "$TAP_TMP/policy.yaml"
+
+grep -v '^#' "$DATA/cases.txt" | grep -v '^[[:space:]]*$' >"$TAP_TMP/cases"
+while read -r cert action model uid gid pt mt expect reason role rule; do
+    set -- policy test "$TAP_TMP/policy.yaml" --action "$action"
+    [ "$cert" = - ] || set -- "$@" --cert "$TAP_TMP/$cert.pem"
+    [ "$model" = - ] || set -- "$@" --model "$model"
+    [ "$uid" = - ] || set -- "$@" --uid "$uid"
+    [ "$gid" = - ] || set -- "$@" --gid "$gid"
+    [ "$pt" = - ] || set -- "$@" --prompt-tokens "$pt"
+    [ "$mt" = - ] || set -- "$@" --max-tokens "$mt"
+    "$GEMMACTL" "$@" >"$TAP_TMP/out" 2>&1
+    rc=$?
+    got_d=$(sed -n 's/^decision: *//p' "$TAP_TMP/out")
+    got_r=$(sed -n 's/^reason: *\([a-z_]*\).*/\1/p' "$TAP_TMP/out")
+    got_role=$(sed -n 's/^role: *//p' "$TAP_TMP/out")
+    got_rule=$(sed -n 's/^rule: *\([0-9][0-9]*\) .*/\1/p' "$TAP_TMP/out")
+    [ -n "$got_role" ] || got_role=-
+    [ -n "$got_rule" ] || got_rule=-
+    want_rc=3
+    [ "$expect" = allow ] && want_rc=0
+    desc="$cert $action ${model#-} -> $expect $reason role=$role rule=$rule"
+    if [ "$rc" -eq "$want_rc" ] && [ "$got_d" = "$expect" ] && [ "$got_r" = "$reason" ] &&
+        [ "$got_role" = "$role" ] && [ "$got_rule" = "$rule" ]; then
+        ok 0 "$desc"
+    else
+        ok 1 "$desc"
+        echo "# exit $rc; got: $got_d $got_r role=$got_role rule=$got_rule"
+        sed 's/^/#   /' "$TAP_TMP/out"
+    fi
+done <"$TAP_TMP/cases"
+
+# --json carries the same decision.
+"$GEMMACTL" policy test "$TAP_TMP/policy.yaml" --cert "$TAP_TMP/docsvc.pem" --action infer \
+    --model gemma-4-31b --json >"$TAP_TMP/json" 2>&1
+grep -q '"decision":"allow"' "$TAP_TMP/json" && grep -q '"rule":"docsvc"' "$TAP_TMP/json" &&
+    grep -q '"rule_index":4' "$TAP_TMP/json" && grep -q '"role":"docs"' "$TAP_TMP/json"
+ok $? "policy test --json reports decision, role and rule"
+
+# The shipped policy is valid, and so is its example mapping once the
+# comment signs are removed; with it, an OU=admin certificate is admin.
+check "etc/policy.yaml is valid" "$GEMMACTL" policy check "$top_srcdir/etc/policy.yaml"
+sed -e '/^rules: \[\]$/d' -e 's/^#rules:/rules:/' -e '/^rules:/,$ s/^#  /  /' "$top_srcdir/etc/policy.yaml" \
+    >"$TAP_TMP/shipped.yaml"
+"$GEMMACTL" policy test "$TAP_TMP/shipped.yaml" --cert "$TAP_TMP/admin1.pem" \
+    --action policy.reload >"$TAP_TMP/out" 2>&1 && grep -q '^role: *admin$' "$TAP_TMP/out"
+ok $? "the shipped example mapping gives OU=admin the admin role"
+"$GEMMACTL" policy test "$TAP_TMP/shipped.yaml" --cert "$TAP_TMP/client1.pem" \
+    --action models.load --model gemma-4-e2b >"$TAP_TMP/out" 2>&1
+[ $? -eq 3 ] && grep -q '^reason: *permission_denied' "$TAP_TMP/out"
+ok $? "the shipped client role may not load models"
+
+# A broken file is refused with FILE:LINE:COLUMN, exit 1.
+sed 's/models.list/models.lst/' "$TAP_TMP/policy.yaml" >"$TAP_TMP/broken.yaml"
+"$GEMMACTL" policy check "$TAP_TMP/broken.yaml" >"$TAP_TMP/out" 2>&1
+[ $? -eq 1 ] && grep -q "broken.yaml:[0-9]*:[0-9]*: unknown permission 'models.lst'" "$TAP_TMP/out"
+ok $? "policy check names the file, line and column of an error"
+"$GEMMACTL" policy test "$TAP_TMP/broken.yaml" --cert "$TAP_TMP/admin1.pem" --action infer \
+    >/dev/null 2>&1
+[ $? -eq 1 ]
+ok $? "policy test refuses a broken file (exit 1)"
+"$GEMMACTL" policy test "$TAP_TMP/policy.yaml" --cert "$TAP_TMP/admin1.pem" --action fly \
+    >/dev/null 2>&1
+[ $? -eq 2 ]
+ok $? "an unknown action is a usage error (exit 2)"
+"$GEMMACTL" policy reload >"$TAP_TMP/out" 2>&1
+[ $? -eq 1 ] && grep -q "not available yet" "$TAP_TMP/out"
+ok $? "policy reload says it is not available yet (exit 1)"
+
+tap_done

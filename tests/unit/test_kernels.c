@@ -1,0 +1,710 @@
+/*
+ * tests/unit/test_kernels.c -- unit tests for engine/cpu/: the thread pool,
+ * activation conversion (ggml's AVX2 Q8_0 rounding, Q8_K, F16, BF16),
+ * every format's dot product against a double-precision dot of the
+ * dequantized operands, the AVX2 kernels against the scalar ones, and
+ * gm_matmul (1..N threads give identical results, odd sizes, bad sizes).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cpu/dot.h"
+#include "engine/cpu/kernels.h"
+#include "engine/cpu/pool.h"
+#include "engine/quant/blocks.h"
+#include "engine/quant/quant.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+typedef struct tk_rng {
+    uint64_t s;
+} tk_rng;
+
+static uint64_t tk_next(tk_rng *r)
+{
+    r->s ^= r->s << 13;
+    r->s ^= r->s >> 7;
+    r->s ^= r->s << 17;
+    return r->s;
+}
+
+static float tk_gauss(tk_rng *r)
+{
+    double u1 = ((double)(tk_next(r) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
+    double u2 = (double)(tk_next(r) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+static void tk_fill(tk_rng *r, float *x, uint64_t n, float scale)
+{
+    for (uint64_t i = 0; i < n; i++)
+        x[i] = tk_gauss(r) * scale;
+}
+
+typedef struct tk_fmt {
+    const char *name;
+    gm_type type;
+    uint32_t qk;
+    uint32_t bytes;
+} tk_fmt;
+
+static const tk_fmt tk_formats[] = {
+    {"f32", GM_TYPE_F32, 1, 4},
+    {"f16", GM_TYPE_F16, 1, 2},
+    {"bf16", GM_TYPE_BF16, 1, 2},
+    {"q8_0", GM_TYPE_Q8_0, 32, sizeof(gm_block_q8_0)},
+    {"q4_0", GM_TYPE_Q4_0, 32, sizeof(gm_block_q4_0)},
+    {"q5_0", GM_TYPE_Q5_0, 32, sizeof(gm_block_q5_0)},
+    {"q4_K", GM_TYPE_Q4_K, 256, sizeof(gm_block_q4_K)},
+    {"q5_K", GM_TYPE_Q5_K, 256, sizeof(gm_block_q5_K)},
+    {"q6_K", GM_TYPE_Q6_K, 256, sizeof(gm_block_q6_K)},
+    {"q8_K", GM_TYPE_Q8_K, 256, sizeof(gm_block_q8_K)},
+};
+#define TK_NFMT (sizeof tk_formats / sizeof tk_formats[0])
+
+/* A weight matrix of rows x cols quantized to fmt from Gaussian data. */
+static uint8_t *tk_make_weights(tk_rng *r, const tk_fmt *f, uint64_t rows, uint64_t cols)
+{
+    float *tmp = malloc(cols * sizeof(float));
+    uint64_t row_bytes = cols / f->qk * f->bytes;
+    uint8_t *w = malloc(rows * row_bytes + 1);
+    assert_non_null(tmp);
+    assert_non_null(w);
+    for (uint64_t i = 0; i < rows; i++) {
+        tk_fill(r, tmp, cols, 0.05f + (float)(i % 7) * 0.3f);
+        assert_int_equal(gm_quantize_row(f->type, tmp, w + i * row_bytes, cols), 0);
+    }
+    free(tmp);
+    return w;
+}
+
+/* Double-precision dot of the dequantized weight row and the dequantized
+ * converted activations; also returns sum |w_i x_i| for error bounds. */
+static double tk_ref_dot(const tk_fmt *f, const void *wrow, const void *xq, uint64_t n,
+                         double *abs_sum)
+{
+    float *wd = malloc(n * sizeof(float));
+    float *xd = malloc(n * sizeof(float));
+    assert_non_null(wd);
+    assert_non_null(xd);
+    assert_int_equal(gm_dequantize_row(f->type, wrow, wd, n), 0);
+    assert_int_equal(gm_dequantize_row(gm_vec_dot_type(f->type), xq, xd, n), 0);
+    double s = 0, a = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        s += (double)wd[i] * (double)xd[i];
+        a += fabs((double)wd[i] * (double)xd[i]);
+    }
+    free(wd);
+    free(xd);
+    *abs_sum = a;
+    return s;
+}
+
+/* ---- pool ------------------------------------------------------------- */
+
+typedef struct tk_count {
+    uint32_t *hits;
+    uint32_t *worker_of;
+} tk_count;
+
+static void tk_count_fn(void *ctx, uint64_t begin, uint64_t end, uint32_t worker)
+{
+    tk_count *c = ctx;
+    for (uint64_t i = begin; i < end; i++) {
+        c->hits[i]++; /* each index belongs to exactly one chunk: no race */
+        c->worker_of[i] = worker;
+    }
+}
+
+static void test_pool_covers_every_index_once(void **state)
+{
+    (void)state;
+    enum { N = 10007 };
+    uint32_t *hits = calloc(N, sizeof *hits);
+    uint32_t *worker_of = calloc(N, sizeof *worker_of);
+    assert_non_null(hits);
+    assert_non_null(worker_of);
+    tk_count c = {hits, worker_of};
+    for (uint32_t nt = 1; nt <= 5; nt++) {
+        gm_pool *pool = NULL;
+        cm_err err;
+        assert_int_equal(gm_pool_create(nt, &pool, &err), 0);
+        assert_int_equal(gm_pool_threads(pool), nt);
+        static const uint64_t grains[] = {0, 1, 7, 64, 20000};
+        for (size_t g = 0; g < sizeof grains / sizeof grains[0]; g++) {
+            for (int rep = 0; rep < 3; rep++) {
+                memset(hits, 0, N * sizeof *hits);
+                gm_pool_run(pool, N, grains[g], tk_count_fn, &c);
+                for (uint32_t i = 0; i < N; i++) {
+                    if (hits[i] != 1)
+                        fail_msg("%u threads, grain %llu: index %u run %u times", nt,
+                                 (unsigned long long)grains[g], i, hits[i]);
+                    assert_true(worker_of[i] < nt);
+                }
+            }
+        }
+        memset(hits, 0, N * sizeof *hits);
+        gm_pool_run(pool, 0, 1, tk_count_fn, &c); /* empty range: no calls */
+        for (uint32_t i = 0; i < N; i++)
+            assert_int_equal(hits[i], 0);
+        gm_pool_destroy(pool);
+    }
+    /* NULL pool: the caller runs everything */
+    memset(hits, 0, N * sizeof *hits);
+    gm_pool_run(NULL, N, 100, tk_count_fn, &c);
+    for (uint32_t i = 0; i < N; i++)
+        assert_int_equal(hits[i], 1);
+    assert_int_equal(gm_pool_threads(NULL), 1);
+    gm_pool_destroy(NULL);
+    free(hits);
+    free(worker_of);
+}
+
+typedef struct tk_caller {
+    gm_pool *pool;
+    uint32_t *hits;
+    uint64_t n;
+    int ok;
+} tk_caller;
+
+static void tk_inc_fn(void *ctx, uint64_t begin, uint64_t end, uint32_t worker)
+{
+    (void)worker;
+    uint32_t *hits = ctx;
+    for (uint64_t i = begin; i < end; i++)
+        hits[i]++;
+}
+
+static void *tk_caller_main(void *arg)
+{
+    tk_caller *c = arg;
+    c->ok = 1;
+    for (int rep = 0; rep < 50; rep++) {
+        memset(c->hits, 0, c->n * sizeof *c->hits);
+        gm_pool_run(c->pool, c->n, 3, tk_inc_fn, c->hits);
+        for (uint64_t i = 0; i < c->n; i++)
+            if (c->hits[i] != 1)
+                c->ok = 0;
+    }
+    return NULL;
+}
+
+/* Two threads sharing one pool: their runs are serialized, and each sees
+ * its own range done completely before gm_pool_run returns. */
+static void test_pool_concurrent_callers(void **state)
+{
+    (void)state;
+    gm_pool *pool;
+    cm_err err;
+    assert_int_equal(gm_pool_create(3, &pool, &err), 0);
+    enum { N = 997 };
+    tk_caller c[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        c[i].pool = pool;
+        c[i].n = N;
+        c[i].hits = calloc(N, sizeof(uint32_t));
+        assert_non_null(c[i].hits);
+        assert_int_equal(pthread_create(&th[i], NULL, tk_caller_main, &c[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(c[i].ok, 1);
+        free(c[i].hits);
+    }
+    gm_pool_destroy(pool);
+}
+
+typedef struct tk_nested {
+    gm_pool *pool;
+    uint32_t *hits;     /* [64][32] */
+    uint32_t *inner_ok; /* [64]: inner chunks ran with the outer worker number */
+    uint32_t outer_worker;
+} tk_nested;
+
+static void tk_nested_inner(void *ctx, uint64_t begin, uint64_t end, uint32_t worker)
+{
+    tk_nested *t = ctx;
+    for (uint64_t i = begin; i < end; i++)
+        t->hits[i]++;
+    if (worker != t->outer_worker)
+        t->inner_ok[0] = 0;
+}
+
+static void tk_nested_outer(void *ctx, uint64_t begin, uint64_t end, uint32_t worker)
+{
+    tk_nested *t = ctx;
+    for (uint64_t i = begin; i < end; i++) {
+        tk_nested inner = {t->pool, t->hits + 32 * i, t->inner_ok + i, worker};
+        t->inner_ok[i] = 1;
+        gm_pool_run(t->pool, 32, 4, tk_nested_inner, &inner);
+    }
+}
+
+/* A function running on the pool may itself call gm_pool_run on the same
+ * pool (e.g. a matmul inside a parallel loop): no deadlock, all done. */
+static void test_pool_nested_run(void **state)
+{
+    (void)state;
+    gm_pool *pool;
+    cm_err err;
+    assert_int_equal(gm_pool_create(3, &pool, &err), 0);
+    uint32_t *hits = calloc(64 * 32, sizeof *hits);
+    uint32_t *inner_ok = calloc(64, sizeof *inner_ok);
+    assert_non_null(hits);
+    assert_non_null(inner_ok);
+    tk_nested t = {pool, hits, inner_ok, 0};
+    gm_pool_run(pool, 64, 1, tk_nested_outer, &t);
+    for (int i = 0; i < 64 * 32; i++)
+        assert_int_equal(hits[i], 1);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(inner_ok[i], 1);
+    gm_pool_destroy(pool);
+    free(hits);
+    free(inner_ok);
+}
+
+static void test_pool_bad_thread_counts(void **state)
+{
+    (void)state;
+    gm_pool *pool = (gm_pool *)&pool;
+    cm_err err;
+    assert_int_equal(gm_pool_create(0, &pool, &err), -1);
+    assert_null(pool);
+    assert_non_null(strstr(err.msg, "thread pool"));
+    assert_int_equal(gm_pool_create(GM_POOL_MAX_THREADS + 1, &pool, &err), -1);
+    assert_null(pool);
+}
+
+/* ---- activation conversion ---------------------------------------------- */
+
+static void test_vec_dot_types(void **state)
+{
+    (void)state;
+    assert_int_equal(gm_vec_dot_type(GM_TYPE_F32), GM_TYPE_F32);
+    assert_int_equal(gm_vec_dot_type(GM_TYPE_F16), GM_TYPE_F16);
+    assert_int_equal(gm_vec_dot_type(GM_TYPE_BF16), GM_TYPE_BF16);
+    assert_int_equal(gm_vec_dot_type(GM_TYPE_Q8_0), GM_TYPE_Q8_0);
+    assert_int_equal(gm_vec_dot_type(GM_TYPE_Q4_0), GM_TYPE_Q8_0);
+    assert_int_equal(gm_vec_dot_type(GM_TYPE_Q5_0), GM_TYPE_Q8_0);
+    assert_int_equal(gm_vec_dot_type(GM_TYPE_Q4_K), GM_TYPE_Q8_K);
+    assert_int_equal(gm_vec_dot_type(GM_TYPE_Q5_K), GM_TYPE_Q8_K);
+    assert_int_equal(gm_vec_dot_type(GM_TYPE_Q6_K), GM_TYPE_Q8_K);
+    assert_int_equal(gm_vec_dot_type(GM_TYPE_Q4_1), GM_TYPE_COUNT_MAX);
+
+    assert_int_equal(gm_act_bytes(GM_TYPE_F32, 10), 40);
+    assert_int_equal(gm_act_bytes(GM_TYPE_F16, 10), 20);
+    assert_int_equal(gm_act_bytes(GM_TYPE_BF16, 3), 6);
+    assert_int_equal(gm_act_bytes(GM_TYPE_Q4_0, 64), 68);
+    assert_int_equal(gm_act_bytes(GM_TYPE_Q6_K, 512), 584);
+    assert_int_equal(gm_act_bytes(GM_TYPE_Q4_0, 48), 0); /* not a multiple of 32 */
+    assert_int_equal(gm_act_bytes(GM_TYPE_Q4_K, 32), 0);
+    assert_int_equal(gm_act_bytes(GM_TYPE_Q4_1, 32), 0);
+}
+
+/* ggml's AVX2 Q8_0: d = fp16(amax/127), q = round-half-even(x * 127/amax). */
+static void test_act_q8_0_rounding(void **state)
+{
+    (void)state;
+    float x[64];
+    for (int j = 0; j < 32; j++)
+        x[j] = 0.0f;
+    x[0] = 127.0f; /* id = 1 exactly */
+    x[1] = 2.5f;
+    x[2] = 3.5f;
+    x[3] = -2.5f;
+    x[4] = -0.5f;
+    x[5] = 0.5f;
+    x[6] = 1.5f;
+    x[7] = -127.0f;
+    x[8] = 100.49f;
+    for (int j = 32; j < 64; j++)
+        x[j] = 0.0f; /* all-zero block */
+    gm_block_q8_0 b[2];
+    assert_int_equal(gm_act_convert(GM_TYPE_Q4_0, x, b, 64), 0);
+    assert_int_equal(b[0].d, gm_fp32_to_fp16(1.0f));
+    static const int want[9] = {127, 2, 4, -2, 0, 0, 2, -127, 100};
+    for (int j = 0; j < 9; j++)
+        assert_int_equal(b[0].qs[j], want[j]);
+    assert_int_equal(b[1].d, 0);
+    for (int j = 0; j < 32; j++)
+        assert_int_equal(b[1].qs[j], 0);
+    /* the reference (model-file) quantizer rounds half away from zero: the
+     * activation path must not be that one */
+    gm_block_q8_0 r;
+    assert_int_equal(gm_quantize_row(GM_TYPE_Q8_0, x, &r, 32), 0);
+    assert_int_equal(r.qs[1], 3);
+}
+
+static void test_act_convert_formats(void **state)
+{
+    (void)state;
+    tk_rng r = {99};
+    enum { N = 512 };
+    float x[N];
+    tk_fill(&r, x, N, 3.0f);
+    x[5] = 1e-30f;
+    x[6] = 70000.0f;
+
+    uint16_t h[N];
+    assert_int_equal(gm_act_convert(GM_TYPE_F16, x, h, N), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(h[i], gm_fp32_to_fp16(x[i]));
+    assert_int_equal(h[6], 0x7C00);
+    assert_int_equal(gm_act_convert(GM_TYPE_BF16, x, h, N), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(h[i], gm_fp32_to_bf16(x[i]));
+    float f[N];
+    assert_int_equal(gm_act_convert(GM_TYPE_F32, x, f, N), 0);
+    assert_memory_equal(f, x, sizeof x);
+
+    gm_block_q8_K k1[2], k2[2];
+    assert_int_equal(gm_act_convert(GM_TYPE_Q6_K, x, k1, N), 0);
+    assert_int_equal(gm_quantize_row(GM_TYPE_Q8_K, x, k2, N), 0);
+    assert_memory_equal(k1, k2, sizeof k1);
+
+    /* Q8_0 against the definition, block by block */
+    gm_block_q8_0 q[N / 32];
+    assert_int_equal(gm_act_convert(GM_TYPE_Q8_0, x, q, N), 0);
+    for (int b = 0; b < N / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(x[32 * b + j]));
+        assert_int_equal(q[b].d, gm_fp32_to_fp16(amax / 127.f));
+        for (int j = 0; j < 32; j++) {
+            float v = x[32 * b + j] * (127.f / amax);
+            assert_int_equal(q[b].qs[j], (int)nearbyintf(v));
+        }
+    }
+
+    assert_int_equal(gm_act_convert(GM_TYPE_Q4_0, x, q, 33), -1);
+    assert_int_equal(gm_act_convert(GM_TYPE_Q4_K, x, k1, 128), -1);
+    assert_int_equal(gm_act_convert(GM_TYPE_Q4_1, x, q, 32), -1);
+}
+
+/* NaN and infinities in one block: no crash, the other blocks unaffected,
+ * and the odd block gets what ggml's AVX2 code stores (NaN -> -128). */
+static void test_act_nonfinite(void **state)
+{
+    (void)state;
+    float x[512];
+    tk_rng r = {5};
+    tk_fill(&r, x, 512, 1.0f);
+    x[3] = NAN;
+    x[7] = INFINITY;
+    x[300] = -INFINITY;
+    gm_block_q8_0 a[16], b;
+    assert_int_equal(gm_act_convert(GM_TYPE_Q4_0, x, a, 512), 0);
+    for (int k = 1; k < 16; k++) {
+        if (k == 300 / 32)
+            continue;
+        assert_int_equal(gm_act_convert(GM_TYPE_Q4_0, x + 32 * k, &b, 32), 0);
+        assert_memory_equal(&a[k], &b, sizeof b);
+    }
+    assert_int_equal(a[0].qs[3], -128);
+    gm_block_q8_K k2[2];
+    assert_int_equal(gm_act_convert(GM_TYPE_Q4_K, x, k2, 512), 0);
+    float y[2];
+    uint8_t w[2 * 144] = {0};
+    cm_err err;
+    assert_int_equal(gm_matmul(NULL, GM_TYPE_Q4_K, w, 1, 512, x, 1, y, &err), 0);
+}
+
+/* ---- dot products -------------------------------------------------------- */
+
+static void test_vec_dot_matches_double_reference(void **state)
+{
+    (void)state;
+    tk_rng r = {4242};
+    static const uint64_t sizes[] = {256, 512, 2816};
+    for (size_t t = 0; t < TK_NFMT; t++) {
+        const tk_fmt *f = &tk_formats[t];
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            const uint64_t n = sizes[s];
+            uint8_t *w = tk_make_weights(&r, f, 4, n);
+            float *x = malloc(n * sizeof(float));
+            uint8_t *xq = malloc(gm_act_bytes(f->type, n));
+            assert_non_null(x);
+            assert_non_null(xq);
+            const uint64_t row_bytes = n / f->qk * f->bytes;
+            for (int row = 0; row < 4; row++) {
+                tk_fill(&r, x, n, row == 3 ? 1e-3f : 2.0f);
+                assert_int_equal(gm_act_convert(f->type, x, xq, n), 0);
+                double abs_sum;
+                double want = tk_ref_dot(f, w + row * row_bytes, xq, n, &abs_sum);
+                float got = gm_vec_dot(f->type, n, w + row * row_bytes, xq);
+                float got_ref = gm_dot_scalar(f->type)(n, w + row * row_bytes, xq);
+                double tol = 2e-6 * abs_sum + 1e-30;
+                if (fabs((double)got - want) > tol || fabs((double)got_ref - want) > tol)
+                    fail_msg("%s n=%llu row %d: dot %.9g (scalar %.9g), reference %.9g, tol %g",
+                             f->name, (unsigned long long)n, row, (double)got, (double)got_ref,
+                             want, tol);
+            }
+            free(w);
+            free(x);
+            free(xq);
+        }
+    }
+}
+
+/* The real error of the whole path (weights and activations both rounded)
+ * against the exact f64 dot of the original f32 data stays small. */
+static void test_vec_dot_close_to_exact(void **state)
+{
+    (void)state;
+    static const double bound[TK_NFMT] = {5e-8, 5e-5, 5e-4, 1e-4, 2e-2,
+                                          1e-2, 2e-2, 1e-2, 5e-3, 3e-3};
+    tk_rng r = {777};
+    enum { N = 4096 };
+    float *wf = malloc(N * sizeof(float));
+    float *x = malloc(N * sizeof(float));
+    uint8_t *w = malloc(N * 4);
+    uint8_t *xq = malloc(N * 4);
+    assert_non_null(wf);
+    assert_non_null(x);
+    assert_non_null(w);
+    assert_non_null(xq);
+    tk_fill(&r, wf, N, 0.1f);
+    tk_fill(&r, x, N, 1.0f);
+    double exact = 0, norm = 0, wn = 0, xn = 0;
+    for (int i = 0; i < N; i++) {
+        exact += (double)wf[i] * x[i];
+        wn += (double)wf[i] * wf[i];
+        xn += (double)x[i] * x[i];
+    }
+    norm = sqrt(wn * xn);
+    for (size_t t = 0; t < TK_NFMT; t++) {
+        const tk_fmt *f = &tk_formats[t];
+        assert_int_equal(gm_quantize_row(f->type, wf, w, N), 0);
+        assert_int_equal(gm_act_convert(f->type, x, xq, N), 0);
+        double got = gm_vec_dot(f->type, N, w, xq);
+        double rel = fabs(got - exact) / norm;
+        print_message("# %s: |dot - exact| / (|w||x|) = %.2e (bound %.0e)\n", f->name, rel,
+                      bound[t]);
+        if (rel > bound[t])
+            fail_msg("%s: relative error %g above %g", f->name, rel, bound[t]);
+    }
+    free(wf);
+    free(x);
+    free(w);
+    free(xq);
+}
+
+static void test_avx2_matches_scalar(void **state)
+{
+    (void)state;
+    if (!gm_cpu_has_avx2()) {
+        print_message("# this CPU has no AVX2/FMA/F16C: nothing to compare\n");
+        skip();
+    }
+    tk_rng r = {31337};
+    int n_compared = 0;
+    static const uint64_t sizes[] = {256, 768, 4096, 5376};
+    for (size_t t = 0; t < TK_NFMT; t++) {
+        const tk_fmt *f = &tk_formats[t];
+        gm_dot_fn simd = gm_dot_avx2(f->type);
+        gm_dot_fn ref = gm_dot_scalar(f->type);
+        assert_non_null(ref);
+        if (simd == NULL)
+            continue;
+        n_compared++;
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            const uint64_t n = sizes[s];
+            uint8_t *w = tk_make_weights(&r, f, 3, n);
+            float *x = malloc(n * sizeof(float));
+            uint8_t *xq = malloc(gm_act_bytes(f->type, n));
+            assert_non_null(x);
+            assert_non_null(xq);
+            const uint64_t row_bytes = n / f->qk * f->bytes;
+            for (int row = 0; row < 3; row++) {
+                tk_fill(&r, x, n, 1.0f);
+                assert_int_equal(gm_act_convert(f->type, x, xq, n), 0);
+                double abs_sum;
+                (void)tk_ref_dot(f, w + row * row_bytes, xq, n, &abs_sum);
+                float a = simd(n, w + row * row_bytes, xq);
+                float b = ref(n, w + row * row_bytes, xq);
+                if (fabs((double)a - (double)b) > 2e-6 * abs_sum)
+                    fail_msg("%s n=%llu: avx2 %.9g scalar %.9g", f->name, (unsigned long long)n,
+                             (double)a, (double)b);
+            }
+            free(w);
+            free(x);
+            free(xq);
+        }
+    }
+    print_message("# AVX2 kernels compared with scalar: %d formats\n", n_compared);
+    assert_true(n_compared >= 1);
+}
+
+/* The 4-vector kernels give, for each vector, exactly the bits of the
+ * one-vector kernel (batched and single-token products agree). */
+static void test_dot4_matches_single(void **state)
+{
+    (void)state;
+    if (!gm_cpu_has_avx2()) {
+        print_message("# this CPU has no AVX2/FMA/F16C: no 4-vector kernels\n");
+        skip();
+    }
+    tk_rng r = {8080};
+    int n_checked = 0;
+    const uint64_t n = 1536;
+    for (size_t t = 0; t < TK_NFMT; t++) {
+        const tk_fmt *f = &tk_formats[t];
+        gm_dot4_fn dot4 = gm_dot4_avx2(f->type);
+        if (dot4 == NULL)
+            continue;
+        gm_dot_fn dot = gm_dot_avx2(f->type);
+        assert_non_null(dot);
+        n_checked++;
+        uint8_t *w = tk_make_weights(&r, f, 2, n);
+        const size_t ab = gm_act_bytes(f->type, n);
+        uint8_t *xq = malloc(4 * ab);
+        float *x = malloc(n * sizeof(float));
+        assert_non_null(xq);
+        assert_non_null(x);
+        for (int k = 0; k < 4; k++) {
+            tk_fill(&r, x, n, k == 2 ? 1e-3f : 1.0f);
+            assert_int_equal(gm_act_convert(f->type, x, xq + k * ab, n), 0);
+        }
+        for (int row = 0; row < 2; row++) {
+            const uint8_t *wr = w + row * (n / f->qk * f->bytes);
+            float out[4];
+            dot4(n, wr, xq, ab, out);
+            for (int k = 0; k < 4; k++) {
+                float one = dot(n, wr, xq + k * ab);
+                if (memcmp(&one, &out[k], sizeof one) != 0)
+                    fail_msg("%s vector %d: dot4 %.9g, dot %.9g", f->name, k, (double)out[k],
+                             (double)one);
+            }
+        }
+        free(w);
+        free(xq);
+        free(x);
+    }
+    print_message("# 4-vector kernels checked: %d formats\n", n_checked);
+    assert_true(n_checked >= 1);
+}
+
+static void test_vec_dot_bad_input(void **state)
+{
+    (void)state;
+    uint8_t buf[1024] = {0};
+    assert_true(isnan(gm_vec_dot(GM_TYPE_Q4_0, 33, buf, buf)));
+    assert_true(isnan(gm_vec_dot(GM_TYPE_Q4_K, 32, buf, buf)));
+    assert_true(isnan(gm_vec_dot(GM_TYPE_Q4_1, 32, buf, buf)));
+    assert_true(isnan(gm_vec_dot(GM_TYPE_Q8_0, 32, NULL, buf)));
+    assert_true(gm_vec_dot(GM_TYPE_Q8_0, 0, buf, buf) == 0.0f);
+}
+
+/* ---- matmul -------------------------------------------------------------- */
+
+static void test_matmul_threads_identical(void **state)
+{
+    (void)state;
+    tk_rng r = {2024};
+    static const struct {
+        uint64_t rows, cols;
+        uint32_t n_vec;
+    } shapes[] = {{1, 256, 1},   {17, 512, 3},  {33, 256, 2},
+                  {203, 768, 5}, {64, 1024, 1}, {40, 512, 21}};
+    for (size_t t = 0; t < TK_NFMT; t++) {
+        const tk_fmt *f = &tk_formats[t];
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const uint64_t rows = shapes[s].rows, cols = shapes[s].cols;
+            const uint32_t nv = shapes[s].n_vec;
+            uint8_t *w = tk_make_weights(&r, f, rows, cols);
+            float *x = malloc(nv * cols * sizeof(float));
+            float *y0 = malloc(nv * rows * sizeof(float));
+            float *y = malloc(nv * rows * sizeof(float));
+            uint8_t *xq = malloc(gm_act_bytes(f->type, cols));
+            assert_non_null(x);
+            assert_non_null(y0);
+            assert_non_null(y);
+            assert_non_null(xq);
+            tk_fill(&r, x, nv * cols, 1.0f);
+            cm_err err;
+            assert_int_equal(gm_matmul(NULL, f->type, w, rows, cols, x, nv, y0, &err), 0);
+            for (uint32_t nt = 1; nt <= 4; nt++) {
+                gm_pool *pool;
+                assert_int_equal(gm_pool_create(nt, &pool, &err), 0);
+                memset(y, 0xFF, nv * rows * sizeof(float));
+                assert_int_equal(gm_matmul(pool, f->type, w, rows, cols, x, nv, y, &err), 0);
+                if (memcmp(y, y0, nv * rows * sizeof(float)) != 0)
+                    fail_msg("%s %llux%llu x %u: %u threads differ from 1", f->name,
+                             (unsigned long long)rows, (unsigned long long)cols, nv, nt);
+                gm_pool_destroy(pool);
+            }
+            /* each output is the row's dot product against the converted
+             * vector (bit-identical: same kernel) and close to f64 */
+            const uint64_t row_bytes = cols / f->qk * f->bytes;
+            for (uint32_t v = 0; v < nv; v++) {
+                assert_int_equal(gm_act_convert(f->type, x + v * cols, xq, cols), 0);
+                for (uint64_t i = 0; i < rows; i++) {
+                    double abs_sum;
+                    double want = tk_ref_dot(f, w + i * row_bytes, xq, cols, &abs_sum);
+                    float got = y0[v * rows + i];
+                    if (fabs((double)got - want) > 2e-6 * abs_sum + 1e-30)
+                        fail_msg("%s row %llu vec %u: %.9g want %.9g", f->name,
+                                 (unsigned long long)i, v, (double)got, want);
+                    if (f->type != GM_TYPE_F32 || nv < 4)
+                        assert_true(got == gm_vec_dot(f->type, cols, w + i * row_bytes, xq));
+                }
+            }
+            free(w);
+            free(x);
+            free(y0);
+            free(y);
+            free(xq);
+        }
+    }
+}
+
+static void test_matmul_errors(void **state)
+{
+    (void)state;
+    float x[512] = {0}, y[16];
+    uint8_t w[4096] = {0};
+    cm_err err;
+    err.msg[0] = '\0';
+    assert_int_equal(gm_matmul(NULL, GM_TYPE_Q4_0, w, 2, 48, x, 1, y, &err), -1);
+    assert_true(strlen(err.msg) > 0);
+    assert_int_equal(gm_matmul(NULL, GM_TYPE_Q4_K, w, 2, 128, x, 1, y, &err), -1);
+    assert_int_equal(gm_matmul(NULL, GM_TYPE_Q4_1, w, 2, 32, x, 1, y, &err), -1);
+    assert_non_null(strstr(err.msg, "matmul"));
+    assert_int_equal(gm_matmul(NULL, GM_TYPE_Q8_0, w, 2, 0, x, 1, y, &err), -1);
+    assert_int_equal(gm_matmul(NULL, GM_TYPE_Q8_0, NULL, 2, 32, x, 1, y, &err), -1);
+    assert_int_equal(gm_matmul(NULL, GM_TYPE_Q8_0, w, 2, 32, NULL, 1, y, &err), -1);
+    assert_int_equal(gm_matmul(NULL, GM_TYPE_Q8_0, w, 2, 32, x, 1, NULL, &err), -1);
+    assert_int_equal(gm_matmul(NULL, GM_TYPE_Q8_0, w, 0, 32, x, 1, y, NULL), 0);
+    assert_int_equal(gm_matmul(NULL, GM_TYPE_Q8_0, w, 2, 32, x, 0, y, NULL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pool_covers_every_index_once),
+        cmocka_unit_test(test_pool_concurrent_callers),
+        cmocka_unit_test(test_pool_nested_run),
+        cmocka_unit_test(test_pool_bad_thread_counts),
+        cmocka_unit_test(test_vec_dot_types),
+        cmocka_unit_test(test_act_q8_0_rounding),
+        cmocka_unit_test(test_act_convert_formats),
+        cmocka_unit_test(test_act_nonfinite),
+        cmocka_unit_test(test_vec_dot_matches_double_reference),
+        cmocka_unit_test(test_vec_dot_close_to_exact),
+        cmocka_unit_test(test_avx2_matches_scalar),
+        cmocka_unit_test(test_dot4_matches_single),
+        cmocka_unit_test(test_vec_dot_bad_input),
+        cmocka_unit_test(test_matmul_threads_identical),
+        cmocka_unit_test(test_matmul_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
