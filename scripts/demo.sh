@@ -1,11 +1,18 @@
 #!/bin/sh
 # scripts/demo.sh -- the README's first command: install dependencies,
-# build, then run gemmad on a small synthetic Gemma 4 model and make a
-# streamed chat request over mutual TLS with curl.
+# build, then stand up a site from nothing and answer a chat over mutual
+# TLS:
+#   1. gemmactl pki init        a site CA, server and admin certificates
+#   2. gemma-run synth          a small synthetic Gemma 4 model
+#   3. gemmactl bundle sign     the model as a signed bundle (OMS format)
+#   4. gemmad                   serving it, verified before load, with the
+#                               shipped role policy and an audit log
+#   5. curl                     a streamed chat request over mTLS
+#   6. gemmactl chat -p         the same through the operator CLI
+#   7. gemmactl audit verify    the hash chain of what just happened
 #
-# Everything it makes (a throwaway PKI, the model, the configuration, the
-# socket) lives in $GEMMA_DEMO_DIR (default BUILD/demo); gemmad is stopped
-# at the end, also on error or Ctrl-C.
+# Everything it makes lives in $GEMMA_DEMO_DIR (default BUILD/demo); gemmad
+# is stopped at the end, also on error or Ctrl-C.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${GEMMA_BUILD_DIR:-"$top/build"}
@@ -15,13 +22,21 @@ demo=${GEMMA_DEMO_DIR:-"$build/demo"}
 rm -rf "$demo"
 mkdir -p "$demo"
 demo=$(cd "$demo" && pwd)
+ctl="$build/gemmactl"
+say() { printf '\ndemo: %s\n' "$*"; }
 
-echo "demo: writing a synthetic Gemma 4 model ($demo/tiny.gguf)"
-"$build/gemma-run" synth --preset tiny --type q8_0 --seed 1 -o "$demo/tiny.gguf"
+say "1. a site PKI: gemmactl pki init --dir $demo/pki"
+"$ctl" pki init --dir "$demo/pki" --site demo
+"$ctl" pki list --dir "$demo/pki"
 
-echo "demo: making a throwaway PKI (CA, server and client certificates) in $demo/pki"
-. "$top/tests/lib/pki.sh"
-pki_make "$demo/pki" >/dev/null
+say "2. a synthetic Gemma 4 model (random weights: its text is noise, the pipeline is real)"
+mkdir -p "$demo/bundle"
+"$build/gemma-run" synth --preset tiny --type q8_0 --seed 1 -o "$demo/bundle/tiny.gguf"
+
+say "3. signing it as a model bundle"
+"$ctl" bundle keygen --out "$demo/signer"
+"$ctl" bundle sign "$demo/bundle" --key "$demo/signer.key"
+"$ctl" bundle verify "$demo/bundle" --key "$demo/signer.pub"
 
 cat > "$demo/gemmad.yaml" <<YAML
 log_level: notice
@@ -34,14 +49,32 @@ tls:
   private_key: $demo/pki/server.key
   client_ca: $demo/pki/ca.crt
   crl: $demo/pki/crl.pem
+security:
+  policy: $demo/policy.yaml
+  audit_db: $demo/audit.db
+  bundle_keys: $demo/signer.pub
 models:
   - name: tiny
-    path: $demo/tiny.gguf
+    bundle: $demo/bundle
+    path: tiny.gguf
     context: 1024
 YAML
+# The shipped roles, with the OU mapping that 'gemmactl pki issue --role'
+# is made for.
+sed '/^rules: \[\]/,$d' "$top/etc/policy.yaml" > "$demo/policy.yaml"
+cat >> "$demo/policy.yaml" <<'YAML'
+rules:
+  - name: administrators
+    match: {ou: admin}
+    role: admin
+  - name: applications
+    match: {ou: client}
+    role: client
+YAML
+"$ctl" policy check "$demo/policy.yaml"
 "$build/gemmad" --check-config "$demo/gemmad.yaml"
 
-echo "demo: starting gemmad"
+say "4. starting gemmad (the bundle is verified before the model loads)"
 "$build/gemmad" -c "$demo/gemmad.yaml" 2>"$demo/gemmad.log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT INT TERM
@@ -54,21 +87,33 @@ until grep -q 'notice gemmad: ready' "$demo/gemmad.log" 2>/dev/null; do
     sleep 0.1
 done
 
-echo "demo: a streamed chat request over mutual TLS (random weights: the text"
-echo "      is noise, the pipeline is real)"
+export GEMMACTL_SOCKET="$demo/gemmad.sock" GEMMACTL_CA="$demo/pki/ca.crt" \
+    GEMMACTL_CERT="$demo/pki/admin.crt" GEMMACTL_KEY="$demo/pki/admin.key"
+
+say "5. a streamed chat request over mutual TLS with curl"
 set -x
 curl -sS -N --max-time 60 --unix-socket "$demo/gemmad.sock" \
-    --cacert "$demo/pki/ca.crt" --cert "$demo/pki/client.crt" --key "$demo/pki/client.key" \
+    --cacert "$demo/pki/ca.crt" --cert "$demo/pki/admin.crt" --key "$demo/pki/admin.key" \
     https://localhost/v1/chat/completions \
     -d '{"model":"tiny","stream":true,"max_tokens":16,"seed":1,
          "messages":[{"role":"user","content":"Hello"}]}'
 { set +x; } 2>/dev/null
-echo "demo: without a client certificate the daemon refuses the connection:"
+
+say "6. the same through gemmactl"
+"$ctl" status
+"$ctl" chat -p "Hello" --max-tokens 16 --seed 1
+echo
+
+say "   without a client certificate the daemon refuses the connection:"
 curl -sS --max-time 10 --unix-socket "$demo/gemmad.sock" --cacert "$demo/pki/ca.crt" \
     https://localhost/healthz 2>&1 | sed 's/^/    /' || true
 
-echo "demo: stopping gemmad (SIGTERM drains, then exits 0)"
+say "stopping gemmad (SIGTERM drains, then exits 0)"
 kill -TERM "$pid"
 wait "$pid"
 trap - EXIT INT TERM
-sed 's/^/    /' "$demo/gemmad.log"
+
+say "7. the audit log of this session, and its hash chain"
+"$ctl" audit tail --db "$demo/audit.db" -n 10 || "$ctl" audit query --db "$demo/audit.db"
+"$ctl" audit verify --db "$demo/audit.db"
+say "done; gemmad's log is $demo/gemmad.log"
