@@ -25,7 +25,9 @@
 #include "ctl/ctl.h"
 
 #define CTL_BODY_MAX (64u << 20)
-#define CTL_TIMEOUT_S 600
+#define CTL_TIMEOUT_S 600         /* waiting for generated text */
+#define CTL_HANDSHAKE_TIMEOUT_S 15
+#define CTL_JSON_TIMEOUT_S 60     /* status, models and other quick answers */
 
 /* ---- set-up ---- */
 
@@ -145,7 +147,7 @@ static int connect_unix(ctl_client *c, cm_err *err)
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
     memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
-    set_timeouts(fd, c->timeout_s);
+    set_timeouts(fd, CTL_HANDSHAKE_TIMEOUT_S);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         int e = errno;
         close(fd);
@@ -192,7 +194,7 @@ static int connect_tcp(ctl_client *c, cm_err *err)
                           "there? (systemctl status gemmad; listen.tcp in gemmad.yaml)",
                           c->where, strerror(e));
     }
-    set_timeouts(fd, c->timeout_s);
+    set_timeouts(fd, CTL_HANDSHAKE_TIMEOUT_S);
     return fd;
 }
 
@@ -263,10 +265,20 @@ static SSL *tls_connect(ctl_client *c, int fd, cm_err *err)
     errno = 0;
     int rc = SSL_connect(ssl);
     if (rc != 1) {
-        tls_failure(c, ssl, SSL_get_error(ssl, rc), err);
+        int se = SSL_get_error(ssl, rc);
+        /* SO_RCVTIMEO ran out: OpenSSL reports the EAGAIN as "want read". */
+        if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE ||
+            (se == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+            c->fail = CTL_FAIL_TLS;
+            cm_err_set(err, "gemmad at %s did not finish the TLS handshake within %d s",
+                       c->where, CTL_HANDSHAKE_TIMEOUT_S);
+        } else {
+            tls_failure(c, ssl, se, err);
+        }
         SSL_free(ssl);
         return NULL;
     }
+    set_timeouts(fd, c->timeout_s);
     return ssl;
 }
 
@@ -279,7 +291,6 @@ typedef struct reader {
     bool to_sse;
     size_t cap;
     cm_err *err;
-    bool sink_failed; /* the body sink set err itself */
 } reader;
 
 static int body_sink(const char *data, size_t len, void *arg)
@@ -362,6 +373,12 @@ static int send_request(ctl_client *c, SSL *ssl, const char *method, const char 
         snprintf(host, sizeof(host), "[%s]:%u", c->url.host, (unsigned)c->url.port);
     else
         snprintf(host, sizeof(host), "%s:%u", c->url.host, (unsigned)c->url.port);
+    for (const char *q = path; *q; q++)
+        if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f) {
+            c->fail = CTL_FAIL_USAGE;
+            return cm_err_set(err, "request path '%.100s' holds a character not allowed in a "
+                              "URL", path);
+        }
     size_t blen = body ? strlen(body) : 0;
     char head[2048];
     int n = snprintf(head, sizeof(head),
@@ -411,7 +428,8 @@ static int read_answer(ctl_client *c, SSL *ssl, reader *rd, ctl_sse_fn on_event,
                 goto out;
             }
             c->fail = CTL_FAIL_PROTOCOL;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE || errno == EAGAIN ||
+                errno == EWOULDBLOCK)
                 cm_err_set(err, "no answer from gemmad at %s within %d s", c->where,
                            c->timeout_s);
             else if (se == SSL_ERROR_SSL) {
@@ -669,7 +687,10 @@ int ctl_call_json(ctl_client *c, const char *cmd, const char *method, const char
     }
     ctl_response r;
     cm_err err;
+    int saved = c->timeout_s;
+    c->timeout_s = CTL_JSON_TIMEOUT_S;
     int rc = ctl_client_call(c, method, path, text, &r, NULL, NULL, &err);
+    c->timeout_s = saved;
     free(text);
     if (rc < 0) {
         fprintf(stderr, "gemmactl %s: %s\n", cmd, err.msg);

@@ -4,6 +4,7 @@
  * (POST /admin/v1/models/load|unload), then waiting, with a spinner on a
  * terminal, until gemmad reports the model ready (or unloaded) or failed.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ static void usage(FILE *out)
             "       gemmactl models unload NAME [--no-wait] [--timeout SECONDS]\n\n"
             "list    the configured models and their state (--json: gemmad's answer)\n"
             "load    load NAME (a model named in gemmad.yaml) and wait until it is ready;\n"
-            "        --path asks for FILE instead of the configured file\n"
+            "        --path FILE: only a check; gemmad refuses (400) any FILE but the one\n"
+            "        gemmad.yaml configures for NAME (clients cannot choose the file)\n"
             "unload  unload NAME and wait until it is unloaded\n"
             "  --no-wait          return once gemmad has accepted the request\n"
             "  --timeout SECONDS  give up waiting after this long (default %d)\n",
@@ -170,8 +172,16 @@ static int fetch_state(ctl_client *c, const char *cmd, const char *name, bool *p
         ctl_response_free(&r);
     }
     if (*public_only) {
-        char path[CTL_SETTING_MAX + 16];
-        snprintf(path, sizeof(path), "/v1/models/%s", name);
+        char path[3 * CTL_SETTING_MAX + 16];
+        size_t k = (size_t)snprintf(path, sizeof(path), "/v1/models/");
+        for (const char *q = name; *q && k + 4 < sizeof(path); q++) {
+            unsigned char ch = (unsigned char)*q;
+            if (isalnum(ch) || strchr("-._~:@", ch))
+                path[k++] = (char)ch;
+            else
+                k += (size_t)snprintf(path + k, 4, "%%%02X", ch);
+        }
+        path[k] = '\0';
         int rc = ctl_call_json(c, cmd, "GET", path, NULL, &st);
         if (rc != 0)
             return rc;

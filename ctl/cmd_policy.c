@@ -1,12 +1,15 @@
 /*
  * ctl/cmd_policy.c -- 'gemmactl policy': check a policy file, test what it
- * decides for a certificate, and (later, through the daemon) reload it.
+ * decides for a certificate, and ask gemmad to reload it
+ * (POST /admin/v1/reload, which re-reads gemmad.yaml, the policy and the
+ * certificates, keeping the running ones when anything is wrong).
  */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl/client.h"
 #include "ctl/ctl.h"
 #include "policy/policy.h"
 #include "policy/x509id.h"
@@ -17,15 +20,18 @@ static void usage(FILE *out)
             "usage: gemmactl policy check FILE\n"
             "       gemmactl policy test FILE [--cert CERT.pem] --action ACTION [--model NAME]\n"
             "                [--uid N] [--gid N] [--prompt-tokens N] [--max-tokens N] [--json]\n"
-            "       gemmactl policy reload\n"
+            "       gemmactl policy reload [CONNECTION FLAGS]\n"
             "\n"
             "check   validate FILE (exit 0), or print FILE:LINE:COLUMN: problem (exit 1)\n"
             "test    print the decision for a client presenting CERT.pem (over TCP; with\n"
             "        --uid/--gid over the Unix socket with those peer credentials);\n"
             "        exit 0 allowed, 3 denied\n"
-            "reload  ask gemmad to reload its policy\n"
+            "reload  ask gemmad to reload its configuration, policy and certificates; if\n"
+            "        any is broken gemmad keeps the running ones and says why (exit 1);\n"
+            "        exit 0 reloaded, 3 denied, 4 gemmad unreachable\n"
             "ACTION: infer, models.list, models.load, models.unload, status.read,\n"
             "        metrics.read, audit.read, audit.verify, policy.reload\n");
+    fputs(ctl_conn_flags_help, out);
 }
 
 static int cmd_check(int argc, char **argv)
@@ -178,6 +184,39 @@ static int cmd_test(int argc, char **argv)
     return d.allow ? CTL_EXIT_OK : CTL_EXIT_DENIED;
 }
 
+static int cmd_reload(int argc, char **argv)
+{
+    ctl_settings flags;
+    memset(&flags, 0, sizeof(flags));
+    for (int i = 1; i < argc; i++) {
+        int f = ctl_conn_flag("policy reload", argc, argv, &i, &flags);
+        if (f < 0)
+            return CTL_EXIT_USAGE;
+        if (f > 0)
+            continue;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return CTL_EXIT_OK;
+        }
+        fprintf(stderr, "gemmactl policy reload: unknown argument '%s'\n", argv[i]);
+        usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    ctl_client c;
+    int rc = ctl_client_open("policy reload", &flags, &c, NULL);
+    if (rc != 0)
+        return rc;
+    json_t *res = NULL;
+    rc = ctl_call_json(&c, "policy reload", "POST", "/admin/v1/reload", NULL, &res);
+    ctl_client_free(&c);
+    if (rc != 0)
+        return rc;
+    const char *st = json_string_value(json_object_get(res, "status"));
+    printf("gemmad: %s\n", st ? st : "reloaded");
+    json_decref(res);
+    return fflush(stdout) == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+}
+
 int ctl_cmd_policy(int argc, char **argv)
 {
     if (argc < 2) {
@@ -193,11 +232,8 @@ int ctl_cmd_policy(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (strcmp(sub, "test") == 0)
         return cmd_test(argc - 1, argv + 1);
-    if (strcmp(sub, "reload") == 0) {
-        fprintf(stderr, "gemmactl policy reload: not available yet (gemmactl cannot talk to "
-                        "gemmad yet); send SIGHUP to gemmad instead\n");
-        return CTL_EXIT_ERROR;
-    }
+    if (strcmp(sub, "reload") == 0)
+        return cmd_reload(argc - 1, argv + 1);
     fprintf(stderr, "gemmactl policy: unknown subcommand '%s'\n", sub);
     usage(stderr);
     return CTL_EXIT_USAGE;

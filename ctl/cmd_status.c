@@ -2,7 +2,8 @@
  * ctl/cmd_status.c -- 'gemmactl status': the daemon's state from
  * GET /admin/v1/status, as a summary and a table of models, or the JSON
  * as gemmad sent it (--json). Fields this gemmactl does not know are
- * still shown, as "key: value" lines, so a newer daemon loses nothing.
+ * still shown, as "key: value" lines (null ones left out), so a newer
+ * daemon loses nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,10 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: gemmactl status [--json] [CONNECTION FLAGS]\n\n"
-                 "Show gemmad's version, uptime, engine, readiness, and each model with its\n"
-                 "state, workers, queued and running requests.\n\n"
+                 "Show gemmad's version, uptime, engine, readiness, how it was built (CUDA,\n"
+                 "sanitizers, SIMD, threads), the device it computes on, queue totals, and\n"
+                 "each model with its state, workers, queued and running requests, weight\n"
+                 "memory and KV-cache use.\n\n"
                  "  --json         print the daemon's answer as JSON\n");
     fputs(ctl_conn_flags_help, out);
 }
@@ -66,11 +69,58 @@ static const char *str_or(const json_t *o, const char *key, const char *dflt)
     return s ? s : dflt;
 }
 
+/* A byte count as "1.5 MiB" ("-" when absent or negative). */
+static void bytes_text(const json_t *v, char *out, size_t n)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0)
+        ctl_fmt_bytes((uint64_t)json_integer_value(v), out, n);
+    else
+        snprintf(out, n, "-");
+}
+
+/* The build, the device, and the totals over all models. */
+static void print_build(const json_t *st)
+{
+    const json_t *b = json_object_get(st, "build");
+    if (json_is_object(b)) {
+        char th[32];
+        scalar_text(json_object_get(b, "threads"), th, sizeof(th));
+        printf("build:        CUDA %s, sanitizers %s, SIMD %s, %s engine threads\n",
+               json_is_true(json_object_get(b, "cuda")) ? "yes" : "no",
+               json_is_true(json_object_get(b, "sanitizers")) ? "yes" : "no",
+               str_or(b, "simd", "?"), th);
+    }
+    if (json_is_string(json_object_get(st, "device")))
+        printf("device:       %s\n", str_or(st, "device", "?"));
+    const json_t *gpus = json_object_get(st, "gpus");
+    size_t i;
+    const json_t *g;
+    if (json_is_array(gpus) && json_array_size(gpus) > 0) {
+        json_array_foreach(gpus, i, g)
+            printf("gpu %zu:        %s\n", i, json_is_string(g) ? json_string_value(g) : "?");
+    } else if (json_is_string(json_object_get(st, "gpu_note"))) {
+        printf("gpu:          none (%s)\n", str_or(st, "gpu_note", "?"));
+    }
+    const json_t *t = json_object_get(st, "totals");
+    if (json_is_object(t)) {
+        char q[32], r[32], mem[32], kvu[32], kvt[32];
+        scalar_text(json_object_get(t, "queue_depth"), q, sizeof(q));
+        scalar_text(json_object_get(t, "active_sequences"), r, sizeof(r));
+        bytes_text(json_object_get(t, "memory_bytes"), mem, sizeof(mem));
+        bytes_text(json_object_get(t, "kv_used_bytes"), kvu, sizeof(kvu));
+        bytes_text(json_object_get(t, "kv_total_bytes"), kvt, sizeof(kvt));
+        printf("requests:     %s queued, %s running (all models)\n", q, r);
+        printf("memory:       %s of weights, KV cache %s used of %s (loaded models)\n", mem,
+               kvu, kvt);
+    }
+}
+
 static void print_status(const json_t *st)
 {
     static const char *const top_known[] = {"version", "engine", "uptime_seconds", "ready",
                                             "draining", "config", "connections",
-                                            "tls_min_version", "models", "client", NULL};
+                                            "tls_min_version", "models", "client", "build",
+                                            "device", "gpus", "gpu_note", "totals", NULL};
     char up[64] = "?";
     json_t *u = json_object_get(st, "uptime_seconds");
     if (json_is_number(u))
@@ -88,10 +138,11 @@ static void print_status(const json_t *st)
     json_t *cl = json_object_get(st, "client");
     if (json_is_object(cl))
         printf("you are:      %s\n", str_or(cl, "subject", str_or(cl, "cn", "?")));
+    print_build(st);
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)st, key, v) {
-        if (!in_list(key, top_known))
+        if (!in_list(key, top_known) && !json_is_null(v))
             print_extra("", key, v);
     }
 
@@ -100,36 +151,58 @@ static void print_status(const json_t *st)
         printf("\nno models configured\n");
         return;
     }
-    static const char *const titles[] = {"MODEL", "STATE", "WORKERS", "QUEUED", "RUNNING",
-                                         "PATH"};
+    static const char *const titles[] = {"MODEL",   "STATE",  "WORKERS", "QUEUED",
+                                         "RUNNING", "MEMORY", "KV USED/TOTAL", "PATH"};
     static const char *const model_known[] = {"name", "state", "workers", "queued", "running",
-                                              "path", "error", "load_at_start", NULL};
+                                              "path", "error", "load_at_start", "bundle",
+                                              "bundle_root_sha256", "queue_capacity",
+                                              "memory_bytes", "kv_used_bytes",
+                                              "kv_total_bytes", NULL};
     ctl_table t;
-    ctl_table_init(&t, 6, titles);
+    ctl_table_init(&t, 8, titles);
     size_t i;
     json_t *m;
     json_array_foreach(models, i, m) {
-        char w[32], q[32], r[32];
+        char w[32], q[32], cap[32], qc[80], r[32], mem[32], kvu[32], kvt[32], kv[80];
         scalar_text(json_object_get(m, "workers"), w, sizeof(w));
         scalar_text(json_object_get(m, "queued"), q, sizeof(q));
+        scalar_text(json_object_get(m, "queue_capacity"), cap, sizeof(cap));
         scalar_text(json_object_get(m, "running"), r, sizeof(r));
-        const char *cells[] = {str_or(m, "name", "?"), str_or(m, "state", "?"), w, q, r,
-                               str_or(m, "path", "-")};
+        /* "QUEUED" shows the queue's capacity too: "0/64". */
+        if (strcmp(cap, "-") != 0)
+            snprintf(qc, sizeof(qc), "%s/%s", q, cap);
+        else
+            snprintf(qc, sizeof(qc), "%s", q);
+        bool loaded = json_integer_value(json_object_get(m, "memory_bytes")) > 0;
+        bytes_text(json_object_get(m, "memory_bytes"), mem, sizeof(mem));
+        bytes_text(json_object_get(m, "kv_used_bytes"), kvu, sizeof(kvu));
+        bytes_text(json_object_get(m, "kv_total_bytes"), kvt, sizeof(kvt));
+        snprintf(kv, sizeof(kv), "%s/%s", kvu, kvt);
+        const char *cells[] = {str_or(m, "name", "?"), str_or(m, "state", "?"), w, qc, r,
+                               loaded ? mem : "-", loaded ? kv : "-", str_or(m, "path", "-")};
         ctl_table_row(&t, cells);
     }
     putchar('\n');
     ctl_table_print(&t, stdout);
     ctl_table_free(&t);
-    /* Errors, and anything else gemmad says about a model. */
+    /* Bundles, errors, and anything else gemmad says about a model. */
     json_array_foreach(models, i, m) {
-        const char *err = json_string_value(json_object_get(m, "error"));
         bool header = false;
-        if (err) {
-            printf("\n%s:\n  error: %s\n", str_or(m, "name", "?"), err);
+        const char *bundle = json_string_value(json_object_get(m, "bundle"));
+        const char *digest = json_string_value(json_object_get(m, "bundle_root_sha256"));
+        const char *err = json_string_value(json_object_get(m, "error"));
+        if (bundle || digest || err) {
+            printf("\n%s:\n", str_or(m, "name", "?"));
             header = true;
         }
+        if (bundle)
+            printf("  bundle: %s\n", bundle);
+        if (digest)
+            printf("  bundle root digest: sha256:%s\n", digest);
+        if (err)
+            printf("  error: %s\n", err);
         json_object_foreach(m, key, v) {
-            if (in_list(key, model_known))
+            if (in_list(key, model_known) || json_is_null(v))
                 continue;
             if (!header) {
                 printf("\n%s:\n", str_or(m, "name", "?"));

@@ -30,21 +30,53 @@ void gmd_api_send_json(gmd_conn *c, int status, json_t *o)
     free(text);
 }
 
+void gmd_api_route_name(gmd_conn *c, char *out, size_t cap)
+{
+    const char *url = gmd_http_url(&c->http);
+    size_t n = strcspn(url, "?");
+    snprintf(out, cap, "%s %.*s", c->http.method, (int)(n > 200 ? 200 : n), url);
+}
+
+/* Actions whose allowed requests are recorded here; inference records its
+ * own "request" event (api_generate.c) and waits for it to be durable. */
+static bool admin_action(gmd_action a)
+{
+    return a == GMD_ACT_MODELS_LOAD || a == GMD_ACT_MODELS_UNLOAD || a == GMD_ACT_RELOAD;
+}
+
 /* Ask the guard; on denial answer and return false. `keep` (may be NULL)
  * receives the decision, which then holds limits until released. */
 bool gmd_api_guard_keep(gmd_conn *c, gmd_action action, const char *model, uint32_t max_tokens,
                        gmd_guard_decision *keep)
 {
+    gmd_guard *g = &c->srv->guard;
     gmd_guard_decision d;
-    gmd_guard_authorize(&c->srv->guard, &c->id, action, model, max_tokens, &d);
+    gmd_guard_authorize(g, &c->id, action, model, max_tokens, &d);
+    char route[256];
+    gmd_api_route_name(c, route, sizeof(route));
+    au_event ev;
+    if (d.allow && admin_action(action)) {
+        gmd_guard_event(&ev, AU_EV_REQUEST, &c->id, &d, action, model);
+        ev.route = route;
+        if (gmd_guard_record(g, &ev, NULL, NULL) < 0) {
+            gmd_guard_release(g, &d, 0);
+            d.allow = false;
+            d.http_status = 503;
+            snprintf(d.reason, sizeof(d.reason), "audit_unavailable");
+            g->n_audit_refused++;
+        }
+    }
     if (d.allow) {
         if (keep)
             *keep = d;
         else
-            gmd_guard_release(&c->srv->guard, &d, 0);
+            gmd_guard_release(g, &d, 0);
         return true;
     }
-    gmd_guard_audit(&c->srv->guard, &c->id, "denied", action, model, d.http_status, d.reason);
+    gmd_guard_event(&ev, AU_EV_DENIED, &c->id, &d, action, model);
+    ev.route = route;
+    ev.http_status = d.http_status;
+    gmd_guard_record(g, &ev, NULL, NULL);
     char msg[200];
     snprintf(msg, sizeof(msg), "not allowed: %s", d.reason);
     const char *type = d.http_status == 429 ? "rate_limit_error"
@@ -139,6 +171,15 @@ void gmd_route_metrics(gmd_conn *c)
     gmd_buf b;
     gmd_buf_init(&b);
     gmd_metrics_render(&srv->metrics, &g, &b);
+    gmd_buf_printf(&b, "# HELP gemmad_audit_failures_total Audit events that could not be "
+                   "written.\n# TYPE gemmad_audit_failures_total counter\n"
+                   "gemmad_audit_failures_total %llu\n"
+                   "# HELP gemmad_audit_refused_total Requests refused (503) because the "
+                   "audit log could not record them.\n"
+                   "# TYPE gemmad_audit_refused_total counter\n"
+                   "gemmad_audit_refused_total %llu\n",
+                   (unsigned long long)gmd_guard_audit_failures(&srv->guard),
+                   (unsigned long long)srv->guard.n_audit_refused);
     gmd_buf_str(&b, "# HELP gemmad_model_state State of each configured model (1 = in "
                     "that state).\n# TYPE gemmad_model_state gauge\n");
     static const gmd_model_state states[] = {GMD_MODEL_UNLOADED, GMD_MODEL_LOADING,
@@ -161,9 +202,12 @@ void gmd_route_metrics(gmd_conn *c)
 
 static json_t *model_object(gmd_server *srv, gmd_model *m)
 {
-    return json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", m->cfg.name, "object", "model",
+    /* bundle_root_sha256: the verified root digest of a signed bundle
+     * (left out for other models). */
+    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s*}", "id", m->cfg.name, "object", "model",
                      "created", (json_int_t)(time(NULL) - (time_t)(gmd_now() - srv->t_start)),
-                     "owned_by", "gemmad", "state", gmd_model_state_name(m->state));
+                     "owned_by", "gemmad", "state", gmd_model_state_name(m->state),
+                     "bundle_root_sha256", m->digest[0] ? m->digest : NULL);
 }
 
 void gmd_route_models(gmd_conn *c)
@@ -241,7 +285,13 @@ void gmd_api_handle(gmd_conn *c)
     if (!path_known && strncmp(path, "/v1/models/", 11) == 0 && path[11] != '\0' &&
         strcmp(method, "GET") == 0) {
         snprintf(c->route, sizeof(c->route), "models");
-        gmd_route_model_one(c, path + 11);
+        char name[sizeof(path)];
+        if (gmd_http_percent_decode(path + 11, name, sizeof(name)) < 0) {
+            gmd_conn_error(c, 400, "invalid_request_error", "invalid_model", "model",
+                           "the model name in the path is not validly percent-encoded");
+            return;
+        }
+        gmd_route_model_one(c, name);
         return;
     }
     snprintf(c->route, sizeof(c->route), "other");

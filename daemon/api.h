@@ -7,12 +7,15 @@
 #define GMD_API_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
 
 #include "daemon/server.h"
 
+/* "METHOD /path" of the request on `c` (no query), for the audit log. */
+void gmd_api_route_name(gmd_conn *c, char *out, size_t cap);
 /* Answer with `o` (reference stolen), or 500 when it is NULL. */
 void gmd_api_send_json(gmd_conn *c, int status, json_t *o);
 /* Ask the guard; on denial answer (403/429/...) and return false. `keep`

@@ -14,36 +14,74 @@
 
 /* ---- admin ---- */
 
+/* "build" and "device": how this gemmad was built and what it runs on. */
+static void add_build(json_t *st, const gmd_server *srv)
+{
+    gmd_infer_build b;
+    gmd_infer_build_info(srv->cfg.engine_threads, &b);
+    json_t *gpus = json_array();
+    for (int i = 0; i < b.n_gpus; i++)
+        json_array_append_new(gpus, json_string(b.gpus[i]));
+    json_object_set_new(st, "build",
+                        json_pack("{s:b, s:b, s:s, s:i}", "cuda", b.cuda, "sanitizers",
+                                  b.sanitizers, "simd", b.avx2_fma ? "avx2+fma" : "none",
+                                  "threads", b.threads));
+    json_object_set_new(st, "device", json_string(b.device));
+    json_object_set_new(st, "gpus", gpus);
+    json_object_set_new(st, "gpu_note", b.gpu_note[0] ? json_string(b.gpu_note) : json_null());
+}
+
 void gmd_route_admin_status(gmd_conn *c)
 {
     if (!gmd_api_guard(c, GMD_ACT_STATUS_READ, NULL, 0))
         return;
     gmd_server *srv = c->srv;
     json_t *models = json_array();
+    uint64_t t_queued = 0, t_running = 0, t_mem = 0, t_kv_used = 0, t_kv_total = 0;
     for (unsigned i = 0; i < srv->n_models; i++) {
         gmd_model *m = &srv->models[i];
         bool ready = m->state == GMD_MODEL_READY;
+        /* m->im belongs to the thread pool while loading or unloading. */
+        unsigned queued = ready ? gmd_model_queued(m) : 0;
+        unsigned running = ready ? gmd_model_running(m) : 0;
+        uint64_t mem = ready ? gmd_infer_model_bytes(m->im) : 0, kv_used = 0, kv_total = 0;
+        if (ready)
+            gmd_infer_kv_usage(m->im, &kv_used, &kv_total);
+        t_queued += queued;
+        t_running += running;
+        t_mem += mem;
+        t_kv_used += kv_used;
+        t_kv_total += kv_total;
         json_array_append_new(
-            models, json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?, s:b, s:i, s:i, s:i}", "name",
-                              m->cfg.name, "path", m->cfg.path, "bundle",
+            models, json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?, s:b, s:i, s:i, s:i, s:i, s:I, "
+                              "s:I, s:I}",
+                              "name", m->cfg.name, "path", m->cfg.path, "bundle",
                               m->cfg.bundle[0] ? m->cfg.bundle : NULL, "bundle_root_sha256",
                               m->digest[0] ? m->digest : NULL, "state",
                               gmd_model_state_name(m->state),
                               "error", m->error[0] ? m->error : NULL, "load_at_start",
                               m->cfg.load, "workers", (int)m->cfg.workers, "queued",
-                              ready ? (int)gmd_model_queued(m) : 0, "running",
-                              ready ? (int)gmd_model_running(m) : 0));
+                              (int)queued, "running", (int)running, "queue_capacity",
+                              (int)m->q_cap, "memory_bytes", (json_int_t)mem, "kv_used_bytes",
+                              (json_int_t)kv_used, "kv_total_bytes", (json_int_t)kv_total));
     }
     json_t *you = json_pack("{s:s, s:s, s:s, s:s}", "subject", c->id.subject_dn, "cn",
                             c->id.cn, "fingerprint_sha256", c->id.fingerprint_sha256, "peer",
                             c->id.peer_addr);
-    gmd_api_send_json(c, 200,
-              json_pack("{s:s, s:s, s:s, s:f, s:i, s:b, s:b, s:s, s:o, s:o}", "version",
-                        GMD_VERSION, "engine", gmd_infer_backend(), "config", srv->config_path,
-                        "uptime_seconds", gmd_now() - srv->t_start, "connections",
-                        (int)srv->n_conns, "ready", gmd_api_all_ready(srv), "draining", srv->draining,
-                        "tls_min_version", srv->cfg.tls_min_version, "models", models,
-                        "client", you));
+    json_t *totals = json_pack("{s:I, s:I, s:I, s:I, s:I}", "queue_depth",
+                               (json_int_t)t_queued, "active_sequences", (json_int_t)t_running,
+                               "memory_bytes", (json_int_t)t_mem, "kv_used_bytes",
+                               (json_int_t)t_kv_used, "kv_total_bytes", (json_int_t)t_kv_total);
+    json_t *st = json_pack("{s:s, s:s, s:s, s:f, s:i, s:b, s:b, s:s, s:o, s:o, s:o}", "version",
+                           GMD_VERSION, "engine", gmd_infer_backend(), "config",
+                           srv->config_path, "uptime_seconds", gmd_now() - srv->t_start,
+                           "connections", (int)srv->n_conns, "ready", gmd_api_all_ready(srv),
+                           "draining", srv->draining, "tls_min_version",
+                           srv->cfg.tls_min_version, "models", models, "totals", totals,
+                           "client", you);
+    if (st != NULL)
+        add_build(st, srv);
+    gmd_api_send_json(c, 200, st);
 }
 
 void gmd_route_admin_model(gmd_conn *c, bool load)
@@ -58,6 +96,20 @@ void gmd_route_admin_model(gmd_conn *c, bool load)
                        "'model' (a string) is required");
         return;
     }
+    /* Clients never choose what file is loaded: only the models (and
+     * files) gemmad.yaml names can be loaded. A "path" is accepted only
+     * as a check that it is the configured one. */
+    json_t *jpath = json_object_get(o, "path");
+    if (jpath != NULL && !json_is_null(jpath) && !json_is_string(jpath)) {
+        json_decref(o);
+        gmd_conn_error(c, 400, "invalid_request_error", "invalid_type", "path",
+                       "'path' must be a string");
+        return;
+    }
+    bool has_path = json_is_string(jpath);
+    char path[GMD_PATH_MAX];
+    snprintf(path, sizeof(path), "%s", has_path ? json_string_value(jpath) : "");
+    bool path_too_long = has_path && strlen(json_string_value(jpath)) >= sizeof(path);
     char model[GMD_NAME_MAX];
     snprintf(model, sizeof(model), "%s", name);
     json_decref(o);
@@ -71,11 +123,19 @@ void gmd_route_admin_model(gmd_conn *c, bool load)
         gmd_conn_error(c, 404, "invalid_request_error", "model_not_found", "model", msg);
         return;
     }
+    if (has_path && (!load || path_too_long || strcmp(path, m->cfg.path) != 0)) {
+        gmd_conn_error(c, 400, "invalid_request_error", "path_not_allowed", "path",
+                       "path cannot be set by clients: configure the model in gemmad.yaml "
+                       "and restart gemmad");
+        return;
+    }
     cm_err err;
     int rc = load ? gmd_model_load_async(m, &err) : gmd_model_unload_async(m, &err);
-    gmd_guard_audit(&c->srv->guard, &c->id, load ? "model.load" : "model.unload", act, model,
-                    rc < 0 ? 500 : 202, rc < 0 ? err.msg : gmd_model_state_name(m->state));
+    /* The "request" event recorded the ask; models.c records the outcome
+     * (model.load, model.unload, model.verify_failed) when it is known. */
     if (rc < 0) {
+        gmd_guard_audit(&c->srv->guard, &c->id, load ? AU_EV_MODEL_LOAD : AU_EV_MODEL_UNLOAD,
+                        act, model, 500, err.msg);
         gmd_conn_error(c, 500, "server_error", "model_error", "model", err.msg);
         return;
     }
@@ -89,7 +149,7 @@ void gmd_route_admin_reload(gmd_conn *c)
         return;
     cm_err err;
     int rc = gmd_server_reload(c->srv, &err);
-    gmd_guard_audit(&c->srv->guard, &c->id, "config.reload", GMD_ACT_RELOAD, NULL, rc < 0 ? 400 : 200,
+    gmd_guard_audit(&c->srv->guard, &c->id, AU_EV_CONFIG_RELOAD, GMD_ACT_RELOAD, NULL, rc < 0 ? 400 : 200,
                     rc < 0 ? err.msg : "ok");
     if (rc < 0) {
         gmd_conn_error(c, 400, "invalid_request_error", "invalid_config", NULL, err.msg);

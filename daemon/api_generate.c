@@ -100,60 +100,207 @@ static void answer_whole(gmd_conn *c, gmd_job *job, const gmd_infer_result *r)
                         choice, "usage", usage_object(r), "system_fingerprint"));
 }
 
+/* ---- audit: request and response events, awaited ---- */
+
+static void digest_of(const gmd_model *m, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (m->digest[0] != '\0')
+        snprintf(out, cap, "sha256:%s", m->digest);
+}
+
+/* The event for `job` of `type`, with everything the job knows. */
+static void job_event(gmd_job *job, const char *type, au_event *ev, char *digest,
+                      size_t digest_cap)
+{
+    gmd_guard_event(ev, type, &job->identity, &job->gd, GMD_ACT_INFER, job->model->cfg.name);
+    digest_of(job->model, digest, digest_cap);
+    ev->request_id = job->id;
+    ev->route = job->route;
+    ev->model_digest = digest[0] ? digest : NULL;
+}
+
+/* The answer to the audit failure of a request (503, OpenAI error). */
+static void refuse_unaudited(gmd_server *srv, gmd_conn *c)
+{
+    srv->guard.n_audit_refused++;
+    gmd_conn_error(c, 503, "server_error", "audit_unavailable", NULL,
+                   "the audit log cannot record this request, so it is refused");
+}
+
+/* Send the end of a response whose "response" event is durable. */
+static void finish_response(gmd_conn *c, gmd_job *job)
+{
+    const gmd_infer_result *r = &job->result;
+    if (job->stream) {
+        if (job->done_rc < 0) {
+            json_t *e = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message",
+                                  job->done_error, "type", "server_error", "param", "code",
+                                  "engine_error");
+            char *s = e ? json_dumps(e, JSON_COMPACT) : NULL;
+            json_decref(e);
+            if (s) {
+                gmd_buf b;
+                gmd_buf_init(&b);
+                gmd_buf_printf(&b, "data: %s\n\n", s);
+                gmd_conn_stream_write(c, b.data, b.len);
+                gmd_buf_free(&b);
+                free(s);
+            }
+        } else {
+            send_chunk(c, job, NULL, 0, job->http_status == 504 ? "length" : finish_name(r->finish),
+                       NULL);
+            if (job->include_usage)
+                send_chunk(c, job, NULL, 0, NULL, r);
+        }
+        gmd_conn_stream_write(c, "data: [DONE]\n\n", 14);
+        gmd_conn_stream_end(c);
+    } else if (job->done_rc < 0) {
+        gmd_conn_error(c, 500, "server_error", "engine_error", NULL, job->done_error);
+    } else if (job->http_status == 504) { /* as recorded, even if the deadline passed since */
+        gmd_conn_error(c, 504, "timeout_error", "request_timeout", NULL,
+                       "the request did not finish before its deadline");
+    } else {
+        answer_whole(c, job, r);
+    }
+}
+
+/* The "response" event is durable (status 0) or failed: finish or refuse. */
+static void response_recorded(void *arg, int status, const char *msg)
+{
+    gmd_job *job = arg;
+    gmd_server *srv = job->model->srv;
+    gmd_conn *c = job->conn;
+    if (c == NULL) {
+        cm_log(CM_LOG_INFO, "api", "%s on %s ended after the client went away: %u tokens, "
+               "%s", job->id, job->model->cfg.name, job->result.n_generated_tokens,
+               job->result.finish == GMD_FINISH_CANCELLED ? "cancelled" : "finished");
+        gmd_job_free(job);
+        return;
+    }
+    c->job = NULL;
+    if (status == 0) {
+        finish_response(c, job);
+    } else if (job->stream) {
+        /* Headers went out with 200: end the stream with an error and
+         * without "[DONE]", so the client sees an incomplete answer. */
+        srv->guard.n_audit_refused++;
+        char line[CM_ERR_MAX + 256];
+        snprintf(line, sizeof(line), "data: {\"error\":{\"message\":\"the audit log cannot "
+                 "record this response, so it is withheld\",\"type\":\"server_error\","
+                 "\"param\":null,\"code\":\"audit_unavailable\"}}\n\n");
+        gmd_conn_stream_write(c, line, strlen(line));
+        gmd_conn_stream_end(c);
+        cm_log(CM_LOG_ERR, "api", "%s: response withheld, audit failed: %s", job->id, msg);
+    } else {
+        refuse_unaudited(srv, c);
+        cm_log(CM_LOG_ERR, "api", "%s: response refused, audit failed: %s", job->id, msg);
+    }
+    gmd_job_free(job);
+}
+
 static void job_done(gmd_server *srv, gmd_job *job, gmd_event *ev)
 {
     gmd_conn *c = job->conn;
     srv->metrics.prompt_tokens += ev->result.n_prompt_tokens;
     srv->metrics.generated_tokens += ev->result.n_generated_tokens;
-    bool timed_out = job->timed_out;
     gmd_guard_release(&srv->guard, &job->gd, ev->result.n_generated_tokens);
-    gmd_guard_audit_response(&srv->guard, &job->identity, &job->gd, job->id,
-                             job->model->cfg.name,
-                             c == NULL ? 499 : ev->rc < 0 ? 500 : timed_out ? 504 : 200,
-                             ev->result.n_prompt_tokens, ev->result.n_generated_tokens,
-                             (int64_t)((ev->t - job->t_start) * 1e6),
-                             ev->rc < 0 ? ev->error
-                             : c == NULL ? "client went away"
-                                         : finish_name(ev->result.finish));
-    if (c != NULL) {
-        c->job = NULL;
+    job->result = ev->result;
+    job->done_rc = ev->rc;
+    snprintf(job->done_error, sizeof(job->done_error), "%s", ev->error);
+    job->http_status = c == NULL ? 499 : ev->rc < 0 ? 500 : job->timed_out ? 504 : 200;
+    au_event ae;
+    char digest[80];
+    job_event(job, AU_EV_RESPONSE, &ae, digest, sizeof(digest));
+    ae.http_status = job->http_status;
+    ae.prompt_tokens = ev->result.n_prompt_tokens;
+    ae.completion_tokens = ev->result.n_generated_tokens;
+    ae.latency_us = (int64_t)((ev->t - job->t_start) * 1e6);
+    ae.output = job->text.data ? job->text.data : "";
+    ae.output_len = job->text.len;
+    ae.detail = ev->rc < 0 ? ev->error
+                : c == NULL ? "client went away"
+                            : finish_name(ev->result.finish);
+    /* c->job stays set until the event is durable: a disconnect meanwhile
+     * clears job->conn and the continuation sees it. */
+    gmd_guard_record(&srv->guard, &ae, response_recorded, job);
+}
+
+/* The "request" event is durable (status 0) or failed: start or refuse. */
+static void request_recorded(void *arg, int status, const char *msg)
+{
+    gmd_job *job = arg;
+    gmd_model *m = job->model;
+    gmd_server *srv = m->srv;
+    gmd_conn *c = job->conn;
+    /* Why it does not run (NULL: it runs), and the status it then gets. */
+    const char *why = NULL;
+    int code = 503;
+    if (c == NULL) {
+        why = "client went away";
+        code = 499;
+    } else if (status < 0) {
+        why = "audit_unavailable";
+    } else if (m->state != GMD_MODEL_READY) {
+        why = "model_not_loaded";
+    } else if (srv->draining) {
+        why = "shutting_down";
+    } else if (gmd_model_submit(m, job) < 0) {
+        why = "queue_full";
+        code = 429;
+    }
+    if (why == NULL) {
         if (job->stream) {
-            if (ev->rc < 0) {
-                json_t *e = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message",
-                                      ev->error, "type", "server_error", "param", "code",
-                                      "engine_error");
-                char *s = e ? json_dumps(e, JSON_COMPACT) : NULL;
-                json_decref(e);
-                if (s) {
-                    gmd_buf b;
-                    gmd_buf_init(&b);
-                    gmd_buf_printf(&b, "data: %s\n\n", s);
-                    gmd_conn_stream_write(c, b.data, b.len);
-                    gmd_buf_free(&b);
-                    free(s);
-                }
-            } else {
-                send_chunk(c, job, NULL, 0,
-                           timed_out ? "length" : finish_name(ev->result.finish), NULL);
-                if (job->include_usage)
-                    send_chunk(c, job, NULL, 0, NULL, &ev->result);
-            }
-            gmd_conn_stream_write(c, "data: [DONE]\n\n", 14);
-            gmd_conn_stream_end(c);
-        } else if (ev->rc < 0) {
-            gmd_conn_error(c, 500, "server_error", "engine_error", NULL, ev->error);
-        } else if (timed_out) {
-            gmd_conn_error(c, 504, "timeout_error", "request_timeout", NULL,
-                           "the request did not finish before its deadline");
-        } else {
-            answer_whole(c, job, &ev->result);
+            gmd_conn_stream_begin(c, "text/event-stream");
+            if (job->kind == GMD_JOB_CHAT)
+                send_chunk(c, job, NULL, 0, NULL, NULL);
         }
+        return;
+    }
+    gmd_guard_release(&srv->guard, &job->gd, 0);
+    if (c != NULL)
+        c->job = NULL;
+    if (status == 0) {
+        /* Admitted and recorded, then not run: record how it ended. */
+        au_event ae;
+        char digest[80];
+        job_event(job, AU_EV_RESPONSE, &ae, digest, sizeof(digest));
+        ae.http_status = code;
+        ae.detail = why;
+        gmd_guard_record(&srv->guard, &ae, NULL, NULL);
+    }
+    if (c == NULL) {
+        /* nothing to answer */
+    } else if (status < 0) {
+        cm_log(CM_LOG_ERR, "api", "%s: refused, audit failed: %s", job->id, msg);
+        refuse_unaudited(srv, c);
+    } else if (code == 429) {
+        srv->metrics.rejected_queue_full++;
+        gmd_conn_error(c, 429, "rate_limit_error", "queue_full", NULL,
+                       "too many requests are waiting for this model; retry later");
+    } else if (strcmp(why, "shutting_down") == 0) {
+        gmd_conn_error(c, 503, "server_error", "shutting_down", NULL,
+                       "the server is shutting down");
     } else {
-        cm_log(CM_LOG_INFO, "api", "%s on %s ended after the client went away: %u tokens, "
-               "%s", job->id, job->model->cfg.name, ev->result.n_generated_tokens,
-               ev->result.finish == GMD_FINISH_CANCELLED ? "cancelled" : "finished");
+        char emsg[300];
+        snprintf(emsg, sizeof(emsg), "model '%s' is not loaded (state: %s)", m->cfg.name,
+                 gmd_model_state_name(m->state));
+        gmd_conn_error(c, 503, "server_error", "model_not_loaded", "model", emsg);
     }
     gmd_job_free(job);
+}
+
+/* What the prompt was, as the audit log keeps it (HMAC): the completion
+ * prompt, or each chat message as "role: content\n". */
+static void prompt_text(const gmd_infer_params *p, gmd_buf *b)
+{
+    if (p->prompt) {
+        gmd_buf_str(b, p->prompt);
+        return;
+    }
+    for (size_t i = 0; i < p->n_messages; i++)
+        gmd_buf_printf(b, "%s: %s\n", p->messages[i].role ? p->messages[i].role : "",
+                       p->messages[i].content ? p->messages[i].content : "");
 }
 
 void gmd_api_event(gmd_server *srv, gmd_event *ev)
@@ -173,10 +320,9 @@ void gmd_api_event(gmd_server *srv, gmd_event *ev)
     gmd_conn *c = job->conn;
     if (c == NULL)
         return;
+    gmd_buf_add(&job->text, ev->text, ev->len); /* the whole answer, for the audit HMAC */
     if (job->stream)
         send_chunk(c, job, ev->text, ev->len, NULL, NULL);
-    else
-        gmd_buf_add(&job->text, ev->text, ev->len);
 }
 
 void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
@@ -212,8 +358,8 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
         gmd_conn_error(c, 404, "invalid_request_error", "model_not_found", "model", msg);
         return;
     }
-    if (job->params.max_tokens == 0)
-        job->params.max_tokens = m->cfg.max_tokens;
+    /* max_tokens not given (0): the guard applies the role's limit, and
+     * the model's own limit caps the rest (below). */
     if (job->params.max_tokens > m->cfg.max_tokens) {
         gmd_job_free(job);
         char msg[200];
@@ -226,6 +372,11 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
         gmd_job_free(job);
         return;
     }
+    if (job->params.max_tokens == 0)
+        job->params.max_tokens = job->gd.pd.max_tokens != 0 &&
+                                         job->gd.pd.max_tokens < m->cfg.max_tokens
+                                     ? job->gd.pd.max_tokens
+                                     : m->cfg.max_tokens;
     job->identity = c->id;
     if (m->state != GMD_MODEL_READY) {
         gmd_guard_release(&srv->guard, &job->gd, 0);
@@ -251,18 +402,19 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
     snprintf(job->id, sizeof(job->id), "%s-%llx%06llx",
              kind == GMD_JOB_CHAT ? "chatcmpl" : "cmpl", (unsigned long long)job->created,
              (unsigned long long)++srv->job_counter);
-    if (gmd_model_submit(m, job) < 0) {
-        gmd_guard_release(&srv->guard, &job->gd, 0);
-        gmd_job_free(job);
-        srv->metrics.rejected_queue_full++;
-        gmd_conn_error(c, 429, "rate_limit_error", "queue_full", NULL,
-                       "too many requests are waiting for this model; retry later");
-        return;
-    }
+    gmd_api_route_name(c, job->route, sizeof(job->route));
+    /* Inference starts once the "request" event is durable
+     * (request_recorded); a disconnect meanwhile clears job->conn. */
     c->job = job;
-    if (job->stream) {
-        gmd_conn_stream_begin(c, "text/event-stream");
-        if (kind == GMD_JOB_CHAT)
-            send_chunk(c, job, NULL, 0, NULL, NULL);
-    }
+    au_event ae;
+    char digest[80];
+    job_event(job, AU_EV_REQUEST, &ae, digest, sizeof(digest));
+    gmd_buf prompt;
+    gmd_buf_init(&prompt);
+    prompt_text(&job->params, &prompt);
+    ae.prompt = prompt.data ? prompt.data : "";
+    ae.prompt_len = prompt.len;
+    ae.detail = job->stream ? "stream" : NULL;
+    gmd_guard_record(&srv->guard, &ae, request_recorded, job);
+    gmd_buf_free(&prompt);
 }

@@ -332,6 +332,8 @@ static int security_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t 
         return get_string(p, v, "security.policy", c->policy_file, sizeof(c->policy_file));
     if (strcmp(key, "audit_db") == 0)
         return get_string(p, v, "security.audit_db", c->audit_db, sizeof(c->audit_db));
+    if (strcmp(key, "audit_fail_open") == 0)
+        return get_bool(p, v, "security.audit_fail_open", &c->audit_fail_open);
     if (strcmp(key, "bundle_keys") == 0)
         return get_string(p, v, "security.bundle_keys", c->bundle_keys, sizeof(c->bundle_keys));
     if (strcmp(key, "bundle_cas") == 0)

@@ -77,6 +77,7 @@ typedef struct gmd_config {
     /* security */
     char policy_file[GMD_PATH_MAX];   /* "" = allow every verified client */
     char audit_db[GMD_PATH_MAX];      /* "" = audit events go to the log */
+    bool audit_fail_open;             /* serve requests the audit log cannot record */
     char bundle_keys[GMD_PATH_MAX];   /* PEM public key(s) that sign bundles */
     char bundle_cas[GMD_PATH_MAX];    /* PEM CAs whose chains sign bundles */
 

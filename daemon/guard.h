@@ -11,15 +11,25 @@
  * Policy: security.policy names a role policy (policy/policy.h, default
  * deny); without it every verified client (mutual TLS has refused the
  * rest) is allowed. Audit: security.audit_db names the hash-chained audit
- * log (audit/audit.h); without it events go to the log. With an audit log,
- * a request whose audit event cannot be queued is refused (503): the guard
- * fails closed.
+ * log (audit/audit.h); without it events go to the log.
+ *
+ * Fail-closed auditing: gmd_guard_record() with a continuation appends an
+ * event without blocking the loop; the audit writer thread reports when
+ * the event is durable (or could not be written), the report is handed to
+ * the loop through a uv_async, and the continuation runs there with status
+ * 0 or -1. The daemon starts inference only after its "request" event is
+ * durable and finishes a response only after its "response" event is;
+ * a failure refuses the request with 503. security.audit_fail_open turns
+ * write failures into successes (logged, counted): an explicit choice.
  */
 #ifndef GMD_GUARD_H
 #define GMD_GUARD_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include <uv.h>
 
 #include "audit/audit.h"
 #include "common/err.h"
@@ -48,19 +58,41 @@ typedef struct gmd_guard_decision {
     pl_decision pd;           /* the policy's decision (limits to release) */
 } gmd_guard_decision;
 
+/* Runs on the loop thread once an awaited audit event is durable (status
+ * 0) or could not be written (-1; msg says why). */
+typedef void (*gmd_audit_cont)(void *arg, int status, const char *msg);
+
+typedef struct gmd_audit_wait gmd_audit_wait; /* one awaited event (guard.c) */
+
 typedef struct gmd_guard {
     pl_holder *policy;        /* NULL: no policy file, allow verified clients */
     pl_limiter *limiter;
     au_log *audit;            /* NULL: audit events go to the log */
+    bool fail_open;           /* security.audit_fail_open */
     char policy_path[GMD_PATH_MAX];
     char audit_path[GMD_PATH_MAX];
     uint64_t n_allowed, n_denied;
+    uint64_t n_audit_refused; /* requests refused (503) for want of an audit record */
+
+    /* Writer thread -> loop hand-off of awaited events. */
+    bool started;             /* mu, cv and done_async are initialised */
+    bool stopped;             /* gmd_guard_stop ran: no more hand-offs */
+    uv_async_t done_async;
+    pthread_mutex_t mu;       /* guards what follows */
+    pthread_cond_t cv;
+    gmd_audit_wait *done_head, *done_tail;
+    unsigned pending;         /* awaited events whose continuation has not run */
 } gmd_guard;
 
-/* Open the policy and audit log named by the configuration. */
-int gmd_guard_open(gmd_guard *g, const gmd_config *cfg, cm_err *err);
+/* Open the policy and audit log named by the configuration; awaited audit
+ * events come back on `loop`. */
+int gmd_guard_open(gmd_guard *g, const gmd_config *cfg, uv_loop_t *loop, cm_err *err);
 /* Take the policy of a new configuration (SIGHUP); keeps the old on error. */
 int gmd_guard_reload(gmd_guard *g, const gmd_config *cfg, cm_err *err);
+/* At exit, after the loop stopped: run every outstanding continuation,
+ * record "daemon.stop" and close the hand-off handle. Blocking. */
+void gmd_guard_stop(gmd_guard *g, const char *detail);
+/* Close policy and audit log (after gmd_guard_stop and the loop closed). */
 void gmd_guard_close(gmd_guard *g);
 
 void gmd_guard_authorize(gmd_guard *g, const cm_identity *id, gmd_action action,
@@ -68,18 +100,27 @@ void gmd_guard_authorize(gmd_guard *g, const cm_identity *id, gmd_action action,
 /* An allowed request has ended (completion_tokens produced). */
 void gmd_guard_release(gmd_guard *g, gmd_guard_decision *d, uint32_t completion_tokens);
 
-/* Record an event: what happened to whom ("request", "response", "denied",
- * "model.load", "config.reload", ...), with the HTTP status and a short
- * detail. Returns -1 when an audit log is configured and the event could
- * not be queued to it. */
+/* Fill `ev` for an event of `type` about `id` (may be NULL) doing `action`
+ * on `model` (may be NULL), with the role, rule, decision and reason of
+ * `d` (may be NULL). Strings are borrowed. */
+void gmd_guard_event(au_event *ev, const char *type, const cm_identity *id,
+                     const gmd_guard_decision *d, gmd_action action, const char *model);
+
+/* Record `ev`. With `cont`, the continuation runs exactly once on the loop
+ * thread when the event is durable or failed (at once, with status 0, when
+ * no audit log is configured) and 0 is returned. Without `cont` the event
+ * is fire-and-forget: -1 when an audit log is configured and the event
+ * could not be queued. */
+int gmd_guard_record(gmd_guard *g, const au_event *ev, gmd_audit_cont cont, void *arg);
+
+/* Record a simple fire-and-forget event: what happened to whom
+ * ("denied", "model.load", "config.reload", ...), with the HTTP status
+ * and a short detail. Same return as gmd_guard_record without `cont`. */
 int gmd_guard_audit(gmd_guard *g, const cm_identity *id, const char *event,
                     gmd_action action, const char *model, int status, const char *detail);
 
-/* Record the end of an inference: role and rule of its decision, tokens,
- * latency. Same return as gmd_guard_audit. */
-int gmd_guard_audit_response(gmd_guard *g, const cm_identity *id, const gmd_guard_decision *d,
-                             const char *request_id, const char *model, int status,
-                             uint32_t prompt_tokens, uint32_t completion_tokens,
-                             int64_t latency_us, const char *detail);
+/* Audit events that could not be written (queue full, write failed),
+ * counting fail-open ones. */
+uint64_t gmd_guard_audit_failures(gmd_guard *g);
 
 #endif

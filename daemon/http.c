@@ -302,3 +302,36 @@ const char *gmd_http_status_text(int status)
     default: return "Unknown";
     }
 }
+
+/* Percent-decoding of one path segment (see http.h). */
+int gmd_http_percent_decode(const char *in, char *out, size_t cap)
+{
+    if (cap == 0)
+        return -1;
+    size_t k = 0;
+    for (const char *p = in; *p; p++) {
+        if (k + 1 >= cap)
+            return -1;
+        if (*p != '%') {
+            out[k++] = *p;
+            continue;
+        }
+        int v = 0;
+        for (int j = 1; j <= 2; j++) {
+            char h = p[j];
+            int d = h >= '0' && h <= '9'   ? h - '0'
+                    : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                    : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                           : -1;
+            if (d < 0)
+                return -1;
+            v = v * 16 + d;
+        }
+        if (v == 0 || v == '/')
+            return -1;
+        out[k++] = (char)v;
+        p += 2;
+    }
+    out[k] = '\0';
+    return 0;
+}

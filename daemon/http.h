@@ -74,6 +74,11 @@ const char *gmd_http_url(const gmd_http_parser *p);
 /* Value of a header (case-insensitive name), NUL-terminated, or NULL. */
 const char *gmd_http_header_value(const gmd_http_parser *p, const char *name);
 
+/* Decode the %XX escapes of one path segment (RFC 3986 2.1) into `out`
+ * (cap bytes, NUL-terminated). Returns -1 for a '%' without two hex
+ * digits after it, an encoded NUL or '/', or a result that does not fit. */
+int gmd_http_percent_decode(const char *in, char *out, size_t cap);
+
 /* "OK", "Not Found", ... for a status code. */
 const char *gmd_http_status_text(int status);
 

@@ -61,6 +61,24 @@ typedef int (*gmd_infer_text_cb)(void *user, const char *text, size_t len);
 /* Which engine this gemmad was built with (for /admin/v1/status). */
 const char *gmd_infer_backend(void);
 
+#define GMD_INFER_MAX_GPUS 8
+
+/* How this gemmad was built and what it computes on (/admin/v1/status). */
+typedef struct gmd_infer_build {
+    bool cuda;                  /* built with the CUDA backend */
+    bool sanitizers;            /* built with ASan/UBSan */
+    bool avx2_fma;              /* this CPU runs the AVX2/FMA kernels */
+    int threads;                /* engine threads per model */
+    char device[96];            /* "cpu (16 threads, avx2+fma)" */
+    int n_gpus;                 /* usable CUDA devices (0: none or not built) */
+    char gpus[GMD_INFER_MAX_GPUS][160]; /* each one described */
+    char gpu_note[CM_ERR_MAX];  /* why there is none ("" when there are) */
+} gmd_infer_build;
+
+/* Fill `b`; `engine_threads` is the configured value (0 = all CPUs).
+ * Never fails: a CUDA query that fails is described in gpu_note. */
+void gmd_infer_build_info(int engine_threads, gmd_infer_build *b);
+
 /* Load mc->path, or, when fd >= 0, the already verified descriptor fd
  * (signed bundles; the descriptor stays the caller's). */
 int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_model **out,
@@ -70,6 +88,8 @@ int gmd_infer_run(gmd_infer_model *m, unsigned worker, const gmd_infer_params *p
                   gmd_infer_text_cb on_text, void *user, const volatile int *cancel,
                   gmd_infer_result *result, cm_err *err);
 void gmd_infer_kv_usage(gmd_infer_model *m, uint64_t *used, uint64_t *total);
+/* Bytes of the model's tensors (0 for NULL). */
+uint64_t gmd_infer_model_bytes(const gmd_infer_model *m);
 void gmd_infer_free(gmd_infer_model *m);
 
 #endif

@@ -4,12 +4,20 @@
  * gm_context (one sequence) per worker, chat rendered with the Gemma 4
  * template, generation streamed through gm_generate.
  */
+/* <config.h>: the build's (HAVE_CUDA, GM_SANITIZERS), not daemon/config.h,
+ * which "config.h" would find first from this directory. */
+#include <config.h>
+
 #include "daemon/infer.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "engine/cpu/dot.h"
+#include "engine/cuda/cuda.h"
 #include "engine/gemma.h"
 #include "engine/text/chat.h"
 #include "engine/text/generate.h"
@@ -27,6 +35,48 @@ struct gmd_infer_model {
 const char *gmd_infer_backend(void)
 {
     return "gemmad-engine";
+}
+
+void gmd_infer_build_info(int engine_threads, gmd_infer_build *b)
+{
+    memset(b, 0, sizeof(*b));
+#ifdef HAVE_CUDA
+    b->cuda = true;
+#endif
+#ifdef GM_SANITIZERS
+    b->sanitizers = true;
+#endif
+    b->avx2_fma = gm_cpu_has_avx2();
+    /* The engine's own rule for 0 (engine/model/model.c). */
+    b->threads = engine_threads;
+    if (b->threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        b->threads = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
+    }
+    snprintf(b->device, sizeof(b->device), "cpu (%d thread%s, %s)", b->threads,
+             b->threads == 1 ? "" : "s", b->avx2_fma ? "avx2+fma" : "scalar");
+    cm_err err;
+    cm_err_clear(&err);
+    int n = gm_cuda_device_count(&err);
+    if (n <= 0) {
+        snprintf(b->gpu_note, sizeof(b->gpu_note), "%s",
+                 err.msg[0] ? err.msg : "no CUDA device found");
+        return;
+    }
+    for (int i = 0; i < n && b->n_gpus < GMD_INFER_MAX_GPUS; i++) {
+        cm_err_clear(&err);
+        if (gm_cuda_describe(i, b->gpus[b->n_gpus], sizeof(b->gpus[0]), &err) < 0)
+            snprintf(b->gpus[b->n_gpus], sizeof(b->gpus[0]), "device %d: %.120s", i, err.msg);
+        b->n_gpus++;
+    }
+}
+
+uint64_t gmd_infer_model_bytes(const gmd_infer_model *m)
+{
+    if (m == NULL || m->model == NULL)
+        return 0;
+    const gm_model_info *info = gm_model_get_info(m->model);
+    return info ? info->n_bytes : 0;
 }
 
 void gmd_infer_free(gmd_infer_model *m)

@@ -41,7 +41,7 @@ GMD_LIBS = daemon/libgemmad.a $(DAEMON_LIBS) $(GMD_LLHTTP_LIBS) $(ENGINE_LIBS) \
 	common/libcommon.a $(UV_LIBS) $(SSL_LIBS) $(SQLITE_LIBS) $(YAML_LIBS) \
 	$(JANSSON_LIBS) $(SYSTEMD_LIBS) -lm -lpthread
 
-EXTRA_DIST += daemon/bench.sh
+EXTRA_DIST += daemon/bench.sh daemon/bench_audit.sh
 
 sbin_PROGRAMS += gemmad
 gemmad_SOURCES = daemon/gemmad.c
@@ -78,8 +78,16 @@ TESTS += tests/integration/daemon_mtls.sh tests/integration/daemon_http.sh \
 	tests/integration/daemon_infer.sh tests/integration/daemon_policy.sh \
 	tests/integration/daemon_systemd.sh tests/integration/daemon_bundle.sh \
 	tests/integration/openai_client.sh
+TESTS += tests/integration/daemon_audit.sh
+EXTRA_DIST += tests/integration/daemon_audit.sh
 EXTRA_DIST += tests/lib/pki.sh tests/integration/daemon_lib.sh \
 	tests/integration/daemon_mtls.sh tests/integration/daemon_http.sh \
 	tests/integration/daemon_infer.sh tests/integration/daemon_policy.sh \
 	tests/integration/daemon_systemd.sh tests/integration/daemon_bundle.sh \
 	tests/integration/openai_client.sh tests/integration/openai_client.mjs
+# The policy case table through gemmad and gemmactl, the role limits
+# (rate, tokens, per-request, concurrency), and bundles gemmad refuses.
+TESTS += tests/integration/daemon_policy_table.sh tests/integration/daemon_limits.sh \
+	tests/integration/daemon_bundle_refuse.sh
+EXTRA_DIST += tests/integration/daemon_policy_table.sh tests/integration/daemon_limits.sh \
+	tests/integration/daemon_bundle_refuse.sh

@@ -207,11 +207,27 @@ static void stop_workers(gmd_model *m)
 
 /* ---- loading and unloading ---- */
 
+/* Record a model's load, unload or failed verification. */
+static void audit_model(gmd_model *m, const char *type, gmd_action action, int status,
+                        const char *detail)
+{
+    char digest[80] = "";
+    if (m->digest[0] != '\0')
+        snprintf(digest, sizeof(digest), "sha256:%s", m->digest);
+    au_event ev;
+    gmd_guard_event(&ev, type, NULL, NULL, action, m->cfg.name);
+    ev.model_digest = digest[0] ? digest : NULL;
+    ev.http_status = status;
+    ev.detail = detail;
+    gmd_guard_record(&m->srv->guard, &ev, NULL, NULL);
+}
+
 static void load_work(uv_work_t *w)
 {
     gmd_model *m = w->data;
     cm_err_clear(&m->work_err);
     m->digest[0] = '\0';
+    m->verify_failed = false;
     if (m->cfg.bundle[0] == '\0') {
         m->work_rc = gmd_infer_load(&m->cfg, -1, m->srv->cfg.engine_threads, &m->im,
                                     &m->work_err);
@@ -221,8 +237,11 @@ static void load_work(uv_work_t *w)
      * very descriptor that was hashed. */
     int fd;
     m->work_rc = gmd_bundle_open(&m->load_cfg, &m->cfg, &fd, m->digest, &m->work_err);
-    if (m->work_rc < 0)
+    if (m->work_rc < 0) {
+        m->verify_failed = true;
+        m->digest[0] = '\0';
         return;
+    }
     m->work_rc = gmd_infer_load(&m->cfg, fd, m->srv->cfg.engine_threads, &m->im, &m->work_err);
     close(fd);
 }
@@ -240,6 +259,8 @@ static void load_done(uv_work_t *w, int status)
         else
             cm_log(CM_LOG_NOTICE, "models", "model %s loaded (%s, %u worker%s)", m->cfg.name,
                    m->cfg.path, m->cfg.workers, m->cfg.workers == 1 ? "" : "s");
+        audit_model(m, AU_EV_MODEL_LOAD, GMD_ACT_MODELS_LOAD, 200,
+                    m->cfg.bundle[0] ? m->cfg.bundle : m->cfg.path);
     } else {
         if (m->work_rc == 0 && m->im) {
             stop_workers(m);
@@ -250,6 +271,8 @@ static void load_done(uv_work_t *w, int status)
         snprintf(m->error, sizeof(m->error), "%s",
                  m->work_err.msg[0] ? m->work_err.msg : "loading was cancelled");
         cm_log(CM_LOG_ERR, "models", "model %s failed to load: %s", m->cfg.name, m->error);
+        audit_model(m, m->verify_failed ? AU_EV_MODEL_VERIFY_FAILED : AU_EV_MODEL_LOAD,
+                    GMD_ACT_MODELS_LOAD, 500, m->error);
     }
     gmd_server_models_changed(m->srv);
 }
@@ -289,6 +312,7 @@ static void unload_done(uv_work_t *w, int status)
     gmd_model *m = w->data;
     m->state = GMD_MODEL_UNLOADED;
     cm_log(CM_LOG_NOTICE, "models", "model %s unloaded", m->cfg.name);
+    audit_model(m, AU_EV_MODEL_UNLOAD, GMD_ACT_MODELS_UNLOAD, 200, "unloaded");
     if (m->load_after_unload) {
         m->load_after_unload = false;
         cm_err err;
@@ -324,6 +348,7 @@ void gmd_model_unload_sync(gmd_model *m)
         gmd_infer_free(m->im);
         m->im = NULL;
         m->state = GMD_MODEL_UNLOADED;
+        audit_model(m, AU_EV_MODEL_UNLOAD, GMD_ACT_MODELS_UNLOAD, 200, "daemon stopping");
     }
 }
 

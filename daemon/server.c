@@ -199,12 +199,14 @@ static void on_signal(uv_signal_t *s, int signum)
         sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
                    (unsigned long long)(gmd_now() * 1e6));
         cm_err err;
-        if (gmd_server_reload(srv, &err) < 0)
+        int rc = gmd_server_reload(srv, &err);
+        if (rc < 0)
             cm_log(CM_LOG_ERR, "gemmad", "reload failed, keeping the running configuration: %s",
                    err.msg);
         else
             cm_log(CM_LOG_NOTICE, "gemmad", "configuration, certificates and CRLs reloaded");
-        gmd_guard_audit(&srv->guard, NULL, "config.reload", GMD_ACT_RELOAD, NULL, 0, "SIGHUP");
+        gmd_guard_audit(&srv->guard, NULL, AU_EV_CONFIG_RELOAD, GMD_ACT_RELOAD, NULL,
+                        rc < 0 ? 400 : 200, rc < 0 ? err.msg : "SIGHUP");
         sd_notify(0, "READY=1");
         notify_status(srv);
         return;
@@ -327,7 +329,7 @@ int gmd_server_run(const char *config_path, const gmd_config *cfg, cm_err *err)
 
     if (gmd_tls_ctx_new(&srv->cfg, &srv->tls, err) < 0)
         goto out;
-    if (gmd_guard_open(&srv->guard, &srv->cfg, err) < 0)
+    if (gmd_guard_open(&srv->guard, &srv->cfg, &loop, err) < 0)
         goto out;
     for (size_t i = 0; i < srv->cfg.n_models; i++) {
         if (gmd_model_init(&srv->models[i], srv, &srv->cfg.models[i]) < 0) {
@@ -362,6 +364,15 @@ int gmd_server_run(const char *config_path, const gmd_config *cfg, cm_err *err)
         srv->watchdog_interval = wd_usec / 2e6;
     uv_timer_start(&srv->tick, on_tick, 250, 250);
 
+    char started[GMD_PATH_MAX + 64];
+    snprintf(started, sizeof(started), "gemmad %s, configuration %s", GMD_VERSION,
+             srv->config_path);
+    if (gmd_guard_audit(&srv->guard, NULL, AU_EV_DAEMON_START, GMD_ACT_STATUS_READ, NULL, 0,
+                        started) < 0) {
+        cm_err_set(err, "cannot record daemon.start in the audit log");
+        goto out;
+    }
+
     for (unsigned i = 0; i < srv->n_models; i++) {
         if (!srv->models[i].cfg.load)
             continue;
@@ -386,6 +397,7 @@ out:
     for (unsigned i = 0; i < srv->n_models; i++)
         gmd_model_unload_sync(&srv->models[i]);
     drain_mailbox(srv);
+    gmd_guard_stop(&srv->guard, rc == 0 ? "stopped" : "failed to start");
     uv_walk(&loop, close_walk, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < srv->n_models; i++)

@@ -62,6 +62,7 @@ struct gmd_model {
     uv_work_t work;
     gmd_config load_cfg;        /* configuration as it was when loading began */
     char digest[65];            /* verified bundle root digest (hex), "" = none */
+    bool verify_failed;         /* the last load failed verifying the bundle */
     cm_err work_err;
     int work_rc;
 };
@@ -88,6 +89,12 @@ struct gmd_job {
     bool sent_first;
     double t_last_token;
     bool timed_out;
+    char route[64];             /* "POST /v1/chat/completions" (audit) */
+    /* The outcome, kept while its audit event is written (api_generate.c). */
+    gmd_infer_result result;
+    int done_rc;
+    char done_error[CM_ERR_MAX];
+    int http_status;
 };
 
 /* Worker -> loop messages. */

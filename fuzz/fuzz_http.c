@@ -76,7 +76,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         if (r == GMD_HTTP_REQUEST) {
-            (void)gmd_http_url(&p);
+            char seg[64];
+            if (gmd_http_percent_decode(gmd_http_url(&p), seg, sizeof(seg)) == 0 &&
+                strlen(seg) >= sizeof(seg))
+                abort(); /* the decoded text must fit, NUL included */
             (void)gmd_http_header_value(&p, "content-type");
             if (p.body_len > lim.max_body_bytes)
                 abort();

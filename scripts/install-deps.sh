@@ -9,7 +9,7 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
 if command -v apt-get >/dev/null 2>&1; then
     pkgs="build-essential autoconf automake pkg-config git curl ca-certificates
-          libuv1-dev libssl-dev openssl libsqlite3-dev libyaml-dev
+          libuv1-dev libssl-dev openssl libsqlite3-dev sqlite3 libyaml-dev
           libopenblas-dev libjansson-dev libcmocka-dev libsystemd-dev
           node-llhttp clang python3"
     # Node.js and npm run test tooling only (the reference download, the
@@ -30,7 +30,7 @@ if command -v apt-get >/dev/null 2>&1; then
     fi
 elif command -v dnf >/dev/null 2>&1; then
     $SUDO dnf install -y gcc make autoconf automake pkgconf-pkg-config git curl \
-        libuv-devel openssl-devel openssl sqlite-devel libyaml-devel \
+        libuv-devel openssl-devel openssl sqlite-devel sqlite libyaml-devel \
         openblas-devel jansson-devel libcmocka-devel systemd-devel \
         llhttp-devel nodejs npm clang python3
 else

@@ -109,13 +109,17 @@ static int parse_args(int argc, char **argv, synth_args *a)
             usage(stdout);
             return 1;
         } else if (!strcmp(o, "--untied")) {
-            takes = false, a->untied = true;
+            a->untied = true;
+            takes = false;
         } else if (!strcmp(o, "--no-softcap")) {
-            takes = false, a->no_softcap = true;
+            a->no_softcap = true;
+            takes = false;
         } else if (!strcmp(o, "--no-layer-scale")) {
-            takes = false, a->no_layer_scale = true;
+            a->no_layer_scale = true;
+            takes = false;
         } else if (!strcmp(o, "--separate-gate-up")) {
-            takes = false, a->separate_gate_up = true;
+            a->separate_gate_up = true;
+            takes = false;
         } else if (!v) {
             if (strcmp(o, "--preset") && strcmp(o, "-o") && strcmp(o, "--output") &&
                 strcmp(o, "--type") && strcmp(o, "--seed") && strcmp(o, "--layers") &&

@@ -184,9 +184,9 @@ int gm_synth_set_layers(gm_synth_config *cfg, uint32_t n_layer, cm_err *err)
 int gm_synth_set_shared_kv(gm_synth_config *cfg, uint32_t n_shared, cm_err *err)
 {
     if (!shared_kv_ok(cfg, n_shared)) {
-        if (n_shared + 2 > cfg->n_layer)
-            return cm_err_set(err, "%u KV-shared layers need at least %u layers (have %u)",
-                              n_shared, n_shared + 2, cfg->n_layer);
+        if (n_shared >= cfg->n_layer || cfg->n_layer - n_shared < 2)
+            return cm_err_set(err, "%u KV-shared layers need at least 2 more layers (have %u)",
+                              n_shared, cfg->n_layer);
         uint32_t start = cfg->n_layer - n_shared;
         return cm_err_set(err,
                           "%u KV-shared layers: layer %u must be full attention and layer %u "

@@ -36,7 +36,7 @@ check "status flags" same "$(comp status --)" "--ca --cert --help --json --key -
 # (--help itself aside).
 for cmdline in "status" "models list" "models load" "models unload" "chat" "generate" \
     "audit tail" "audit query" "audit verify" "audit export" "audit rotate" \
-    "policy test" "bundle keygen" "bundle sign" "bundle verify" "bundle inspect" \
+    "policy test" "policy reload" "bundle keygen" "bundle sign" "bundle verify" "bundle inspect" \
     "pki init" "pki issue" "pki revoke" "pki list"; do
     # shellcheck disable=SC2086
     help=$("$GEMMACTL" $cmdline --help 2>&1)

@@ -80,7 +80,7 @@ check "unreachable TCP port is 4" code 4 ctl "$GEMMACTL" status --url "https://1
 
 # ---- with the daemon ----
 
-daemon_checks=31
+daemon_checks=39
 skip_daemon() {
     i=0; while [ $i -lt $daemon_checks ]; do tap_skip "$1"; i=$((i + 1)); done
     tap_done; exit $?
@@ -89,6 +89,20 @@ skip_daemon() {
 [ -x "$GEMMA_RUN" ] || skip_daemon "gemma-run is not built"
 "$GEMMA_RUN" synth --preset tiny --seed 1 -o "$T/tiny.gguf" >/dev/null 2>&1 ||
     skip_daemon "gemma-run synth cannot write the tiny model"
+# A signed bundle of the same model (gemmactl bundle; local files only).
+mkdir -p "$T/bundle" && cp "$T/tiny.gguf" "$T/bundle/" &&
+    "$GEMMACTL" bundle keygen --out "$T/sign" >/dev/null 2>&1 &&
+    "$GEMMACTL" bundle sign "$T/bundle" --key "$T/sign.key" >/dev/null 2>&1
+bundle_ok=$?
+root=$("$GEMMACTL" bundle inspect "$T/bundle" 2>/dev/null | sed -n 's/^root digest: *sha256:\([0-9a-f]*\)$/\1/p')
+if [ $bundle_ok -eq 0 ] && [ -n "$root" ]; then
+    bundle_yaml="  bundle_keys: $T/sign.pub"
+    bundle_model="  - name: signed
+    bundle: $T/bundle
+    load: false"
+else
+    bundle_yaml=""; bundle_model=""
+fi
 cat > "$T/policy.yaml" <<EOF
 roles:
   admin: {permissions: [admin]}
@@ -117,12 +131,18 @@ tls:
   handshake_timeout_ms: 5000
 security:
   policy: $T/policy.yaml
+$bundle_yaml
 models:
   - name: tiny
     path: $T/tiny.gguf
     context: 1024
     max_tokens: 64
+  - name: broken
+    path: $T/broken.gguf
+    load: false
+$bundle_model
 EOF
+echo "not a model" > "$T/broken.gguf"
 "$GEMMAD" -c "$T/gemmad.yaml" >"$LOG" 2>&1 &
 GD_PID=$!
 n=0
@@ -150,7 +170,46 @@ assert m["name"] == "tiny" and m["state"] == "ready", m
 assert s["ready"] is True and "version" in s and s["uptime_seconds"] >= 0
 ' "$T/status.json"
     ok $? "status --json: valid JSON with the model and its state"
+    python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+num = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0
+b = s["build"]
+assert isinstance(b["cuda"], bool) and isinstance(b["sanitizers"], bool), b
+conf = open(sys.argv[2]).read()   # the build this gemmad came from
+assert b["cuda"] == ("#define HAVE_CUDA 1" in conf), b
+assert b["sanitizers"] == ("#define GM_SANITIZERS 1" in conf), b
+assert b["simd"] in ("avx2+fma", "none") and num(b["threads"]) and b["threads"] >= 1, b
+assert s["device"].startswith("cpu (%d thread" % b["threads"]), s["device"]
+assert isinstance(s["gpus"], list)
+if not b["cuda"]:
+    assert s["gpus"] == [] and "without CUDA" in s["gpu_note"], s
+m = s["models"][0]
+assert num(m["memory_bytes"]) and m["memory_bytes"] > 0, m
+assert num(m["kv_total_bytes"]) and m["kv_total_bytes"] > 0, m
+assert num(m["kv_used_bytes"]) and m["kv_used_bytes"] <= m["kv_total_bytes"], m
+assert num(m["queue_capacity"]) and m["queue_capacity"] > 0, m
+for x in s["models"][1:]:
+    assert x["state"] != "ready" or x["memory_bytes"] > 0, x
+    assert x["state"] == "ready" or x["memory_bytes"] == 0, x
+t = s["totals"]
+for k in ("queue_depth", "active_sequences", "memory_bytes", "kv_used_bytes", "kv_total_bytes"):
+    assert num(t[k]), (k, t)
+assert t["memory_bytes"] == sum(x["memory_bytes"] for x in s["models"]), t
+assert t["queue_depth"] == sum(x["queued"] for x in s["models"]), t
+assert t["active_sequences"] == sum(x["running"] for x in s["models"]), t
+' "$T/status.json" "$top_builddir/config.h"
+    ok $? "status --json: build, device, per-model memory and KV bytes, queue totals"
+    out=$(ctl "$GEMMACTL" status)
+    printf '%s\n' "$out" | grep -q '^build:  *CUDA \(yes\|no\), sanitizers \(yes\|no\), SIMD ' &&
+        printf '%s\n' "$out" | grep -q '^device:  *cpu (' &&
+        printf '%s\n' "$out" | grep -q '^requests:  *0 queued, 0 running' &&
+        printf '%s\n' "$out" | grep -q '^tiny  *ready  *1  *0/[0-9][0-9]*  *0  *[0-9.]* [KMG]*i*B  *[0-9.]* [KMG]*i*B/[0-9.]* [KMG]*i*B '
+    ok $? "status: build, device and request totals lines; memory and KV columns for tiny"
+    printf '%s\n' "$out" | grep -E '^(build|device|gpu)' | sed 's/^/# /'
 else
+    tap_skip "python3 is not installed (needed to parse status --json)"
+    tap_skip "python3 is not installed (needed to parse status --json)"
     tap_skip "python3 is not installed (needed to parse status --json)"
 fi
 check "status over TCP by name (--url https://localhost:PORT)" code 0 ctl "$GEMMACTL" status --url "https://localhost:$PORT"
@@ -180,9 +239,25 @@ check "... and says to load one" has "$(cat "$T/err")" "gemmactl models load"
 out=$(ctl "$GEMMACTL" models load tiny); rc=$?
 [ $rc -eq 0 ] && has "$out" "tiny: ready"
 ok $? "models load tiny waits until it is ready"
-# This gemmad loads only configured files: --path elsewhere must not pass silently.
-check "models load --path FILE that gemmad ignores is 1" code 1 ctl "$GEMMACTL" models load tiny --path "$T/elsewhere.gguf"
-check "... saying which file gemmad loaded" has "$(cat "$T/err")" "$T/tiny.gguf"
+# Clients cannot choose the file: --path is only checked against the configured one.
+check "models load --path FILE other than the configured one is 1" code 1 ctl "$GEMMACTL" models load tiny --path "$T/elsewhere.gguf"
+check "... refused by gemmad (400 path_not_allowed)" has "$(cat "$T/err")" "path cannot be set by clients"
+check "models load --path with the configured file is 0" code 0 ctl "$GEMMACTL" models load tiny --path "$T/tiny.gguf"
+check "models load of a model that cannot load is 1" code 1 ctl "$GEMMACTL" models load broken
+check "... with gemmad's reason" has "$(cat "$T/err")" "broken failed to load: "
+out=$(ctl "$GEMMACTL" status)
+has "$out" "broken:" && has "$out" "  error: " && printf '%s\n' "$out" | grep -q '^broken  *failed '
+ok $? "status shows the failed model and its error"
+if [ -n "$bundle_model" ]; then
+    out=$(ctl "$GEMMACTL" models load signed 2>&1); rc=$?
+    [ $rc -eq 0 ] && has "$out" "signed: ready"
+    ok $? "models load of a signed bundle (verified by gemmad)"
+    check "status shows the bundle's root digest (as gemmactl bundle inspect reads it)" \
+        has "$(ctl "$GEMMACTL" status)" "bundle root digest: sha256:$root"
+else
+    tap_skip "gemmactl bundle could not sign a bundle"
+    tap_skip "gemmactl bundle could not sign a bundle"
+fi
 check "models load of an unknown model is 1 (404 model_not_found)" code 1 ctl "$GEMMACTL" models load nosuch
 check "... naming gemmad's reason" has "$(cat "$T/err")" "model_not_found"
 

@@ -89,8 +89,12 @@ ok $? "policy test refuses a broken file (exit 1)"
     >/dev/null 2>&1
 [ $? -eq 2 ]
 ok $? "an unknown action is a usage error (exit 2)"
-"$GEMMACTL" policy reload >"$TAP_TMP/out" 2>&1
-[ $? -eq 1 ] && grep -q "not available yet" "$TAP_TMP/out"
-ok $? "policy reload says it is not available yet (exit 1)"
+# policy reload talks to gemmad (tests/integration/ctl_policy_reload.sh
+# runs it against the real daemon); with nobody listening it is exit 4.
+env -u GEMMACTL_URL -u XDG_CONFIG_HOME HOME="$TAP_TMP" GEMMACTL_CONFIG="$TAP_TMP/none.yaml" \
+    "$GEMMACTL" policy reload --socket "$TAP_TMP/nobody.sock" --cert "$TAP_TMP/admin1.pem" \
+    --key "$TAP_TMP/admin1.key" --ca "$TAP_TMP/admin1.pem" >"$TAP_TMP/out" 2>&1
+[ $? -eq 4 ] && grep -q "nobody.sock" "$TAP_TMP/out"
+ok $? "policy reload with gemmad unreachable is exit 4, naming the socket"
 
 tap_done

@@ -221,6 +221,35 @@ static void test_expect_continue(void **state)
     assert_string_equal(gmd_http_status_text(413), "Content Too Large");
 }
 
+/* Path segments: escapes decoded (either case), bad or dangerous ones
+ * refused, and the output never overruns. */
+static void test_percent_decode(void **state)
+{
+    (void)state;
+    char out[16];
+    assert_int_equal(gmd_http_percent_decode("gemma%3Atiny", out, sizeof(out)), 0);
+    assert_string_equal(out, "gemma:tiny");
+    assert_int_equal(gmd_http_percent_decode("%67emma%3a%74", out, sizeof(out)), 0);
+    assert_string_equal(out, "gemma:t");
+    assert_int_equal(gmd_http_percent_decode("plain", out, sizeof(out)), 0);
+    assert_string_equal(out, "plain");
+    assert_int_equal(gmd_http_percent_decode("", out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(gmd_http_percent_decode("a%2", out, sizeof(out)), -1);
+    assert_int_equal(gmd_http_percent_decode("a%", out, sizeof(out)), -1);
+    assert_int_equal(gmd_http_percent_decode("a%g1", out, sizeof(out)), -1);
+    assert_int_equal(gmd_http_percent_decode("a%00b", out, sizeof(out)), -1);
+    assert_int_equal(gmd_http_percent_decode("..%2Fetc", out, sizeof(out)), -1);
+    /* 15 characters fit in 16 bytes; 16 do not. */
+    assert_int_equal(gmd_http_percent_decode("abcdefghijklmno", out, sizeof(out)), 0);
+    assert_string_equal(out, "abcdefghijklmno");
+    assert_int_equal(gmd_http_percent_decode("abcdefghijklmnop", out, sizeof(out)), -1);
+    assert_int_equal(gmd_http_percent_decode("%41%41%41", out, 4), 0);
+    assert_string_equal(out, "AAA");
+    assert_int_equal(gmd_http_percent_decode("%41%41%41%41", out, 4), -1);
+    assert_int_equal(gmd_http_percent_decode("", out, 0), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_body_limits),
         cmocka_unit_test(test_garbage_and_versions),
         cmocka_unit_test(test_expect_continue),
+        cmocka_unit_test(test_percent_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -217,6 +217,9 @@ static void test_shared_kv_rules(void **state)
     assert_int_equal(gm_synth_set_shared_kv(&c, 2, &err), -1); /* layer 3 is sliding */
     assert_non_null(strstr(err.msg, "layer 3 must be full"));
     assert_int_equal(gm_synth_set_shared_kv(&c, 5, &err), -1); /* fewer than 2 KV layers */
+    assert_non_null(strstr(err.msg, "need at least 2 more layers"));
+    assert_int_equal(gm_synth_set_shared_kv(&c, UINT32_MAX, &err), -1);
+    assert_int_equal(gm_synth_set_shared_kv(&c, 6, &err), -1);
     assert_int_equal(gm_synth_set_shared_kv(&c, 3, &err), 0);
     c.swa[c.n_layer - 1] = true;
     assert_int_equal(gm_synth_validate(&c, &err), -1);
@@ -580,6 +583,17 @@ static void test_variants(void **state)
     assert_non_null(t);
     assert_int_equal(t->ne[1], 64);
     assert_non_null(gguf_find_tensor(f, "blk.0.ffn_up_exps.weight"));
+    gguf_close(f);
+
+    /* A chat template given by the caller is stored as is. */
+    gm_synth_config cfg;
+    assert_int_equal(gm_synth_preset("tiny", &cfg, &err), 0);
+    gm_synth_opts opts = {GM_TYPE_F32, 1, "{{ bos_token }}custom template", 1};
+    assert_int_equal(gm_synth_write(&cfg, &opts, path, &err), 0);
+    f = open_model(path);
+    gguf_str s;
+    assert_int_equal(gguf_get_str(f, "tokenizer.chat_template", &s, &err), 0);
+    assert_true(str_eq(s, "{{ bos_token }}custom template"));
     gguf_close(f);
     const char *names[] = {"var.gguf"};
     tmp_remove(&d, names, 1);
