@@ -9,3 +9,7 @@ EXTRA_DIST += tests/lib/tap.sh scripts/build.sh scripts/count-tests.sh
 
 AM_TESTS_ENVIRONMENT += \
 	GEMMA_REF_DIR="$${GEMMA_REF_DIR:-$$HOME/.cache/gemmad/reference}"; export GEMMA_REF_DIR;
+
+# configure names each missing library (issue: foundation).
+TESTS += tests/integration/configure_deps.sh
+EXTRA_DIST += tests/integration/configure_deps.sh
