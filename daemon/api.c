@@ -46,12 +46,12 @@ static bool admin_action(gmd_action a)
 
 /* Ask the guard; on denial answer and return false. `keep` (may be NULL)
  * receives the decision, which then holds limits until released. */
-bool gmd_api_guard_keep(gmd_conn *c, gmd_action action, const char *model, uint32_t max_tokens,
-                       gmd_guard_decision *keep)
+bool gmd_api_guard_keep(gmd_conn *c, gmd_action action, const char *model,
+                        uint32_t prompt_tokens, uint32_t max_tokens, gmd_guard_decision *keep)
 {
     gmd_guard *g = &c->srv->guard;
     gmd_guard_decision d;
-    gmd_guard_authorize(g, &c->id, action, model, max_tokens, &d);
+    gmd_guard_authorize(g, &c->id, action, model, prompt_tokens, max_tokens, &d);
     char route[256];
     gmd_api_route_name(c, route, sizeof(route));
     au_event ev;
@@ -90,7 +90,7 @@ bool gmd_api_guard_keep(gmd_conn *c, gmd_action action, const char *model, uint3
 
 bool gmd_api_guard(gmd_conn *c, gmd_action action, const char *model, uint32_t max_tokens)
 {
-    return gmd_api_guard_keep(c, action, model, max_tokens, NULL);
+    return gmd_api_guard_keep(c, action, model, 0, max_tokens, NULL);
 }
 
 /* Parse the body as a JSON object, or answer 400 and return NULL. */

@@ -22,7 +22,7 @@ void gmd_api_send_json(gmd_conn *c, int status, json_t *o);
  * (may be NULL) receives an allowed decision, which then holds the
  * caller's limits until gmd_guard_release(). */
 bool gmd_api_guard_keep(gmd_conn *c, gmd_action action, const char *model,
-                        uint32_t max_tokens, gmd_guard_decision *keep);
+                        uint32_t prompt_tokens, uint32_t max_tokens, gmd_guard_decision *keep);
 bool gmd_api_guard(gmd_conn *c, gmd_action action, const char *model, uint32_t max_tokens);
 /* The request body as a JSON object, or answer 400 and return NULL. */
 json_t *gmd_api_body_json(gmd_conn *c);

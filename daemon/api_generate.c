@@ -3,6 +3,13 @@
  * a request becomes a job on the model's queue; the worker's text comes
  * back as events and goes out as one JSON answer or as Server-Sent Events
  * (OpenAI's chunk objects, then "data: [DONE]").
+ *
+ * Order: parse; tokenize the prompt in the thread pool (prep_work; special
+ * token text in content stays text); refuse a prompt the context cannot
+ * hold (400 context_length_exceeded); let the policy decide with the
+ * prompt's length (max_prompt_tokens, tokens_per_minute charged prompt +
+ * max_tokens, the unused part refunded at the end); record the "request"
+ * event; run.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,6 +332,100 @@ void gmd_api_event(gmd_server *srv, gmd_event *ev)
         send_chunk(c, job, ev->text, ev->len, NULL, NULL);
 }
 
+/* 503 for a model that cannot run requests now, or a draining server. */
+static void refuse_unavailable(gmd_conn *c, gmd_model *m)
+{
+    if (m->state == GMD_MODEL_READY) {
+        gmd_conn_error(c, 503, "server_error", "shutting_down", NULL,
+                       "the server is shutting down");
+        return;
+    }
+    char msg[300];
+    snprintf(msg, sizeof(msg), "model '%s' is not loaded (state: %s)", m->cfg.name,
+             gmd_model_state_name(m->state));
+    gmd_conn_error(c, 503, "server_error", "model_not_loaded", "model", msg);
+}
+
+/* Thread pool: the prompt as the model will read it. The model cannot be
+ * unloaded meanwhile (gmd_model_prep_begin). */
+static void prep_work(uv_work_t *w)
+{
+    gmd_job *job = w->data;
+    gmd_infer_params *p = &job->params;
+    job->n_ctx = gmd_infer_context(job->model->im);
+    job->prep_rc = gmd_infer_tokenize(job->model->im, p, &p->prompt_ids, &p->n_prompt_ids,
+                                      &job->prep_err);
+}
+
+/* Loop: the prompt is tokenized; now the policy decides, knowing its
+ * length, and the "request" event is recorded. */
+static void prep_done(uv_work_t *w, int status)
+{
+    gmd_job *job = w->data;
+    gmd_model *m = job->model;
+    gmd_server *srv = m->srv;
+    gmd_conn *c = job->conn;
+    gmd_model_prep_end(m); /* may start an unload: m->im is not used below */
+    if (c == NULL) { /* the client went away; nothing was decided */
+        gmd_job_free(job);
+        return;
+    }
+    c->job = NULL;
+    if (status < 0 || job->prep_rc < 0) {
+        char msg[CM_ERR_MAX + 64];
+        snprintf(msg, sizeof(msg), "cannot tokenize the prompt: %s",
+                 status < 0 ? uv_strerror(status) : job->prep_err.msg);
+        gmd_job_free(job);
+        gmd_conn_error(c, 500, "server_error", "engine_error", NULL, msg);
+        return;
+    }
+    size_t n = job->params.n_prompt_ids;
+    if (n >= job->n_ctx) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "This model's maximum context length is %u tokens. However, "
+                 "your %s resulted in %zu tokens.", job->n_ctx,
+                 job->kind == GMD_JOB_CHAT ? "messages" : "prompt", n);
+        const char *param = job->kind == GMD_JOB_CHAT ? "messages" : "prompt";
+        gmd_job_free(job);
+        gmd_conn_error(c, 400, "invalid_request_error", "context_length_exceeded", param, msg);
+        return;
+    }
+    if (!gmd_api_guard_keep(c, GMD_ACT_INFER, m->cfg.name, (uint32_t)n, job->params.max_tokens,
+                            &job->gd)) {
+        gmd_job_free(job);
+        return;
+    }
+    /* max_tokens not given (0): the guard applied the role's limit, and
+     * the model's own limit caps the rest. */
+    if (job->params.max_tokens == 0)
+        job->params.max_tokens = job->gd.pd.max_tokens != 0 &&
+                                         job->gd.pd.max_tokens < m->cfg.max_tokens
+                                     ? job->gd.pd.max_tokens
+                                     : m->cfg.max_tokens;
+    job->identity = c->id;
+    if (m->state != GMD_MODEL_READY || srv->draining) {
+        gmd_guard_release(&srv->guard, &job->gd, 0);
+        gmd_job_free(job);
+        refuse_unavailable(c, m);
+        return;
+    }
+    /* Inference starts once the "request" event is durable
+     * (request_recorded); a disconnect meanwhile clears job->conn. */
+    c->job = job;
+    au_event ae;
+    char digest[80];
+    job_event(job, AU_EV_REQUEST, &ae, digest, sizeof(digest));
+    gmd_buf prompt;
+    gmd_buf_init(&prompt);
+    prompt_text(&job->params, &prompt);
+    ae.prompt = prompt.data ? prompt.data : "";
+    ae.prompt_len = prompt.len;
+    ae.prompt_tokens = (int64_t)n;
+    ae.detail = job->stream ? "stream" : NULL;
+    gmd_guard_record(&srv->guard, &ae, request_recorded, job);
+    gmd_buf_free(&prompt);
+}
+
 void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
 {
     gmd_server *srv = c->srv;
@@ -359,7 +460,7 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
         return;
     }
     /* max_tokens not given (0): the guard applies the role's limit, and
-     * the model's own limit caps the rest (below). */
+     * the model's own limit caps the rest (prep_done). */
     if (job->params.max_tokens > m->cfg.max_tokens) {
         gmd_job_free(job);
         char msg[200];
@@ -368,30 +469,15 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
         gmd_conn_error(c, 400, "invalid_request_error", "invalid_value", "max_tokens", msg);
         return;
     }
-    if (!gmd_api_guard_keep(c, GMD_ACT_INFER, m->cfg.name, job->params.max_tokens, &job->gd)) {
+    if (m->state != GMD_MODEL_READY || srv->draining) {
+        /* No vocabulary to count the prompt with: the policy decides
+         * without its length, then the request is refused anyway. */
+        if (gmd_api_guard_keep(c, GMD_ACT_INFER, m->cfg.name, 0, job->params.max_tokens,
+                               &job->gd)) {
+            gmd_guard_release(&srv->guard, &job->gd, 0);
+            refuse_unavailable(c, m);
+        }
         gmd_job_free(job);
-        return;
-    }
-    if (job->params.max_tokens == 0)
-        job->params.max_tokens = job->gd.pd.max_tokens != 0 &&
-                                         job->gd.pd.max_tokens < m->cfg.max_tokens
-                                     ? job->gd.pd.max_tokens
-                                     : m->cfg.max_tokens;
-    job->identity = c->id;
-    if (m->state != GMD_MODEL_READY) {
-        gmd_guard_release(&srv->guard, &job->gd, 0);
-        gmd_job_free(job);
-        char msg[300];
-        snprintf(msg, sizeof(msg), "model '%s' is not loaded (state: %s)", m->cfg.name,
-                 gmd_model_state_name(m->state));
-        gmd_conn_error(c, 503, "server_error", "model_not_loaded", "model", msg);
-        return;
-    }
-    if (srv->draining) {
-        gmd_guard_release(&srv->guard, &job->gd, 0);
-        gmd_job_free(job);
-        gmd_conn_error(c, 503, "server_error", "shutting_down", NULL,
-                       "the server is shutting down");
         return;
     }
     job->model = m;
@@ -403,18 +489,18 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
              kind == GMD_JOB_CHAT ? "chatcmpl" : "cmpl", (unsigned long long)job->created,
              (unsigned long long)++srv->job_counter);
     gmd_api_route_name(c, job->route, sizeof(job->route));
-    /* Inference starts once the "request" event is durable
-     * (request_recorded); a disconnect meanwhile clears job->conn. */
+    /* The prompt is tokenized in the thread pool (a long prompt takes the
+     * tokenizer a while), then prep_done decides. */
     c->job = job;
-    au_event ae;
-    char digest[80];
-    job_event(job, AU_EV_REQUEST, &ae, digest, sizeof(digest));
-    gmd_buf prompt;
-    gmd_buf_init(&prompt);
-    prompt_text(&job->params, &prompt);
-    ae.prompt = prompt.data ? prompt.data : "";
-    ae.prompt_len = prompt.len;
-    ae.detail = job->stream ? "stream" : NULL;
-    gmd_guard_record(&srv->guard, &ae, request_recorded, job);
-    gmd_buf_free(&prompt);
+    job->prep.data = job;
+    gmd_model_prep_begin(m);
+    int qrc = uv_queue_work(srv->loop, &job->prep, prep_work, prep_done);
+    if (qrc < 0) {
+        gmd_model_prep_end(m);
+        c->job = NULL;
+        gmd_job_free(job);
+        char msg[200];
+        snprintf(msg, sizeof(msg), "cannot tokenize the prompt: %s", uv_strerror(qrc));
+        gmd_conn_error(c, 503, "server_error", "server_busy", NULL, msg);
+    }
 }

@@ -9,7 +9,7 @@
 #define GMD_BUNDLE_OPEN_H
 
 #include "common/err.h"
-#include "daemon/config.h"
+#include "daemon/conf.h"
 
 /* On success *fd is the verified GGUF (the caller closes it) and
  * root_hex (65 bytes) the bundle's root digest in hex. */

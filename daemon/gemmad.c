@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "daemon/config.h"
+#include "daemon/conf.h"
 #include "daemon/server_run.h"
 #include "daemon/tls.h"
 #include "policy/policy.h"

@@ -226,7 +226,8 @@ void gmd_guard_close(gmd_guard *g)
 }
 
 void gmd_guard_authorize(gmd_guard *g, const cm_identity *id, gmd_action action,
-                         const char *model, uint32_t max_tokens, gmd_guard_decision *out)
+                         const char *model, uint32_t prompt_tokens, uint32_t max_tokens,
+                         gmd_guard_decision *out)
 {
     memset(out, 0, sizeof(*out));
     out->pd.rule_index = -1;
@@ -235,7 +236,8 @@ void gmd_guard_authorize(gmd_guard *g, const cm_identity *id, gmd_action action,
     snprintf(out->reason, sizeof(out->reason), "allowed");
     pl_policy *p = g->policy ? pl_holder_get(g->policy) : NULL;
     if (p != NULL) {
-        pl_request rq = {.action = to_pl(action), .model = model, .max_tokens = max_tokens};
+        pl_request rq = {.action = to_pl(action), .model = model, .max_tokens = max_tokens,
+                         .prompt_tokens = action == GMD_ACT_INFER ? prompt_tokens : 0};
         pl_decide(p, id, &rq, &out->pd);
         if (out->pd.allow && action == GMD_ACT_INFER)
             pl_limiter_admit(g->limiter, &out->pd, &rq, pl_now_us());

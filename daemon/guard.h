@@ -34,7 +34,7 @@
 #include "audit/audit.h"
 #include "common/err.h"
 #include "common/identity.h"
-#include "daemon/config.h"
+#include "daemon/conf.h"
 #include "policy/policy.h"
 
 typedef enum gmd_action {
@@ -95,8 +95,12 @@ void gmd_guard_stop(gmd_guard *g, const char *detail);
 /* Close policy and audit log (after gmd_guard_stop and the loop closed). */
 void gmd_guard_close(gmd_guard *g);
 
+/* For GMD_ACT_INFER, prompt_tokens is the prompt as tokenized for the
+ * model (checked against max_prompt_tokens and charged to
+ * tokens_per_minute with max_tokens); 0 for other actions. */
 void gmd_guard_authorize(gmd_guard *g, const cm_identity *id, gmd_action action,
-                         const char *model, uint32_t max_tokens, gmd_guard_decision *out);
+                         const char *model, uint32_t prompt_tokens, uint32_t max_tokens,
+                         gmd_guard_decision *out);
 /* An allowed request has ended (completion_tokens produced). */
 void gmd_guard_release(gmd_guard *g, gmd_guard_decision *d, uint32_t completion_tokens);
 

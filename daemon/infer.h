@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
-#include "daemon/config.h"
+#include "daemon/conf.h"
 
 #define GMD_MAX_STOP 8
 
@@ -40,6 +40,9 @@ typedef struct gmd_infer_params {
     float presence_penalty;
     uint64_t seed;
     char *stop[GMD_MAX_STOP];    /* NULL-terminated unless full */
+    int32_t *prompt_ids;         /* the prompt as gmd_infer_tokenize() gave it
+                                    (malloc'ed), or NULL: gmd_infer_run tokenizes */
+    size_t n_prompt_ids;
 } gmd_infer_params;
 
 typedef enum gmd_infer_finish {
@@ -83,6 +86,15 @@ void gmd_infer_build_info(int engine_threads, gmd_infer_build *b);
  * (signed bundles; the descriptor stays the caller's). */
 int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_model **out,
                    cm_err *err);
+/* The prompt of `params` as the model will read it: a completion prompt
+ * with BOS, a chat in the Gemma 4 template (engine/text/chat.h
+ * gm_chat_tokenize). Special-token text in message content or prompts is
+ * plain text, never a control token. *ids is malloc'ed. The vocabulary is
+ * read-only: any thread may call this while the model stays loaded. */
+int gmd_infer_tokenize(const gmd_infer_model *m, const gmd_infer_params *params,
+                       int32_t **ids, size_t *n_ids, cm_err *err);
+/* Tokens one worker's context holds (the prompt must be shorter). */
+uint32_t gmd_infer_context(const gmd_infer_model *m);
 /* `worker` < mc->workers; each worker is used by one thread at a time. */
 int gmd_infer_run(gmd_infer_model *m, unsigned worker, const gmd_infer_params *params,
                   gmd_infer_text_cb on_text, void *user, const volatile int *cancel,

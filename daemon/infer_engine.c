@@ -1,12 +1,11 @@
 /*
  * daemon/infer_engine.c -- the inference interface (infer.h) on gemmad's
  * own engine (engine/gemma.h): one gm_model shared by the workers, one
- * gm_context (one sequence) per worker, chat rendered with the Gemma 4
- * template, generation streamed through gm_generate.
+ * gm_context (one sequence) per worker, chat tokenized in the Gemma 4
+ * template (content never parsed for special tokens), generation streamed
+ * through gm_generate.
  */
-/* <config.h>: the build's (HAVE_CUDA, GM_SANITIZERS), not daemon/config.h,
- * which "config.h" would find first from this directory. */
-#include <config.h>
+#include "config.h" /* the build's: HAVE_CUDA, GM_SANITIZERS */
 
 #include "daemon/infer.h"
 
@@ -130,10 +129,15 @@ int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_
     return 0;
 }
 
-static int tokenize_request(const gm_vocab *v, const gmd_infer_params *p, int32_t **toks,
-                            size_t *n, cm_err *err)
+int gmd_infer_tokenize(const gmd_infer_model *m, const gmd_infer_params *p, int32_t **toks,
+                       size_t *n, cm_err *err)
 {
-    if (!p->chat)
+    *toks = NULL;
+    *n = 0;
+    const gm_vocab *v = gm_model_get_vocab(m->model);
+    if (v == NULL)
+        return cm_err_set(err, "the model has no tokenizer");
+    if (!p->chat) /* BOS added; special-token text stays text */
         return gm_tokenize(v, p->prompt, strlen(p->prompt), true, false, toks, n, err);
     gm_chat_message *msgs = calloc(p->n_messages ? p->n_messages : 1, sizeof(*msgs));
     if (msgs == NULL)
@@ -146,14 +150,14 @@ static int tokenize_request(const gm_vocab *v, const gmd_infer_params *p, int32_
         msgs[i].content = p->messages[i].content;
     }
     gm_chat_opts co = {.add_generation_prompt = true, .enable_thinking = false};
-    char *text = NULL;
-    int rc = gm_chat_render(msgs, p->n_messages, &co, &text, err);
+    int rc = gm_chat_tokenize(v, msgs, p->n_messages, &co, toks, n, err);
     free(msgs);
-    if (rc < 0)
-        return -1;
-    rc = gm_tokenize(v, text, strlen(text), false, true, toks, n, err);
-    free(text);
     return rc;
+}
+
+uint32_t gmd_infer_context(const gmd_infer_model *m)
+{
+    return m->n_workers > 0 && m->ctx[0] ? gm_context_n_ctx(m->ctx[0]) : 0;
 }
 
 int gmd_infer_run(gmd_infer_model *m, unsigned worker, const gmd_infer_params *p,
@@ -164,11 +168,17 @@ int gmd_infer_run(gmd_infer_model *m, unsigned worker, const gmd_infer_params *p
     if (worker >= m->n_workers)
         return cm_err_set(err, "worker %u out of range", worker);
     gm_context *ctx = m->ctx[worker];
-    const gm_vocab *v = gm_model_get_vocab(m->model);
     int32_t *toks = NULL;
     size_t n = 0;
-    if (tokenize_request(v, p, &toks, &n, err) < 0)
+    if (p->prompt_ids != NULL) { /* tokenized before the policy decided */
+        toks = malloc((p->n_prompt_ids ? p->n_prompt_ids : 1) * sizeof(*toks));
+        if (toks == NULL)
+            return cm_err_set(err, "out of memory");
+        memcpy(toks, p->prompt_ids, p->n_prompt_ids * sizeof(*toks));
+        n = p->n_prompt_ids;
+    } else if (gmd_infer_tokenize(m, p, &toks, &n, err) < 0) {
         return -1;
+    }
     uint32_t n_ctx = gm_context_n_ctx(ctx);
     if (n >= n_ctx) {
         free(toks);

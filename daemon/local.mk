@@ -23,7 +23,7 @@ daemon_libgemmad_a_SOURCES = \
 	daemon/api_request.c daemon/api_request.h \
 	daemon/buf.c daemon/buf.h \
 	daemon/bundle_open.c daemon/bundle_open.h \
-	daemon/config.c daemon/config.h \
+	daemon/conf.c daemon/conf.h \
 	daemon/conn.c \
 	daemon/guard.c daemon/guard.h \
 	daemon/http.c daemon/http.h \

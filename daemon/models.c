@@ -39,6 +39,7 @@ void gmd_job_free(gmd_job *job)
     free(p->prompt);
     for (size_t i = 0; i < GMD_MAX_STOP; i++)
         free(p->stop[i]);
+    free(p->prompt_ids);
     gmd_buf_free(&job->text);
     free(job);
 }
@@ -322,6 +323,18 @@ static void unload_done(uv_work_t *w, int status)
     gmd_server_models_changed(m->srv);
 }
 
+static int start_unload(gmd_model *m, cm_err *err)
+{
+    m->work.data = m;
+    int rc = uv_queue_work(m->srv->loop, &m->work, unload_work, unload_done);
+    if (rc < 0) {
+        m->state = GMD_MODEL_READY;
+        return cm_err_set(err, "model %s: cannot start unloading: %s", m->cfg.name,
+                          uv_strerror(rc));
+    }
+    return 0;
+}
+
 int gmd_model_unload_async(gmd_model *m, cm_err *err)
 {
     if (m->state == GMD_MODEL_FAILED) {
@@ -331,14 +344,30 @@ int gmd_model_unload_async(gmd_model *m, cm_err *err)
     if (m->state != GMD_MODEL_READY)
         return 0;
     m->state = GMD_MODEL_UNLOADING;
-    m->work.data = m;
-    int rc = uv_queue_work(m->srv->loop, &m->work, unload_work, unload_done);
-    if (rc < 0) {
-        m->state = GMD_MODEL_READY;
-        return cm_err_set(err, "model %s: cannot start unloading: %s", m->cfg.name,
-                          uv_strerror(rc));
+    if (m->n_prep > 0) { /* the thread pool still reads its vocabulary */
+        m->unload_deferred = true;
+        cm_log(CM_LOG_INFO, "models", "model %s unloads once %u prompt%s tokenized",
+               m->cfg.name, m->n_prep, m->n_prep == 1 ? " is" : "s are");
+        return 0;
     }
-    return 0;
+    return start_unload(m, err);
+}
+
+void gmd_model_prep_begin(gmd_model *m)
+{
+    m->n_prep++;
+}
+
+void gmd_model_prep_end(gmd_model *m)
+{
+    if (m->n_prep > 0)
+        m->n_prep--;
+    if (m->n_prep == 0 && m->unload_deferred) {
+        m->unload_deferred = false;
+        cm_err err;
+        if (start_unload(m, &err) < 0)
+            cm_log(CM_LOG_ERR, "models", "%s", err.msg);
+    }
 }
 
 void gmd_model_unload_sync(gmd_model *m)

@@ -394,6 +394,11 @@ out:
     close_listeners(srv);
     while (srv->conns)
         gmd_conn_close(srv->conns);
+    /* Prompts still being tokenized read their model's vocabulary: let
+     * them finish (their clients are gone) before any model is freed. */
+    for (unsigned i = 0; i < srv->n_models; i++)
+        while (srv->models[i].n_prep > 0)
+            uv_run(&loop, UV_RUN_ONCE);
     for (unsigned i = 0; i < srv->n_models; i++)
         gmd_model_unload_sync(&srv->models[i]);
     drain_mailbox(srv);

@@ -21,7 +21,7 @@
 
 #include "common/identity.h"
 #include "daemon/buf.h"
-#include "daemon/config.h"
+#include "daemon/conf.h"
 #include "daemon/guard.h"
 #include "daemon/http.h"
 #include "daemon/infer.h"
@@ -49,6 +49,8 @@ struct gmd_model {
     char error[CM_ERR_MAX];     /* why loading failed */
     gmd_infer_model *im;
     bool load_after_unload;     /* a load was asked while unloading */
+    unsigned n_prep;            /* prompts being tokenized in the thread pool */
+    bool unload_deferred;       /* unloading waits until n_prep is 0 */
 
     pthread_mutex_t mu;         /* guards what follows */
     pthread_cond_t cv;
@@ -80,6 +82,13 @@ struct gmd_job {
     double t_start;             /* monotonic seconds at request */
     double deadline;            /* monotonic seconds */
     atomic_int cancel;          /* set by the loop: disconnect, deadline, unload */
+
+    /* The prompt is tokenized in the thread pool before the policy
+     * decides (api_generate.c); the model stays loaded meanwhile. */
+    uv_work_t prep;
+    int prep_rc;
+    cm_err prep_err;
+    uint32_t n_ctx;             /* the model's context, read with the vocabulary */
 
     /* Loop thread only. */
     gmd_guard_decision gd;      /* the guard's decision (limits held) */
@@ -116,8 +125,13 @@ int gmd_model_init(gmd_model *m, gmd_server *srv, const gmd_model_config *cfg);
 void gmd_model_destroy(gmd_model *m);
 /* Start loading in the thread pool (no-op unless UNLOADED or FAILED). */
 int gmd_model_load_async(gmd_model *m, cm_err *err);
-/* Cancel everything, stop workers and free the model in the thread pool. */
+/* Cancel everything, stop workers and free the model in the thread pool
+ * (once no prompt is being tokenized: see gmd_model_prep_end). */
 int gmd_model_unload_async(gmd_model *m, cm_err *err);
+/* A prompt of a READY model goes to the thread pool to be tokenized
+ * (begin), or came back (end; starts an unload that waited for it). */
+void gmd_model_prep_begin(gmd_model *m);
+void gmd_model_prep_end(gmd_model *m);
 /* Stop and free now (at exit). */
 void gmd_model_unload_sync(gmd_model *m);
 /* Queue a job; -1 when the queue is full (429) or the model is not ready. */

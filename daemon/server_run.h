@@ -6,7 +6,7 @@
 #define GMD_SERVER_RUN_H
 
 #include "common/err.h"
-#include "daemon/config.h"
+#include "daemon/conf.h"
 #include "daemon/server.h"
 
 /* Returns 0 after an orderly stop, -1 when start-up failed. */

@@ -3,6 +3,7 @@
  * read a verified client's identity out of its certificate (see tls.h).
  */
 #include "daemon/tls.h"
+#include "policy/x509id.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -117,80 +118,27 @@ fail:
     return -1;
 }
 
-/* Copy an X509_NAME entry (first of `nid`) as UTF-8. */
-static void name_entry(X509_NAME *name, int nid, char *dst, size_t cap)
-{
-    dst[0] = '\0';
-    int i = X509_NAME_get_index_by_NID(name, nid, -1);
-    if (i < 0)
-        return;
-    X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
-    unsigned char *utf8 = NULL;
-    int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
-    if (n < 0)
-        return;
-    snprintf(dst, cap, "%.*s", n, (const char *)utf8);
-    OPENSSL_free(utf8);
-}
-
-static void copy_ia5(const ASN1_IA5STRING *s, char *dst, size_t cap)
-{
-    int n = ASN1_STRING_length(s);
-    snprintf(dst, cap, "%.*s", n, (const char *)ASN1_STRING_get0_data(s));
-}
-
+/*
+ * The certificate part of the identity comes from policy/x509id.c, the one
+ * function gemmactl (policy test) uses as well, so the daemon and the
+ * operator's tool always see the same subject DN, CN, OU, serial,
+ * fingerprint and SANs. How the client reached us (transport, peer
+ * credentials and address, filled in at accept time) is kept.
+ */
 int gmd_tls_identity(SSL *ssl, cm_identity *id, cm_err *err)
 {
     X509 *cert = SSL_get0_peer_certificate(ssl);
     if (cert == NULL)
         return cm_err_set(err, "the client sent no certificate");
-    X509_NAME *subj = X509_get_subject_name(cert);
-
-    BIO *mem = BIO_new(BIO_s_mem());
-    if (mem == NULL)
-        return cm_err_set(err, "out of memory reading the client certificate");
-    X509_NAME_print_ex(mem, subj, 0, XN_FLAG_RFC2253);
-    char *data;
-    long n = BIO_get_mem_data(mem, &data);
-    snprintf(id->subject_dn, sizeof(id->subject_dn), "%.*s", (int)(n > 0 ? n : 0), data);
-    BIO_free(mem);
-
-    name_entry(subj, NID_commonName, id->cn, sizeof(id->cn));
-    name_entry(subj, NID_organizationalUnitName, id->ou, sizeof(id->ou));
-
-    id->serial_hex[0] = '\0';
-    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-    if (bn != NULL) {
-        char *hex = BN_bn2hex(bn);
-        if (hex != NULL) {
-            snprintf(id->serial_hex, sizeof(id->serial_hex), "%s", hex);
-            for (char *c = id->serial_hex; *c; c++)
-                *c = (char)tolower((unsigned char)*c);
-            OPENSSL_free(hex);
-        }
-        BN_free(bn);
-    }
-
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (X509_digest(cert, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32)
-        return cm_err_set(err, "cannot hash the client certificate");
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(id->fingerprint_sha256 + 2 * i, 3, "%02x", md[i]);
-
-    id->n_san_dns = 0;
-    id->n_san_uri = 0;
-    GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-    if (sans != NULL) {
-        for (int i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
-            const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
-            if (g->type == GEN_DNS && id->n_san_dns < CM_ID_MAX_SANS)
-                copy_ia5(g->d.dNSName, id->san_dns[id->n_san_dns++], sizeof(id->san_dns[0]));
-            else if (g->type == GEN_URI && id->n_san_uri < CM_ID_MAX_SANS)
-                copy_ia5(g->d.uniformResourceIdentifier, id->san_uri[id->n_san_uri++],
-                         sizeof(id->san_uri[0]));
-        }
-        GENERAL_NAMES_free(sans);
-    }
+    cm_identity from_cert;
+    if (pl_identity_from_x509(cert, &from_cert, err) < 0)
+        return -1;
+    from_cert.transport = id->transport;
+    from_cert.has_peer_cred = id->has_peer_cred;
+    from_cert.peer_uid = id->peer_uid;
+    from_cert.peer_gid = id->peer_gid;
+    from_cert.peer_pid = id->peer_pid;
+    memcpy(from_cert.peer_addr, id->peer_addr, sizeof(from_cert.peer_addr));
+    *id = from_cert;
     return 0;
 }

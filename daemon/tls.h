@@ -17,7 +17,7 @@
 
 #include "common/err.h"
 #include "common/identity.h"
-#include "daemon/config.h"
+#include "daemon/conf.h"
 
 int gmd_tls_ctx_new(const gmd_config *cfg, SSL_CTX **out, cm_err *err);
 

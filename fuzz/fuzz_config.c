@@ -1,6 +1,6 @@
 /*
  * fuzz/fuzz_config.c -- libFuzzer target for gemmad's configuration
- * parser (daemon/config.c on libyaml) on arbitrary YAML: it must return 0
+ * parser (daemon/conf.c on libyaml) on arbitrary YAML: it must return 0
  * or -1 with a message, never crash, leak or read out of bounds.
  */
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/config.h"
+#include "daemon/conf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

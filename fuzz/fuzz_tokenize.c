@@ -8,6 +8,11 @@
  * text. Besides memory errors it checks two properties: every id is a
  * valid token, and for well-formed UTF-8 text without U+2581 and without
  * special-token parsing, the pieces give the text back exactly.
+ *
+ * The text is also the content of a user message for gm_chat_tokenize
+ * (engine/text/chat.c): whatever it spells, the ids hold exactly the
+ * template's own control tokens (one <bos>, two <|turn>, one <turn|>) and
+ * no other CONTROL token.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/text/chat.h"
 #include "engine/text/utf8.h"
 #include "engine/text/vocab.h"
 
@@ -113,6 +119,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     free(joined);
     free(ids);
+
+    char *content = malloc(len + 1);
+    if (content) {
+        memcpy(content, text, len);
+        content[len] = '\0';
+        gm_chat_message m = {GM_ROLE_USER, content};
+        if (gm_chat_tokenize(v, &m, 1, NULL, &ids, &n, NULL) < 0)
+            abort();
+        size_t n_bos = 0, n_turn = 0, n_end = 0;
+        for (size_t i = 0; i < n; i++) {
+            n_bos += ids[i] == 2;
+            n_turn += ids[i] == 4;
+            n_end += ids[i] == 5;
+            if ((gm_vocab_token_attr(v, ids[i]) & GM_TOKEN_ATTR_CONTROL) && ids[i] != 2 &&
+                ids[i] != 4 && ids[i] != 5)
+                abort();
+        }
+        if (n_bos != 1 || n_turn != 2 || n_end != 1)
+            abort();
+        free(ids);
+        free(content);
+    }
     gm_vocab_free(v);
     return 0;
 }

@@ -29,7 +29,7 @@ if BUILD_FUZZERS
 noinst_PROGRAMS += fuzz/fuzz_tokenize
 fuzz_fuzz_tokenize_SOURCES = fuzz/fuzz_tokenize.c \
 	engine/text/utf8.c engine/text/bytemap.c engine/text/vocab.c \
-	engine/text/tokenize.c engine/text/detok.c \
+	engine/text/tokenize.c engine/text/detok.c engine/text/chat.c \
 	engine/format/gguf.c engine/format/tensor_type.c
 fuzz_fuzz_tokenize_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz_fuzz_tokenize_LDFLAGS = -fsanitize=fuzzer,address,undefined
@@ -49,10 +49,10 @@ fuzz_fuzz_http_LDADD = $(GMD_LLHTTP_LIBS) common/libcommon.a $(JANSSON_LIBS)
 endif
 
 # fuzz_config: gemmad's configuration parser on arbitrary YAML
-# (daemon/config.c built into the target so it is instrumented).
+# (daemon/conf.c built into the target so it is instrumented).
 if BUILD_FUZZERS
 noinst_PROGRAMS += fuzz/fuzz_config
-fuzz_fuzz_config_SOURCES = fuzz/fuzz_config.c daemon/config.c
+fuzz_fuzz_config_SOURCES = fuzz/fuzz_config.c daemon/conf.c
 fuzz_fuzz_config_CPPFLAGS = $(AM_CPPFLAGS) $(YAML_CFLAGS)
 fuzz_fuzz_config_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer,address,undefined

@@ -7,7 +7,8 @@
  *
  * Without --chat the prompt is tokenized as is (BOS added, special tokens
  * parsed); with --chat it becomes one user turn followed by the generation
- * prompt (engine/text/chat.h). Statistics go to stderr.
+ * prompt (engine/text/chat.h, gm_chat_tokenize: special-token text in the
+ * prompt and --system stays text, as gemmad treats message content). Statistics go to stderr.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -220,7 +221,6 @@ int cli_generate(int argc, char **argv)
     cm_err err;
     gm_model *model = NULL;
     gm_context *ctx = NULL;
-    char *rendered = NULL;
     int32_t *ids = NULL;
     size_t n_ids = 0;
     int rc = 1;
@@ -241,8 +241,8 @@ int cli_generate(int argc, char **argv)
             msgs[n++] = (gm_chat_message){GM_ROLE_SYSTEM, system};
         msgs[n++] = (gm_chat_message){GM_ROLE_USER, prompt};
         gm_chat_opts co = {.add_generation_prompt = true, .enable_thinking = think};
-        if (gm_chat_render(msgs, n, &co, &rendered, &err) < 0 ||
-            gm_tokenize(vocab, rendered, strlen(rendered), false, true, &ids, &n_ids, &err) < 0) {
+        /* as gemmad does: special-token text in the prompt stays text */
+        if (gm_chat_tokenize(vocab, msgs, n, &co, &ids, &n_ids, &err) < 0) {
             fprintf(stderr, "gemma-run generate: %s\n", err.msg);
             goto out;
         }
@@ -273,7 +273,6 @@ int cli_generate(int argc, char **argv)
     rc = 0;
 out:
     free(ids);
-    free(rendered);
     gm_context_free(ctx);
     gm_model_free(model);
     return rc;

@@ -14,11 +14,18 @@
  * right after another assistant message continues the same model turn (no
  * second "<|turn>model\n"). "trim" is Jinja's, i.e. the C-locale isspace()
  * characters at both ends.
+ *
+ * gm_chat_tokenize() walks the same template but makes the template's
+ * special tokens ids directly and tokenizes the text between them (role
+ * names, newlines and message content together) without special-token
+ * parsing, so content that spells "<turn|>" stays text.
  */
 #include "engine/text/chat.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "engine/text/vocab.h"
 
 typedef struct sbuf {
     char *p;
@@ -103,30 +110,98 @@ static const char *role_name(gm_chat_role r)
     return NULL;
 }
 
-int gm_chat_render(const gm_chat_message *msgs, size_t n, const gm_chat_opts *opts,
-                   char **out, cm_err *err)
+/* Where the conversation goes: rendered as text (vocab NULL), or as token
+ * ids, with the template's special tokens as ids and everything between
+ * them -- scaffolding text and message content -- tokenized as one plain
+ * fragment without special-token parsing. */
+typedef struct chat_out {
+    sbuf text;              /* render: the prompt; tokenize: the plain text since the last special */
+    const gm_vocab *v;      /* NULL: render */
+    int32_t *ids;
+    size_t n_ids, cap_ids;
+    bool failed;            /* err is set */
+    cm_err *err;
+} chat_out;
+
+static void push_id(chat_out *o, int32_t id)
 {
-    *out = NULL;
-    gm_chat_opts defaults = {.add_generation_prompt = true, .enable_thinking = false};
-    if (!opts)
-        opts = &defaults;
+    if (o->failed)
+        return;
+    if (o->n_ids == o->cap_ids) {
+        size_t cap = o->cap_ids ? o->cap_ids * 2 : 256;
+        int32_t *p = realloc(o->ids, cap * sizeof(*p));
+        if (!p) {
+            o->failed = true;
+            cm_err_set(o->err, "chat: out of memory tokenizing");
+            return;
+        }
+        o->ids = p;
+        o->cap_ids = cap;
+    }
+    o->ids[o->n_ids++] = id;
+}
+
+/* Tokenize the plain text gathered so far (parse_special = false). */
+static void flush_text(chat_out *o)
+{
+    if (o->v == NULL || o->failed || o->text.n == 0)
+        return;
+    if (o->text.oom) {
+        o->failed = true;
+        cm_err_set(o->err, "chat: out of memory tokenizing");
+        return;
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (gm_tokenize(o->v, o->text.p, o->text.n, false, false, &ids, &n, o->err) < 0) {
+        o->failed = true;
+        return;
+    }
     for (size_t i = 0; i < n; i++)
-        if (!role_name(msgs[i].role))
-            return cm_err_set(err, "chat message %zu: unknown role %d", i, (int)msgs[i].role);
-    sbuf b = {0};
-    puts_(&b, "<bos>");
+        push_id(o, ids[i]);
+    free(ids);
+    o->text.n = 0;
+}
+
+/* A special token of the template. Tokenizing, it becomes its id when the
+ * vocabulary has it as a token that the special-token split would find
+ * (CONTROL, USER_DEFINED or UNKNOWN); otherwise it is plain text, as the
+ * rendered text tokenized with parse_special = true would have it. */
+static void special(chat_out *o, const char *tok)
+{
+    if (o->v != NULL) {
+        int32_t id = gm_vocab_find(o->v, tok);
+        uint32_t attr = id >= 0 ? gm_vocab_token_attr(o->v, id) : 0;
+        if (attr & (GM_TOKEN_ATTR_CONTROL | GM_TOKEN_ATTR_USER_DEFINED | GM_TOKEN_ATTR_UNKNOWN)) {
+            flush_text(o);
+            push_id(o, id);
+            return;
+        }
+    }
+    puts_(&o->text, tok);
+}
+
+static void build(const gm_chat_message *msgs, size_t n, const gm_chat_opts *opts,
+                  chat_out *o)
+{
+    sbuf *b = &o->text;
+    special(o, "<bos>");
     size_t start = 0;
     bool first_is_system = n > 0 && msgs[0].role == GM_ROLE_SYSTEM;
     if (opts->enable_thinking || first_is_system) {
-        puts_(&b, "<|turn>system\n");
-        if (opts->enable_thinking)
-            puts_(&b, "<|think|>\n");
+        special(o, "<|turn>");
+        puts_(b, "system\n");
+        if (opts->enable_thinking) {
+            special(o, "<|think|>");
+            puts_(b, "\n");
+        }
         if (first_is_system) {
             const char *c = msgs[0].content ? msgs[0].content : "";
-            put_trimmed(&b, c, strlen(c));
+            put_trimmed(b, c, strlen(c));
             start = 1;
         }
-        puts_(&b, "<turn|>\n");
+        special(o, "<turn|>");
+        puts_(b, "\n");
     }
     for (size_t i = start; i < n; i++) {
         const gm_chat_message *m = &msgs[i];
@@ -134,26 +209,79 @@ int gm_chat_render(const gm_chat_message *msgs, size_t n, const gm_chat_opts *op
         bool continues = m->role == GM_ROLE_ASSISTANT && i > start &&
                          msgs[i - 1].role == GM_ROLE_ASSISTANT;
         if (!continues) {
-            puts_(&b, "<|turn>");
-            puts_(&b, role_name(m->role));
-            puts_(&b, "\n");
+            special(o, "<|turn>");
+            puts_(b, role_name(m->role));
+            puts_(b, "\n");
         }
         if (m->role == GM_ROLE_ASSISTANT)
-            put_without_thinking(&b, c);
+            put_without_thinking(b, c);
         else
-            put_trimmed(&b, c, strlen(c));
-        puts_(&b, "<turn|>\n");
+            put_trimmed(b, c, strlen(c));
+        special(o, "<turn|>");
+        puts_(b, "\n");
     }
     if (opts->add_generation_prompt) {
-        puts_(&b, "<|turn>model\n");
-        if (!opts->enable_thinking)
-            puts_(&b, "<|channel>thought\n<channel|>");
+        special(o, "<|turn>");
+        puts_(b, "model\n");
+        if (!opts->enable_thinking) {
+            special(o, "<|channel>");
+            puts_(b, "thought\n");
+            special(o, "<channel|>");
+        }
     }
-    if (b.oom) {
-        free(b.p);
+    flush_text(o);
+}
+
+static int check_roles(const gm_chat_message *msgs, size_t n, cm_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!role_name(msgs[i].role))
+            return cm_err_set(err, "chat message %zu: unknown role %d", i, (int)msgs[i].role);
+    return 0;
+}
+
+int gm_chat_render(const gm_chat_message *msgs, size_t n, const gm_chat_opts *opts,
+                   char **out, cm_err *err)
+{
+    *out = NULL;
+    gm_chat_opts defaults = {.add_generation_prompt = true, .enable_thinking = false};
+    if (!opts)
+        opts = &defaults;
+    if (check_roles(msgs, n, err) < 0)
+        return -1;
+    chat_out o = {.err = err};
+    build(msgs, n, opts, &o);
+    if (o.text.oom) {
+        free(o.text.p);
         return cm_err_set(err, "chat: out of memory rendering %zu messages", n);
     }
-    *out = b.p;
+    *out = o.text.p;
+    return 0;
+}
+
+int gm_chat_tokenize(const gm_vocab *v, const gm_chat_message *msgs, size_t n,
+                     const gm_chat_opts *opts, int32_t **ids, size_t *n_ids, cm_err *err)
+{
+    *ids = NULL;
+    *n_ids = 0;
+    gm_chat_opts defaults = {.add_generation_prompt = true, .enable_thinking = false};
+    if (!opts)
+        opts = &defaults;
+    if (check_roles(msgs, n, err) < 0)
+        return -1;
+    chat_out o = {.v = v, .err = err};
+    build(msgs, n, opts, &o);
+    if (!o.failed && o.text.oom) {
+        o.failed = true;
+        cm_err_set(err, "chat: out of memory tokenizing %zu messages", n);
+    }
+    free(o.text.p);
+    if (o.failed) {
+        free(o.ids);
+        return -1;
+    }
+    *ids = o.ids;
+    *n_ids = o.n_ids;
     return 0;
 }
 

@@ -2,7 +2,9 @@
 # tests/integration/daemon_limits.sh -- the per-role limits of the policy
 # (gemmad-policy.yaml(5) "limits"), enforced by the real gemmad on
 # inference requests: requests_per_minute and tokens_per_minute (429 with
-# Retry-After), max_tokens and max_prompt_tokens per request (400), and
+# Retry-After; tokens_per_minute charges prompt + max_tokens and refunds
+# what was not generated), max_tokens and max_prompt_tokens per request
+# (400, the prompt counted as the model tokenizes it), and
 # concurrent_requests (two simultaneous streams of one principal: the
 # second is 429). Every refusal is an OpenAI-style error whose code is the
 # policy's reason. Buckets are per principal: another certificate with the
@@ -15,7 +17,7 @@
     tap_skip_all "gemma-run synth cannot write the tiny model"
 
 # Two certificates (two principals) per role, CN=<role>1 and <role>2.
-for n in rpm1 rpm2 tpm1 tpm2 cap1 single1 single2; do
+for n in rpm1 rpm2 tpm1 tpm2 tpm3 cap1 single1 single2; do
     pki__issue "$GD_PKI" "$n" "/O=gemmad tests/OU=limits/CN=$n" client ||
         { echo "Bail out! cannot issue certificate $n"; exit 1; }
 done
@@ -63,13 +65,8 @@ retry_after() {
     case "$ra" in '' | *[!0-9]*) echo "# Retry-After: '$ra'"; return 1 ;; esac
     [ "$ra" -ge 1 ] && [ "$ra" -le 60 ] || { echo "# Retry-After: $ra"; return 1; }
 }
-# todo_ok STATUS DESCRIPTION WHY -- a known gap: TAP TODO (automake counts
-# XFAIL when it fails, XPASS -- a failure -- when it passes).
-todo_ok() {
-    tap_n=$((tap_n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $tap_n - $2 # TODO $3"; else echo "not ok $tap_n - $2 # TODO $3"; fi
-}
 usage_completion() { sed -n 's/.*"completion_tokens":\([0-9]*\).*/\1/p' "$GD_TMP/body"; }
+usage_prompt() { sed -n 's/.*"prompt_tokens":\([0-9]*\).*/\1/p' "$GD_TMP/body"; }
 
 # ---- requests_per_minute: 3 ----
 for i in 1 2 3; do
@@ -113,16 +110,34 @@ got=$(usage_completion)
 ok $? "max_tokens=8: a request without max_tokens gets the role's 8 (HTTP $s, ${got:-no} tokens)"
 [ "$s" = 200 ] || head -c 400 "$GD_TMP/body" | sed 's/^/#   /'
 long=$(i=0; while [ $i -lt 60 ]; do printf 'word%d ' $i; i=$((i + 1)); done)
+# gemmad tokenizes the prompt before the policy decides, so the policy
+# sees its real length.
 s=$(chat cap1 2 "$long")
-# TODO: gemmad decides before it tokenizes, so it never tells the policy a
-# prompt's length (pl_request.prompt_tokens is 0): max_prompt_tokens is not
-# enforced, and tokens_per_minute charges only completion tokens. Reported
-# as TODO (XFAIL) until it is; it turns XPASS, and fails, once it is fixed.
 refused "$s" 400 prompt_too_long invalid_request_error
-todo_ok $? "max_prompt_tokens=30: a prompt of well over 30 tokens is 400 prompt_too_long" \
-    "gemmad does not pass prompt_tokens to the policy"
+ok $? "max_prompt_tokens=30: a prompt of well over 30 tokens is 400 prompt_too_long"
 s=$(chat cap1 2 "Hi")
-[ "$s" = 200 ]; ok $? "max_prompt_tokens=30: a short prompt is answered (HTTP $s)"
+p_hi=$(usage_prompt)
+[ "$s" = 200 ] && [ -n "$p_hi" ] && [ "$p_hi" -le 30 ]
+ok $? "max_prompt_tokens=30: a short prompt is answered (HTTP $s, ${p_hi:-no} prompt tokens)"
+[ -n "$p_hi" ] || p_hi=19
+
+# ---- tokens_per_minute counts prompt tokens ----
+# tpm3 (a full bucket of 200) sends a long prompt with max_tokens 1: it
+# is charged prompt + 1. What is left then does not cover a short prompt
+# asking for all the rest as completion (it would, were the prompt free),
+# and does cover it asking for the rest less the prompt.
+long40=$(i=0; while [ $i -lt 40 ]; do printf 'word%d ' $i; i=$((i + 1)); done)
+s=$(chat tpm3 1 "$long40")
+p_long=$(usage_prompt); used=$(usage_completion)
+[ "$s" = 200 ] && [ -n "$p_long" ] && [ "$p_long" -gt 60 ] && [ "$p_long" -lt 190 ]
+ok $? "tpm=200: a long prompt with max_tokens 1 is answered (HTTP $s, ${p_long:-?} prompt tokens)"
+[ -n "$p_long" ] || p_long=120
+left=$((200 - p_long - ${used:-1}))
+s=$(chat tpm3 "$left" Hi)
+refused "$s" 429 token_rate_limited rate_limit_error
+ok $? "tpm=200: the prompt was charged: $left more tokens plus a $p_hi-token prompt is 429"
+s=$(chat tpm3 $((left - p_hi)) Hi)
+[ "$s" = 200 ]; ok $? "tpm=200: $((left - p_hi)) tokens plus the $p_hi-token prompt fit (HTTP $s)"
 
 # ---- concurrent_requests: 1 ----
 # single1 opens a long greedy stream; while it runs, a second stream of

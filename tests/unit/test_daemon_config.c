@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/config.h"
+#include "daemon/conf.h"
 
 static const char base[] =
     "listen:\n"

@@ -1,5 +1,5 @@
 /*
- * daemon/config.h -- gemmad's configuration (gemmad.yaml(5)): what the
+ * daemon/conf.h -- gemmad's configuration (gemmad.yaml(5)): what the
  * file may say, its defaults, and the parser that turns YAML into a
  * gmd_config or one "file:line: what is wrong" error.
  *

@@ -1,11 +1,11 @@
 /*
- * daemon/config.c -- parse gemmad.yaml (libyaml document API) into a
+ * daemon/conf.c -- parse gemmad.yaml (libyaml document API) into a
  * gmd_config, checking every key and value against gemmad.yaml(5).
  *
  * Unknown keys, duplicate keys, wrong node kinds and out-of-range values
  * are all errors, reported as "FILE:LINE: message" (LINE is 1-based).
  */
-#include "daemon/config.h"
+#include "daemon/conf.h"
 
 #include <errno.h>
 #include <grp.h>
