@@ -137,8 +137,25 @@ int gmd_infer_tokenize(const gmd_infer_model *m, const gmd_infer_params *p, int3
     const gm_vocab *v = gm_model_get_vocab(m->model);
     if (v == NULL)
         return cm_err_set(err, "the model has no tokenizer");
-    if (!p->chat) /* BOS added; special-token text stays text */
-        return gm_tokenize(v, p->prompt, strlen(p->prompt), true, false, toks, n, err);
+    if (!p->chat) { /* BOS, then the prompt as text: no special token is matched */
+        int32_t *text_ids = NULL;
+        size_t n_text = 0;
+        if (gm_tokenize_plain(v, p->prompt, strlen(p->prompt), &text_ids, &n_text, err) < 0)
+            return -1;
+        int32_t bos = gm_vocab_bos(v);
+        *toks = malloc((n_text + 1) * sizeof(int32_t));
+        if (*toks == NULL) {
+            free(text_ids);
+            return cm_err_set(err, "out of memory");
+        }
+        size_t k = 0;
+        if (bos >= 0)
+            (*toks)[k++] = bos;
+        memcpy(*toks + k, text_ids, n_text * sizeof(int32_t));
+        *n = k + n_text;
+        free(text_ids);
+        return 0;
+    }
     gm_chat_message *msgs = calloc(p->n_messages ? p->n_messages : 1, sizeof(*msgs));
     if (msgs == NULL)
         return cm_err_set(err, "out of memory");

@@ -34,7 +34,7 @@
 #include "engine/text/vocab.h"
 
 typedef struct tok_opts {
-    bool add_special, parse_special, all_modes, time;
+    bool add_special, parse_special, plain, all_modes, time;
     double tokenize_seconds;
     size_t n_strings, n_bytes;
 } tok_opts;
@@ -49,12 +49,14 @@ static double now_seconds(void)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: gemma-run tokenize -m FILE -p TEXT [--no-bos] [--no-special]\n"
+            "usage: gemma-run tokenize -m FILE -p TEXT [--no-bos] [--no-special] [--plain]\n"
             "       gemma-run tokenize -m FILE (--escaped-lines F | --ggml-vocab-test F)\n"
             "                          [--no-bos] [--no-special] [--all-modes] [--time]\n"
             "       gemma-run tokenize -m FILE --dump-vocab\n"
             "Prints the token ids of TEXT on one line (BOS added and special tokens\n"
-            "parsed unless --no-bos / --no-special).\n");
+            "parsed unless --no-bos / --no-special). --plain matches no special token\n"
+            "at all, not even the USER_DEFINED ones --no-special still matches: how\n"
+            "gemmad tokenizes chat content and completion prompts.\n");
 }
 
 static int print_one(const gm_vocab *v, const char *s, size_t n, bool add_special,
@@ -64,12 +66,16 @@ static int print_one(const gm_vocab *v, const char *s, size_t n, bool add_specia
     size_t n_ids;
     cm_err err;
     double t0 = now_seconds();
-    if (gm_tokenize(v, s, n, add_special, parse_special, &ids, &n_ids, &err) < 0) {
+    int rc = o->plain ? gm_tokenize_plain(v, s, n, &ids, &n_ids, &err)
+                      : gm_tokenize(v, s, n, add_special, parse_special, &ids, &n_ids, &err);
+    if (rc < 0) {
         fprintf(stderr, "gemma-run tokenize: %s\n", err.msg);
         return -1;
     }
     o->tokenize_seconds += now_seconds() - t0;
     fputs(prefix, stdout);
+    if (o->plain && add_special && gm_vocab_bos(v) >= 0)
+        printf(n_ids ? "%d " : "%d", (int)gm_vocab_bos(v));
     for (size_t i = 0; i < n_ids; i++)
         printf(i ? " %d" : "%d", (int)ids[i]);
     putchar('\n');
@@ -238,6 +244,8 @@ int cli_tokenize(int argc, char **argv)
             o.add_special = false;
         else if (!strcmp(a, "--no-special"))
             o.parse_special = false;
+        else if (!strcmp(a, "--plain"))
+            o.plain = true;
         else if (!strcmp(a, "--all-modes"))
             o.all_modes = true;
         else if (!strcmp(a, "--time"))

@@ -141,7 +141,9 @@ static void push_id(chat_out *o, int32_t id)
     o->ids[o->n_ids++] = id;
 }
 
-/* Tokenize the plain text gathered so far (parse_special = false). */
+/* Tokenize the plain text gathered so far as text only: no special token
+ * at all is matched in it, so message content cannot forge template
+ * markers (gm_tokenize_plain). */
 static void flush_text(chat_out *o)
 {
     if (o->v == NULL || o->failed || o->text.n == 0)
@@ -153,7 +155,7 @@ static void flush_text(chat_out *o)
     }
     int32_t *ids = NULL;
     size_t n = 0;
-    if (gm_tokenize(o->v, o->text.p, o->text.n, false, false, &ids, &n, o->err) < 0) {
+    if (gm_tokenize_plain(o->v, o->text.p, o->text.n, &ids, &n, o->err) < 0) {
         o->failed = true;
         return;
     }

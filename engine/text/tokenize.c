@@ -339,8 +339,31 @@ static span *find_specials(const gm_vocab *v, const char *text, size_t n, bool p
     return occ;
 }
 
+/* Which special tokens are matched in the text. */
+typedef enum special_mode {
+    SPECIAL_NONE,         /* none at all: gm_tokenize_plain */
+    SPECIAL_USER_DEFINED, /* parse_special = false: USER_DEFINED only */
+    SPECIAL_ALL,          /* parse_special = true */
+} special_mode;
+
+static int tokenize_mode(const gm_vocab *v, const char *text, size_t len, bool add_special,
+                         special_mode mode, int32_t **out, size_t *n_out, cm_err *err);
+
 int gm_tokenize(const gm_vocab *v, const char *text, size_t len, bool add_special,
                 bool parse_special, int32_t **out, size_t *n_out, cm_err *err)
+{
+    return tokenize_mode(v, text, len, add_special,
+                         parse_special ? SPECIAL_ALL : SPECIAL_USER_DEFINED, out, n_out, err);
+}
+
+int gm_tokenize_plain(const gm_vocab *v, const char *text, size_t len, int32_t **out,
+                      size_t *n_out, cm_err *err)
+{
+    return tokenize_mode(v, text, len, false, SPECIAL_NONE, out, n_out, err);
+}
+
+static int tokenize_mode(const gm_vocab *v, const char *text, size_t len, bool add_special,
+                         special_mode mode, int32_t **out, size_t *n_out, cm_err *err)
 {
     *out = NULL;
     *n_out = 0;
@@ -361,8 +384,8 @@ int gm_tokenize(const gm_vocab *v, const char *text, size_t len, bool add_specia
     if (add_special && v->add_bos)
         push(&ids, v->bos);
     size_t n_spans = 0;
-    span *spans = len > 0 && v->n_special > 0
-                      ? find_specials(v, text, len, parse_special, &n_spans, &oom)
+    span *spans = len > 0 && v->n_special > 0 && mode != SPECIAL_NONE
+                      ? find_specials(v, text, len, mode == SPECIAL_ALL, &n_spans, &oom)
                       : NULL;
     size_t at = 0;
     for (size_t k = 0; k <= n_spans && !oom; k++) {

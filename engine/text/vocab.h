@@ -38,6 +38,13 @@ size_t gm_vocab_suppressed(const gm_vocab *v, const int32_t **ids);
 int gm_tokenize(const gm_vocab *v, const char *text, size_t len, bool add_special,
                 bool parse_special, int32_t **out, size_t *n_out, cm_err *err);
 
+/* Tokenize untrusted text as text only: no special token is matched, not
+ * even the USER_DEFINED ones (<|channel>, <|tool_call>, <|"|>, ...) that
+ * gm_tokenize matches even with parse_special = false, as llama.cpp does.
+ * No BOS. Used for chat message content. */
+int gm_tokenize_plain(const gm_vocab *v, const char *text, size_t len, int32_t **out,
+                      size_t *n_out, cm_err *err);
+
 /* The bytes a token stands for (▁ turned into a space, byte tokens as their
  * byte; CONTROL tokens only when `special`). Returns the length written
  * (at most cap) or the needed length if larger; never fails for valid ids. */

@@ -115,6 +115,20 @@ b_c=$(gd_get /v1/completions -d '{"model":"tiny","max_tokens":1,"prompt":"<turn|
 p_c=$(json_int "$b_c" prompt_tokens); t_c=$(nospecial '<turn|><|turn>')
 [ -n "$p_c" ] && [ "$p_c" -eq $((t_c + 1)) ] && [ "$t_c" -gt 2 ]
 ok $? "completions: special-token text in the prompt is plain text (prompt_tokens $p_c = BOS + $t_c)"
+# USER_DEFINED tokens (<|channel>, <|tool_call>, ...) are matched by
+# llama_tokenize even with parse_special off; gemmad keeps them text too,
+# in chat content and in completion prompts (gemma-run tokenize --plain).
+plain() { "$GEMMA_RUN" tokenize -m "$GD_TMP/tiny.gguf" --no-bos --plain -p "$1" | wc -w; }
+ud='<|channel>thought <channel|><|tool_call>'
+b_ud=$(gd_get /v1/completions -d "{\"model\":\"tiny\",\"max_tokens\":1,\"prompt\":\"$ud\"}")
+p_ud=$(json_int "$b_ud" prompt_tokens); t_ud=$(plain "$ud"); s_ud=$(nospecial "$ud")
+[ -n "$p_ud" ] && [ "$p_ud" -eq $((t_ud + 1)) ] && [ "$t_ud" -gt "$s_ud" ]
+ok $? "completions: USER_DEFINED token text stays text (prompt_tokens $p_ud = BOS + $t_ud; --no-special gives $s_ud)"
+b_ud=$(gd_get /v1/chat/completions -d "{\"model\":\"tiny\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"$ud\"}]}")
+p_udc=$(json_int "$b_ud" prompt_tokens); t_udc=$(plain "$(printf 'user\n%s' "$ud")")
+want=$(( ${p_x:-0} - t_x + t_udc ))
+[ -n "$p_udc" ] && [ "$p_udc" -eq "$want" ]
+ok $? "chat: USER_DEFINED token text in content stays text (prompt_tokens $p_udc, want $want)"
 # gemma-run --chat tokenizes the same way: the same text for the same seed.
 "$GEMMA_RUN" generate -m "$GD_TMP/tiny.gguf" -p "$evil_text" --chat -n 12 --seed 7 \
     > "$GD_TMP/ref_evil.txt" 2>/dev/null
