@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "audit/canon.h"
 
 const au_column au_columns[AU_NCOLS] = {
@@ -110,23 +111,7 @@ void au_checkpoint_message(int64_t seq, const unsigned char head[AU_HASH_LEN], i
 
 void au_hex(const unsigned char *p, size_t n, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int nib(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    cm_hex_encode(p, n, out);
 }
 
 int au_unhex(const char *s, unsigned char *out, size_t n)
@@ -134,7 +119,7 @@ int au_unhex(const char *s, unsigned char *out, size_t n)
     if (strlen(s) != 2 * n)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        int hi = nib(s[2 * i]), lo = nib(s[2 * i + 1]);
+        int hi = cm_hex_digit(s[2 * i]), lo = cm_hex_digit(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);

@@ -2,6 +2,7 @@
  * bundle/util.c -- small helpers of the bundle library: base64 and hex
  * (via OpenSSL), reading a descriptor whole, path safety and ordering.
  */
+#include "common/hex.h"
 #include "bundle/internal.h"
 
 #include <errno.h>
@@ -83,23 +84,12 @@ char *bdl_b64_encode(const unsigned char *in, size_t len, cm_err *err)
     return out;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int bdl_hex_decode(const char *hex, unsigned char out[BUNDLE_DIGEST_LEN])
 {
     if (strlen(hex) != 2 * BUNDLE_DIGEST_LEN)
         return -1;
     for (size_t i = 0; i < BUNDLE_DIGEST_LEN; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        int hi = cm_hex_digit(hex[2 * i]), lo = cm_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);
@@ -109,12 +99,7 @@ int bdl_hex_decode(const char *hex, unsigned char out[BUNDLE_DIGEST_LEN])
 
 void bundle_hex(const unsigned char *digest, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < BUNDLE_DIGEST_LEN; i++) {
-        out[2 * i] = digits[digest[i] >> 4];
-        out[2 * i + 1] = digits[digest[i] & 15];
-    }
-    out[2 * BUNDLE_DIGEST_LEN] = '\0';
+    cm_hex_encode(digest, BUNDLE_DIGEST_LEN, out);
 }
 
 int bdl_read_fd(int fd, size_t max, char **out, size_t *out_len, cm_err *err)

@@ -5,7 +5,7 @@ noinst_LIBRARIES += common/libcommon.a
 common_libcommon_a_SOURCES = \
 	common/err.c common/err.h \
 	common/log.c common/log.h \
-	common/checked.h common/identity.h
+	common/checked.h common/identity.h common/hex.h
 
 check_PROGRAMS += tests/unit/test_common
 TESTS += tests/unit/test_common

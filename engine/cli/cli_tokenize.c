@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/hex.h"
 #include "common/err.h"
 #include "engine/cli/cli.h"
 #include "engine/format/gguf.h"
@@ -124,17 +125,6 @@ static int dump_vocab(const gm_vocab *v)
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static size_t unescape(const char *in, size_t n, char *out)
 {
     size_t o = 0;
@@ -152,8 +142,8 @@ static size_t unescape(const char *in, size_t n, char *out)
             out[o++] = '\t';
         else if (c == 'z')
             continue;
-        else if (c == 'x' && i + 2 < n && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-            out[o++] = (char)(hexval(in[i + 1]) * 16 + hexval(in[i + 2]));
+        else if (c == 'x' && i + 2 < n && cm_hex_digit(in[i + 1]) >= 0 && cm_hex_digit(in[i + 2]) >= 0) {
+            out[o++] = (char)(cm_hex_digit(in[i + 1]) * 16 + cm_hex_digit(in[i + 2]));
             i += 2;
         } else
             out[o++] = c;

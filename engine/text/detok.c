@@ -6,19 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "engine/text/utf8.h"
 #include "engine/text/vocab_impl.h"
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static size_t copy_out(const char *s, size_t n, char *buf, size_t cap)
 {
@@ -62,7 +52,7 @@ size_t gm_token_to_piece(const gm_vocab *v, int32_t id, bool special, char *buf,
         /* "<0xXX>": the two characters after "<0x" (strtol-like) */
         int value = 0;
         for (size_t i = 3; i < 5 && i < len; i++) {
-            int d = hex_digit(t[i]);
+            int d = cm_hex_digit(t[i]);
             if (d < 0)
                 break;
             value = value * 16 + d;

@@ -13,6 +13,7 @@
 
 #include "common/checked.h"
 #include "common/err.h"
+#include "common/hex.h"
 #include "common/log.h"
 
 static void test_err_set_and_prefix(void **state)
@@ -50,6 +51,23 @@ static void test_checked_overflow(void **state)
     assert_false(cm_align_up_u64(1, 0, &r));
 }
 
+static void test_hex(void **state)
+{
+    (void)state;
+    assert_int_equal(cm_hex_digit('0'), 0);
+    assert_int_equal(cm_hex_digit('9'), 9);
+    assert_int_equal(cm_hex_digit('a'), 10);
+    assert_int_equal(cm_hex_digit('F'), 15);
+    assert_int_equal(cm_hex_digit('g'), -1);
+    assert_int_equal(cm_hex_digit('/'), -1);
+    const unsigned char bytes[] = {0x00, 0x7f, 0xa5, 0xff};
+    char out[9];
+    cm_hex_encode(bytes, sizeof(bytes), out);
+    assert_string_equal(out, "007fa5ff");
+    cm_hex_encode(bytes, 0, out);
+    assert_string_equal(out, "");
+}
+
 static void test_log_levels(void **state)
 {
     (void)state;
@@ -65,6 +83,7 @@ int main(void)
         cmocka_unit_test(test_err_set_and_prefix),
         cmocka_unit_test(test_err_errno),
         cmocka_unit_test(test_checked_overflow),
+        cmocka_unit_test(test_hex),
         cmocka_unit_test(test_log_levels),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
