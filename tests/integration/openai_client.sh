@@ -30,10 +30,13 @@ gd_config "models:
     context: 512"
 gd_start || { echo "Bail out! gemmad did not start"; exit 1; }
 
+# gemmad listens on 127.0.0.1 (its certificate names that address too):
+# the URL says so, because Node 18 (Debian 12's) tries "localhost" as ::1
+# first and, unlike Node 20, does not fall back to IPv4.
 # The script lives in the source tree; node resolves `openai` from
 # NODE_PATH only for CommonJS, so run a copy next to the installed package.
 cp "$top_srcdir/tests/integration/openai_client.mjs" "$npm_dir/openai_client.mjs"
-timeout 120 node "$npm_dir/openai_client.mjs" "https://localhost:$GD_PORT/v1" \
+timeout 120 node "$npm_dir/openai_client.mjs" "https://127.0.0.1:$GD_PORT/v1" \
     "$GD_PKI/ca.crt" "$GD_PKI/client.crt" "$GD_PKI/client.key" tiny > "$GD_TMP/node.out" 2>&1
 rc=$?
 while IFS= read -r line; do
@@ -55,7 +58,7 @@ const client = new OpenAI({ baseURL, apiKey: 'x', maxRetries: 0, timeout: 10000,
   httpAgent: new https.Agent({ ca: fs.readFileSync(ca) }) });
 try { await client.models.list(); process.exit(1); } catch (e) { process.exit(0); }
 JS
-timeout 60 node "$npm_dir/openai_nocert.mjs" "https://localhost:$GD_PORT/v1" "$GD_PKI/ca.crt" >/dev/null 2>&1
+timeout 60 node "$npm_dir/openai_nocert.mjs" "https://127.0.0.1:$GD_PORT/v1" "$GD_PKI/ca.crt" >/dev/null 2>&1
 ok $? "the openai client without a client certificate is refused"
 gd_stop TERM; ok $? "gemmad stops cleanly"
 tap_done
