@@ -78,5 +78,34 @@ echo "$cases" | {
         ok 1 "without llhttp sources: '$want'"
         echo "# exit $rc, last error line: $last"
     fi
+
+    # A CUDA toolkit whose runtime library cannot be linked (an nvcc with
+    # no libcudart beside it): auto-detection warns and builds without
+    # CUDA; an explicit --with-cuda=DIR stops with one line.
+    mkdir -p "$work/fakecuda/bin" "$work/bc"
+    printf '#!/bin/sh\nexit 0\n' > "$work/fakecuda/bin/nvcc"
+    chmod +x "$work/fakecuda/bin/nvcc"
+    (cd "$work/bc" && PATH="$work/fakecuda/bin:$PATH" "$top_srcdir/configure" >out.txt 2>&1)
+    rc=$?
+    if [ $rc -eq 0 ] && grep -q 'WARNING: no libcudart links beside' "$work/bc/out.txt" &&
+       grep -q 'CUDA backend:  no' "$work/bc/out.txt"; then
+        ok 0 "nvcc without libcudart, auto-detected: warning, built without CUDA"
+    else
+        ok 1 "nvcc without libcudart, auto-detected: warning, built without CUDA"
+        echo "# exit $rc"; grep -i cuda "$work/bc/out.txt" | sed 's/^/# /'
+    fi
+    (cd "$work/bc" && "$top_srcdir/configure" --with-cuda="$work/fakecuda" >out.txt 2>&1)
+    rc=$?
+    last=$(grep 'error:' "$work/bc/out.txt" | tail -1 | sed 's/^configure: error: //')
+    case $last in
+    "CUDA requested, but no libcudart links beside $work/fakecuda/bin/nvcc"*) good=0 ;;
+    *) good=1 ;;
+    esac
+    if [ $rc -ne 0 ] && [ $good -eq 0 ]; then
+        ok 0 "--with-cuda=DIR without libcudart: one error line"
+    else
+        ok 1 "--with-cuda=DIR without libcudart: one error line"
+        echo "# exit $rc, last error line: $last"
+    fi
     tap_done
 }
