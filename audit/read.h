@@ -27,6 +27,8 @@ typedef struct au_filter {
     const char *role, *model, *event, *decision;
     int64_t limit;                /* 0 = all */
     bool last;                    /* the last `limit` rows (still oldest first) */
+    bool has_after;
+    int64_t after_seq;            /* only rows with seq > after_seq (paging) */
 } au_filter;
 
 /* Called for each row, oldest first; returning -1 stops the query. */
@@ -42,6 +44,20 @@ json_t *au_row_to_json(const au_row *row, bool with_hash);
 /* Writes the whole log to `out_path` as JSON lines: a header, every row
  * (with its hash) and every checkpoint. Verifiable with au_verify_export. */
 int au_export(const char *db_path, const char *out_path, int64_t *rows_out, cm_err *err);
+
+/* One page of the export, for readers that reach the log only through
+ * gemmad. *out = {"header": the export's header line, "upto": SEQ,
+ * "rows": [event lines with after < seq <= upto, oldest first],
+ * "more": whether rows remain after these, "checkpoints": [checkpoint lines
+ * with seq <= upto; only on the last page, else []]}, read in one snapshot.
+ * The lines are the objects au_export writes. upto < 0 means the log's
+ * head now; a page stops at `limit` rows (> 0) or once the rows' stored
+ * bytes pass max_bytes (at least one row). Concatenating the header, every
+ * page's rows and the last page's checkpoints gives a file that
+ * au_verify_export checks, as long as chain_start_seq stayed the same
+ * (a rotation in between changes it). */
+int au_export_page(const char *db_path, int64_t after, int64_t upto, int64_t limit,
+                   size_t max_bytes, json_t **out, cm_err *err);
 
 /* ---- verification ---- */
 

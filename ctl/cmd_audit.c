@@ -1,7 +1,10 @@
 /*
  * ctl/cmd_audit.c -- 'gemmactl audit': read (tail, query), verify, export
- * and rotate the audit log. For now it reads the database file directly
- * (--db PATH, default /var/lib/gemmad/audit.db).
+ * and rotate the audit log. By default through gemmad over mutual TLS
+ * (ctl/audit_remote.c), as the policy's audit.read, audit.verify and
+ * admin permissions allow; with --db PATH directly on the database file,
+ * for offline use on the host (gemmad stopped, or a copy or archive), and
+ * 'verify --file' checks an export file offline.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,47 +13,82 @@
 #include "audit/audit.h"
 #include "audit/read.h"
 #include "ctl/audit_fmt.h"
+#include "ctl/audit_remote.h"
+#include "ctl/client.h"
 #include "ctl/ctl.h"
-
-#define DEFAULT_DB "/var/lib/gemmad/audit.db"
+#include "ctl/output.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: gemmactl audit tail   [--db PATH] [-n N] [FILTERS] [--format F]\n"
-            "       gemmactl audit query  [--db PATH] [FILTERS] [--limit N] [--format F]\n"
-            "       gemmactl audit verify [--db PATH | --file EXPORT.jsonl] [--pubkey KEY.pub]\n"
-            "                             [--checkpoints FILE]\n"
-            "       gemmactl audit export [--db PATH] --out FILE.jsonl\n"
-            "       gemmactl audit rotate [--db PATH] --archive FILE [--key SIGNING.key]\n"
+            "usage: gemmactl audit tail   [-n N] [FILTERS] [--format F | --json] [WHERE]\n"
+            "       gemmactl audit query  [FILTERS] [--limit N] [--format F | --json] [WHERE]\n"
+            "       gemmactl audit verify [--json] [WHERE | --file EXPORT.jsonl]\n"
+            "                             [--pubkey KEY.pub] [--checkpoints FILE]\n"
+            "       gemmactl audit export --out FILE.jsonl [WHERE]\n"
+            "       gemmactl audit rotate [--archive NAME] [--json] [CONNECTION FLAGS]\n"
+            "       gemmactl audit rotate --db PATH --archive FILE [--key SIGNING.key]\n"
             "\n"
+            "WHERE:   CONNECTION FLAGS (the default: ask gemmad, which checks the policy:\n"
+            "         audit.read for tail, query and export, audit.verify for verify, the\n"
+            "         admin permission for rotate), or --db PATH to read the database file\n"
+            "         directly, offline on the host (e.g. /var/lib/gemmad/audit.db, a copy,\n"
+            "         or an archive; never rotate the live log with --db while gemmad runs)\n"
             "FILTERS: --since TIME --until TIME --principal DN|FINGERPRINT|SERIAL --role R\n"
             "         --model M --event E --decision allow|deny\n"
             "TIME:    2026-11-28, 2026-11-28T05:00:00Z, @EPOCH, or an age: 90s 15m 2h 7d\n"
-            "F:       table (default), jsonl, csv\n"
-            "verify exits 0 when the chain and every checkpoint check out, 1 otherwise,\n"
-            "naming the first bad row.\n");
+            "F:       table (default), jsonl, csv; --json prints one JSON document\n"
+            "-n N:    the last N rows (default 20; through gemmad at most 10000)\n"
+            "--limit: at most N rows (default: all, fetched from gemmad page by page)\n"
+            "verify:  through gemmad, gemmad checks its own log with its own signing key;\n"
+            "         --pubkey and --checkpoints go with --db or --file. Exits 0 when the\n"
+            "         chain and every checkpoint check out, 1 otherwise, naming the first\n"
+            "         bad row.\n"
+            "export:  writes a new file that 'verify --file' checks offline.\n"
+            "rotate:  gemmad moves every row into the archive NAME, a bare file name\n"
+            "         (ending in .db or .archive) beside its log (default: gemmad names\n"
+            "         it); the live log's chain continues from the archive's head.\n"
+            "Exit: 0 ok, 1 error or a log that does not verify, 2 usage, 3 denied by\n"
+            "policy, 4 gemmad unreachable.\n\n");
+    fputs(ctl_conn_flags_help, out);
 }
 
 typedef struct opts {
     const char *db, *file, *pubkey, *checkpoints, *out, *archive, *key;
     au_filter f;
     ctl_afmt fmt;
+    bool has_fmt, json, conn_given;
+    ctl_settings conn;
     int64_t n;
 } opts;
 
-/* Parses the options shared by the subcommands. */
-static int parse_opts(const char *sub, int argc, char **argv, opts *o)
+/* Parses the options shared by the subcommands. Returns 0, or the exit
+ * code (help printed: -1 and *code 0). */
+static int parse_opts(const char *sub, int argc, char **argv, opts *o, int *code)
 {
     memset(o, 0, sizeof(*o));
-    o->db = DEFAULT_DB;
     o->n = -1;
+    *code = CTL_EXIT_USAGE;
+    char cmd[32];
+    snprintf(cmd, sizeof(cmd), "audit %s", sub);
     int64_t now = au_now_us();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int cf = ctl_conn_flag(cmd, argc, argv, &i, &o->conn);
+        if (cf < 0)
+            return -1;
+        if (cf > 0) {
+            o->conn_given = true;
+            continue;
+        }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
-            exit(CTL_EXIT_OK);
+            *code = CTL_EXIT_OK;
+            return -1;
+        }
+        if (strcmp(a, "--json") == 0) {
+            o->json = true;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "gemmactl audit %s: %s: unknown option or missing value\n", sub, a);
@@ -99,6 +137,7 @@ static int parse_opts(const char *sub, int argc, char **argv, opts *o)
                 fprintf(stderr, "gemmactl audit %s: --format is table, jsonl or csv\n", sub);
                 return -1;
             }
+            o->has_fmt = true;
         } else if (strcmp(a, "-n") == 0 || strcmp(a, "--limit") == 0) {
             char *end;
             long long n = strtoll(v, &end, 10);
@@ -112,30 +151,37 @@ static int parse_opts(const char *sub, int argc, char **argv, opts *o)
             return -1;
         }
     }
+    if (o->db != NULL && o->conn_given) {
+        fprintf(stderr, "gemmactl audit %s: --db reads the file directly: connection flags "
+                "do not go with it\n", sub);
+        return -1;
+    }
+    if (o->json && o->has_fmt) {
+        fprintf(stderr, "gemmactl audit %s: give --format or --json, not both\n", sub);
+        return -1;
+    }
     return 0;
 }
 
-typedef struct print_ctx {
-    ctl_afmt fmt;
-    int64_t rows;
-} print_ctx;
+/* Connect to gemmad with the resolved settings; 0 or the exit code. */
+static int open_client(const char *sub, const opts *o, ctl_client *c)
+{
+    char cmd[32];
+    snprintf(cmd, sizeof(cmd), "audit %s", sub);
+    return ctl_client_open(cmd, &o->conn, c, NULL);
+}
 
 static int print_one(void *user, const au_row *row, cm_err *err)
 {
-    print_ctx *pc = user;
-    if (pc->rows++ == 0)
-        ctl_print_header(stdout, pc->fmt);
-    if (ctl_print_row(stdout, pc->fmt, row) < 0)
-        return cm_err_set(err, "row %lld cannot be printed (text not UTF-8?)",
-                          (long long)row->v[AU_C_SEQ].i);
-    return 0;
+    return ctl_audit_sink_row(user, row, err);
 }
 
 static int cmd_read(const char *sub, bool tail, int argc, char **argv)
 {
     opts o;
-    if (parse_opts(sub, argc, argv, &o) < 0)
-        return CTL_EXIT_USAGE;
+    int code;
+    if (parse_opts(sub, argc, argv, &o, &code) < 0)
+        return code;
     if (tail) {
         o.f.last = true;
         o.f.limit = o.n >= 0 ? o.n : 20;
@@ -144,22 +190,71 @@ static int cmd_read(const char *sub, bool tail, int argc, char **argv)
     }
     if (tail && o.f.limit == 0)
         return CTL_EXIT_OK;
-    print_ctx pc = {.fmt = o.fmt};
-    cm_err err;
-    if (au_query(o.db, &o.f, print_one, &pc, &err) < 0) {
-        fprintf(stderr, "gemmactl audit %s: %s\n", sub, err.msg);
+    if (tail && o.db == NULL && o.f.limit > CTL_AUDIT_PAGE_MAX) {
+        fprintf(stderr, "gemmactl audit tail: through gemmad -n is at most %d (use query "
+                "--since, or --db on the host)\n", CTL_AUDIT_PAGE_MAX);
+        return CTL_EXIT_USAGE;
+    }
+    ctl_audit_sink sink = {.fmt = o.fmt};
+    if (o.json && (sink.collect = json_array()) == NULL) {
+        fprintf(stderr, "gemmactl audit %s: out of memory\n", sub);
         return CTL_EXIT_ERROR;
     }
-    if (pc.rows == 0 && o.fmt != CTL_AFMT_JSONL)
+    int rc;
+    if (o.db != NULL) {
+        cm_err err;
+        rc = CTL_EXIT_OK;
+        if (au_query(o.db, &o.f, print_one, &sink, &err) < 0) {
+            fprintf(stderr, "gemmactl audit %s: %s\n", sub, err.msg);
+            rc = CTL_EXIT_ERROR;
+        }
+    } else {
+        ctl_client c;
+        rc = open_client(sub, &o, &c);
+        if (rc == CTL_EXIT_OK) {
+            rc = ctl_audit_remote_read(&c, sub, &o.f, &sink);
+            ctl_client_free(&c);
+        }
+    }
+    if (rc == CTL_EXIT_OK && sink.collect != NULL) {
+        json_t *doc = json_pack("{s:s, s:O}", "object", "list", "data", sink.collect);
+        if (doc == NULL || ctl_print_json(doc, stdout) < 0)
+            rc = CTL_EXIT_ERROR;
+        json_decref(doc);
+    } else if (rc == CTL_EXIT_OK && sink.rows == 0 && o.fmt != CTL_AFMT_JSONL) {
         ctl_print_header(stdout, o.fmt);
-    return CTL_EXIT_OK;
+    }
+    json_decref(sink.collect);
+    if (fflush(stdout) != 0 && rc == CTL_EXIT_OK)
+        rc = CTL_EXIT_ERROR;
+    return rc;
 }
 
 static int cmd_verify(int argc, char **argv)
 {
     opts o;
-    if (parse_opts("verify", argc, argv, &o) < 0)
+    int code;
+    if (parse_opts("verify", argc, argv, &o, &code) < 0)
+        return code;
+    if (o.file != NULL && (o.db != NULL || o.conn_given)) {
+        fprintf(stderr, "gemmactl audit verify: --file checks an export offline: give no "
+                "--db or connection flags with it\n");
         return CTL_EXIT_USAGE;
+    }
+    if (o.file == NULL && o.db == NULL) {
+        if (o.pubkey != NULL || o.checkpoints != NULL) {
+            fprintf(stderr, "gemmactl audit verify: --pubkey and --checkpoints go with --db "
+                    "or --file (gemmad verifies with its own signing key)\n");
+            return CTL_EXIT_USAGE;
+        }
+        ctl_client c;
+        int rc = open_client("verify", &o, &c);
+        if (rc != CTL_EXIT_OK)
+            return rc;
+        rc = ctl_audit_remote_verify(&c, o.json);
+        ctl_client_free(&c);
+        return rc;
+    }
     au_verify_opts vo = {.pubkey_path = o.pubkey, .checkpoints_path = o.checkpoints};
     au_verify_result r;
     cm_err err;
@@ -169,33 +264,41 @@ static int cmd_verify(int argc, char **argv)
         fprintf(stderr, "gemmactl audit verify: %s\n", err.msg);
         return CTL_EXIT_ERROR;
     }
-    if (!r.ok) {
-        printf("FAILED %s: %s\n", what, r.problem);
-        if (r.bad_seq >= 0)
-            printf("first bad row: %lld\n", (long long)r.bad_seq);
-        return CTL_EXIT_ERROR;
+    if (o.json) {
+        json_t *j = ctl_audit_verify_json(what, &r);
+        rc = j != NULL && ctl_print_json(j, stdout) == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+        json_decref(j);
+        return r.ok ? rc : CTL_EXIT_ERROR;
     }
-    printf("OK %s: %lld rows", what, (long long)r.rows);
-    if (r.rows > 0)
-        printf(" (%lld..%lld)", (long long)r.first_seq, (long long)r.last_seq);
-    printf(", %lld signed checkpoints %s\n", (long long)r.checkpoints,
-           r.pinned ? "verified with the given public key"
-                    : "verified with the keys the log lists (pass --pubkey to pin the key)");
-    if (r.unsealed_rows > 0)
-        printf("note: the last %lld rows come after the last checkpoint; a truncation of them "
-               "would not be detected\n",
-               (long long)r.unsealed_rows);
-    return CTL_EXIT_OK;
+    return ctl_audit_print_verify(what, &r,
+                                  r.pinned ? "verified with the given public key"
+                                           : "verified with the keys the log lists (pass "
+                                             "--pubkey to pin the key)");
 }
 
 static int cmd_export(int argc, char **argv)
 {
     opts o;
-    if (parse_opts("export", argc, argv, &o) < 0)
-        return CTL_EXIT_USAGE;
+    int code;
+    if (parse_opts("export", argc, argv, &o, &code) < 0)
+        return code;
     if (o.out == NULL) {
         fprintf(stderr, "gemmactl audit export: --out FILE is required\n");
         return CTL_EXIT_USAGE;
+    }
+    if (o.json || o.has_fmt) {
+        fprintf(stderr, "gemmactl audit export: the export is JSON lines: --json and --format "
+                "do not apply\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (o.db == NULL) {
+        ctl_client c;
+        int rc = open_client("export", &o, &c);
+        if (rc != CTL_EXIT_OK)
+            return rc;
+        rc = ctl_audit_remote_export(&c, o.out);
+        ctl_client_free(&c);
+        return rc;
     }
     cm_err err;
     int64_t rows;
@@ -210,10 +313,30 @@ static int cmd_export(int argc, char **argv)
 static int cmd_rotate(int argc, char **argv)
 {
     opts o;
-    if (parse_opts("rotate", argc, argv, &o) < 0)
-        return CTL_EXIT_USAGE;
+    int code;
+    if (parse_opts("rotate", argc, argv, &o, &code) < 0)
+        return code;
+    if (o.db == NULL) {
+        if (o.key != NULL) {
+            fprintf(stderr, "gemmactl audit rotate: --key goes with --db (gemmad signs with "
+                    "its own key)\n");
+            return CTL_EXIT_USAGE;
+        }
+        if (o.archive != NULL && strchr(o.archive, '/') != NULL) {
+            fprintf(stderr, "gemmactl audit rotate: --archive is a bare file name through "
+                    "gemmad (the archive goes beside its audit log)\n");
+            return CTL_EXIT_USAGE;
+        }
+        ctl_client c;
+        int rc = open_client("rotate", &o, &c);
+        if (rc != CTL_EXIT_OK)
+            return rc;
+        rc = ctl_audit_remote_rotate(&c, o.archive, o.json);
+        ctl_client_free(&c);
+        return rc;
+    }
     if (o.archive == NULL) {
-        fprintf(stderr, "gemmactl audit rotate: --archive FILE is required\n");
+        fprintf(stderr, "gemmactl audit rotate: --archive FILE is required with --db\n");
         return CTL_EXIT_USAGE;
     }
     au_config cfg = {.db_path = o.db, .signing_key_path = o.key};

@@ -30,7 +30,8 @@ static void usage(FILE *out)
             "        any is broken gemmad keeps the running ones and says why (exit 1);\n"
             "        exit 0 reloaded, 3 denied, 4 gemmad unreachable\n"
             "ACTION: infer, models.list, models.load, models.unload, status.read,\n"
-            "        metrics.read, audit.read, audit.verify, policy.reload\n");
+            "        metrics.read, audit.read, audit.verify, policy.reload, admin (what only\n"
+            "        the admin permission allows: rotating the audit log)\n");
     fputs(ctl_conn_flags_help, out);
 }
 

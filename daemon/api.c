@@ -2,7 +2,8 @@
  * daemon/api.c -- gemmad's routes: the route table and the helpers every
  * route shares (JSON answers, the guard, reading a JSON body), health,
  * readiness, Prometheus metrics and /v1/models. The completions live in
- * api_generate.c, the admin API in api_admin.c. Each route asks the guard
+ * api_generate.c, the admin API in api_admin.c, the audit log in
+ * api_audit.c. Each route asks the guard
  * before doing any work.
  */
 #include <stdio.h>
@@ -37,15 +38,10 @@ void gmd_api_route_name(gmd_conn *c, char *out, size_t cap)
     snprintf(out, cap, "%s %.*s", c->http.method, (int)(n > 200 ? 200 : n), url);
 }
 
-/* Actions whose allowed requests are recorded here; inference records its
- * own "request" event (api_generate.c) and waits for it to be durable. */
-static bool admin_action(gmd_action a)
-{
-    return a == GMD_ACT_MODELS_LOAD || a == GMD_ACT_MODELS_UNLOAD || a == GMD_ACT_RELOAD;
-}
-
 /* Ask the guard; on denial answer and return false. `keep` (may be NULL)
- * receives the decision, which then holds limits until released. */
+ * receives the decision, which then holds limits until released. Allowed
+ * requests are recorded by their routes: inference (api_generate.c) and
+ * admin actions (gmd_api_guard_admin) wait for a durable "request" event. */
 bool gmd_api_guard_keep(gmd_conn *c, gmd_action action, const char *model,
                         uint32_t prompt_tokens, uint32_t max_tokens, gmd_guard_decision *keep)
 {
@@ -55,17 +51,6 @@ bool gmd_api_guard_keep(gmd_conn *c, gmd_action action, const char *model,
     char route[256];
     gmd_api_route_name(c, route, sizeof(route));
     au_event ev;
-    if (d.allow && admin_action(action)) {
-        gmd_guard_event(&ev, AU_EV_REQUEST, &c->id, &d, action, model);
-        ev.route = route;
-        if (gmd_guard_record(g, &ev, NULL, NULL) < 0) {
-            gmd_guard_release(g, &d, 0);
-            d.allow = false;
-            d.http_status = 503;
-            snprintf(d.reason, sizeof(d.reason), "audit_unavailable");
-            g->n_audit_refused++;
-        }
-    }
     if (d.allow) {
         if (keep)
             *keep = d;
@@ -91,6 +76,93 @@ bool gmd_api_guard_keep(gmd_conn *c, gmd_action action, const char *model,
 bool gmd_api_guard(gmd_conn *c, gmd_action action, const char *model, uint32_t max_tokens)
 {
     return gmd_api_guard_keep(c, action, model, 0, max_tokens, NULL);
+}
+
+/* ---- admin actions: fail-closed ---- */
+
+/* An allowed admin action waiting for its "request" event to be durable. */
+typedef struct admin_wait {
+    gmd_conn *conn;             /* NULL once the client has gone (conn.c) */
+    gmd_server *srv;
+    gmd_action action;
+    gmd_guard_decision d;
+    cm_identity id;             /* who asked (for the audit after a disconnect) */
+    char model[GMD_NAME_MAX];
+    char route[256];
+    gmd_api_admin_fn run;
+    void *arg;
+} admin_wait;
+
+/* Loop: the "request" event is durable (status 0) or failed: act or not. */
+static void admin_recorded(void *arg, int status, const char *msg)
+{
+    admin_wait *w = arg;
+    gmd_conn *c = w->conn;
+    gmd_server *srv = w->srv;
+    const char *act = gmd_action_name(w->action);
+    if (c != NULL)
+        c->audit_wait = NULL;
+    if (status < 0) {
+        cm_log(CM_LOG_ERR, "api", "%s%s%s REFUSED, not done: the audit log cannot record "
+               "it: %s", act, w->model[0] ? " " : "", w->model, msg);
+        if (c != NULL) {
+            srv->guard.n_audit_refused++;
+            gmd_conn_error(c, 503, "server_error", "audit_unavailable", NULL,
+                           "the audit log cannot record this request, so it is refused");
+        }
+    } else if (c == NULL || srv->draining) {
+        /* Recorded as asked, then not done: record how it ended. */
+        const char *why = c == NULL ? "client went away: not done" : "shutting down: not done";
+        cm_log(CM_LOG_NOTICE, "api", "%s%s%s: %s", act, w->model[0] ? " " : "", w->model, why);
+        au_event ev;
+        gmd_guard_event(&ev, AU_EV_RESPONSE, &w->id, &w->d, w->action, w->model);
+        ev.route = w->route;
+        ev.http_status = c == NULL ? 499 : 503;
+        ev.detail = why;
+        gmd_guard_record(&srv->guard, &ev, NULL, NULL);
+        if (c != NULL)
+            gmd_conn_error(c, 503, "server_error", "shutting_down", NULL,
+                           "the server is shutting down");
+    } else {
+        w->run(c, w->arg);
+    }
+    free(w->arg);
+    free(w);
+}
+
+void gmd_api_guard_admin(gmd_conn *c, gmd_action action, const char *model,
+                         gmd_api_admin_fn run, void *arg)
+{
+    gmd_guard *g = &c->srv->guard;
+    gmd_guard_decision d;
+    if (!gmd_api_guard_keep(c, action, model, 0, 0, &d)) {
+        free(arg);
+        return;
+    }
+    gmd_guard_release(g, &d, 0); /* admin actions hold no limits */
+    admin_wait *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        free(arg);
+        gmd_conn_error(c, 503, "server_error", "out_of_memory", NULL, "out of memory");
+        return;
+    }
+    w->conn = c;
+    w->srv = c->srv;
+    w->action = action;
+    w->d = d;
+    w->id = c->id;
+    snprintf(w->model, sizeof(w->model), "%s", model ? model : "");
+    gmd_api_route_name(c, w->route, sizeof(w->route));
+    w->run = run;
+    w->arg = arg;
+    /* The connection stays busy (no other request is read) until the
+     * continuation answers; closing it clears w->conn. The continuation
+     * may run before gmd_guard_record returns (no audit log). */
+    c->audit_wait = &w->conn;
+    au_event ev;
+    gmd_guard_event(&ev, AU_EV_REQUEST, &w->id, &w->d, action, model);
+    ev.route = w->route;
+    gmd_guard_record(g, &ev, admin_recorded, w);
 }
 
 /* Parse the body as a JSON object, or answer 400 and return NULL. */
@@ -259,6 +331,10 @@ static const route routes[] = {
     {"POST", "/admin/v1/models/load", "admin_load", r_load},
     {"POST", "/admin/v1/models/unload", "admin_unload", r_unload},
     {"POST", "/admin/v1/reload", "admin_reload", gmd_route_admin_reload},
+    {"GET", "/admin/v1/audit", "admin_audit", gmd_route_audit_read},
+    {"GET", "/admin/v1/audit/export", "admin_audit_export", gmd_route_audit_export},
+    {"GET", "/admin/v1/audit/verify", "admin_audit_verify", gmd_route_audit_verify},
+    {"POST", "/admin/v1/audit/rotate", "admin_audit_rotate", gmd_route_audit_rotate},
 };
 
 void gmd_api_handle(gmd_conn *c)

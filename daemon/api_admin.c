@@ -1,6 +1,8 @@
 /*
  * daemon/api_admin.c -- the admin API used by gemmactl: status, loading
- * and unloading models, reloading the configuration.
+ * and unloading models, reloading the configuration. Loads, unloads and
+ * reloads are done only once their "request" audit event is durable
+ * (gmd_api_guard_admin: fail-closed, 503 audit_unavailable otherwise).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +86,47 @@ void gmd_route_admin_status(gmd_conn *c)
     gmd_api_send_json(c, 200, st);
 }
 
+/* A load or unload as asked, kept while its "request" event is written. */
+typedef struct model_ask {
+    bool load;
+    bool has_path;              /* a "path" was given: it must be the configured one */
+    bool path_too_long;
+    char model[GMD_NAME_MAX];
+    char path[GMD_PATH_MAX];
+} model_ask;
+
+/* The "request" event is durable: load or unload. */
+static void run_model(gmd_conn *c, void *arg)
+{
+    const model_ask *a = arg;
+    gmd_model *m = gmd_server_find_model(c->srv, a->model);
+    if (m == NULL) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "The model '%.200s' does not exist", a->model);
+        gmd_conn_error(c, 404, "invalid_request_error", "model_not_found", "model", msg);
+        return;
+    }
+    if (a->has_path && (!a->load || a->path_too_long || strcmp(a->path, m->cfg.path) != 0)) {
+        gmd_conn_error(c, 400, "invalid_request_error", "path_not_allowed", "path",
+                       "path cannot be set by clients: configure the model in gemmad.yaml "
+                       "and restart gemmad");
+        return;
+    }
+    cm_err err;
+    int rc = a->load ? gmd_model_load_async(m, &err) : gmd_model_unload_async(m, &err);
+    /* The "request" event recorded the ask; models.c records the outcome
+     * (model.load, model.unload, model.verify_failed) when it is known. */
+    if (rc < 0) {
+        gmd_guard_audit(&c->srv->guard, &c->id, a->load ? AU_EV_MODEL_LOAD : AU_EV_MODEL_UNLOAD,
+                        a->load ? GMD_ACT_MODELS_LOAD : GMD_ACT_MODELS_UNLOAD, a->model, 500,
+                        err.msg);
+        gmd_conn_error(c, 500, "server_error", "model_error", "model", err.msg);
+        return;
+    }
+    gmd_api_send_json(c, 202, json_pack("{s:s, s:s}", "model", a->model, "state",
+                                        gmd_model_state_name(m->state)));
+}
+
 void gmd_route_admin_model(gmd_conn *c, bool load)
 {
     json_t *o = gmd_api_body_json(c);
@@ -106,54 +149,39 @@ void gmd_route_admin_model(gmd_conn *c, bool load)
                        "'path' must be a string");
         return;
     }
-    bool has_path = json_is_string(jpath);
-    char path[GMD_PATH_MAX];
-    snprintf(path, sizeof(path), "%s", has_path ? json_string_value(jpath) : "");
-    bool path_too_long = has_path && strlen(json_string_value(jpath)) >= sizeof(path);
-    char model[GMD_NAME_MAX];
-    snprintf(model, sizeof(model), "%s", name);
+    model_ask *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        json_decref(o);
+        gmd_conn_error(c, 503, "server_error", "out_of_memory", NULL, "out of memory");
+        return;
+    }
+    a->load = load;
+    a->has_path = json_is_string(jpath);
+    snprintf(a->path, sizeof(a->path), "%s", a->has_path ? json_string_value(jpath) : "");
+    a->path_too_long = a->has_path && strlen(json_string_value(jpath)) >= sizeof(a->path);
+    snprintf(a->model, sizeof(a->model), "%s", name);
     json_decref(o);
-    gmd_action act = load ? GMD_ACT_MODELS_LOAD : GMD_ACT_MODELS_UNLOAD;
-    if (!gmd_api_guard(c, act, model, 0))
-        return;
-    gmd_model *m = gmd_server_find_model(c->srv, model);
-    if (m == NULL) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "The model '%.200s' does not exist", model);
-        gmd_conn_error(c, 404, "invalid_request_error", "model_not_found", "model", msg);
-        return;
-    }
-    if (has_path && (!load || path_too_long || strcmp(path, m->cfg.path) != 0)) {
-        gmd_conn_error(c, 400, "invalid_request_error", "path_not_allowed", "path",
-                       "path cannot be set by clients: configure the model in gemmad.yaml "
-                       "and restart gemmad");
-        return;
-    }
-    cm_err err;
-    int rc = load ? gmd_model_load_async(m, &err) : gmd_model_unload_async(m, &err);
-    /* The "request" event recorded the ask; models.c records the outcome
-     * (model.load, model.unload, model.verify_failed) when it is known. */
-    if (rc < 0) {
-        gmd_guard_audit(&c->srv->guard, &c->id, load ? AU_EV_MODEL_LOAD : AU_EV_MODEL_UNLOAD,
-                        act, model, 500, err.msg);
-        gmd_conn_error(c, 500, "server_error", "model_error", "model", err.msg);
-        return;
-    }
-    gmd_api_send_json(c, 202, json_pack("{s:s, s:s}", "model", model, "state",
-                                gmd_model_state_name(m->state)));
+    /* Acts only once the "request" event is durable (fail-closed). */
+    gmd_api_guard_admin(c, load ? GMD_ACT_MODELS_LOAD : GMD_ACT_MODELS_UNLOAD, a->model,
+                        run_model, a);
 }
 
-void gmd_route_admin_reload(gmd_conn *c)
+/* The "request" event is durable: reload. */
+static void run_reload(gmd_conn *c, void *arg)
 {
-    if (!gmd_api_guard(c, GMD_ACT_RELOAD, NULL, 0))
-        return;
+    (void)arg;
     cm_err err;
     int rc = gmd_server_reload(c->srv, &err);
-    gmd_guard_audit(&c->srv->guard, &c->id, AU_EV_CONFIG_RELOAD, GMD_ACT_RELOAD, NULL, rc < 0 ? 400 : 200,
-                    rc < 0 ? err.msg : "ok");
+    gmd_guard_audit(&c->srv->guard, &c->id, AU_EV_CONFIG_RELOAD, GMD_ACT_RELOAD, NULL,
+                    rc < 0 ? 400 : 200, rc < 0 ? err.msg : "ok");
     if (rc < 0) {
         gmd_conn_error(c, 400, "invalid_request_error", "invalid_config", NULL, err.msg);
         return;
     }
     gmd_api_send_json(c, 200, json_pack("{s:s}", "status", "reloaded"));
+}
+
+void gmd_route_admin_reload(gmd_conn *c)
+{
+    gmd_api_guard_admin(c, GMD_ACT_RELOAD, NULL, run_reload, NULL);
 }

@@ -62,6 +62,14 @@ void gmd_conn_close(gmd_conn *c)
         c->job->conn = NULL;
         c->job = NULL;
     }
+    if (c->audit_wait != NULL) {
+        *c->audit_wait = NULL;
+        c->audit_wait = NULL;
+    }
+    if (c->work_wait != NULL) {
+        *c->work_wait = NULL;
+        c->work_wait = NULL;
+    }
     gmd_server *srv = c->srv;
     if (c->prev)
         c->prev->next = c->next;

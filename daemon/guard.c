@@ -20,6 +20,9 @@ const char *gmd_action_name(gmd_action a)
     case GMD_ACT_STATUS_READ: return "status.read";
     case GMD_ACT_METRICS_READ: return "metrics.read";
     case GMD_ACT_RELOAD: return "policy.reload";
+    case GMD_ACT_AUDIT_READ: return "audit.read";
+    case GMD_ACT_AUDIT_VERIFY: return "audit.verify";
+    case GMD_ACT_AUDIT_ROTATE: return "audit.rotate";
     }
     return "unknown";
 }
@@ -34,6 +37,9 @@ static pl_action to_pl(gmd_action a)
     case GMD_ACT_STATUS_READ: return PL_ACT_STATUS_READ;
     case GMD_ACT_METRICS_READ: return PL_ACT_METRICS_READ;
     case GMD_ACT_RELOAD: return PL_ACT_POLICY_RELOAD;
+    case GMD_ACT_AUDIT_READ: return PL_ACT_AUDIT_READ;
+    case GMD_ACT_AUDIT_VERIFY: return PL_ACT_AUDIT_VERIFY;
+    case GMD_ACT_AUDIT_ROTATE: return PL_ACT_ADMIN;
     }
     return PL_ACT_STATUS_READ;
 }

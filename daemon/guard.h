@@ -18,9 +18,12 @@
  * the event is durable (or could not be written), the report is handed to
  * the loop through a uv_async, and the continuation runs there with status
  * 0 or -1. The daemon starts inference only after its "request" event is
- * durable and finishes a response only after its "response" event is;
- * a failure refuses the request with 503. security.audit_fail_open turns
- * write failures into successes (logged, counted): an explicit choice.
+ * durable and finishes a response only after its "response" event is,
+ * and does an admin action (load, unload, reload; gmd_api_guard_admin)
+ * or a SIGHUP reload only after its "request" event is durable; a failure
+ * refuses the request with 503 (a SIGHUP reload: logged, not done).
+ * security.audit_fail_open turns write failures into successes (logged,
+ * counted): an explicit choice.
  */
 #ifndef GMD_GUARD_H
 #define GMD_GUARD_H
@@ -45,6 +48,9 @@ typedef enum gmd_action {
     GMD_ACT_STATUS_READ,    /* GET /admin/v1/status, /healthz, /readyz */
     GMD_ACT_METRICS_READ,   /* GET /metrics */
     GMD_ACT_RELOAD,         /* POST /admin/v1/reload */
+    GMD_ACT_AUDIT_READ,     /* GET /admin/v1/audit, /admin/v1/audit/export */
+    GMD_ACT_AUDIT_VERIFY,   /* GET /admin/v1/audit/verify */
+    GMD_ACT_AUDIT_ROTATE,   /* POST /admin/v1/audit/rotate: the admin permission only */
 } gmd_action;
 
 const char *gmd_action_name(gmd_action a);

@@ -20,6 +20,7 @@ endif
 noinst_LIBRARIES += daemon/libgemmad.a
 daemon_libgemmad_a_SOURCES = \
 	daemon/api.c daemon/api.h daemon/api_admin.c daemon/api_generate.c \
+	daemon/api_audit.c daemon/audit_query.c daemon/audit_query.h \
 	daemon/api_request.c daemon/api_request.h \
 	daemon/buf.c daemon/buf.h \
 	daemon/bundle_open.c daemon/bundle_open.h \
@@ -91,3 +92,13 @@ TESTS += tests/integration/daemon_policy_table.sh tests/integration/daemon_limit
 	tests/integration/daemon_bundle_refuse.sh
 EXTRA_DIST += tests/integration/daemon_policy_table.sh tests/integration/daemon_limits.sh \
 	tests/integration/daemon_bundle_refuse.sh
+# The case table as both policy tests read it.
+EXTRA_DIST += tests/lib/policy_cases.sh
+
+# The query string of the audit routes (daemon/audit_query.c).
+check_PROGRAMS += tests/unit/test_daemon_audit_query
+TESTS += tests/unit/test_daemon_audit_query
+tests_unit_test_daemon_audit_query_SOURCES = tests/unit/test_daemon_audit_query.c
+tests_unit_test_daemon_audit_query_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_audit_query_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_audit_query_LDADD = $(GMD_LIBS) $(TEST_LIBS)

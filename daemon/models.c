@@ -208,7 +208,11 @@ static void stop_workers(gmd_model *m)
 
 /* ---- loading and unloading ---- */
 
-/* Record a model's load, unload or failed verification. */
+/* Record a model's load, unload or failed verification. The action
+ * itself is done (or failed): the outcome cannot be refused, so a record
+ * that cannot be queued or written is logged as an error and counted
+ * (gemmad_audit_failures_total). The "request" event of an admin action
+ * was durable before it started (gmd_api_guard_admin). */
 static void audit_model(gmd_model *m, const char *type, gmd_action action, int status,
                         const char *detail)
 {
@@ -220,7 +224,9 @@ static void audit_model(gmd_model *m, const char *type, gmd_action action, int s
     ev.model_digest = digest[0] ? digest : NULL;
     ev.http_status = status;
     ev.detail = detail;
-    gmd_guard_record(&m->srv->guard, &ev, NULL, NULL);
+    if (gmd_guard_record(&m->srv->guard, &ev, NULL, NULL) < 0)
+        cm_log(CM_LOG_ERR, "models", "model %s: the %s event could not be recorded in the "
+               "audit log", m->cfg.name, type);
 }
 
 static void load_work(uv_work_t *w)

@@ -192,12 +192,22 @@ out:
     return rc;
 }
 
-static void on_signal(uv_signal_t *s, int signum)
+/* SIGHUP's "request" event is durable (status 0) or failed. Fail-closed
+ * like the admin API's reload: without a durable record the running
+ * configuration stays (logged as an error; there is nobody to answer). */
+static void hup_recorded(void *arg, int status, const char *msg)
 {
-    gmd_server *srv = s->data;
-    if (signum == SIGHUP) {
-        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                   (unsigned long long)(gmd_now() * 1e6));
+    gmd_server *srv = arg;
+    if (status < 0) {
+        cm_log(CM_LOG_ERR, "gemmad", "SIGHUP: reload REFUSED, keeping the running "
+               "configuration, certificates and CRLs: the audit log cannot record it "
+               "(fail-closed; security.audit_fail_open would allow it): %s", msg);
+    } else if (srv->draining) {
+        cm_log(CM_LOG_NOTICE, "gemmad", "SIGHUP: not reloading, shutting down");
+        gmd_guard_audit(&srv->guard, NULL, AU_EV_CONFIG_RELOAD, GMD_ACT_RELOAD, NULL, 503,
+                        "SIGHUP: shutting down, not reloaded");
+        return;
+    } else {
         cm_err err;
         int rc = gmd_server_reload(srv, &err);
         if (rc < 0)
@@ -207,8 +217,23 @@ static void on_signal(uv_signal_t *s, int signum)
             cm_log(CM_LOG_NOTICE, "gemmad", "configuration, certificates and CRLs reloaded");
         gmd_guard_audit(&srv->guard, NULL, AU_EV_CONFIG_RELOAD, GMD_ACT_RELOAD, NULL,
                         rc < 0 ? 400 : 200, rc < 0 ? err.msg : "SIGHUP");
-        sd_notify(0, "READY=1");
-        notify_status(srv);
+    }
+    sd_notify(0, "READY=1");
+    notify_status(srv);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    gmd_server *srv = s->data;
+    if (signum == SIGHUP) {
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                   (unsigned long long)(gmd_now() * 1e6));
+        /* Reload once the ask is durable (hup_recorded, on the loop). */
+        au_event ev;
+        gmd_guard_event(&ev, AU_EV_REQUEST, NULL, NULL, GMD_ACT_RELOAD, NULL);
+        ev.route = "SIGHUP";
+        ev.detail = "SIGHUP";
+        gmd_guard_record(&srv->guard, &ev, hup_recorded, srv);
         return;
     }
     start_drain(srv, signum == SIGTERM ? "SIGTERM" : "SIGINT");

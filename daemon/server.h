@@ -175,6 +175,13 @@ struct gmd_conn {
     char route[32];             /* metrics label of the current request */
     double t_request;
     gmd_job *job;
+    /* An admin action waiting for its audit event points here at its
+     * own pointer to this connection; closing sets that to NULL (api.c). */
+    gmd_conn **audit_wait;
+    /* Blocking work for the current request in the thread pool points here
+     * at its own pointer to this connection; closing sets that to NULL
+     * (api_audit.c). */
+    gmd_conn **work_wait;
     gmd_conn *prev, *next;
 };
 

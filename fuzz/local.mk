@@ -110,3 +110,15 @@ fuzz_fuzz_ctl_client_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -
 fuzz_fuzz_ctl_client_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_ctl_client_LDADD = common/libcommon.a
 endif
+
+# fuzz_audit_query: the query string of gemmad's audit routes
+# (daemon/audit_query.c, built into the target so it is instrumented).
+# Seeds: query strings such as "since=0&principal=CN%3Dalice&tail=1".
+if BUILD_FUZZERS
+noinst_PROGRAMS += fuzz/fuzz_audit_query
+fuzz_fuzz_audit_query_SOURCES = fuzz/fuzz_audit_query.c daemon/audit_query.c
+fuzz_fuzz_audit_query_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+fuzz_fuzz_audit_query_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz_fuzz_audit_query_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_audit_query_LDADD = common/libcommon.a $(JANSSON_LIBS)
+endif

@@ -20,6 +20,7 @@ static const char *const action_names[PL_ACT_COUNT] = {
     [PL_ACT_AUDIT_READ] = "audit.read",
     [PL_ACT_AUDIT_VERIFY] = "audit.verify",
     [PL_ACT_POLICY_RELOAD] = "policy.reload",
+    [PL_ACT_ADMIN] = "admin",
 };
 
 static const char *const reason_names[PL_REASON_COUNT] = {
@@ -50,7 +51,7 @@ int pl_action_parse(const char *name, pl_action *out, cm_err *err)
     return cm_err_set(err,
                       "unknown action '%s' (expected infer, models.list, models.load, "
                       "models.unload, status.read, metrics.read, audit.read, audit.verify, "
-                      "policy.reload)",
+                      "policy.reload, admin)",
                       name);
 }
 

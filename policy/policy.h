@@ -52,6 +52,8 @@ typedef enum pl_action {
     PL_ACT_AUDIT_READ,      /* "audit.read" */
     PL_ACT_AUDIT_VERIFY,    /* "audit.verify" */
     PL_ACT_POLICY_RELOAD,   /* "policy.reload" */
+    PL_ACT_ADMIN,           /* "admin": what only the admin permission allows
+                               (rotating the audit log) */
     PL_ACT_COUNT
 } pl_action;
 

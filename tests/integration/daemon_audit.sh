@@ -2,11 +2,14 @@
 # tests/integration/daemon_audit.sh -- the audit trail of the real gemmad
 # (security.audit_db): a scripted session writes every event type, with
 # principal, role, rule, route, model digest, status, tokens, latency and
-# HMACs, and the chain verifies; kill -9 during a burst of concurrent
+# HMACs, and the chain verifies; an admin action runs only after its
+# "request" row is durable (lower seq than its outcome row) and not at all
+# when its client has gone meanwhile; kill -9 during a burst of concurrent
 # requests loses no response that a client received; an audit log that
 # cannot be written refuses requests with 503 (fail-closed) while
-# /healthz still answers; with security.audit_fail_open the same failure
-# lets requests through and the start log says so.
+# /healthz still answers, and admin actions (unload, load, reload, SIGHUP)
+# are not done; with security.audit_fail_open the same failure lets
+# requests and admin actions through and the start log says so.
 . "$top_srcdir/tests/lib/tap.sh"
 . "$top_srcdir/tests/integration/daemon_lib.sh"
 G="$top_builddir/gemmactl"
@@ -91,6 +94,24 @@ wait_for 15 sh -c "[ \$(grep -c 'model tiny loaded' '$GD_LOG') -ge 2 ]"; ok $? "
 check "session: admin reload (200)" has "$(as admin /admin/v1/reload -X POST)" 200
 kill -HUP "$GD_PID"
 gd_wait_log 'certificates and CRLs reloaded' 10; ok $? "session: SIGHUP reload"
+# An unload waits for its "request" row; the client gives up meanwhile
+# (another writer holds the database until then): the unload is not done.
+mkfifo "$GD_TMP/lock"
+sqlite3 -batch "$DB" < "$GD_TMP/lock" >/dev/null 2>&1 &
+AU_LOCK=$!
+GD_EXTRA_PIDS="$AU_LOCK"
+exec 9> "$GD_TMP/lock"
+printf '.timeout 5000\nBEGIN EXCLUSIVE;\n' >&9
+wait_for 5 sh -c "! sqlite3 -batch '$DB' 'BEGIN IMMEDIATE; ROLLBACK;'"
+code=$(gd_curl_as admin -o /dev/null -w '%{http_code}' --max-time 2 "$U/admin/v1/models/unload" -d '{"model":"tiny"}' 2>/dev/null)
+check "session: an unload waiting for its audit row gets no answer in 2 s" [ "$code" = 000 ]
+printf 'COMMIT;\n' >&9
+exec 9>&-
+wait "$AU_LOCK"
+GD_EXTRA_PIDS=""
+gd_wait_log 'models.unload tiny: client went away: not done' 10
+ok $? "session: once the row is durable, the unload of the departed client is not done"
+check "... and the model is still ready" has "$(gd_curl_as client "$U/v1/models/tiny")" '"state":"ready"'
 gd_stop TERM; ok $? "session: gemmad stops cleanly"
 
 for ev in request response denied model.load model.unload model.verify_failed \
@@ -112,6 +133,14 @@ n=$(q "SELECT count(*) FROM events WHERE event='model.verify_failed' AND model='
 [ "$n" -ge 1 ]; ok $? "audit: the tampered bundle is recorded as model.verify_failed"
 n=$(q "SELECT count(*) FROM events WHERE event='request' AND action='models.unload' AND role='admin'")
 [ "$n" -ge 1 ]; ok $? "audit: who asked for the unload is recorded (role admin)"
+# An admin action runs only once its "request" row is durable: that row
+# comes before the outcome row.
+r=$(q "SELECT (SELECT min(seq) FROM events WHERE event='request' AND action='models.unload' AND route='POST /admin/v1/models/unload' AND subject_dn LIKE '%CN=admin%') < (SELECT min(seq) FROM events WHERE event='model.unload' AND model='tiny')")
+[ "$r" = 1 ]; ok $? "audit: the unload's request row comes before its model.unload row"
+r=$(q "SELECT (SELECT min(seq) FROM events WHERE event='request' AND action='policy.reload' AND route='POST /admin/v1/reload') < (SELECT min(seq) FROM events WHERE event='config.reload' AND detail='ok') AND (SELECT min(seq) FROM events WHERE event='request' AND route='SIGHUP') < (SELECT min(seq) FROM events WHERE event='config.reload' AND detail='SIGHUP')")
+[ "$r" = 1 ]; ok $? "audit: the reloads' request rows (admin API, SIGHUP) come before their config.reload rows"
+n=$(q "SELECT count(*) FROM events WHERE event='response' AND action='models.unload' AND http_status=499 AND role='admin' AND detail LIKE 'client went away%'")
+[ "$n" = 1 ]; ok $? "audit: the unload not done is recorded (response, 499)"
 last=$(q "SELECT event FROM events ORDER BY seq DESC LIMIT 1")
 [ "$last" = daemon.stop ]; ok $? "audit: daemon.stop is the last event (got $last)"
 out=$("$G" audit verify --db "$DB" 2>&1); rc=$?
@@ -177,7 +206,11 @@ full_run() { # FAIL_OPEN
 models:
   - name: tiny
     path: $B/tiny.gguf
-    context: 512"
+    context: 512
+  - name: spare
+    path: $B/tiny.gguf
+    context: 256
+    load: false"
     gd_start || return 1
     U="https://localhost:$GD_PORT"
     [ "$(as client /v1/chat/completions -d "$(chat before 2)")" = 200 ] || return 1
@@ -208,6 +241,24 @@ if [ "$AU_MOUNTED" = 1 ]; then
     check "full disk: gemmad_audit_refused_total counts the refusals" has "$m" 'gemmad_audit_refused_total 3'
     n=$(printf '%s\n' "$m" | sed -n 's/^gemmad_audit_failures_total //p')
     [ "${n:-0}" -ge 3 ]; ok $? "full disk: gemmad_audit_failures_total counts failed writes ($n)"
+    # Admin actions are fail-closed too: nothing is done without a durable
+    # "request" event.
+    body=$(gd_curl_as client "$U/admin/v1/models/unload" -d '{"model":"tiny"}' -w ' %{http_code}')
+    has "$body" '"code":"audit_unavailable"' && has "$body" '} 503'
+    ok $? "full disk, fail-closed: an unload is refused (503 audit_unavailable)"
+    check "... and the model is still ready" has "$(gd_get /v1/models/tiny)" '"state":"ready"'
+    body=$(gd_curl_as client "$U/admin/v1/models/load" -d '{"model":"spare"}' -w ' %{http_code}')
+    has "$body" '"code":"audit_unavailable"' && has "$body" '} 503'
+    ok $? "full disk, fail-closed: a load is refused (503 audit_unavailable)"
+    check "... and the model is still unloaded" has "$(gd_get /v1/models/spare)" '"state":"unloaded"'
+    sed -i 's/^tls:$/tls:\n  min_version: "1.2"/' "$GD_CONF"
+    body=$(gd_curl_as client -X POST "$U/admin/v1/reload" -w ' %{http_code}')
+    has "$body" '"code":"audit_unavailable"' && has "$body" '} 503'
+    ok $? "full disk, fail-closed: a reload is refused (503 audit_unavailable)"
+    kill -HUP "$GD_PID"
+    gd_wait_log 'SIGHUP: reload REFUSED' 10; ok $? "full disk, fail-closed: a SIGHUP reload is refused, logged as an error"
+    check "... and the running configuration stays (tls.min_version 1.3)" has "$(gd_get /admin/v1/status)" '"tls_min_version":"1.3"'
+    check "full disk: gemmad_audit_refused_total counts the refused admin requests" has "$(gd_get /metrics)" 'gemmad_audit_refused_total 6'
     rm -f "$AU_MNT/fill"
     check "space again: requests are served again" has "$(as client /v1/chat/completions -d "$(chat again 2)")" 200
     gd_stop KILL
@@ -220,10 +271,17 @@ if [ "$AU_MOUNTED" = 1 ]; then
     check "full disk, fail_open: a chat is served (200) unaudited" has "$(as client /v1/chat/completions -d "$(chat after 2)")" 200
     n=$(gd_get /metrics | sed -n 's/^gemmad_audit_failures_total //p')
     [ "${n:-0}" -ge 1 ]; ok $? "full disk, fail_open: the failures are counted ($n)"
+    check "full disk, fail_open: an unload is done (202) unaudited" has "$(as client /admin/v1/models/unload -d '{"model":"tiny"}')" 202
+    gd_wait_log 'model tiny unloaded' 15; ok $? "full disk, fail_open: the model is unloaded"
+    check "full disk, fail_open: a load is done (202) unaudited" has "$(as client /admin/v1/models/load -d '{"model":"spare"}')" 202
+    sed -i 's/^tls:$/tls:\n  min_version: "1.2"/' "$GD_CONF"
+    check "full disk, fail_open: a reload is done (200) unaudited" has "$(as client /admin/v1/reload -X POST)" 200
+    check "... and the new configuration is in force (tls.min_version 1.2)" has "$(gd_get /admin/v1/status)" '"tls_min_version":"1.2"'
+    check "full disk, fail_open: nothing is refused" has "$(gd_get /metrics)" 'gemmad_audit_refused_total 0'
     gd_stop KILL
     umount "$AU_MNT" && AU_MOUNTED=0
 else
-    for t in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do
+    for t in $(seq 1 28); do
         tap_skip "full-disk audit checks need root to mount a tmpfs"
     done
 fi

@@ -14,13 +14,14 @@
 #   status.read    GET /admin/v1/status and GET /healthz (both)
 #   metrics.read   GET /metrics
 #   policy.reload  POST /admin/v1/reload
+#   audit.read     GET /admin/v1/audit?limit=1 (gemmad keeps an audit log)
+#   audit.verify   GET /admin/v1/audit/verify
 # allow = 2xx; deny = the reason's status (403; 400 for the token limits)
 # with the reason code in the OpenAI-style error body.
 #
-# Rows gemmad cannot express are skipped visibly in the daemon pass:
-# audit.read/audit.verify (gemmad has no audit route; gemmactl reads the
-# audit database), an inference without a model (the OpenAI API requires
-# one: 400 before any policy), and Unix-peer rows whose uid/gid is not
+# Rows gemmad cannot express are skipped visibly in the daemon pass: an
+# inference without a model (the OpenAI API requires one: 400 before any
+# policy), and Unix-peer rows whose uid/gid is not
 # ours and that we cannot take (as root, curl runs under setpriv(1) with
 # the row's uid and gid; the socket is then mode 0666). Rows with a UID or
 # GID run over the Unix socket, the others over TCP. gemmad
@@ -29,6 +30,7 @@
 # rule matches: only the uid rule can give it a role.
 . "$top_srcdir/tests/lib/tap.sh"
 . "$top_srcdir/tests/integration/daemon_lib.sh"
+. "$top_srcdir/tests/lib/policy_cases.sh"
 
 GEMMACTL="$top_builddir/gemmactl"
 DATA="$top_srcdir/tests/data/policy"
@@ -63,37 +65,10 @@ fp=$(openssl x509 -in "$C/partner.crt" -noout -fingerprint -sha256 | sed 's/^.*=
 sed "s/@FP_partner@/$fp/" "$DATA/policy.yaml.in" >"$GD_TMP/policy.yaml"
 check "the test policy is valid" "$GEMMACTL" policy check "$GD_TMP/policy.yaml"
 
-grep -v '^#' "$DATA/cases.txt" | grep -v '^[[:space:]]*$' >"$GD_TMP/cases"
+policy_cases_list "$GD_TMP/cases"
 
 # ---- way 1: gemmactl policy test ----
-while read -r cert action model uid gid pt mt expect reason role rule; do
-    set -- policy test "$GD_TMP/policy.yaml" --action "$action"
-    [ "$cert" = - ] || set -- "$@" --cert "$C/$cert.crt"
-    [ "$model" = - ] || set -- "$@" --model "$model"
-    [ "$uid" = - ] || set -- "$@" --uid "$uid"
-    [ "$gid" = - ] || set -- "$@" --gid "$gid"
-    [ "$pt" = - ] || set -- "$@" --prompt-tokens "$pt"
-    [ "$mt" = - ] || set -- "$@" --max-tokens "$mt"
-    "$GEMMACTL" "$@" >"$GD_TMP/out" 2>&1
-    rc=$?
-    got_d=$(sed -n 's/^decision: *//p' "$GD_TMP/out")
-    got_r=$(sed -n 's/^reason: *\([a-z_]*\).*/\1/p' "$GD_TMP/out")
-    got_role=$(sed -n 's/^role: *//p' "$GD_TMP/out")
-    got_rule=$(sed -n 's/^rule: *\([0-9][0-9]*\) .*/\1/p' "$GD_TMP/out")
-    [ -n "$got_role" ] || got_role=-
-    [ -n "$got_rule" ] || got_rule=-
-    want_rc=3
-    [ "$expect" = allow ] && want_rc=0
-    desc="gemmactl: $cert $action ${model#-} uid=$uid gid=$gid -> $expect $reason role=$role rule=$rule"
-    if [ "$rc" -eq "$want_rc" ] && [ "$got_d" = "$expect" ] && [ "$got_r" = "$reason" ] &&
-        [ "$got_role" = "$role" ] && [ "$got_rule" = "$rule" ]; then
-        ok 0 "$desc"
-    else
-        ok 1 "$desc"
-        echo "# exit $rc; got: $got_d $got_r role=$got_role rule=$got_rule"
-        sed 's/^/#   /' "$GD_TMP/out"
-    fi
-done <"$GD_TMP/cases"
+policy_cases_gemmactl "$GD_TMP/cases" "$GD_TMP/policy.yaml" "$C" crt "$GD_TMP/out" "gemmactl: "
 
 # ---- way 2: gemmad ----
 # Every model the table names; llama-3 stays unloaded (its only row is a
@@ -109,8 +84,10 @@ for m in gemma-4-e2b gemma-4-e4b gemma-4-31b gemma-4-26b-a4b llama-3; do
     max_tokens: 8192
     load: $load"
 done
+mkdir -p "$GD_TMP/audit"
 GD_CRL="$GD_PKI/crl-empty.pem" gd_config "security:
   policy: $GD_TMP/policy.yaml
+  audit_db: $GD_TMP/audit/audit.db
 models:$models"
 my_uid=$(id -u)
 my_gid=$(id -g)
@@ -173,10 +150,6 @@ daemon_pass() {
 n_daemon=0
 while read -r cert action model uid gid pt mt expect reason role rule; do
     desc="$1: $cert $action ${model#-} uid=$uid gid=$gid -> $expect $reason"
-    case "$action" in audit.read | audit.verify)
-        tap_skip "$desc: gemmad has no audit route (audit is read with gemmactl audit)"
-        continue ;;
-    esac
     if [ "$action" = infer ] && [ "$model" = - ]; then
         tap_skip "$desc: an OpenAI request must name a model (400 before the policy)"
         continue
@@ -215,6 +188,12 @@ while read -r cert action model uid gid pt mt expect reason role rule; do
         fi ;;
     metrics.read) s=$(req "$cert" $via GET /metrics) ;;
     policy.reload) s=$(req "$cert" $via POST /admin/v1/reload) ;;
+    audit.read)
+        s=$(req "$cert" $via GET "/admin/v1/audit?limit=1")
+        case "$s" in 2??) grep -q '"object":"list"' "$GD_TMP/body" || s="$s (no rows in it)" ;; esac ;;
+    audit.verify)
+        s=$(req "$cert" $via GET /admin/v1/audit/verify)
+        case "$s" in 2??) grep -q '"ok":true' "$GD_TMP/body" || s="$s (the log does not verify)" ;; esac ;;
     *) s="no route for $action" ;;
     esac
     n_daemon=$((n_daemon + 1))

@@ -4,6 +4,7 @@
 # certificates made now with the openssl CLI (tests/data/policy/certs.txt)
 # and the policy tests/data/policy/policy.yaml.in. One TAP line per case.
 . "$top_srcdir/tests/lib/tap.sh"
+. "$top_srcdir/tests/lib/policy_cases.sh"
 
 GEMMACTL="$top_builddir/gemmactl"
 DATA="$top_srcdir/tests/data/policy"
@@ -26,35 +27,8 @@ fp=$(openssl x509 -in "$TAP_TMP/partner.pem" -noout -fingerprint -sha256 | sed '
 sed "s/@FP_partner@/$fp/" "$DATA/policy.yaml.in" >"$TAP_TMP/policy.yaml"
 check "the test policy is valid" "$GEMMACTL" policy check "$TAP_TMP/policy.yaml"
 
-grep -v '^#' "$DATA/cases.txt" | grep -v '^[[:space:]]*$' >"$TAP_TMP/cases"
-while read -r cert action model uid gid pt mt expect reason role rule; do
-    set -- policy test "$TAP_TMP/policy.yaml" --action "$action"
-    [ "$cert" = - ] || set -- "$@" --cert "$TAP_TMP/$cert.pem"
-    [ "$model" = - ] || set -- "$@" --model "$model"
-    [ "$uid" = - ] || set -- "$@" --uid "$uid"
-    [ "$gid" = - ] || set -- "$@" --gid "$gid"
-    [ "$pt" = - ] || set -- "$@" --prompt-tokens "$pt"
-    [ "$mt" = - ] || set -- "$@" --max-tokens "$mt"
-    "$GEMMACTL" "$@" >"$TAP_TMP/out" 2>&1
-    rc=$?
-    got_d=$(sed -n 's/^decision: *//p' "$TAP_TMP/out")
-    got_r=$(sed -n 's/^reason: *\([a-z_]*\).*/\1/p' "$TAP_TMP/out")
-    got_role=$(sed -n 's/^role: *//p' "$TAP_TMP/out")
-    got_rule=$(sed -n 's/^rule: *\([0-9][0-9]*\) .*/\1/p' "$TAP_TMP/out")
-    [ -n "$got_role" ] || got_role=-
-    [ -n "$got_rule" ] || got_rule=-
-    want_rc=3
-    [ "$expect" = allow ] && want_rc=0
-    desc="$cert $action ${model#-} -> $expect $reason role=$role rule=$rule"
-    if [ "$rc" -eq "$want_rc" ] && [ "$got_d" = "$expect" ] && [ "$got_r" = "$reason" ] &&
-        [ "$got_role" = "$role" ] && [ "$got_rule" = "$rule" ]; then
-        ok 0 "$desc"
-    else
-        ok 1 "$desc"
-        echo "# exit $rc; got: $got_d $got_r role=$got_role rule=$got_rule"
-        sed 's/^/#   /' "$TAP_TMP/out"
-    fi
-done <"$TAP_TMP/cases"
+policy_cases_list "$TAP_TMP/cases"
+policy_cases_gemmactl "$TAP_TMP/cases" "$TAP_TMP/policy.yaml" "$TAP_TMP" pem "$TAP_TMP/out"
 
 # --json carries the same decision.
 "$GEMMACTL" policy test "$TAP_TMP/policy.yaml" --cert "$TAP_TMP/docsvc.pem" --action infer \
