@@ -99,7 +99,7 @@ static void admin_recorded(void *arg, int status, const char *msg)
     admin_wait *w = arg;
     gmd_conn *c = w->conn;
     gmd_server *srv = w->srv;
-    const char *act = gmd_action_name(w->action);
+    const char *act = gmd_action_name(w->action) ? gmd_action_name(w->action) : "-";
     if (c != NULL)
         c->audit_wait = NULL;
     if (status < 0) {

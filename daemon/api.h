@@ -26,7 +26,8 @@ bool gmd_api_guard_keep(gmd_conn *c, gmd_action action, const char *model,
 bool gmd_api_guard(gmd_conn *c, gmd_action action, const char *model, uint32_t max_tokens);
 /* Runs an allowed admin action on the loop, its "request" event durable. */
 typedef void (*gmd_api_admin_fn)(gmd_conn *c, void *arg);
-/* An action that changes the server (models.load, models.unload, reload),
+/* An action that changes the server (models.load, models.unload, reload,
+ * audit rotation) or reads the audit log (audit.read, audit.verify),
  * fail-closed: ask the guard (a denial is answered), record the "request"
  * event and, once it is durable, call run(c, arg). When it cannot be
  * recorded the action is not done and 503 audit_unavailable is answered;

@@ -306,52 +306,66 @@ static audit_task *task_new(gmd_conn *c, task_kind kind)
     return t;
 }
 
-/* The guard, the log, the query string: a task ready to start, or NULL
- * (answered). */
-static audit_task *reading_task(gmd_conn *c, gmd_action action, task_kind kind,
-                                gmd_audit_route qroute)
-{
-    if (!gmd_api_guard(c, action, NULL, 0) || !have_log(c))
-        return NULL;
-    audit_task *t = task_new(c, kind);
-    if (t == NULL)
-        return NULL;
-    const char *q = strchr(gmd_http_url(&c->http), '?');
-    if (gmd_audit_query_parse(q ? q + 1 : NULL, qroute, &t->q, &t->err) < 0) {
-        gmd_conn_error(c, 400, "invalid_request_error", "invalid_query", NULL, t->err.msg);
-        free(t);
-        return NULL;
-    }
-    return t;
-}
+/* What a reading route asks for, kept while its "request" event is
+ * written. */
+typedef struct read_ask {
+    task_kind kind;
+    gmd_audit_route qroute;
+} read_ask;
 
-void gmd_route_audit_read(gmd_conn *c)
+/* The "request" event is durable: check the log and the query string,
+ * then read or verify in the thread pool. */
+static void run_read(gmd_conn *c, void *arg)
 {
-    audit_task *t = reading_task(c, GMD_ACT_AUDIT_READ, T_READ, GMD_AUDIT_Q_READ);
-    if (t != NULL)
-        task_start(c, t);
-}
-
-void gmd_route_audit_export(gmd_conn *c)
-{
-    audit_task *t = reading_task(c, GMD_ACT_AUDIT_READ, T_EXPORT, GMD_AUDIT_Q_EXPORT);
-    if (t != NULL)
-        task_start(c, t);
-}
-
-void gmd_route_audit_verify(gmd_conn *c)
-{
-    const char *q = strchr(gmd_http_url(&c->http), '?');
-    if (!gmd_api_guard(c, GMD_ACT_AUDIT_VERIFY, NULL, 0) || !have_log(c))
+    const read_ask *a = arg;
+    if (!have_log(c))
         return;
-    if (q != NULL && q[1] != '\0') {
+    const char *q = strchr(gmd_http_url(&c->http), '?');
+    if (a->kind == T_VERIFY && q != NULL && q[1] != '\0') {
         gmd_conn_error(c, 400, "invalid_request_error", "invalid_query", NULL,
                        "this route takes no query parameters");
         return;
     }
-    audit_task *t = task_new(c, T_VERIFY);
-    if (t != NULL)
-        task_start(c, t);
+    audit_task *t = task_new(c, a->kind);
+    if (t == NULL)
+        return;
+    if (a->kind != T_VERIFY &&
+        gmd_audit_query_parse(q ? q + 1 : NULL, a->qroute, &t->q, &t->err) < 0) {
+        gmd_conn_error(c, 400, "invalid_request_error", "invalid_query", NULL, t->err.msg);
+        free(t);
+        return;
+    }
+    task_start(c, t);
+}
+
+/* Reading the audit log is itself a decision worth a record: like the
+ * admin actions, the read runs once its "request" event is durable, and is
+ * refused (503) when the audit log cannot take it. */
+static void ask_read(gmd_conn *c, gmd_action action, task_kind kind, gmd_audit_route qroute)
+{
+    read_ask *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        gmd_conn_error(c, 503, "server_error", "out_of_memory", NULL, "out of memory");
+        return;
+    }
+    a->kind = kind;
+    a->qroute = qroute;
+    gmd_api_guard_admin(c, action, NULL, run_read, a);
+}
+
+void gmd_route_audit_read(gmd_conn *c)
+{
+    ask_read(c, GMD_ACT_AUDIT_READ, T_READ, GMD_AUDIT_Q_READ);
+}
+
+void gmd_route_audit_export(gmd_conn *c)
+{
+    ask_read(c, GMD_ACT_AUDIT_READ, T_EXPORT, GMD_AUDIT_Q_EXPORT);
+}
+
+void gmd_route_audit_verify(gmd_conn *c)
+{
+    ask_read(c, GMD_ACT_AUDIT_VERIFY, T_VERIFY, GMD_AUDIT_Q_READ);
 }
 
 /* ---- rotation ---- */

@@ -23,8 +23,9 @@ const char *gmd_action_name(gmd_action a)
     case GMD_ACT_AUDIT_READ: return "audit.read";
     case GMD_ACT_AUDIT_VERIFY: return "audit.verify";
     case GMD_ACT_AUDIT_ROTATE: return "audit.rotate";
+    case GMD_ACT_NONE: return NULL;
     }
-    return "unknown";
+    return NULL;
 }
 
 static pl_action to_pl(gmd_action a)
@@ -40,8 +41,9 @@ static pl_action to_pl(gmd_action a)
     case GMD_ACT_AUDIT_READ: return PL_ACT_AUDIT_READ;
     case GMD_ACT_AUDIT_VERIFY: return PL_ACT_AUDIT_VERIFY;
     case GMD_ACT_AUDIT_ROTATE: return PL_ACT_ADMIN;
+    case GMD_ACT_NONE: return PL_ACT_ADMIN; /* never asked; the strictest if it were */
     }
-    return PL_ACT_STATUS_READ;
+    return PL_ACT_ADMIN;
 }
 
 /* ---- audit hand-off: writer thread -> loop ---- */

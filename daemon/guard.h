@@ -51,8 +51,10 @@ typedef enum gmd_action {
     GMD_ACT_AUDIT_READ,     /* GET /admin/v1/audit, /admin/v1/audit/export */
     GMD_ACT_AUDIT_VERIFY,   /* GET /admin/v1/audit/verify */
     GMD_ACT_AUDIT_ROTATE,   /* POST /admin/v1/audit/rotate: the admin permission only */
+    GMD_ACT_NONE,           /* an event no client asked for (daemon.start): no action */
 } gmd_action;
 
+/* The policy's name of an action ("infer", ...); NULL for GMD_ACT_NONE. */
 const char *gmd_action_name(gmd_action a);
 
 typedef struct gmd_guard_decision {

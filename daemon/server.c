@@ -392,7 +392,7 @@ int gmd_server_run(const char *config_path, const gmd_config *cfg, cm_err *err)
     char started[GMD_PATH_MAX + 64];
     snprintf(started, sizeof(started), "gemmad %s, configuration %s", GMD_VERSION,
              srv->config_path);
-    if (gmd_guard_audit(&srv->guard, NULL, AU_EV_DAEMON_START, GMD_ACT_STATUS_READ, NULL, 0,
+    if (gmd_guard_audit(&srv->guard, NULL, AU_EV_DAEMON_START, GMD_ACT_NONE, NULL, 0,
                         started) < 0) {
         cm_err_set(err, "cannot record daemon.start in the audit log");
         goto out;

@@ -9,7 +9,7 @@
 #                               shipped role policy and an audit log
 #   5. curl                     a streamed chat request over mTLS
 #   6. gemmactl chat -p         the same through the operator CLI
-#   7. gemmactl audit verify    the hash chain of what just happened
+#   7. gemmactl audit tail/verify  through gemmad: the hash chain of what just happened
 #
 # Everything it makes lives in $GEMMA_DEMO_DIR (default BUILD/demo); gemmad
 # is stopped at the end, also on error or Ctrl-C.
@@ -108,12 +108,15 @@ say "   without a client certificate the daemon refuses the connection:"
 curl -sS --max-time 10 --unix-socket "$demo/gemmad.sock" --cacert "$demo/pki/ca.crt" \
     https://localhost/healthz 2>&1 | sed 's/^/    /' || true
 
+say "7. the audit log of this session, read through gemmad (audit.read), and its hash chain"
+"$ctl" audit tail -n 10
+"$ctl" audit verify
+
 say "stopping gemmad (SIGTERM drains, then exits 0)"
 kill -TERM "$pid"
 wait "$pid"
 trap - EXIT INT TERM
 
-say "7. the audit log of this session, and its hash chain"
-"$ctl" audit tail --db "$demo/audit.db" -n 10 || "$ctl" audit query --db "$demo/audit.db"
+say "   offline, on the host, the closed log (with daemon.stop) verifies too:"
 "$ctl" audit verify --db "$demo/audit.db"
 say "done; gemmad's log is $demo/gemmad.log"

@@ -89,8 +89,11 @@ ok $? "auditor: query --principal CN=alice shows its request and response rows (
 
 exits 0 auditor audit tail -n 3
 [ "$(wc -l <"$GD_TMP/out")" -eq 4 ] && head -1 "$GD_TMP/out" | grep -q '^SEQ' &&
-    tail -1 "$GD_TMP/out" | grep -q 'response .*CN=alice'
-ok $? "auditor: tail -n 3 is a header and 3 rows, the chat's response last"
+    tail -1 "$GD_TMP/out" | grep -q 'request .*CN=carol.*audit.read'
+ok $? "auditor: tail -n 3 is a header and 3 rows, the last its own audit.read (recorded first)"
+exits 0 auditor audit query --event response --format jsonl
+tail -1 "$GD_TMP/out" | grep -q "\"request_id\":\"$chat_id\""
+ok $? "auditor: the chat's response is the last response row"
 
 # Through gemmad and from the file: the same bytes (21000+ rows: 3 pages).
 ctl auditor audit query --format jsonl; rc=$?

@@ -119,6 +119,8 @@ for ev in request response denied model.load model.unload model.verify_failed \
     n=$(q "SELECT count(*) FROM events WHERE event='$ev'")
     [ "${n:-0}" -ge 1 ]; ok $? "audit: event $ev recorded ($n rows)"
 done
+n=$(q "SELECT count(*) FROM events WHERE event='daemon.start' AND action IS NULL AND subject_dn IS NULL AND detail LIKE 'gemmad %'")
+[ "${n:-0}" -ge 1 ]; ok $? "audit: daemon.start names no principal and no action ($n rows)"
 n=$(q "SELECT count(*) FROM events WHERE event='request' AND request_id='$chat_id' AND subject_dn LIKE '%CN=alice%' AND cert_serial IS NOT NULL AND length(cert_fingerprint)=64 AND role='client' AND rule_name='alice' AND transport IS NOT NULL AND route='POST /v1/chat/completions' AND action='infer' AND model='tiny' AND model_digest LIKE 'sha256:%' AND decision='allow' AND prompt_hmac IS NOT NULL")
 [ "$n" = 1 ]; ok $? "audit: the request row has principal, role, rule, transport, route, model digest, decision, prompt HMAC"
 n=$(q "SELECT count(*) FROM events WHERE event='response' AND request_id='$chat_id' AND http_status=200 AND prompt_tokens>0 AND completion_tokens=4 AND latency_us>0 AND output_hmac IS NOT NULL AND role='client'")
