@@ -50,6 +50,8 @@ void gmd_config_defaults(gmd_config *cfg)
     cfg->queue_depth = 16;
     cfg->engine_threads = 0;
     cfg->drain_timeout_ms = 30000;
+    cfg->audit_checkpoint_rows = 1000;
+    cfg->audit_checkpoint_seconds = 60;
     cfg->watchdog_ms = 0;
 }
 
@@ -334,6 +336,14 @@ static int security_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t 
         return get_string(p, v, "security.audit_db", c->audit_db, sizeof(c->audit_db));
     if (strcmp(key, "audit_fail_open") == 0)
         return get_bool(p, v, "security.audit_fail_open", &c->audit_fail_open);
+    if (strcmp(key, "audit_raw_text") == 0)
+        return get_bool(p, v, "security.audit_raw_text", &c->audit_raw_text);
+    if (strcmp(key, "audit_checkpoint_rows") == 0)
+        return get_u32(p, v, "security.audit_checkpoint_rows", 1, 1000000,
+                       &c->audit_checkpoint_rows);
+    if (strcmp(key, "audit_checkpoint_seconds") == 0)
+        return get_u32(p, v, "security.audit_checkpoint_seconds", 1, 86400,
+                       &c->audit_checkpoint_seconds);
     if (strcmp(key, "bundle_keys") == 0)
         return get_string(p, v, "security.bundle_keys", c->bundle_keys, sizeof(c->bundle_keys));
     if (strcmp(key, "bundle_cas") == 0)

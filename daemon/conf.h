@@ -78,6 +78,9 @@ typedef struct gmd_config {
     char policy_file[GMD_PATH_MAX];   /* "" = allow every verified client */
     char audit_db[GMD_PATH_MAX];      /* "" = audit events go to the log */
     bool audit_fail_open;             /* serve requests the audit log cannot record */
+    bool audit_raw_text;              /* keep prompt and output text, not only HMACs */
+    uint32_t audit_checkpoint_rows;   /* signed checkpoint after this many rows */
+    uint32_t audit_checkpoint_seconds;/* ... or this many seconds with new rows */
     char bundle_keys[GMD_PATH_MAX];   /* PEM public key(s) that sign bundles */
     char bundle_cas[GMD_PATH_MAX];    /* PEM CAs whose chains sign bundles */
 

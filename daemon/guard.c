@@ -149,11 +149,22 @@ int gmd_guard_open(gmd_guard *g, const gmd_config *cfg, uv_loop_t *loop, cm_err 
                "certificate may do everything");
     if (pl_limiter_new(0, &g->limiter, err) < 0)
         return -1;
+    g->fail_open = cfg->audit_fail_open;
+    g->raw_text = cfg->audit_raw_text;
+    g->cp_rows = cfg->audit_checkpoint_rows;
+    g->cp_seconds = cfg->audit_checkpoint_seconds;
     if (cfg->audit_db[0] != '\0') {
-        au_config ac = {.db_path = cfg->audit_db, .fail_open = cfg->audit_fail_open};
+        au_config ac = {.db_path = cfg->audit_db,
+                        .fail_open = cfg->audit_fail_open,
+                        .store_raw_text = cfg->audit_raw_text,
+                        .checkpoint_rows = cfg->audit_checkpoint_rows,
+                        .checkpoint_ms = cfg->audit_checkpoint_seconds * 1000u};
         if (au_log_open(&ac, &g->audit, err) < 0)
             return cm_err_prefix(err, "security.audit_db");
-        g->fail_open = cfg->audit_fail_open;
+        if (g->raw_text)
+            cm_log(CM_LOG_WARN, "guard", "security.audit_raw_text is set: the audit log %s "
+                   "keeps the text of every prompt and answer, not only their HMACs",
+                   cfg->audit_db);
         if (g->fail_open)
             cm_log(CM_LOG_WARN, "guard", "security.audit_fail_open is set: AUDIT FAILS OPEN, "
                    "requests are served even when the audit log %s cannot record them",
@@ -207,7 +218,9 @@ int gmd_guard_reload(gmd_guard *g, const gmd_config *cfg, cm_err *err)
         gmd_guard_audit(g, NULL, AU_EV_POLICY_RELOAD, GMD_ACT_RELOAD, NULL, 400, err->msg);
         return -1;
     }
-    if (strcmp(cfg->audit_db, g->audit_path) != 0 || cfg->audit_fail_open != g->fail_open)
+    if (strcmp(cfg->audit_db, g->audit_path) != 0 || cfg->audit_fail_open != g->fail_open ||
+        cfg->audit_raw_text != g->raw_text || cfg->audit_checkpoint_rows != g->cp_rows ||
+        cfg->audit_checkpoint_seconds != g->cp_seconds)
         cm_log(CM_LOG_WARN, "guard", "security.audit_* changes take effect at the next start");
     pl_holder_swap(g->policy, p);
     snprintf(g->policy_path, sizeof(g->policy_path), "%s", cfg->policy_file);

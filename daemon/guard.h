@@ -77,6 +77,8 @@ typedef struct gmd_guard {
     pl_limiter *limiter;
     au_log *audit;            /* NULL: audit events go to the log */
     bool fail_open;           /* security.audit_fail_open */
+    bool raw_text;              /* security.audit_raw_text as started */
+    uint32_t cp_rows, cp_seconds; /* security.audit_checkpoint_* as started */
     char policy_path[GMD_PATH_MAX];
     char audit_path[GMD_PATH_MAX];
     uint64_t n_allowed, n_denied;

@@ -81,6 +81,8 @@ TESTS += tests/integration/daemon_mtls.sh tests/integration/daemon_http.sh \
 	tests/integration/openai_client.sh
 TESTS += tests/integration/daemon_audit.sh
 EXTRA_DIST += tests/integration/daemon_audit.sh
+TESTS += tests/integration/daemon_audit_options.sh
+EXTRA_DIST += tests/integration/daemon_audit_options.sh
 EXTRA_DIST += tests/lib/pki.sh tests/integration/daemon_lib.sh \
 	tests/integration/daemon_mtls.sh tests/integration/daemon_http.sh \
 	tests/integration/daemon_infer.sh tests/integration/daemon_policy.sh \
