@@ -110,28 +110,15 @@ int ctl_audit_sink_row(ctl_audit_sink *s, const au_row *row, cm_err *err)
 static int call(ctl_client *c, const char *cmd, const char *method, const char *path,
                 const char *body, json_t **out)
 {
-    *out = NULL;
-    ctl_response r;
-    cm_err err;
-    if (ctl_client_call(c, method, path, body, &r, NULL, NULL, &err) < 0) {
-        fprintf(stderr, "gemmactl %s: %s\n", cmd, err.msg);
-        return ctl_client_exit(c);
-    }
-    if (r.head.status / 100 != 2) {
-        int code = ctl_report_http(cmd, &r);
-        ctl_response_free(&r);
-        return code;
-    }
-    json_error_t jerr;
-    json_t *o = json_loadb(r.body, r.len, 0, &jerr);
-    ctl_response_free(&r);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        fprintf(stderr, "gemmactl %s: gemmad's answer to %s is not a JSON object%s%s\n", cmd,
-                path, o == NULL ? ": " : "", o == NULL ? jerr.text : "");
+    int rc = ctl_call_json_text(c, cmd, method, path, body, 0, out);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        fprintf(stderr, "gemmactl %s: gemmad's answer to %s is not a JSON object\n", cmd, path);
         return CTL_EXIT_ERROR;
     }
-    *out = o;
     return CTL_EXIT_OK;
 }
 

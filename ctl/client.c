@@ -673,25 +673,17 @@ int ctl_report_http(const char *cmd, const ctl_response *r)
     return ret;
 }
 
-int ctl_call_json(ctl_client *c, const char *cmd, const char *method, const char *path,
-                  json_t *body, json_t **out)
+int ctl_call_json_text(ctl_client *c, const char *cmd, const char *method, const char *path,
+                       const char *body, int timeout_s, json_t **out)
 {
     *out = NULL;
-    char *text = NULL;
-    if (body) {
-        text = json_dumps(body, JSON_COMPACT);
-        if (text == NULL) {
-            fprintf(stderr, "gemmactl %s: out of memory\n", cmd);
-            return CTL_EXIT_ERROR;
-        }
-    }
     ctl_response r;
     cm_err err;
     int saved = c->timeout_s;
-    c->timeout_s = CTL_JSON_TIMEOUT_S;
-    int rc = ctl_client_call(c, method, path, text, &r, NULL, NULL, &err);
+    if (timeout_s > 0)
+        c->timeout_s = timeout_s;
+    int rc = ctl_client_call(c, method, path, body, &r, NULL, NULL, &err);
     c->timeout_s = saved;
-    free(text);
     if (rc < 0) {
         fprintf(stderr, "gemmactl %s: %s\n", cmd, err.msg);
         return ctl_client_exit(c);
@@ -711,4 +703,21 @@ int ctl_call_json(ctl_client *c, const char *cmd, const char *method, const char
     }
     *out = o;
     return CTL_EXIT_OK;
+}
+
+int ctl_call_json(ctl_client *c, const char *cmd, const char *method, const char *path,
+                  json_t *body, json_t **out)
+{
+    *out = NULL;
+    char *text = NULL;
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT);
+        if (text == NULL) {
+            fprintf(stderr, "gemmactl %s: out of memory\n", cmd);
+            return CTL_EXIT_ERROR;
+        }
+    }
+    int rc = ctl_call_json_text(c, cmd, method, path, text, CTL_JSON_TIMEOUT_S, out);
+    free(text);
+    return rc;
 }

@@ -99,4 +99,9 @@ int ctl_report_http(const char *cmd, const ctl_response *r);
 int ctl_call_json(ctl_client *c, const char *cmd, const char *method, const char *path,
                   json_t *body, json_t **out);
 
+/* The same with the body as text (NULL: none) and a timeout in seconds for
+ * this call (0: the client's own, e.g. for long audit verifications). */
+int ctl_call_json_text(ctl_client *c, const char *cmd, const char *method, const char *path,
+                       const char *body, int timeout_s, json_t **out);
+
 #endif
