@@ -14,6 +14,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "engine/cpu/dot.h"
@@ -195,6 +196,57 @@ static void *tk_caller_main(void *arg)
                 c->ok = 0;
     }
     return NULL;
+}
+
+/* One thread stalls in its first chunk: the others must take over the rest
+ * of its span (each thread starts on a span of its own), and every index
+ * is still handed out exactly once. */
+typedef struct tk_stall {
+    tk_count count;
+    uint32_t stalled_worker; /* UINT32_MAX until a chunk has stalled */
+    uint32_t *chunks_by_worker;
+} tk_stall;
+
+static void tk_stall_fn(void *ctx, uint64_t begin, uint64_t end, uint32_t worker)
+{
+    tk_stall *st = ctx;
+    uint32_t none = UINT32_MAX;
+    if (__atomic_compare_exchange_n(&st->stalled_worker, &none, worker, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        struct timespec ts = {0, 300 * 1000 * 1000}; /* 300 ms */
+        nanosleep(&ts, NULL);
+    }
+    __atomic_fetch_add(&st->chunks_by_worker[worker], 1, __ATOMIC_RELAXED);
+    tk_count_fn(&st->count, begin, end, worker);
+}
+
+static void test_pool_stalled_thread(void **state)
+{
+    (void)state;
+    enum { N = 4000, NT = 3 };
+    gm_pool *pool = NULL;
+    cm_err err;
+    assert_int_equal(gm_pool_create(NT, &pool, &err), 0);
+    uint32_t *hits = calloc(N, sizeof(*hits));
+    uint32_t *worker_of = calloc(N, sizeof(*worker_of));
+    uint32_t chunks[NT] = {0};
+    assert_non_null(hits);
+    assert_non_null(worker_of);
+    tk_stall st = {{hits, worker_of}, UINT32_MAX, chunks};
+    gm_pool_run(pool, N, 10, tk_stall_fn, &st); /* 400 chunks */
+    for (uint32_t i = 0; i < N; i++)
+        assert_int_equal(hits[i], 1);
+    assert_true(st.stalled_worker < NT);
+    uint32_t total = 0;
+    for (int w = 0; w < NT; w++)
+        total += chunks[w];
+    assert_int_equal(total, N / 10);
+    /* In 300 ms the others finish everything else, its span included: the
+     * stalled thread ran far fewer than its third of the chunks. */
+    assert_true(chunks[st.stalled_worker] < N / 10 / NT / 2);
+    free(hits);
+    free(worker_of);
+    gm_pool_destroy(pool);
 }
 
 /* Two threads sharing one pool: their runs are serialized, and each sees
@@ -692,6 +744,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_covers_every_index_once),
         cmocka_unit_test(test_pool_concurrent_callers),
+        cmocka_unit_test(test_pool_stalled_thread),
         cmocka_unit_test(test_pool_nested_run),
         cmocka_unit_test(test_pool_bad_thread_counts),
         cmocka_unit_test(test_vec_dot_types),
