@@ -80,7 +80,7 @@ done
 before=$(sqlite3 -batch "$DB2" "SELECT count(*) FROM checkpoints")
 for k in 1 2 3 4; do chat "burst $k" >/dev/null; done
 after=$(sqlite3 -batch "$DB2" "SELECT count(*) FROM checkpoints")
-[ "$after" -gt "$before" ]; ok $? "checkpoint_rows 4: 8 new rows add a checkpoint at once ($before -> $after)"
+[ "$after" -ge $((before + 2)) ]; ok $? "checkpoint_rows 4: 8 new rows add two checkpoints at once ($before -> $after)"
 out=$("$G" audit verify --db "$DB2" 2>&1)
 case $out in OK*) ok 0 "the log with raw text and frequent checkpoints verifies" ;;
 *) ok 1 "the log with raw text and frequent checkpoints verifies"; echo "# $out" ;; esac
