@@ -60,4 +60,43 @@ int gm_generate(gm_context *ctx, uint32_t seq, const int32_t *prompt,
                 gm_text_cb on_text, void *user, const volatile int *cancel,
                 gm_generate_result *result, cm_err *err);
 
+/* ---- one sequence's generation, step by step (for batch schedulers) ----
+ *
+ * gm_generate above is this state driven by a loop over one sequence. A
+ * scheduler that evaluates many sequences in one gm_decode keeps one
+ * gm_gen per sequence: it feeds the prompt itself (in chunks, mixed with
+ * other sequences' tokens), then hands each row of logits to gm_gen_step,
+ * which samples, streams text through on_text and says what to feed next.
+ * The behaviour (stop strings, end-of-generation tokens, max_tokens,
+ * penalties over prompt and output, suppressed tokens) is gm_generate's. */
+typedef struct gm_gen gm_gen;
+
+/* The sampler of one request: params->sample, the vocabulary's suppressed
+ * tokens, and the prompt accepted for the penalties. The one place a
+ * request's sampler is built. */
+int gm_gen_sampler_new(const gm_model *model, const gm_generate_params *params,
+                       const int32_t *prompt, size_t n_prompt, gm_sampler **out,
+                       cm_err *err);
+
+/* A generation for `prompt` (checked against the vocabulary). The stop
+ * strings are copied; `params` need not outlive the call. */
+int gm_gen_new(const gm_model *model, const int32_t *prompt, size_t n_prompt,
+               const gm_generate_params *params, gm_text_cb on_text, void *user,
+               gm_gen **out, cm_err *err);
+void gm_gen_free(gm_gen *g);
+
+/* Sample from the logits after the last token fed (the array is
+ * modified) and stream its text. Returns 0 with *next set: feed it and
+ * call again with the next logits; 1 when the generation has ended
+ * (gm_gen_result says how); -1 on error. `room` is false when the
+ * sequence's context is full (the token would not fit): the generation
+ * then ends with GM_FINISH_CONTEXT. */
+int gm_gen_step(gm_gen *g, float *logits, bool room, int32_t *next, cm_err *err);
+/* End now as cancelled (nothing more is streamed). */
+void gm_gen_cancel(gm_gen *g);
+/* Counters and finish reason so far (finish is final once ended). */
+const gm_generate_result *gm_gen_result(const gm_gen *g);
+/* Record the prompt evaluation time (gm_generate_result.prompt_seconds). */
+void gm_gen_set_prompt_seconds(gm_gen *g, double seconds);
+
 #endif
