@@ -74,6 +74,37 @@ uint32_t gm_context_seq_len(const gm_context *ctx, uint32_t seq);
 /* Bytes of KV cache allocated and in use (for metrics). */
 void gm_context_kv_usage(const gm_context *ctx, uint64_t *used, uint64_t *total);
 
+/* ---- sequences for a batch scheduler and its prefix cache ----
+ * A sequence continues from position n only if each sliding layer's ring
+ * still holds the window before n; truncate and copy fail (changing
+ * nothing) when it has moved on. Snapshots keep every position of every
+ * layer instead, so any prefix of one can be restored. */
+/* Cut sequence `seq` back to n positions. */
+int gm_context_seq_truncate(gm_context *ctx, uint32_t seq, uint32_t n, cm_err *err);
+/* Sequence dst holds sequence src's positions [0, n). */
+int gm_context_seq_copy(gm_context *ctx, uint32_t src, uint32_t dst, uint32_t n,
+                        cm_err *err);
+/* KV bytes one sequence of n positions occupies (sliding layers capped). */
+uint64_t gm_context_seq_kv_bytes(const gm_context *ctx, uint32_t n);
+/* Smallest sliding window (0 = none). A step that adds at most this many
+ * positions to a sequence leaves all of them in the cache until the next
+ * step, for gm_kv_snapshot_append. */
+uint32_t gm_context_min_window(const gm_context *ctx);
+
+typedef struct gm_kv_snapshot gm_kv_snapshot;
+/* Room for `cap` positions of this context's layers. */
+int gm_kv_snapshot_new(const gm_context *ctx, uint32_t cap, gm_kv_snapshot **out,
+                       cm_err *err);
+void gm_kv_snapshot_free(gm_kv_snapshot *snap);
+/* Append positions [length, to) of sequence seq (which still holds them). */
+int gm_kv_snapshot_append(gm_kv_snapshot *snap, const gm_context *ctx, uint32_t seq,
+                          uint32_t to, cm_err *err);
+/* Sequence seq holds the snapshot's positions [0, n). */
+int gm_kv_snapshot_restore(const gm_kv_snapshot *snap, gm_context *ctx, uint32_t seq,
+                           uint32_t n, cm_err *err);
+uint32_t gm_kv_snapshot_len(const gm_kv_snapshot *snap);
+uint64_t gm_kv_snapshot_bytes(const gm_kv_snapshot *snap);
+
 /*
  * A batch of tokens, each appended to one sequence at that sequence's next
  * position (positions are implicit and consecutive per sequence). Tokens of

@@ -206,3 +206,72 @@ void gm_context_kv_usage(const gm_context *ctx, uint64_t *used, uint64_t *total)
 {
     gm_kv_usage(&ctx->kv, used, total);
 }
+
+int gm_context_seq_truncate(gm_context *ctx, uint32_t seq, uint32_t n, cm_err *err)
+{
+    return gm_kv_seq_truncate(&ctx->kv, seq, n, err);
+}
+
+int gm_context_seq_copy(gm_context *ctx, uint32_t src, uint32_t dst, uint32_t n,
+                        cm_err *err)
+{
+    return gm_kv_seq_copy(&ctx->kv, src, dst, n, err);
+}
+
+uint64_t gm_context_seq_kv_bytes(const gm_context *ctx, uint32_t n)
+{
+    return gm_kv_seq_bytes(&ctx->kv, n);
+}
+
+uint32_t gm_context_min_window(const gm_context *ctx)
+{
+    return gm_kv_min_ring(&ctx->kv);
+}
+
+struct gm_kv_snapshot {
+    gm_kv_snap snap;
+};
+
+int gm_kv_snapshot_new(const gm_context *ctx, uint32_t cap, gm_kv_snapshot **out,
+                       cm_err *err)
+{
+    *out = calloc(1, sizeof(**out));
+    if (*out == NULL)
+        return cm_err_set(err, "kv snapshot: out of memory");
+    if (gm_kv_snap_init(&(*out)->snap, &ctx->kv, cap, err) < 0) {
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void gm_kv_snapshot_free(gm_kv_snapshot *snap)
+{
+    if (snap == NULL)
+        return;
+    gm_kv_snap_free(&snap->snap);
+    free(snap);
+}
+
+int gm_kv_snapshot_append(gm_kv_snapshot *snap, const gm_context *ctx, uint32_t seq,
+                          uint32_t to, cm_err *err)
+{
+    return gm_kv_snap_append(&snap->snap, &ctx->kv, seq, to, err);
+}
+
+int gm_kv_snapshot_restore(const gm_kv_snapshot *snap, gm_context *ctx, uint32_t seq,
+                           uint32_t n, cm_err *err)
+{
+    return gm_kv_snap_restore(&snap->snap, &ctx->kv, seq, n, err);
+}
+
+uint32_t gm_kv_snapshot_len(const gm_kv_snapshot *snap)
+{
+    return snap->snap.len;
+}
+
+uint64_t gm_kv_snapshot_bytes(const gm_kv_snapshot *snap)
+{
+    return snap->snap.bytes;
+}

@@ -112,3 +112,169 @@ void gm_kv_usage(const gm_kv_cache *c, uint64_t *used, uint64_t *total)
     if (total != NULL)
         *total = t;
 }
+
+/* ---- prefixes ---- */
+
+/* First position attention at position n reads in a layer. */
+static uint32_t first_needed(const gm_kv_layer *l, uint32_t n)
+{
+    return l->ring && n >= l->cap ? n - l->cap + 1 : 0;
+}
+
+bool gm_kv_can_truncate(const gm_kv_cache *c, uint32_t seq, uint32_t n)
+{
+    if (seq >= c->n_seq || n > c->len[seq])
+        return false;
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const gm_kv_layer *l = &c->layers[il];
+        if (l->width == 0 || !l->ring)
+            continue;
+        /* every position in [first_needed, len) is still in the ring */
+        if (c->len[seq] - first_needed(l, n) > l->cap)
+            return false;
+    }
+    return true;
+}
+
+int gm_kv_seq_truncate(gm_kv_cache *c, uint32_t seq, uint32_t n, cm_err *err)
+{
+    if (!gm_kv_can_truncate(c, seq, n))
+        return cm_err_set(err, "kv cache: sequence %u cannot be cut back to %u positions "
+                               "(it holds %u; a sliding window has moved past them)",
+                          seq, n, seq < c->n_seq ? c->len[seq] : 0);
+    c->len[seq] = n;
+    return 0;
+}
+
+static void copy_row(const gm_kv_layer *l, float *dk, float *dv, const float *sk,
+                     const float *sv)
+{
+    memcpy(dk, sk, l->width * sizeof(float));
+    memcpy(dv, sv, l->width * sizeof(float));
+}
+
+int gm_kv_seq_copy(gm_kv_cache *c, uint32_t src, uint32_t dst, uint32_t n, cm_err *err)
+{
+    if (dst >= c->n_seq || src == dst)
+        return cm_err_set(err, "kv cache: cannot copy sequence %u into %u", src, dst);
+    if (!gm_kv_can_truncate(c, src, n))
+        return cm_err_set(err, "kv cache: sequence %u does not hold the %u positions to copy",
+                          src, n);
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const gm_kv_layer *l = &c->layers[il];
+        if (l->width == 0)
+            continue;
+        for (uint32_t p = first_needed(l, n); p < n; p++)
+            copy_row(l, gm_kv_k(c, il, dst, p), gm_kv_v(c, il, dst, p), gm_kv_k(c, il, src, p),
+                     gm_kv_v(c, il, src, p));
+    }
+    c->len[dst] = n;
+    return 0;
+}
+
+uint64_t gm_kv_seq_bytes(const gm_kv_cache *c, uint32_t n)
+{
+    uint64_t b = 0;
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const gm_kv_layer *l = &c->layers[il];
+        if (l->width > 0)
+            b += 2ull * l->width * sizeof(float) * (n < l->cap ? n : l->cap);
+    }
+    return b;
+}
+
+uint32_t gm_kv_min_ring(const gm_kv_cache *c)
+{
+    uint32_t m = 0;
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const gm_kv_layer *l = &c->layers[il];
+        if (l->width > 0 && l->ring && (m == 0 || l->cap < m))
+            m = l->cap;
+    }
+    return m;
+}
+
+void gm_kv_snap_free(gm_kv_snap *s)
+{
+    for (uint32_t il = 0; il < s->n_layer; il++) {
+        if (s->k != NULL)
+            free(s->k[il]);
+        if (s->v != NULL)
+            free(s->v[il]);
+    }
+    free(s->k);
+    free(s->v);
+    free(s->width);
+    memset(s, 0, sizeof(*s));
+}
+
+int gm_kv_snap_init(gm_kv_snap *s, const gm_kv_cache *c, uint32_t cap, cm_err *err)
+{
+    memset(s, 0, sizeof(*s));
+    if (cap == 0 || cap > c->n_ctx)
+        return cm_err_set(err, "kv snapshot: %u positions is not within 1..%u", cap, c->n_ctx);
+    s->n_layer = c->n_layer;
+    s->cap = cap;
+    s->width = calloc(c->n_layer ? c->n_layer : 1, sizeof(*s->width));
+    s->k = calloc(c->n_layer ? c->n_layer : 1, sizeof(*s->k));
+    s->v = calloc(c->n_layer ? c->n_layer : 1, sizeof(*s->v));
+    if (s->width == NULL || s->k == NULL || s->v == NULL) {
+        gm_kv_snap_free(s);
+        return cm_err_set(err, "kv snapshot: out of memory");
+    }
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const uint32_t w = c->layers[il].width;
+        s->width[il] = w;
+        if (w == 0)
+            continue;
+        const size_t n = (size_t)cap * w * sizeof(float);
+        s->k[il] = malloc(n);
+        s->v[il] = malloc(n);
+        if (s->k[il] == NULL || s->v[il] == NULL) {
+            gm_kv_snap_free(s);
+            return cm_err_set(err, "kv snapshot: cannot allocate %zu bytes", 2 * n);
+        }
+        s->bytes += 2 * (uint64_t)n;
+    }
+    return 0;
+}
+
+int gm_kv_snap_append(gm_kv_snap *s, const gm_kv_cache *c, uint32_t seq, uint32_t to,
+                      cm_err *err)
+{
+    if (seq >= c->n_seq || to > c->len[seq] || to > s->cap || s->n_layer != c->n_layer)
+        return cm_err_set(err, "kv snapshot: cannot take positions up to %u of sequence %u",
+                          to, seq);
+    for (uint32_t il = 0; il < c->n_layer; il++)
+        if (s->width[il] > 0 && s->len < to && !gm_kv_holds(c, il, s->len, c->len[seq]))
+            return cm_err_set(err, "kv snapshot: layer %u of sequence %u no longer holds "
+                                   "position %u", il, seq, s->len);
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const size_t w = s->width[il];
+        for (uint32_t p = s->len; p < to && w > 0; p++) {
+            memcpy(s->k[il] + p * w, gm_kv_k(c, il, seq, p), w * sizeof(float));
+            memcpy(s->v[il] + p * w, gm_kv_v(c, il, seq, p), w * sizeof(float));
+        }
+    }
+    if (to > s->len)
+        s->len = to;
+    return 0;
+}
+
+int gm_kv_snap_restore(const gm_kv_snap *s, gm_kv_cache *c, uint32_t seq, uint32_t n,
+                       cm_err *err)
+{
+    if (seq >= c->n_seq || n > s->len || s->n_layer != c->n_layer)
+        return cm_err_set(err, "kv snapshot: cannot restore %u positions (it holds %u) into "
+                               "sequence %u", n, s->len, seq);
+    for (uint32_t il = 0; il < c->n_layer; il++) {
+        const gm_kv_layer *l = &c->layers[il];
+        const size_t w = l->width;
+        for (uint32_t p = first_needed(l, n); p < n && w > 0; p++) {
+            memcpy(gm_kv_k(c, il, seq, p), s->k[il] + p * w, w * sizeof(float));
+            memcpy(gm_kv_v(c, il, seq, p), s->v[il] + p * w, w * sizeof(float));
+        }
+    }
+    c->len[seq] = n;
+    return 0;
+}

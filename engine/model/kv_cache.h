@@ -52,4 +52,43 @@ void gm_kv_seq_clear(gm_kv_cache *c, uint32_t seq);
 /* Bytes allocated, and bytes holding live positions. */
 void gm_kv_usage(const gm_kv_cache *c, uint64_t *used, uint64_t *total);
 
+/* ---- prefixes: truncate, copy, snapshots (the prefix cache) ----
+ *
+ * A sequence can continue from position n only if every layer holds the
+ * positions attention at n reads: all of [0, n) for a full layer, the
+ * last W - 1 of them for a sliding layer. A ring that has moved on past
+ * them (the sequence went further than n + 1 positions beyond the window)
+ * cannot give them back: these calls then fail and change nothing. */
+
+/* Whether seq can be cut back to n positions. */
+bool gm_kv_can_truncate(const gm_kv_cache *c, uint32_t seq, uint32_t n);
+int gm_kv_seq_truncate(gm_kv_cache *c, uint32_t seq, uint32_t n, cm_err *err);
+/* dst holds src's positions [0, n) (dst != src). */
+int gm_kv_seq_copy(gm_kv_cache *c, uint32_t src, uint32_t dst, uint32_t n, cm_err *err);
+/* Bytes a sequence of n positions occupies (rings capped at W). */
+uint64_t gm_kv_seq_bytes(const gm_kv_cache *c, uint32_t n);
+/* Smallest ring (0: none): a step that adds at most this many positions
+ * to a sequence leaves all of them in every ring. */
+uint32_t gm_kv_min_ring(const gm_kv_cache *c);
+
+/* A snapshot keeps every position of every layer that has a cache --
+ * sliding layers too, unlike the ring -- so any prefix of it can be put
+ * back into a sequence. */
+typedef struct gm_kv_snap {
+    uint32_t n_layer;
+    uint32_t cap, len;        /* positions allocated, positions held */
+    uint32_t *width;          /* [n_layer] floats per position, 0 = none */
+    float **k, **v;           /* [n_layer][cap][width] */
+    uint64_t bytes;
+} gm_kv_snap;
+
+int gm_kv_snap_init(gm_kv_snap *s, const gm_kv_cache *c, uint32_t cap, cm_err *err);
+void gm_kv_snap_free(gm_kv_snap *s);
+/* Append seq's positions [s->len, to): seq must still hold all of them. */
+int gm_kv_snap_append(gm_kv_snap *s, const gm_kv_cache *c, uint32_t seq, uint32_t to,
+                      cm_err *err);
+/* seq holds the snapshot's positions [0, n) (n <= s->len). */
+int gm_kv_snap_restore(const gm_kv_snap *s, gm_kv_cache *c, uint32_t seq, uint32_t n,
+                       cm_err *err);
+
 #endif

@@ -36,3 +36,10 @@ TESTS += tests/unit/test_model_decode
 tests_unit_test_model_decode_SOURCES = tests/unit/test_model_decode.c
 tests_unit_test_model_decode_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_model_decode_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# batch invariance and prefix snapshots (continuous batching, prefix cache)
+check_PROGRAMS += tests/unit/test_batch_invariance
+TESTS += tests/unit/test_batch_invariance
+tests_unit_test_batch_invariance_SOURCES = tests/unit/test_batch_invariance.c
+tests_unit_test_batch_invariance_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_batch_invariance_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
