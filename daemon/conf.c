@@ -389,6 +389,17 @@ static int model_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
         return get_u32(p, v, "models[].workers", 1, 64, &m->workers);
     if (strcmp(key, "max_tokens") == 0)
         return get_u32(p, v, "models[].max_tokens", 1, 1048576, &m->max_tokens);
+    if (strcmp(key, "max_batch_sequences") == 0)
+        return get_u32(p, v, "models[].max_batch_sequences", 1, 64, &m->max_batch_sequences);
+    if (strcmp(key, "max_batch_tokens") == 0)
+        return get_u32(p, v, "models[].max_batch_tokens", 1, 65536, &m->max_batch_tokens);
+    if (strcmp(key, "kv_budget_mb") == 0)
+        return get_u32(p, v, "models[].kv_budget_mb", 1, 1048576, &m->kv_budget_mb);
+    if (strcmp(key, "prefix_cache_mb") == 0)
+        return get_u32(p, v, "models[].prefix_cache_mb", 0, 1048576, &m->prefix_cache_mb);
+    if (strcmp(key, "prefix_cache_min_tokens") == 0)
+        return get_u32(p, v, "models[].prefix_cache_min_tokens", 1, 1048576,
+                       &m->prefix_cache_min_tokens);
     return unknown(p, k, key, "models[]");
 }
 
@@ -411,6 +422,11 @@ static int parse_models(cfg_parser *p, gmd_config *c, yaml_node_t *seq)
         m->load = true;
         m->workers = 1;
         m->max_tokens = 4096;
+        m->max_batch_sequences = 8;
+        m->max_batch_tokens = 512;
+        m->kv_budget_mb = 1024;
+        m->prefix_cache_mb = 256;
+        m->prefix_cache_min_tokens = 32;
         if (each_pair(p, n, "models[]", model_pair, m) < 0)
             return -1;
         if (m->name[0] == '\0')

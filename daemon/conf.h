@@ -28,6 +28,12 @@ typedef struct gmd_model_config {
     uint32_t context;          /* positions per sequence, 0 = engine default */
     uint32_t workers;          /* engine threads serving it (one sequence each) */
     uint32_t max_tokens;       /* cap on generated tokens per request */
+    /* continuous batching (daemon/sched.c) */
+    uint32_t max_batch_sequences; /* requests decoded together */
+    uint32_t max_batch_tokens;    /* tokens per forward pass (decodes + prefill chunks) */
+    uint32_t kv_budget_mb;        /* KV cache the running requests may reserve */
+    uint32_t prefix_cache_mb;     /* KV kept for repeated prompt prefixes, 0 = off */
+    uint32_t prefix_cache_min_tokens; /* shortest prefix worth keeping */
 } gmd_model_config;
 
 typedef struct gmd_config {

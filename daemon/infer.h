@@ -1,7 +1,7 @@
 /*
  * daemon/infer.h -- what gemmad asks of the inference engine, in the
- * daemon's terms: load a model for N worker threads, run one request on
- * one worker (streaming text to a callback), report KV-cache use.
+ * daemon's terms: load a model, run many requests in one batch step by
+ * step (streaming text to callbacks), report KV-cache use.
  *
  * infer_engine.c implements it on engine/gemma.h; the daemon's other
  * files never include engine headers, so the request path can be read
@@ -93,12 +93,59 @@ int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_
  * read-only: any thread may call this while the model stays loaded. */
 int gmd_infer_tokenize(const gmd_infer_model *m, const gmd_infer_params *params,
                        int32_t **ids, size_t *n_ids, cm_err *err);
-/* Tokens one worker's context holds (the prompt must be shorter). */
+/* Positions one sequence holds (the prompt must be shorter). */
 uint32_t gmd_infer_context(const gmd_infer_model *m);
-/* `worker` < mc->workers; each worker is used by one thread at a time. */
-int gmd_infer_run(gmd_infer_model *m, unsigned worker, const gmd_infer_params *params,
-                  gmd_infer_text_cb on_text, void *user, const volatile int *cancel,
-                  gmd_infer_result *result, cm_err *err);
+
+/* ---- batch serving: one context, many sequences (daemon/sched.c) ----
+ *
+ * A loaded model has one context of mc->max_batch_sequences sequences
+ * ("slots") and a prefix cache. One thread -- the model's scheduler --
+ * starts requests in free slots and calls gmd_infer_step, which runs ONE
+ * forward pass over every started slot: one token for each decoding
+ * slot, then a chunk of prompt for slots still reading theirs (in the
+ * order they started, within mc->max_batch_tokens per step), samples
+ * each slot with its own parameters, streams text through each slot's
+ * callback and ends the slots that finished (on_done). Nothing here
+ * blocks on another thread. */
+#define GMD_INFER_MAX_SLOTS 64
+
+typedef struct gmd_infer_step_stats {
+    unsigned n_seqs;            /* sequences in the forward pass */
+    unsigned n_tokens;          /* tokens evaluated */
+    unsigned n_prefill;         /* of which prompt tokens */
+} gmd_infer_step_stats;
+
+typedef struct gmd_infer_cache_stats {
+    uint64_t hits, misses, hit_tokens, evictions;
+    uint64_t bytes, budget_bytes;
+    unsigned entries;
+} gmd_infer_cache_stats;
+
+/* A slot has ended: rc 0 (with its result) or -1 (with error). The slot
+ * is free again when this is called. */
+typedef void (*gmd_infer_done_cb)(void *user, unsigned slot, int rc,
+                                  const gmd_infer_result *result, const char *error);
+
+unsigned gmd_infer_slots(const gmd_infer_model *m);
+/* KV-cache bytes a request may come to hold: its prompt plus max_tokens
+ * (0: up to the context), sliding layers capped at their window. */
+uint64_t gmd_infer_kv_need(const gmd_infer_model *m, size_t n_prompt, uint32_t max_tokens);
+/* Start `params` in free slot `slot`: tokenize (unless prompt_ids are
+ * given), take what the prefix cache holds of the prompt, build the
+ * sampler. -1 with a message for a prompt that cannot run. */
+int gmd_infer_seq_start(gmd_infer_model *m, unsigned slot, const gmd_infer_params *params,
+                        gmd_infer_text_cb on_text, void *user, cm_err *err);
+/* End a started slot now (finish CANCELLED); the slot is free after. */
+void gmd_infer_seq_cancel(gmd_infer_model *m, unsigned slot, gmd_infer_result *result);
+/* Started slots. */
+unsigned gmd_infer_active(const gmd_infer_model *m);
+/* One forward pass over the started slots (nothing to do: returns 0 with
+ * st->n_tokens 0). A failed pass ends its slots with the error through
+ * on_done and returns -1. */
+int gmd_infer_step(gmd_infer_model *m, gmd_infer_done_cb on_done, void *user,
+                   gmd_infer_step_stats *st, cm_err *err);
+/* Prefix-cache counters (read by the scheduler thread only). */
+void gmd_infer_cache_stats_get(const gmd_infer_model *m, gmd_infer_cache_stats *out);
 void gmd_infer_kv_usage(gmd_infer_model *m, uint64_t *used, uint64_t *total);
 /* Bytes of the model's tensors (0 for NULL). */
 uint64_t gmd_infer_model_bytes(const gmd_infer_model *m);

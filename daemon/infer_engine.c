@@ -1,18 +1,21 @@
 /*
  * daemon/infer_engine.c -- the inference interface (infer.h) on gemmad's
- * own engine (engine/gemma.h): one gm_model shared by the workers, one
- * gm_context (one sequence) per worker, chat tokenized in the Gemma 4
- * template (content never parsed for special tokens), generation streamed
- * through gm_generate.
+ * own engine (engine/gemma.h): one gm_model and one gm_context whose
+ * sequences are the batch's slots, chat tokenized in the Gemma 4 template
+ * (content never parsed for special tokens), each slot's generation a
+ * gm_gen (engine/text/generate.h) fed by one gm_decode per step for all
+ * slots, and a prefix cache of prompt snapshots (sched_prefix.h).
  */
 #include "config.h" /* the build's: HAVE_CUDA, GM_SANITIZERS */
 
 #include "daemon/infer.h"
+#include "daemon/sched_prefix.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/cpu/dot.h"
@@ -23,13 +26,47 @@
 #include "engine/text/sample.h"
 #include "engine/text/vocab.h"
 
+/* One sequence of the batch. */
+typedef struct slot {
+    bool active;
+    gm_gen *gen;
+    int32_t *prompt;
+    uint32_t n_prompt;
+    uint32_t fed;            /* prompt positions in the cache */
+    bool decoding;           /* the prompt is in; `next` is fed next step */
+    int32_t next;
+    gm_kv_snapshot *snap;    /* the prompt's snapshot being taken, or NULL */
+    uint64_t order;          /* when it started: prompts are read first come first */
+    unsigned step_tokens;    /* tokens it has in the current step */
+    double t_start;
+} slot;
+
 struct gmd_infer_model {
     gm_model *model;
-    unsigned n_workers;
-    gm_context **ctx;
-    _Atomic uint64_t *kv_used;   /* per worker, updated after each request */
-    _Atomic uint64_t *kv_total;
+    gm_context *ctx;
+    uint32_t n_vocab;
+    unsigned n_slots;
+    slot *slots;
+    uint32_t max_step_tokens;
+    uint32_t min_window;     /* 0 = no sliding layer */
+    uint64_t order;
+    gmd_prefix_cache pc;
+    /* one step's batch */
+    int32_t *b_tok;
+    uint32_t *b_seq;
+    bool *b_want;
+    unsigned *b_owner;       /* slot of each output row */
+    float *logits;           /* [n_slots][n_vocab] */
+    _Atomic uint64_t kv_used; /* updated by the scheduler, read by the loop */
+    _Atomic uint64_t kv_total;
 };
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 const char *gmd_infer_backend(void)
 {
@@ -82,13 +119,29 @@ void gmd_infer_free(gmd_infer_model *m)
 {
     if (m == NULL)
         return;
-    for (unsigned i = 0; i < m->n_workers && m->ctx; i++)
-        gm_context_free(m->ctx[i]);
-    free(m->ctx);
-    free((void *)m->kv_used);
-    free((void *)m->kv_total);
+    for (unsigned i = 0; i < m->n_slots && m->slots; i++) {
+        gm_gen_free(m->slots[i].gen);
+        free(m->slots[i].prompt);
+        gm_kv_snapshot_free(m->slots[i].snap);
+    }
+    free(m->slots);
+    gmd_prefix_free(&m->pc);
+    free(m->b_tok);
+    free(m->b_seq);
+    free(m->b_want);
+    free(m->b_owner);
+    free(m->logits);
+    gm_context_free(m->ctx);
     gm_model_free(m->model);
     free(m);
+}
+
+static void update_kv(gmd_infer_model *m)
+{
+    uint64_t used = 0, total = 0;
+    gm_context_kv_usage(m->ctx, &used, &total);
+    atomic_store(&m->kv_used, used);
+    atomic_store(&m->kv_total, total);
 }
 
 int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_model **out,
@@ -97,14 +150,13 @@ int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_
     gmd_infer_model *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return cm_err_set(err, "model %s: out of memory", mc->name);
-    m->n_workers = mc->workers ? mc->workers : 1;
-    m->ctx = calloc(m->n_workers, sizeof(*m->ctx));
-    m->kv_used = calloc(m->n_workers, sizeof(*m->kv_used));
-    m->kv_total = calloc(m->n_workers, sizeof(*m->kv_total));
-    if (m->ctx == NULL || m->kv_used == NULL || m->kv_total == NULL) {
-        gmd_infer_free(m);
-        return cm_err_set(err, "model %s: out of memory", mc->name);
-    }
+    m->n_slots = mc->max_batch_sequences ? mc->max_batch_sequences : 1;
+    if (m->n_slots > GMD_INFER_MAX_SLOTS)
+        m->n_slots = GMD_INFER_MAX_SLOTS;
+    m->max_step_tokens = mc->max_batch_tokens ? mc->max_batch_tokens : 512;
+    if (m->max_step_tokens < m->n_slots)
+        m->max_step_tokens = m->n_slots; /* every decoding slot gets its token */
+    gmd_prefix_init(&m->pc, (uint64_t)mc->prefix_cache_mb << 20, mc->prefix_cache_min_tokens);
     gm_load_opts lo = {.n_threads = n_threads, .vocab_only = false};
     int rc = fd >= 0 ? gm_model_load_fd(fd, mc->name, &lo, &m->model, err)
                      : gm_model_load(mc->path, &lo, &m->model, err);
@@ -113,18 +165,27 @@ int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_
         gmd_infer_free(m);
         return -1;
     }
-    for (unsigned i = 0; i < m->n_workers; i++) {
-        gm_context_opts co = {.n_ctx = mc->context, .n_seq_max = 1, .n_threads = n_threads};
-        if (gm_context_new(m->model, &co, &m->ctx[i], err) < 0) {
-            cm_err_prefix(err, "model %s: worker %u", mc->name, i);
-            gmd_infer_free(m);
-            return -1;
-        }
-        uint64_t used = 0, total = 0;
-        gm_context_kv_usage(m->ctx[i], &used, &total);
-        atomic_store(&m->kv_used[i], used);
-        atomic_store(&m->kv_total[i], total);
+    gm_context_opts co = {.n_ctx = mc->context, .n_seq_max = m->n_slots,
+                          .n_threads = n_threads};
+    if (gm_context_new(m->model, &co, &m->ctx, err) < 0) {
+        cm_err_prefix(err, "model %s", mc->name);
+        gmd_infer_free(m);
+        return -1;
     }
+    m->n_vocab = gm_model_get_info(m->model)->n_vocab;
+    m->min_window = gm_context_min_window(m->ctx);
+    const size_t nt = (size_t)m->max_step_tokens;
+    m->slots = calloc(m->n_slots, sizeof(*m->slots));
+    m->b_tok = calloc(nt, sizeof(*m->b_tok));
+    m->b_seq = calloc(nt, sizeof(*m->b_seq));
+    m->b_want = calloc(nt, sizeof(*m->b_want));
+    m->b_owner = calloc(m->n_slots, sizeof(*m->b_owner));
+    m->logits = calloc((size_t)m->n_slots * m->n_vocab, sizeof(*m->logits));
+    if (!m->slots || !m->b_tok || !m->b_seq || !m->b_want || !m->b_owner || !m->logits) {
+        gmd_infer_free(m);
+        return cm_err_set(err, "model %s: out of memory", mc->name);
+    }
+    update_kv(m);
     *out = m;
     return 0;
 }
@@ -174,17 +235,77 @@ int gmd_infer_tokenize(const gmd_infer_model *m, const gmd_infer_params *p, int3
 
 uint32_t gmd_infer_context(const gmd_infer_model *m)
 {
-    return m->n_workers > 0 && m->ctx[0] ? gm_context_n_ctx(m->ctx[0]) : 0;
+    return m->ctx ? gm_context_n_ctx(m->ctx) : 0;
 }
 
-int gmd_infer_run(gmd_infer_model *m, unsigned worker, const gmd_infer_params *p,
-                  gmd_infer_text_cb on_text, void *user, const volatile int *cancel,
-                  gmd_infer_result *result, cm_err *err)
+unsigned gmd_infer_slots(const gmd_infer_model *m)
 {
-    memset(result, 0, sizeof(*result));
-    if (worker >= m->n_workers)
-        return cm_err_set(err, "worker %u out of range", worker);
-    gm_context *ctx = m->ctx[worker];
+    return m->n_slots;
+}
+
+uint64_t gmd_infer_kv_need(const gmd_infer_model *m, size_t n_prompt, uint32_t max_tokens)
+{
+    const uint32_t n_ctx = gm_context_n_ctx(m->ctx);
+    uint64_t n = (uint64_t)n_prompt + (max_tokens ? max_tokens : n_ctx);
+    return gm_context_seq_kv_bytes(m->ctx, n < n_ctx ? (uint32_t)n : n_ctx);
+}
+
+unsigned gmd_infer_active(const gmd_infer_model *m)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < m->n_slots; i++)
+        n += m->slots[i].active;
+    return n;
+}
+
+/* The request's generation parameters: the one translation from the
+ * API's to the engine's. */
+static void generate_params(const gmd_infer_params *p, gm_generate_params *gp)
+{
+    memset(gp, 0, sizeof(*gp));
+    gm_sample_params_default(&gp->sample);
+    gp->sample.temperature = p->temperature;
+    gp->sample.top_k = p->top_k;
+    gp->sample.top_p = p->top_p;
+    gp->sample.min_p = p->min_p;
+    gp->sample.frequency_penalty = p->frequency_penalty;
+    gp->sample.presence_penalty = p->presence_penalty;
+    gp->sample.seed = p->seed;
+    gp->max_tokens = p->max_tokens;
+    for (size_t i = 0; i < GMD_MAX_STOP && i < GM_MAX_STOP_STRINGS && p->stop[i]; i++)
+        gp->stop[i] = p->stop[i];
+}
+
+static void slot_release(gmd_infer_model *m, unsigned i)
+{
+    slot *s = &m->slots[i];
+    gm_gen_free(s->gen);
+    free(s->prompt);
+    gm_kv_snapshot_free(s->snap);
+    memset(s, 0, sizeof(*s));
+    cm_err err;
+    (void)gm_context_seq_clear(m->ctx, i, &err);
+}
+
+static void fill_result(const gm_generate_result *gr, gmd_infer_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->n_prompt_tokens = gr->n_prompt_tokens;
+    r->n_generated_tokens = gr->n_generated_tokens;
+    switch (gr->finish) {
+    case GM_FINISH_LENGTH: r->finish = GMD_FINISH_LENGTH; break;
+    case GM_FINISH_STOP: r->finish = GMD_FINISH_STOP; break;
+    case GM_FINISH_CANCELLED: r->finish = GMD_FINISH_CANCELLED; break;
+    case GM_FINISH_CONTEXT: r->finish = GMD_FINISH_CONTEXT; break;
+    }
+}
+
+int gmd_infer_seq_start(gmd_infer_model *m, unsigned i, const gmd_infer_params *p,
+                        gmd_infer_text_cb on_text, void *user, cm_err *err)
+{
+    if (i >= m->n_slots || m->slots[i].active)
+        return cm_err_set(err, "slot %u is not free", i);
+    slot *s = &m->slots[i];
     int32_t *toks = NULL;
     size_t n = 0;
     if (p->prompt_ids != NULL) { /* tokenized before the policy decided */
@@ -196,44 +317,192 @@ int gmd_infer_run(gmd_infer_model *m, unsigned worker, const gmd_infer_params *p
     } else if (gmd_infer_tokenize(m, p, &toks, &n, err) < 0) {
         return -1;
     }
-    uint32_t n_ctx = gm_context_n_ctx(ctx);
-    if (n >= n_ctx) {
+    const uint32_t n_ctx = gm_context_n_ctx(m->ctx);
+    if (n == 0 || n >= n_ctx) {
         free(toks);
-        return cm_err_set(err, "the prompt is %zu tokens; this model's context holds %u", n,
-                          n_ctx);
+        return n == 0 ? cm_err_set(err, "the prompt is empty")
+                      : cm_err_set(err, "the prompt is %zu tokens; this model's context "
+                                        "holds %u", n, n_ctx);
     }
     gm_generate_params gp;
-    memset(&gp, 0, sizeof(gp));
-    gm_sample_params_default(&gp.sample);
-    gp.sample.temperature = p->temperature;
-    gp.sample.top_k = p->top_k;
-    gp.sample.top_p = p->top_p;
-    gp.sample.min_p = p->min_p;
-    gp.sample.frequency_penalty = p->frequency_penalty;
-    gp.sample.presence_penalty = p->presence_penalty;
-    gp.sample.seed = p->seed;
-    gp.max_tokens = p->max_tokens;
-    for (size_t i = 0; i < GMD_MAX_STOP && i < GM_MAX_STOP_STRINGS && p->stop[i]; i++)
-        gp.stop[i] = p->stop[i];
-    gm_generate_result gr;
-    memset(&gr, 0, sizeof(gr));
-    int rc = gm_generate(ctx, 0, toks, n, &gp, on_text, user, cancel, &gr, err);
-    free(toks);
-    uint64_t used = 0, total = 0;
-    gm_context_kv_usage(ctx, &used, &total);
-    atomic_store(&m->kv_used[worker], used);
-    atomic_store(&m->kv_total[worker], total);
-    if (rc < 0)
+    generate_params(p, &gp);
+    if (gm_gen_new(m->model, toks, n, &gp, on_text, user, &s->gen, err) < 0) {
+        free(toks);
         return -1;
-    result->n_prompt_tokens = gr.n_prompt_tokens ? gr.n_prompt_tokens : (uint32_t)n;
-    result->n_generated_tokens = gr.n_generated_tokens;
-    switch (gr.finish) {
-    case GM_FINISH_LENGTH: result->finish = GMD_FINISH_LENGTH; break;
-    case GM_FINISH_STOP: result->finish = GMD_FINISH_STOP; break;
-    case GM_FINISH_CANCELLED: result->finish = GMD_FINISH_CANCELLED; break;
-    case GM_FINISH_CONTEXT: result->finish = GMD_FINISH_CONTEXT; break;
     }
+    s->prompt = toks;
+    s->n_prompt = (uint32_t)n;
+    s->active = true;
+    s->order = ++m->order;
+    s->t_start = now_seconds();
+    if (gm_context_seq_clear(m->ctx, i, err) < 0) {
+        slot_release(m, i);
+        return -1;
+    }
+    /* what the prefix cache holds of this prompt */
+    uint32_t reuse = 0;
+    const gmd_prefix_entry *e = gmd_prefix_lookup(&m->pc, toks, n, &reuse);
+    cm_err ignored;
+    if (e != NULL && gm_kv_snapshot_restore(e->snap, m->ctx, i, reuse, &ignored) == 0)
+        s->fed = reuse;
+    else
+        (void)gm_context_seq_clear(m->ctx, i, &ignored);
+    /* a snapshot of this prompt, unless an entry already covers it */
+    if (gmd_prefix_wanted(&m->pc, n) && !(e != NULL && reuse + 1 >= n && e->n_tokens >= n)) {
+        if (gm_kv_snapshot_new(m->ctx, (uint32_t)n, &s->snap, &ignored) == 0 && s->fed > 0
+            && gm_kv_snapshot_copy(s->snap, e->snap, s->fed, &ignored) < 0) {
+            gm_kv_snapshot_free(s->snap);
+            s->snap = NULL;
+        }
+    }
+    update_kv(m);
     return 0;
+}
+
+void gmd_infer_seq_cancel(gmd_infer_model *m, unsigned i, gmd_infer_result *result)
+{
+    memset(result, 0, sizeof(*result));
+    if (i >= m->n_slots || !m->slots[i].active)
+        return;
+    gm_gen_cancel(m->slots[i].gen);
+    fill_result(gm_gen_result(m->slots[i].gen), result);
+    result->finish = GMD_FINISH_CANCELLED;
+    slot_release(m, i);
+    update_kv(m);
+}
+
+/* Slots still reading their prompt, first started first. */
+static unsigned prefill_order(const gmd_infer_model *m, unsigned *idx)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < m->n_slots; i++)
+        if (m->slots[i].active && !m->slots[i].decoding)
+            idx[n++] = i;
+    for (unsigned a = 1; a < n; a++) /* insertion sort: a handful of slots */
+        for (unsigned b = a; b > 0 && m->slots[idx[b]].order < m->slots[idx[b - 1]].order; b--) {
+            unsigned t = idx[b];
+            idx[b] = idx[b - 1];
+            idx[b - 1] = t;
+        }
+    return n;
+}
+
+static void end_slot(gmd_infer_model *m, unsigned i, int rc, const char *error,
+                     gmd_infer_done_cb on_done, void *user)
+{
+    gmd_infer_result r;
+    fill_result(gm_gen_result(m->slots[i].gen), &r);
+    if (r.n_prompt_tokens == 0)
+        r.n_prompt_tokens = m->slots[i].n_prompt;
+    slot_release(m, i);
+    on_done(user, i, rc, &r, error);
+}
+
+int gmd_infer_step(gmd_infer_model *m, gmd_infer_done_cb on_done, void *user,
+                   gmd_infer_step_stats *st, cm_err *err)
+{
+    memset(st, 0, sizeof(*st));
+    uint32_t n = 0;
+    unsigned n_out = 0;
+    /* one token for every decoding slot */
+    for (unsigned i = 0; i < m->n_slots; i++) {
+        slot *s = &m->slots[i];
+        s->step_tokens = 0;
+        if (!s->active || !s->decoding)
+            continue;
+        m->b_tok[n] = s->next;
+        m->b_seq[n] = i;
+        m->b_want[n] = true;
+        m->b_owner[n_out++] = i;
+        s->step_tokens = 1;
+        n++;
+        st->n_seqs++;
+    }
+    /* then prompt chunks, first come first, within the step's budget */
+    unsigned order[GMD_INFER_MAX_SLOTS], n_pre = prefill_order(m, order);
+    for (unsigned k = 0; k < n_pre && n < m->max_step_tokens; k++) {
+        const unsigned i = order[k];
+        slot *s = &m->slots[i];
+        uint32_t take = s->n_prompt - s->fed;
+        if (take > m->max_step_tokens - n)
+            take = m->max_step_tokens - n;
+        /* a snapshot reads the step's positions from the rings afterwards */
+        if (s->snap != NULL && m->min_window > 0 && take > m->min_window)
+            take = m->min_window;
+        for (uint32_t t = 0; t < take; t++) {
+            m->b_tok[n] = s->prompt[s->fed + t];
+            m->b_seq[n] = i;
+            m->b_want[n] = s->fed + t + 1 == s->n_prompt;
+            if (m->b_want[n])
+                m->b_owner[n_out++] = i;
+            n++;
+        }
+        s->step_tokens = take;
+        st->n_prefill += take;
+        st->n_seqs++;
+    }
+    st->n_tokens = n;
+    if (n == 0)
+        return 0;
+    gm_batch b = {.n_tokens = n, .tokens = m->b_tok, .seq = m->b_seq, .want_logits = m->b_want};
+    if (gm_decode(m->ctx, &b, m->logits, err) < 0) {
+        for (unsigned i = 0; i < m->n_slots; i++)
+            if (m->slots[i].active && m->slots[i].step_tokens > 0)
+                end_slot(m, i, -1, err->msg, on_done, user);
+        update_kv(m);
+        return -1;
+    }
+    /* prompts: what was read, snapshots, prompts complete */
+    const double now = now_seconds();
+    for (unsigned k = 0; k < n_pre; k++) {
+        slot *s = &m->slots[order[k]];
+        if (s->step_tokens == 0)
+            continue;
+        s->fed += s->step_tokens;
+        cm_err ignored;
+        if (s->snap != NULL && gm_kv_snapshot_append(s->snap, m->ctx, order[k], s->fed,
+                                                     &ignored) < 0) {
+            gm_kv_snapshot_free(s->snap);
+            s->snap = NULL;
+        }
+        if (s->fed == s->n_prompt) {
+            s->decoding = true;
+            gm_gen_set_prompt_seconds(s->gen, now - s->t_start);
+            if (s->snap != NULL) {
+                gmd_prefix_insert(&m->pc, s->prompt, s->n_prompt, s->snap);
+                s->snap = NULL;
+            }
+        }
+    }
+    /* sample every output row with its own slot's sampler */
+    const uint32_t n_ctx = gm_context_n_ctx(m->ctx);
+    for (unsigned r = 0; r < n_out; r++) {
+        const unsigned i = m->b_owner[r];
+        slot *s = &m->slots[i];
+        int32_t next = 0;
+        cm_err serr;
+        cm_err_clear(&serr);
+        int rc = gm_gen_step(s->gen, m->logits + (size_t)r * m->n_vocab,
+                             gm_context_seq_len(m->ctx, i) < n_ctx, &next, &serr);
+        if (rc == 0)
+            s->next = next;
+        else
+            end_slot(m, i, rc < 0 ? -1 : 0, rc < 0 ? serr.msg : NULL, on_done, user);
+    }
+    update_kv(m);
+    return 0;
+}
+
+void gmd_infer_cache_stats_get(const gmd_infer_model *m, gmd_infer_cache_stats *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->hits = m->pc.hits;
+    o->misses = m->pc.misses;
+    o->hit_tokens = m->pc.hit_tokens;
+    o->evictions = m->pc.evictions;
+    o->bytes = m->pc.bytes;
+    o->budget_bytes = m->pc.budget_bytes;
+    o->entries = (unsigned)m->pc.n;
 }
 
 void gmd_infer_kv_usage(gmd_infer_model *m, uint64_t *used, uint64_t *total)
@@ -242,8 +511,6 @@ void gmd_infer_kv_usage(gmd_infer_model *m, uint64_t *used, uint64_t *total)
     *total = 0;
     if (m == NULL)
         return;
-    for (unsigned i = 0; i < m->n_workers; i++) {
-        *used += atomic_load(&m->kv_used[i]);
-        *total += atomic_load(&m->kv_total[i]);
-    }
+    *used = atomic_load(&m->kv_used);
+    *total = atomic_load(&m->kv_total);
 }

@@ -104,3 +104,7 @@ tests_unit_test_daemon_audit_query_SOURCES = tests/unit/test_daemon_audit_query.
 tests_unit_test_daemon_audit_query_CPPFLAGS = $(GMD_CPPFLAGS)
 tests_unit_test_daemon_audit_query_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_daemon_audit_query_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+
+# continuous batching: the per-model scheduler and its prefix cache
+daemon_libgemmad_a_SOURCES += daemon/sched.c daemon/sched.h \
+	daemon/sched_prefix.c daemon/sched_prefix.h

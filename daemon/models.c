@@ -1,8 +1,9 @@
 /*
  * daemon/models.c -- the models gemmad serves: loading and unloading in
  * libuv's thread pool, and per model a bounded queue of generation jobs
- * served by its own worker threads. Workers report back only through
- * gmd_server_post (text pieces, then exactly one DONE per job).
+ * served by its scheduler thread (sched.c: continuous batching), which
+ * reports back only through gmd_server_post (text pieces, then exactly
+ * one DONE per job).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,127 +67,16 @@ void gmd_model_destroy(gmd_model *m)
     pthread_cond_destroy(&m->cv);
 }
 
-/* ---- workers ---- */
-
-typedef struct worker_arg {
-    gmd_model *m;
-    unsigned index;
-} worker_arg;
-
-typedef struct text_sink {
-    gmd_server *srv;
-    gmd_job *job;
-} text_sink;
-
-static gmd_event *event_new(gmd_event_kind kind, gmd_job *job, size_t len)
-{
-    gmd_event *ev = calloc(1, sizeof(*ev) + len + 1);
-    if (ev == NULL)
-        return NULL;
-    ev->kind = kind;
-    ev->job = job;
-    ev->t = gmd_now();
-    ev->len = len;
-    return ev;
-}
-
-static int on_text(void *user, const char *text, size_t len)
-{
-    text_sink *s = user;
-    if (atomic_load(&s->job->cancel))
-        return 1;
-    gmd_event *ev = event_new(GMD_EV_TEXT, s->job, len);
-    if (ev == NULL)
-        return 1;
-    memcpy(ev->text, text, len);
-    gmd_server_post(s->srv, ev);
-    return 0;
-}
-
-/* Every job gets exactly one DONE; it must always get through. */
-static void post_done(gmd_server *srv, gmd_job *job, int rc, const gmd_infer_result *res,
-                      const char *error)
-{
-    gmd_event *ev;
-    while ((ev = event_new(GMD_EV_DONE, job, 0)) == NULL) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    ev->rc = rc;
-    if (res)
-        ev->result = *res;
-    if (error)
-        snprintf(ev->error, sizeof(ev->error), "%s", error);
-    gmd_server_post(srv, ev);
-}
-
-static void *worker_main(void *arg)
-{
-    worker_arg wa = *(worker_arg *)arg;
-    free(arg);
-    gmd_model *m = wa.m;
-    for (;;) {
-        pthread_mutex_lock(&m->mu);
-        while (!m->stop && m->q_len == 0)
-            pthread_cond_wait(&m->cv, &m->mu);
-        if (m->q_len == 0) {
-            pthread_mutex_unlock(&m->mu);
-            break;
-        }
-        gmd_job *job = m->queue[m->q_head];
-        m->q_head = (m->q_head + 1) % m->q_cap;
-        m->q_len--;
-        if (m->n_active < sizeof(m->active) / sizeof(m->active[0]))
-            m->active[m->n_active++] = job;
-        pthread_mutex_unlock(&m->mu);
-
-        gmd_infer_result res = {0};
-        cm_err err = {{0}};
-        int rc;
-        if (atomic_load(&job->cancel)) {
-            res.finish = GMD_FINISH_CANCELLED;
-            rc = 0;
-        } else if (gmd_now() > job->deadline) {
-            res.finish = GMD_FINISH_CANCELLED;
-            rc = 0;
-        } else {
-            text_sink sink = {m->srv, job};
-            rc = gmd_infer_run(m->im, wa.index, &job->params, on_text, &sink,
-                               (const volatile int *)&job->cancel, &res, &err);
-        }
-
-        pthread_mutex_lock(&m->mu);
-        for (unsigned i = 0; i < m->n_active; i++) {
-            if (m->active[i] == job) {
-                m->active[i] = m->active[--m->n_active];
-                break;
-            }
-        }
-        pthread_mutex_unlock(&m->mu);
-        post_done(m->srv, job, rc, &res, rc < 0 ? err.msg : NULL);
-    }
-    return NULL;
-}
+/* ---- the scheduler thread (sched.c) ---- */
 
 static int start_workers(gmd_model *m, cm_err *err)
 {
     m->stop = false;
     m->n_threads = 0;
-    unsigned n = m->cfg.workers;
-    if (n > sizeof(m->threads) / sizeof(m->threads[0]))
-        n = sizeof(m->threads) / sizeof(m->threads[0]);
-    for (unsigned i = 0; i < n; i++) {
-        worker_arg *wa = malloc(sizeof(*wa));
-        if (wa == NULL)
-            return cm_err_set(err, "model %s: out of memory starting workers", m->cfg.name);
-        wa->m = m;
-        wa->index = i;
-        if (pthread_create(&m->threads[i], NULL, worker_main, wa) != 0) {
-            free(wa);
-            return cm_err_set(err, "model %s: cannot start worker thread %u", m->cfg.name, i);
-        }
-        m->n_threads++;
-    }
+    memset(&m->sched_stats, 0, sizeof(m->sched_stats));
+    if (pthread_create(&m->threads[0], NULL, gmd_sched_main, m) != 0)
+        return cm_err_set(err, "model %s: cannot start its scheduler thread", m->cfg.name);
+    m->n_threads = 1;
     return 0;
 }
 
@@ -261,11 +151,11 @@ static void load_done(uv_work_t *w, int status)
         m->error[0] = '\0';
         if (m->digest[0] != '\0')
             cm_log(CM_LOG_NOTICE, "models", "model %s loaded from verified bundle %s (root "
-                   "sha256:%s, %u worker%s)", m->cfg.name, m->cfg.bundle, m->digest,
-                   m->cfg.workers, m->cfg.workers == 1 ? "" : "s");
+                   "sha256:%s, batches of up to %u sequences)", m->cfg.name, m->cfg.bundle,
+                   m->digest, m->cfg.max_batch_sequences);
         else
-            cm_log(CM_LOG_NOTICE, "models", "model %s loaded (%s, %u worker%s)", m->cfg.name,
-                   m->cfg.path, m->cfg.workers, m->cfg.workers == 1 ? "" : "s");
+            cm_log(CM_LOG_NOTICE, "models", "model %s loaded (%s, batches of up to %u "
+                   "sequences)", m->cfg.name, m->cfg.path, m->cfg.max_batch_sequences);
         audit_model(m, AU_EV_MODEL_LOAD, GMD_ACT_MODELS_LOAD, 200,
                     m->cfg.bundle[0] ? m->cfg.bundle : m->cfg.path);
     } else {

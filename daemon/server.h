@@ -26,6 +26,7 @@
 #include "daemon/http.h"
 #include "daemon/infer.h"
 #include "daemon/metrics.h"
+#include "daemon/sched.h"
 
 typedef struct gmd_server gmd_server;
 typedef struct gmd_conn gmd_conn;
@@ -56,11 +57,12 @@ struct gmd_model {
     pthread_cond_t cv;
     gmd_job **queue;            /* ring of waiting jobs */
     unsigned q_cap, q_head, q_len;
-    gmd_job *active[64];        /* jobs running on workers (for cancel) */
+    gmd_job *active[64];        /* jobs running in the batch (for cancel) */
     unsigned n_active;
     bool stop;
-    pthread_t threads[64];
+    pthread_t threads[64];      /* the scheduler thread (sched.c) */
     unsigned n_threads;
+    gmd_sched_stats sched_stats; /* what the scheduler did (metrics) */
     uv_work_t work;
     gmd_config load_cfg;        /* configuration as it was when loading began */
     char digest[65];            /* verified bundle root digest (hex), "" = none */

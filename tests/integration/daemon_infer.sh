@@ -21,6 +21,7 @@ models:
   - name: tiny
     path: $GD_TMP/tiny.gguf
     context: 4096
+    max_batch_sequences: 1
     max_tokens: 4000"
 gd_start || { echo "Bail out! gemmad did not start"; exit 1; }
 
@@ -177,7 +178,7 @@ after=$(metric gemmad_generated_tokens_total)
 ok $? "disconnect: fewer than max_tokens were generated ($((${after%.*} - ${before%.*})))"
 check "disconnect: no sequence is left running" has "$(gd_get /metrics)" 'gemmad_active_sequences 0'
 
-# 5. A full queue answers 429 with Retry-After (1 worker, queue_depth 1).
+# 5. A full queue answers 429 with Retry-After (batches of 1, queue_depth 1).
 curl_bg "$chat,\"max_tokens\":4000,\"temperature\":0,\"stream\":true}" /dev/null
 a=$!
 sleep 0.5
