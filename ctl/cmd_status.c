@@ -115,6 +115,41 @@ static void print_build(const json_t *st)
     }
 }
 
+static double num(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : 0.0;
+}
+
+/* A model's continuous batching and prefix cache, in two or three lines. */
+static void print_batch(const json_t *bt, const json_t *pc)
+{
+    if (json_is_object(bt)) {
+        double steps = num(bt, "steps"), waits = num(bt, "queue_waits");
+        char resv[32], budget[32];
+        bytes_text(json_object_get(bt, "kv_reserved_bytes"), resv, sizeof(resv));
+        bytes_text(json_object_get(bt, "kv_budget_bytes"), budget, sizeof(budget));
+        printf("  batching: up to %.0f sequences, %.0f tokens per step; %.0f steps, mean "
+               "%.2f sequences and %.1f tokens per step; now %.0f sequences\n",
+               num(bt, "max_sequences"), num(bt, "max_tokens_per_step"), steps,
+               steps > 0 ? num(bt, "sequences_total") / steps : 0.0,
+               steps > 0 ? num(bt, "tokens_total") / steps : 0.0, num(bt, "last_sequences"));
+        printf("  queue wait: mean %.3f s over %.0f requests; KV reserved %s of %s budget "
+               "(%.0f waits)\n",
+               waits > 0 ? num(bt, "queue_wait_seconds_sum") / waits : 0.0, waits, resv, budget,
+               num(bt, "kv_budget_waits"));
+    }
+    if (json_is_object(pc)) {
+        char used[32], budget[32];
+        bytes_text(json_object_get(pc, "bytes"), used, sizeof(used));
+        bytes_text(json_object_get(pc, "budget_bytes"), budget, sizeof(budget));
+        printf("  prefix cache: %.0f hits (%.0f tokens reused), %.0f misses, %.0f entries, "
+               "%s of %s, %.0f evicted\n",
+               num(pc, "hits"), num(pc, "hit_tokens"), num(pc, "misses"), num(pc, "entries"),
+               used, budget, num(pc, "evictions"));
+    }
+}
+
 static void print_status(const json_t *st)
 {
     static const char *const top_known[] = {"version", "engine", "uptime_seconds", "ready",
@@ -157,7 +192,8 @@ static void print_status(const json_t *st)
                                               "path", "error", "load_at_start", "bundle",
                                               "bundle_root_sha256", "queue_capacity",
                                               "memory_bytes", "kv_used_bytes",
-                                              "kv_total_bytes", NULL};
+                                              "kv_total_bytes", "batch", "prefix_cache",
+                                              NULL};
     ctl_table t;
     ctl_table_init(&t, 8, titles);
     size_t i;
@@ -201,6 +237,14 @@ static void print_status(const json_t *st)
             printf("  bundle root digest: sha256:%s\n", digest);
         if (err)
             printf("  error: %s\n", err);
+        const json_t *bt = json_object_get(m, "batch"), *pc = json_object_get(m, "prefix_cache");
+        if (json_is_object(bt) || json_is_object(pc)) {
+            if (!header) {
+                printf("\n%s:\n", str_or(m, "name", "?"));
+                header = true;
+            }
+            print_batch(bt, pc);
+        }
         json_object_foreach(m, key, v) {
             if (in_list(key, model_known) || json_is_null(v))
                 continue;

@@ -243,6 +243,15 @@ void gmd_route_metrics(gmd_conn *c)
     gmd_buf b;
     gmd_buf_init(&b);
     gmd_metrics_render(&srv->metrics, &g, &b);
+    gmd_sched_stats sched_stats[GMD_MAX_MODELS];
+    const char *sched_names[GMD_MAX_MODELS];
+    unsigned n_sched = 0;
+    for (unsigned i = 0; i < srv->n_models && n_sched < GMD_MAX_MODELS; i++)
+        if (srv->models[i].state == GMD_MODEL_READY) {
+            gmd_model_sched_stats(&srv->models[i], &sched_stats[n_sched]);
+            sched_names[n_sched++] = srv->models[i].cfg.name;
+        }
+    gmd_metrics_render_sched(sched_names, sched_stats, n_sched, &b);
     gmd_buf_printf(&b, "# HELP gemmad_audit_failures_total Audit events that could not be "
                    "written.\n# TYPE gemmad_audit_failures_total counter\n"
                    "gemmad_audit_failures_total %llu\n"

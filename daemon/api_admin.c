@@ -33,6 +33,32 @@ static void add_build(json_t *st, const gmd_server *srv)
     json_object_set_new(st, "gpu_note", b.gpu_note[0] ? json_string(b.gpu_note) : json_null());
 }
 
+/* "batch" and "prefix_cache": what the model's scheduler did (sched.h). */
+static void add_sched(json_t *mo, gmd_model *m)
+{
+    gmd_sched_stats s;
+    gmd_model_sched_stats(m, &s);
+    json_object_set_new(
+        mo, "batch",
+        json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:i, s:I, s:I, s:I, s:I, s:f}",
+                  "max_sequences", (int)m->cfg.max_batch_sequences, "max_tokens_per_step",
+                  (int)m->cfg.max_batch_tokens, "steps", (json_int_t)s.steps,
+                  "sequences_total", (json_int_t)s.step_sequences, "tokens_total",
+                  (json_int_t)s.step_tokens, "prefill_tokens", (json_int_t)s.prefill_tokens,
+                  "last_sequences", (int)s.last_sequences, "last_tokens", (int)s.last_tokens,
+                  "kv_reserved_bytes", (json_int_t)s.kv_reserved_bytes, "kv_budget_bytes",
+                  (json_int_t)s.kv_budget_bytes, "kv_budget_waits", (json_int_t)s.kv_waits,
+                  "queue_waits", (json_int_t)s.queue_wait.n, "queue_wait_seconds_sum",
+                  s.queue_wait.sum));
+    json_object_set_new(
+        mo, "prefix_cache",
+        json_pack("{s:I, s:I, s:I, s:I, s:i, s:I, s:I}", "hits", (json_int_t)s.cache.hits,
+                  "misses", (json_int_t)s.cache.misses, "hit_tokens",
+                  (json_int_t)s.cache.hit_tokens, "evictions", (json_int_t)s.cache.evictions,
+                  "entries", (int)s.cache.entries, "bytes", (json_int_t)s.cache.bytes,
+                  "budget_bytes", (json_int_t)s.cache.budget_bytes));
+}
+
 void gmd_route_admin_status(gmd_conn *c)
 {
     if (!gmd_api_guard(c, GMD_ACT_STATUS_READ, NULL, 0))
@@ -54,8 +80,7 @@ void gmd_route_admin_status(gmd_conn *c)
         t_mem += mem;
         t_kv_used += kv_used;
         t_kv_total += kv_total;
-        json_array_append_new(
-            models, json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?, s:b, s:i, s:i, s:i, s:i, s:I, "
+        json_t *mo = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?, s:b, s:i, s:i, s:i, s:i, s:I, "
                               "s:I, s:I}",
                               "name", m->cfg.name, "path", m->cfg.path, "bundle",
                               m->cfg.bundle[0] ? m->cfg.bundle : NULL, "bundle_root_sha256",
@@ -65,7 +90,10 @@ void gmd_route_admin_status(gmd_conn *c)
                               m->cfg.load, "workers", (int)m->cfg.workers, "queued",
                               (int)queued, "running", (int)running, "queue_capacity",
                               (int)m->q_cap, "memory_bytes", (json_int_t)mem, "kv_used_bytes",
-                              (json_int_t)kv_used, "kv_total_bytes", (json_int_t)kv_total));
+                              (json_int_t)kv_used, "kv_total_bytes", (json_int_t)kv_total);
+        if (mo != NULL && ready)
+            add_sched(mo, m);
+        json_array_append_new(models, mo);
     }
     json_t *you = json_pack("{s:s, s:s, s:s, s:s}", "subject", c->id.subject_dn, "cn",
                             c->id.cn, "fingerprint_sha256", c->id.fingerprint_sha256, "peer",

@@ -108,3 +108,7 @@ tests_unit_test_daemon_audit_query_LDADD = $(GMD_LIBS) $(TEST_LIBS)
 # continuous batching: the per-model scheduler and its prefix cache
 daemon_libgemmad_a_SOURCES += daemon/sched.c daemon/sched.h \
 	daemon/sched_prefix.c daemon/sched_prefix.h
+
+# continuous batching, prefix cache and KV budget through gemmad
+TESTS += tests/integration/daemon_batch.sh
+EXTRA_DIST += tests/integration/daemon_batch.sh daemon/bench_batch.sh

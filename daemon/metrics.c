@@ -3,6 +3,7 @@
  * out in the Prometheus text exposition format.
  */
 #include "daemon/metrics.h"
+#include "daemon/sched.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -103,4 +104,87 @@ void gmd_metrics_render(const gmd_metrics *m, const gmd_metrics_gauges *g, gmd_b
     gauge(o, "gemmad_models_configured", "Models in the configuration.",
           g->models_configured);
     gauge(o, "gemmad_uptime_seconds", "Seconds since start.", g->uptime_seconds);
+}
+
+/* One series per model of a counter or gauge read from gmd_sched_stats. */
+typedef struct sched_series {
+    const char *name, *type, *help;
+    double (*get)(const gmd_sched_stats *s);
+} sched_series;
+
+#define GET(fn, expr) \
+    static double fn(const gmd_sched_stats *s) { return (double)(expr); }
+GET(g_steps, s->steps)
+GET(g_seqs, s->step_sequences)
+GET(g_tokens, s->step_tokens)
+GET(g_prefill, s->prefill_tokens)
+GET(g_last_seqs, s->last_sequences)
+GET(g_last_tokens, s->last_tokens)
+GET(g_kv_waits, s->kv_waits)
+GET(g_kv_reserved, s->kv_reserved_bytes)
+GET(g_kv_budget, s->kv_budget_bytes)
+GET(g_hits, s->cache.hits)
+GET(g_misses, s->cache.misses)
+GET(g_hit_tokens, s->cache.hit_tokens)
+GET(g_evictions, s->cache.evictions)
+GET(g_pc_bytes, s->cache.bytes)
+GET(g_pc_budget, s->cache.budget_bytes)
+GET(g_pc_entries, s->cache.entries)
+#undef GET
+
+static const sched_series sched_metrics[] = {
+    {"gemmad_batch_steps_total", "counter", "Forward passes run by the scheduler.", g_steps},
+    {"gemmad_batch_sequences_total", "counter",
+     "Sum over forward passes of the sequences in each (divide by steps: mean batch size).",
+     g_seqs},
+    {"gemmad_batch_tokens_total", "counter",
+     "Sum over forward passes of the tokens in each (divide by steps: tokens per step).",
+     g_tokens},
+    {"gemmad_batch_prefill_tokens_total", "counter",
+     "Prompt tokens evaluated in batches (prefix-cache hits not included).", g_prefill},
+    {"gemmad_batch_size", "gauge", "Sequences in the last forward pass.", g_last_seqs},
+    {"gemmad_batch_step_tokens", "gauge", "Tokens in the last forward pass.", g_last_tokens},
+    {"gemmad_kv_budget_waits_total", "counter",
+     "Scheduler steps in which the request at the head of the queue waited for KV-cache budget.", g_kv_waits},
+    {"gemmad_kv_cache_reserved_bytes", "gauge",
+     "KV-cache bytes the running requests may come to hold.", g_kv_reserved},
+    {"gemmad_kv_cache_budget_bytes", "gauge", "The model's kv_budget_mb in bytes.", g_kv_budget},
+    {"gemmad_prefix_cache_hits_total", "counter",
+     "Requests that reused cached KV state of their prompt's prefix.", g_hits},
+    {"gemmad_prefix_cache_misses_total", "counter",
+     "Requests that found no cached prefix to reuse.", g_misses},
+    {"gemmad_prefix_cache_hit_tokens_total", "counter",
+     "Prompt tokens not evaluated thanks to the prefix cache.", g_hit_tokens},
+    {"gemmad_prefix_cache_evictions_total", "counter",
+     "Prefix-cache entries dropped (least recently used) to stay within budget.",
+     g_evictions},
+    {"gemmad_prefix_cache_bytes", "gauge", "Bytes held by the prefix cache.", g_pc_bytes},
+    {"gemmad_prefix_cache_budget_bytes", "gauge", "The model's prefix_cache_mb in bytes.",
+     g_pc_budget},
+    {"gemmad_prefix_cache_entries", "gauge", "Prompt snapshots in the prefix cache.",
+     g_pc_entries},
+};
+
+void gmd_metrics_render_sched(const char *const *names, const gmd_sched_stats *stats,
+                              unsigned n, gmd_buf *o)
+{
+    for (size_t k = 0; k < sizeof(sched_metrics) / sizeof(sched_metrics[0]); k++) {
+        const sched_series *ms = &sched_metrics[k];
+        gmd_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", ms->name, ms->help, ms->name,
+                       ms->type);
+        for (unsigned i = 0; i < n; i++)
+            gmd_buf_printf(o, "%s{model=\"%s\"} %.17g\n", ms->name, names[i],
+                           ms->get(&stats[i]));
+    }
+    /* queue wait: one histogram over all models */
+    gmd_hist all;
+    memset(&all, 0, sizeof(all));
+    for (unsigned i = 0; i < n; i++) {
+        for (unsigned b = 0; b <= GMD_HIST_BUCKETS; b++)
+            all.counts[b] += stats[i].queue_wait.counts[b];
+        all.sum += stats[i].queue_wait.sum;
+        all.n += stats[i].queue_wait.n;
+    }
+    hist(o, "gemmad_queue_wait_seconds",
+         "Seconds a generation request waited in the queue before joining a batch.", &all);
 }

@@ -53,4 +53,11 @@ void gmd_hist_observe(gmd_hist *h, double v);
 /* Model states are appended by the caller after this (one line each). */
 void gmd_metrics_render(const gmd_metrics *m, const gmd_metrics_gauges *g, gmd_buf *out);
 
+/* The schedulers' numbers (continuous batching, KV budget, prefix cache)
+ * of n loaded models, labelled by model name; `stats` points to n
+ * gmd_sched_stats (daemon/sched.h). */
+struct gmd_sched_stats;
+void gmd_metrics_render_sched(const char *const *names, const struct gmd_sched_stats *stats,
+                              unsigned n, gmd_buf *out);
+
 #endif

@@ -308,3 +308,10 @@ unsigned gmd_model_running(gmd_model *m)
     pthread_mutex_unlock(&m->mu);
     return n;
 }
+
+void gmd_model_sched_stats(gmd_model *m, gmd_sched_stats *out)
+{
+    pthread_mutex_lock(&m->mu);
+    *out = m->sched_stats;
+    pthread_mutex_unlock(&m->mu);
+}

@@ -29,7 +29,7 @@ typedef struct gmd_sched_stats {
     uint64_t prefill_tokens;    /* prompt tokens evaluated (cache hits excluded) */
     unsigned last_sequences;    /* sequences in the last step */
     unsigned last_tokens;       /* tokens in the last step */
-    uint64_t kv_waits;          /* times the queue head waited for KV budget */
+    uint64_t kv_waits;          /* steps in which the queue head waited for KV budget */
     uint64_t kv_reserved_bytes; /* KV bytes the running requests may come to hold */
     uint64_t kv_budget_bytes;
     gmd_hist queue_wait;        /* seconds from submission to admission */

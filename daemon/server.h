@@ -139,6 +139,8 @@ void gmd_model_unload_sync(gmd_model *m);
 /* Queue a job; -1 when the queue is full (429) or the model is not ready. */
 int gmd_model_submit(gmd_model *m, gmd_job *job);
 unsigned gmd_model_queued(gmd_model *m);
+/* A copy of what the model's scheduler did (sched.h), for metrics. */
+void gmd_model_sched_stats(gmd_model *m, gmd_sched_stats *out);
 unsigned gmd_model_running(gmd_model *m);
 const char *gmd_model_state_name(gmd_model_state s);
 void gmd_job_free(gmd_job *job);
