@@ -157,6 +157,38 @@ static void test_bad_values(void **state)
     assert_non_null(strstr(err.msg, "mapping"));
 }
 
+/* models[] continuous-batching keys: defaults, values, ranges. */
+static void test_batching_keys(void **state)
+{
+    (void)state;
+    gmd_config cfg;
+    cm_err err;
+    assert_int_equal(parse_with("models:\n  - name: a\n    path: /x\n", &cfg, &err), 0);
+    assert_int_equal(cfg.models[0].max_batch_sequences, 8);
+    assert_int_equal(cfg.models[0].max_batch_tokens, 512);
+    assert_int_equal(cfg.models[0].kv_budget_mb, 1024);
+    assert_int_equal(cfg.models[0].prefix_cache_mb, 256);
+    assert_int_equal(cfg.models[0].prefix_cache_min_tokens, 32);
+    assert_int_equal(parse_with("models:\n  - name: a\n    path: /x\n"
+                                "    max_batch_sequences: 3\n    max_batch_tokens: 64\n"
+                                "    kv_budget_mb: 10\n    prefix_cache_mb: 0\n"
+                                "    prefix_cache_min_tokens: 100\n", &cfg, &err), 0);
+    assert_int_equal(cfg.models[0].max_batch_sequences, 3);
+    assert_int_equal(cfg.models[0].max_batch_tokens, 64);
+    assert_int_equal(cfg.models[0].kv_budget_mb, 10);
+    assert_int_equal(cfg.models[0].prefix_cache_mb, 0);
+    assert_int_equal(cfg.models[0].prefix_cache_min_tokens, 100);
+    assert_int_equal(parse_with("models:\n  - name: a\n    path: /x\n"
+                                "    max_batch_sequences: 65\n", &cfg, &err), -1);
+    assert_non_null(strstr(err.msg, "models[].max_batch_sequences"));
+    assert_int_equal(parse_with("models:\n  - name: a\n    path: /x\n"
+                                "    kv_budget_mb: 0\n", &cfg, &err), -1);
+    assert_non_null(strstr(err.msg, "models[].kv_budget_mb"));
+    assert_int_equal(parse_with("models:\n  - name: a\n    path: /x\n"
+                                "    max_batch_tokens: 0\n", &cfg, &err), -1);
+    assert_non_null(strstr(err.msg, "models[].max_batch_tokens"));
+}
+
 static void test_tls_min_version(void **state)
 {
     (void)state;
@@ -237,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_unix_socket),
         cmocka_unit_test(test_unknown_key_names_line),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_batching_keys),
         cmocka_unit_test(test_tls_min_version),
         cmocka_unit_test(test_required_and_models),
         cmocka_unit_test(test_syntax_error_and_empty),
