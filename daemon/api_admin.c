@@ -145,10 +145,13 @@ static void run_model(gmd_conn *c, void *arg)
     /* The "request" event recorded the ask; models.c records the outcome
      * (model.load, model.unload, model.verify_failed) when it is known. */
     if (rc < 0) {
+        /* 409: the memory budget is used by other models (unload one) */
+        const bool budget = rc == GMD_MODEL_OVER_BUDGET;
         gmd_guard_audit(&c->srv->guard, &c->id, a->load ? AU_EV_MODEL_LOAD : AU_EV_MODEL_UNLOAD,
-                        a->load ? GMD_ACT_MODELS_LOAD : GMD_ACT_MODELS_UNLOAD, a->model, 500,
-                        err.msg);
-        gmd_conn_error(c, 500, "server_error", "model_error", "model", err.msg);
+                        a->load ? GMD_ACT_MODELS_LOAD : GMD_ACT_MODELS_UNLOAD, a->model,
+                        budget ? 409 : 500, err.msg);
+        gmd_conn_error(c, budget ? 409 : 500, budget ? "invalid_request_error" : "server_error",
+                       budget ? "memory_budget_exceeded" : "model_error", "model", err.msg);
         return;
     }
     gmd_api_send_json(c, 202, json_pack("{s:s, s:s}", "model", a->model, "state",

@@ -314,6 +314,8 @@ static int engine_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k
         c->engine_threads = (int)u;
         return 0;
     }
+    if (strcmp(key, "models_memory_mb") == 0)
+        return get_u32(p, v, "engine.models_memory_mb", 0, 1u << 30, &c->models_memory_mb);
     return unknown(p, k, key, "engine");
 }
 

@@ -76,6 +76,7 @@ typedef struct gmd_config {
 
     /* engine */
     int engine_threads;
+    uint32_t models_memory_mb;  /* weights + KV and prefix caches of loaded models, 0 = no limit */
 
     /* shutdown */
     uint32_t drain_timeout_ms;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,6 +120,58 @@ static void audit_model(gmd_model *m, const char *type, gmd_action action, int s
                "audit log", m->cfg.name, type);
 }
 
+/* ---- the memory budget of loaded models (engine.models_memory_mb) ----
+ * A model counts its weights plus what its KV cache (kv_budget_mb, or the
+ * context's whole cache when smaller) and its prefix cache may hold:
+ * before loading, the weights are the file's size; once loaded, the
+ * tensors' bytes. Models loading, loaded or unloading count. */
+
+static uint64_t caches_bytes(const gmd_model_config *c, uint64_t kv_total)
+{
+    uint64_t kv = (uint64_t)c->kv_budget_mb << 20;
+    if (kv_total > 0 && kv_total < kv)
+        kv = kv_total;
+    return kv + ((uint64_t)c->prefix_cache_mb << 20);
+}
+
+static uint64_t file_bytes(const gmd_model_config *c)
+{
+    char path[2 * GMD_PATH_MAX + 2];
+    if (c->bundle[0] != '\0')
+        snprintf(path, sizeof(path), "%s/%s", c->bundle, c->path);
+    else
+        snprintf(path, sizeof(path), "%s", c->path);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+}
+
+static uint64_t others_bytes(const gmd_model *m)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < m->srv->n_models; i++) {
+        const gmd_model *o = &m->srv->models[i];
+        if (o != m && (o->state == GMD_MODEL_READY || o->state == GMD_MODEL_LOADING
+                       || o->state == GMD_MODEL_UNLOADING))
+            n += o->mem_bytes;
+    }
+    return n;
+}
+
+/* -1 with the reason when `need` bytes do not fit beside the others. */
+static int over_budget(const gmd_model *m, uint64_t need, cm_err *err)
+{
+    const uint64_t limit = (uint64_t)m->srv->cfg.models_memory_mb << 20;
+    const uint64_t others = others_bytes(m);
+    if (limit == 0 || others + need <= limit)
+        return 0;
+    return cm_err_set(err, "model %s needs about %llu MiB (weights, KV budget, prefix cache); "
+                           "the models loaded hold %llu MiB of engine.models_memory_mb %llu: "
+                           "unload one first", m->cfg.name,
+                      (unsigned long long)((need + (1u << 20) - 1) >> 20),
+                      (unsigned long long)((others + (1u << 20) - 1) >> 20),
+                      (unsigned long long)(limit >> 20));
+}
+
 static void load_work(uv_work_t *w)
 {
     gmd_model *m = w->data;
@@ -146,6 +199,16 @@ static void load_work(uv_work_t *w)
 static void load_done(uv_work_t *w, int status)
 {
     gmd_model *m = w->data;
+    if (m->work_rc == 0 && status == 0) {
+        uint64_t kv_used = 0, kv_total = 0;
+        gmd_infer_kv_usage(m->im, &kv_used, &kv_total);
+        m->mem_bytes = gmd_infer_model_bytes(m->im) + caches_bytes(&m->cfg, kv_total);
+        if (over_budget(m, m->mem_bytes, &m->work_err) < 0) {
+            gmd_infer_free(m->im);
+            m->im = NULL;
+            m->work_rc = -1;
+        }
+    }
     if (m->work_rc == 0 && status == 0 && start_workers(m, &m->work_err) == 0) {
         m->state = GMD_MODEL_READY;
         m->error[0] = '\0';
@@ -165,6 +228,7 @@ static void load_done(uv_work_t *w, int status)
             m->im = NULL;
         }
         m->state = GMD_MODEL_FAILED;
+        m->mem_bytes = 0;
         snprintf(m->error, sizeof(m->error), "%s",
                  m->work_err.msg[0] ? m->work_err.msg : "loading was cancelled");
         cm_log(CM_LOG_ERR, "models", "model %s failed to load: %s", m->cfg.name, m->error);
@@ -182,6 +246,10 @@ int gmd_model_load_async(gmd_model *m, cm_err *err)
         m->load_after_unload = true;
         return 0;
     }
+    const uint64_t need = file_bytes(&m->cfg) + caches_bytes(&m->cfg, 0);
+    if (over_budget(m, need, err) < 0)
+        return GMD_MODEL_OVER_BUDGET;
+    m->mem_bytes = need;
     m->state = GMD_MODEL_LOADING;
     m->load_cfg = m->srv->cfg; /* the thread pool reads this copy, not the live one */
     m->work.data = m;
@@ -208,6 +276,7 @@ static void unload_done(uv_work_t *w, int status)
 {
     gmd_model *m = w->data;
     m->state = GMD_MODEL_UNLOADED;
+    m->mem_bytes = 0;
     cm_log(CM_LOG_NOTICE, "models", "model %s unloaded", m->cfg.name);
     audit_model(m, AU_EV_MODEL_UNLOAD, GMD_ACT_MODELS_UNLOAD, 200, "unloaded");
     if (m->load_after_unload) {

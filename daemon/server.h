@@ -63,6 +63,7 @@ struct gmd_model {
     pthread_t threads[64];      /* the scheduler thread (sched.c) */
     unsigned n_threads;
     gmd_sched_stats sched_stats; /* what the scheduler did (metrics) */
+    uint64_t mem_bytes;         /* counted against engine.models_memory_mb (loop thread) */
     uv_work_t work;
     gmd_config load_cfg;        /* configuration as it was when loading began */
     char digest[65];            /* verified bundle root digest (hex), "" = none */
@@ -125,7 +126,10 @@ typedef struct gmd_event {
 
 int gmd_model_init(gmd_model *m, gmd_server *srv, const gmd_model_config *cfg);
 void gmd_model_destroy(gmd_model *m);
-/* Start loading in the thread pool (no-op unless UNLOADED or FAILED). */
+/* Start loading in the thread pool (no-op unless UNLOADED or FAILED).
+ * GMD_MODEL_OVER_BUDGET when the model would not fit in what
+ * engine.models_memory_mb leaves (nothing is changed). */
+#define GMD_MODEL_OVER_BUDGET (-2)
 int gmd_model_load_async(gmd_model *m, cm_err *err);
 /* Cancel everything, stop workers and free the model in the thread pool
  * (once no prompt is being tokenized: see gmd_model_prep_end). */

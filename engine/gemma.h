@@ -99,6 +99,9 @@ void gm_kv_snapshot_free(gm_kv_snapshot *snap);
 /* Append positions [length, to) of sequence seq (which still holds them). */
 int gm_kv_snapshot_append(gm_kv_snapshot *snap, const gm_context *ctx, uint32_t seq,
                           uint32_t to, cm_err *err);
+/* An empty snapshot takes the first n positions of another. */
+int gm_kv_snapshot_copy(gm_kv_snapshot *dst, const gm_kv_snapshot *src, uint32_t n,
+                        cm_err *err);
 /* Sequence seq holds the snapshot's positions [0, n). */
 int gm_kv_snapshot_restore(const gm_kv_snapshot *snap, gm_context *ctx, uint32_t seq,
                            uint32_t n, cm_err *err);

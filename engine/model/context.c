@@ -275,3 +275,9 @@ uint64_t gm_kv_snapshot_bytes(const gm_kv_snapshot *snap)
 {
     return snap->snap.bytes;
 }
+
+int gm_kv_snapshot_copy(gm_kv_snapshot *dst, const gm_kv_snapshot *src, uint32_t n,
+                        cm_err *err)
+{
+    return gm_kv_snap_copy(&dst->snap, &src->snap, n, err);
+}

@@ -278,3 +278,21 @@ int gm_kv_snap_restore(const gm_kv_snap *s, gm_kv_cache *c, uint32_t seq, uint32
     c->len[seq] = n;
     return 0;
 }
+
+int gm_kv_snap_copy(gm_kv_snap *dst, const gm_kv_snap *src, uint32_t n, cm_err *err)
+{
+    if (dst->len != 0 || n > src->len || n > dst->cap || dst->n_layer != src->n_layer)
+        return cm_err_set(err, "kv snapshot: cannot copy %u positions (source holds %u, "
+                               "room for %u)", n, src->len, dst->cap);
+    for (uint32_t il = 0; il < src->n_layer; il++) {
+        if (dst->width[il] != src->width[il])
+            return cm_err_set(err, "kv snapshot: layer %u differs", il);
+        const size_t w = src->width[il];
+        if (w > 0 && n > 0) {
+            memcpy(dst->k[il], src->k[il], (size_t)n * w * sizeof(float));
+            memcpy(dst->v[il], src->v[il], (size_t)n * w * sizeof(float));
+        }
+    }
+    dst->len = n;
+    return 0;
+}

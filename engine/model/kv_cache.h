@@ -87,6 +87,8 @@ void gm_kv_snap_free(gm_kv_snap *s);
 /* Append seq's positions [s->len, to): seq must still hold all of them. */
 int gm_kv_snap_append(gm_kv_snap *s, const gm_kv_cache *c, uint32_t seq, uint32_t to,
                       cm_err *err);
+/* dst (empty, same layers) takes src's positions [0, n). */
+int gm_kv_snap_copy(gm_kv_snap *dst, const gm_kv_snap *src, uint32_t n, cm_err *err);
 /* seq holds the snapshot's positions [0, n) (n <= s->len). */
 int gm_kv_snap_restore(const gm_kv_snap *s, gm_kv_cache *c, uint32_t seq, uint32_t n,
                        cm_err *err);

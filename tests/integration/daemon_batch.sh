@@ -11,7 +11,9 @@
 #     queue behind them fills and the next request is refused 429 with
 #     Retry-After, the waiting ones then run; a request that can never fit
 #     the budget gets a clear error;
-#  4. gemmactl-facing status and /metrics report batching and the cache.
+#  4. gemmactl-facing status and /metrics report batching and the cache;
+#  5. several models within engine.models_memory_mb: a load past it is
+#     refused (409), one not loaded answers 503, unload then load works.
 . "$top_srcdir/tests/lib/tap.sh"
 . "$top_srcdir/tests/integration/daemon_lib.sh"
 
@@ -189,5 +191,43 @@ same_text w1 "budget: the first waiting request ran once the budget freed (as al
 same_text w2 "budget: the second waiting request ran too (as alone)"
 big=$(gd_get /v1/chat/completions -w ' %{http_code}' -d "$(body_for "" "too big" 35 4000)")
 check "budget: a request that can never fit the budget gets a clear error" has "$big" 'kv_budget_mb is 3'
+gd_stop
+
+# 4. Several models within engine.models_memory_mb: two 14.6 MB models with
+# 4 MB of KV budget each (about 19 MB each) in 30 MB.
+gd_config "engine:
+  models_memory_mb: 30
+models:
+  - name: tiny
+    path: $GD_TMP/tiny.gguf
+    context: 1024
+    kv_budget_mb: 4
+    prefix_cache_mb: 0
+  - name: other
+    path: $GD_TMP/tiny.gguf
+    load: false
+    context: 1024
+    kv_budget_mb: 4
+    prefix_cache_mb: 0"
+gd_start || { echo "Bail out! gemmad did not start"; exit 1; }
+r=$(gd_get /v1/chat/completions -w ' %{http_code}' -d '{"model":"other","messages":[{"role":"user","content":"Hi"}],"max_tokens":3}')
+check "models: a model that is not loaded gets a clear 503" has "$r" '"code":"model_not_loaded"}} 503'
+r=$(gd_get /admin/v1/models/load -w ' %{http_code}' -d '{"model":"other"}')
+check "models: loading a second one past the memory budget is 409" has "$r" '"code":"memory_budget_exceeded"}} 409'
+check "models: ... naming the budget" has "$r" 'engine.models_memory_mb 30'
+r=$(gd_get /admin/v1/models/unload -w ' %{http_code}' -d '{"model":"tiny"}')
+check "models: unloading the first is accepted" has "$r" ' 202'
+model_state() {
+    gd_get /admin/v1/status | python3 -c 'import json,sys
+print(next(m["state"] for m in json.load(sys.stdin)["models"] if m["name"] == sys.argv[1]))' "$1"
+}
+n=0; until [ "$(model_state tiny)" = unloaded ]; do
+    n=$((n + 1)); [ $n -ge 100 ] && break; sleep 0.1; done
+r=$(gd_get /admin/v1/models/load -w ' %{http_code}' -d '{"model":"other"}')
+check "models: then the second loads within the budget" has "$r" ' 202'
+n=0; until [ "$(model_state other)" = ready ]; do
+    n=$((n + 1)); [ $n -ge 100 ] && break; sleep 0.1; done
+r=$(gd_get /v1/chat/completions -w ' %{http_code}' -d '{"model":"other","messages":[{"role":"user","content":"Hi"}],"max_tokens":3}')
+check "models: ... and answers" has "$r" ' 200'
 check "gemmad stops cleanly" gd_stop
 tap_done
