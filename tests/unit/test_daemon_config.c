@@ -187,6 +187,12 @@ static void test_batching_keys(void **state)
     assert_int_equal(parse_with("models:\n  - name: a\n    path: /x\n"
                                 "    max_batch_tokens: 0\n", &cfg, &err), -1);
     assert_non_null(strstr(err.msg, "models[].max_batch_tokens"));
+    assert_int_equal(parse(base, &cfg, &err), 0);
+    assert_int_equal(cfg.models_memory_mb, 0);
+    assert_int_equal(parse_with("engine:\n  models_memory_mb: 30\n", &cfg, &err), 0);
+    assert_int_equal(cfg.models_memory_mb, 30);
+    assert_int_equal(parse_with("engine:\n  models_memory_mb: lots\n", &cfg, &err), -1);
+    assert_non_null(strstr(err.msg, "engine.models_memory_mb"));
 }
 
 static void test_tls_min_version(void **state)
