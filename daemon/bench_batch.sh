@@ -12,8 +12,8 @@
 #   --threads N    engine threads (default 2)
 #   --tokens N     tokens per stream (default 128)
 #   --streams S    concurrent streams (default 8)
-#   --prompt N     words of the TTFT prompt (default 256)
-#   --prefix N     words of the repeated prefix (default 1000)
+#   --prompt N     tokens of the TTFT prompt (default 256)
+#   --prefix N     tokens of the repeated prefix (default 1000)
 #   --requests N   requests for the RSS check (default 1000)
 #   --model FILE   use this GGUF instead of writing one
 #
@@ -21,8 +21,8 @@
 # streams; p95 time to first token (a request with max_tokens 1) of a
 # prompt idle and while S streams run; time to first token of a repeated
 # long prefix, cold and from the prefix cache; gemmad's RSS over many
-# requests. Prompts are built from words; the token counts gemmad
-# reported are printed next to them.
+# requests. Prompts are built from words (the words per token measured
+# first); the token counts gemmad reported are printed.
 set -eu
 build=$(cd "${1:?usage: daemon/bench_batch.sh BUILD_DIR [options]}" && pwd)
 shift
@@ -71,8 +71,8 @@ engine:
 models:
   - name: m
     path: $model
-    context: 2048
-    max_tokens: 2048
+    context: 4096
+    max_tokens: 4096
     max_batch_sequences: $((streams + 8))
     max_batch_tokens: 512
     kv_budget_mb: 4096
@@ -117,6 +117,11 @@ decode() {
     awk -v a="$t0" -v b="$t1" -v n="$sum" 'BEGIN { printf "%.1f", n / (b - a) }'
 }
 ask "$(words 8 1)" 4 "$T/warm"
+# words per token of this tokenizer, to size the prompts in tokens
+ask "$(words 400 2)" 1 "$T/calib"
+per100=$(tok "$T/calib" prompt_tokens)
+prompt_words=$((prompt_words * 400 / per100))
+prefix_words=$((prefix_words * 400 / per100))
 one=$(decode 1)
 many=$(decode "$streams")
 
@@ -132,14 +137,19 @@ idle=$(ttft idle 0)
 n_prompt=$(tok "$T/idle0" prompt_tokens)
 pids=""
 i=0; while [ $i -lt "$streams" ]; do
-    ask "$(words 8 $((200 + i)))" 2048 "$T/bg$i" & pids="$pids $!"; i=$((i + 1)); done
+    printf '{"model":"m","prompt":"%s","max_tokens":3000,"temperature":0}' \
+        "$(words 8 $((200 + i)))" > "$T/bg$i.json"
+    # curl itself in the background (so that kill stops it)
+    curl -sS --cacert "$P/ca.crt" --cert "$P/client.crt" --key "$P/client.key" \
+        -d @"$T/bg$i.json" "$URL" > /dev/null 2>&1 &
+    pids="$pids $!"; i=$((i + 1)); done
 sleep 2
 busy=$(ttft busy 50)
-# shellcheck disable=SC2046
+# shellcheck disable=SC2086
 kill $pids 2>/dev/null || true
 for p in $pids; do wait "$p" 2>/dev/null || true; done
 n=0; while curl -sS --cacert "$P/ca.crt" --cert "$P/client.crt" --key "$P/client.key" \
-    "https://localhost:$port/metrics" | grep -q '^gemmad_active_sequences [1-9]'; do
+    "https://localhost:$port/metrics" 2>/dev/null | grep -q '^gemmad_active_sequences [1-9]'; do
     n=$((n + 1)); [ $n -lt 600 ] || break; sleep 0.2; done
 
 # a repeated long prefix: cold, then from the cache

@@ -347,8 +347,12 @@ int gmd_infer_seq_start(gmd_infer_model *m, unsigned i, const gmd_infer_params *
         s->fed = reuse;
     else
         (void)gm_context_seq_clear(m->ctx, i, &ignored);
-    /* a snapshot of this prompt, unless an entry already covers it */
-    if (gmd_prefix_wanted(&m->pc, n) && !(e != NULL && reuse + 1 >= n && e->n_tokens >= n)) {
+    /* A snapshot of this prompt when nothing matched, or when it extends
+     * a whole entry (a chat's next turn: it replaces the entry). A prompt
+     * that shares only part of an entry (the same instructions, another
+     * document) takes none: the shared part is cached already, and the
+     * entries stay one per distinct prefix instead of one per request. */
+    if (gmd_prefix_wanted(&m->pc, n) && (e == NULL || (reuse == e->n_tokens && reuse + 1 < n))) {
         if (gm_kv_snapshot_new(m->ctx, (uint32_t)n, &s->snap, &ignored) == 0 && s->fed > 0
             && gm_kv_snapshot_copy(s->snap, e->snap, s->fed, &ignored) < 0) {
             gm_kv_snapshot_free(s->snap);

@@ -147,6 +147,18 @@ ok $? "prefix cache: the system prompt's tokens were reused ($reused tokens)"
 st=$(gd_get /admin/v1/status)
 check "status: per-model batch numbers" has "$st" '"batch":{'
 check "status: per-model prefix cache numbers" has "$st" '"prefix_cache":{'
+GEMMACTL="$top_builddir/gemmactl"
+if [ -x "$GEMMACTL" ]; then
+    out=$(env -u GEMMACTL_URL -u GEMMACTL_MODEL -u XDG_CONFIG_HOME HOME="$GD_TMP" \
+        GEMMACTL_CONFIG="$GD_TMP/none.yaml" GEMMACTL_SOCKET="$GD_SOCK" \
+        GEMMACTL_CERT="$GD_PKI/client.crt" GEMMACTL_KEY="$GD_PKI/client.key" \
+        GEMMACTL_CA="$GD_PKI/ca.crt" "$GEMMACTL" status 2>&1)
+    check "gemmactl status: the batching line" has "$out" "batching: up to 4 sequences, 16 tokens per step"
+    check "gemmactl status: the prefix cache line" has "$out" "prefix cache: $hits hits"
+else
+    tap_skip "gemmactl is not built"
+    tap_skip "gemmactl is not built"
+fi
 gd_stop
 
 # 3. The KV budget: 3 MB lets one long request run at a time.
