@@ -112,3 +112,10 @@ daemon_libgemmad_a_SOURCES += daemon/sched.c daemon/sched.h \
 # continuous batching, prefix cache and KV budget through gemmad
 TESTS += tests/integration/daemon_batch.sh
 EXTRA_DIST += tests/integration/daemon_batch.sh daemon/bench_batch.sh
+# the prefix cache's lookup, replacement and LRU budget
+check_PROGRAMS += tests/unit/test_daemon_prefix
+TESTS += tests/unit/test_daemon_prefix
+tests_unit_test_daemon_prefix_SOURCES = tests/unit/test_daemon_prefix.c
+tests_unit_test_daemon_prefix_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_prefix_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_prefix_LDADD = $(GMD_LIBS) $(TEST_LIBS)
