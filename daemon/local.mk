@@ -31,6 +31,7 @@ daemon_libgemmad_a_SOURCES = \
 	daemon/infer.h daemon/infer_engine.c \
 	daemon/metrics.c daemon/metrics.h \
 	daemon/models.c \
+	daemon/privsep.c daemon/privsep.h daemon/sandbox.c daemon/sandbox.h \
 	daemon/server.c daemon/server.h daemon/server_run.h \
 	daemon/tls.c daemon/tls.h
 GMD_CPPFLAGS = $(AM_CPPFLAGS) $(UV_CFLAGS) $(SSL_CFLAGS) $(YAML_CFLAGS) \
