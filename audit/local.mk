@@ -32,3 +32,10 @@ tests_unit_test_audit_LDADD = $(AUDIT_LIBS) $(TEST_LIBS)
 
 TESTS += tests/integration/audit_cli.sh
 EXTRA_DIST += tests/integration/audit_cli.sh
+
+# The audit signer and its client (privilege separation, issue 18).
+check_PROGRAMS += tests/unit/test_audit_remote
+TESTS += tests/unit/test_audit_remote
+tests_unit_test_audit_remote_SOURCES = tests/unit/test_audit_remote.c
+tests_unit_test_audit_remote_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_audit_remote_LDADD = $(AUDIT_LIBS) $(TEST_LIBS)
