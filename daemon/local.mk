@@ -105,3 +105,7 @@ tests_unit_test_daemon_audit_query_SOURCES = tests/unit/test_daemon_audit_query.
 tests_unit_test_daemon_audit_query_CPPFLAGS = $(GMD_CPPFLAGS)
 tests_unit_test_daemon_audit_query_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_daemon_audit_query_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+
+# Privilege separation (issue 18): the audit signer process, Landlock.
+TESTS += tests/integration/daemon_privsep.sh
+EXTRA_DIST += tests/integration/daemon_privsep.sh
