@@ -179,6 +179,8 @@ int gmd_sandbox_audit(const char *audit_db, const char *unix_path, cm_err *err)
         cm_err_set(err, "this kernel offers no Landlock (%s)",
                    errno == ENOSYS       ? "not built in"
                    : errno == EOPNOTSUPP ? "disabled at boot"
+                   : errno == EPERM      ? "blocked by a system call filter: systemd's "
+                                           "SystemCallFilter= must allow landlock_*"
                                          : strerror(errno));
         return 1;
     }

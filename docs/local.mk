@@ -1,3 +1,4 @@
 # docs/local.mk -- manual pages.
 
 dist_man_MANS += docs/gemmad.8 docs/gemmad.yaml.5
+EXTRA_DIST += docs/architecture.md
