@@ -109,3 +109,13 @@ tests_unit_test_daemon_audit_query_LDADD = $(GMD_LIBS) $(TEST_LIBS)
 # Privilege separation (issue 18): the audit signer process, Landlock.
 TESTS += tests/integration/daemon_privsep.sh
 EXTRA_DIST += tests/integration/daemon_privsep.sh
+
+# The connection layer when libuv refuses (uv_timer_start, uv_read_start
+# wrapped to fail on demand).
+check_PROGRAMS += tests/unit/test_daemon_conn
+TESTS += tests/unit/test_daemon_conn
+tests_unit_test_daemon_conn_SOURCES = tests/unit/test_daemon_conn.c
+tests_unit_test_daemon_conn_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_conn_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_conn_LDFLAGS = -Wl,--wrap=uv_timer_start -Wl,--wrap=uv_read_start
+tests_unit_test_daemon_conn_LDADD = $(GMD_LIBS) $(TEST_LIBS)
