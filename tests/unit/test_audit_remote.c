@@ -322,10 +322,14 @@ static void test_faithful_rows(void **state)
     assert_int_equal(au_verify_db(b.db, NULL, &vr, &err), 0);
     assert_true(vr.ok);
     assert_int_equal(vr.unsealed_rows, 0);
-    /* The signer left the public key for verifiers beside the log. */
+    /* The signer left the public key for verifiers beside the log, and
+     * the checkpoint side file. */
     snprintf(to, sizeof(to), "%s/audit-signing.key.pub", b.dir);
     struct stat st;
     assert_int_equal(stat(to, &st), 0);
+    snprintf(to, sizeof(to), "%s.checkpoints", b.db);
+    assert_int_equal(stat(to, &st), 0);
+    assert_true(st.st_size > 0);
     rm_tmp(&a);
     rm_tmp(&b);
 }
