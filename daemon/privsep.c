@@ -92,9 +92,10 @@ int gmd_privsep_start(const gmd_config *cfg, const char *log_level, cm_err *err)
                             cfg->bundle_keys, cfg->bundle_cas};
     for (size_t i = 0; rc == 0 && i < sizeof(reread) / sizeof(reread[0]); i++)
         if (reread[i][0] != '\0' && gmd_sandbox_in_protected_dir(cfg->audit_db, reread[i]))
-            cm_log(CM_LOG_WARN, "privsep", "%s lies in the audit log's directory or above it: "
-                   "replaced by a new file (mv, sed -i, most editors), it cannot be read again "
-                   "until gemmad restarts; give the audit log a directory of its own",
+            cm_log(CM_LOG_WARN, "privsep", "%s lies in the audit log's directory or in one "
+                   "above it: if it is replaced by a new file (mv, sed -i, most editors), gemmad "
+                   "cannot read it again until it restarts; keep the audit log out of the "
+                   "directories of the files gemmad reads again (gemmad(8), PROCESSES)",
                    reread[i]);
     if (au_remote_start(r, err) < 0) {
         au_remote_close(r);

@@ -231,8 +231,8 @@ int gmd_sandbox_audit(const char *audit_db, const char *unix_path, cm_err *err)
                                                      strcmp(sdir, dir) == 0)) {
             add_rule(&sb, sdir, LANDLOCK_ACCESS_FS_MAKE_SOCK, true);
             cm_log(CM_LOG_WARN, "sandbox", "the Unix socket %s lies in the audit log's "
-                   "directory or above it: gemmad cannot remove it at exit; give the audit "
-                   "log a directory of its own", unix_path);
+                   "directory or in one above it: gemmad cannot remove it at exit (it replaces "
+                   "it at the next start)", unix_path);
         }
     }
     if (rc == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
