@@ -104,3 +104,7 @@ tests_unit_test_daemon_audit_query_SOURCES = tests/unit/test_daemon_audit_query.
 tests_unit_test_daemon_audit_query_CPPFLAGS = $(GMD_CPPFLAGS)
 tests_unit_test_daemon_audit_query_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_daemon_audit_query_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+# Two gemmad behind HAProxy (TLS passthrough): identity end to end, spread,
+# denial, SIGTERM draining with no request lost (skips without haproxy).
+TESTS += tests/integration/scaleout_haproxy.sh
+EXTRA_DIST += tests/integration/scaleout_haproxy.sh
