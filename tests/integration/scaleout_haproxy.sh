@@ -75,6 +75,8 @@ tls:
 shutdown:
   drain_timeout_ms: 30000
   drain_grace_ms: $GRACE_MS
+engine:
+  threads: 1
 security:
   policy: $GD_TMP/policy.yaml
   audit_db: $d/audit.db
@@ -246,7 +248,7 @@ worker() {
             out="$GD_TMP/r$1w$2.$i.$try"
             code=$(curl -sS -N --max-time 60 --cacert "$GD_PKI/ca.crt" --cert "$GD_PKI/client.crt" \
                 --key "$GD_PKI/client.key" -o "$out" -w '%{http_code}' \
-                -d "$(chat Hello 160 | sed 's/}$/,"stream":true}/')" "$LB/v1/chat/completions" 2>"$out.err")
+                -d "$(chat Hello 96 | sed 's/}$/,"stream":true}/')" "$LB/v1/chat/completions" 2>"$out.err")
             rc=$?
             if [ "$code" = 200 ]; then
                 if [ $rc -eq 0 ] && grep -q '^data: \[DONE\]' "$out"; then
@@ -270,14 +272,17 @@ worker() {
 # gets SIGTERM; checks that it exits 0 and that the clients lost nothing.
 drain_round() {
     for w in $(seq 1 $WORKERS); do worker "$1" "$w" & eval "WPID_$w=$!"; done
-    # SIGTERM once g1 is answering (generations of its own under way).
-    before=$(audit_rows 1 "SELECT count(*) FROM events WHERE event = 'request'
-                            AND route = 'POST /v1/chat/completions'")
+    # SIGTERM while g1 is answering: it has taken a few requests since the
+    # round began and at least one is under way (no response row yet).
+    chat_rows() {
+        audit_rows 1 "SELECT count(*) FROM events WHERE event = '$1'
+                      AND route = 'POST /v1/chat/completions'"
+    }
+    before=$(chat_rows request)
     n=0
-    until [ "$(audit_rows 1 "SELECT count(*) FROM events WHERE event = 'request'
-                             AND route = 'POST /v1/chat/completions'")" -gt $((before + 3)) ] ||
-          [ $n -ge 200 ]; do
-        n=$((n + 1)); sleep 0.05
+    until [ "$(chat_rows request)" -gt $((before + 2)) ] &&
+          [ "$(chat_rows request)" -gt "$(chat_rows response)" ] || [ $n -ge 400 ]; do
+        n=$((n + 1)); sleep 0.02
     done
     t_term=$(date +%s%6N)
     kill -TERM "$PID_1"
