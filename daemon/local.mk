@@ -108,3 +108,6 @@ tests_unit_test_daemon_audit_query_LDADD = $(GMD_LIBS) $(TEST_LIBS)
 # denial, SIGTERM draining with no request lost (skips without haproxy).
 TESTS += tests/integration/scaleout_haproxy.sh
 EXTRA_DIST += tests/integration/scaleout_haproxy.sh
+# shutdown.drain_grace_ms: /readyz 503 while still serving, then the drain.
+TESTS += tests/integration/daemon_drain_grace.sh
+EXTRA_DIST += tests/integration/daemon_drain_grace.sh
