@@ -76,8 +76,11 @@ static void notify_status(gmd_server *srv)
     unsigned ready = 0;
     for (unsigned i = 0; i < srv->n_models; i++)
         ready += srv->models[i].state == GMD_MODEL_READY;
-    sd_notifyf(0, "STATUS=%s: %u of %u models loaded, %u connections",
-               srv->draining ? "draining" : srv->in_grace ? "leaving the pool" : "serving", ready, srv->n_models, srv->n_conns);
+    const char *state = srv->draining   ? "draining"
+                        : srv->in_grace ? "leaving the pool"
+                                        : "serving";
+    sd_notifyf(0, "STATUS=%s: %u of %u models loaded, %u connections", state, ready,
+               srv->n_models, srv->n_conns);
 }
 
 void gmd_server_models_changed(gmd_server *srv)
