@@ -15,7 +15,11 @@
 #     the client saw accepted (200) is lost, every other attempt got a
 #     retriable error (no answer, 503) and succeeded when the client retried
 #     through the balancer; the instance exits 0 and the pool keeps serving
-#     from the other. The request counts are printed (# drain: ...).
+#     from the other. Then again after a restart of that instance on its
+#     port, without a grace period (HAProxy redispatches the refused
+#     connections). The request counts of each round are printed
+#     (# drain round N: sent= attempts= accepted= completed= retried=
+#     lost= failed=).
 #   - gemmactl audit export of both instances verifies as a set
 #     (gemmactl audit verify --file A --file B).
 . "$top_srcdir/tests/lib/tap.sh"
