@@ -42,6 +42,7 @@ gd_get /v1/chat/completions -N --max-time 120 -d '{"model":"tiny","messages":[{"
 SPID=$!
 check "grace: /readyz is 503 on a new connection" has "$(gd_status /readyz)" 503
 check "grace: /readyz says not ready" has "$(gd_get /readyz)" '"status":"not ready"'
+check "grace: /admin/v1/status says draining" has "$(gd_get /admin/v1/status | tr -d ' ')" '"draining":true'
 hdrs=$(gd_get /healthz -D - -o /dev/null)
 check "grace: /healthz still 200" has "$hdrs" "HTTP/1.1 200"
 check "grace: answers close their connection" has "$hdrs" "Connection: close"
