@@ -5,7 +5,8 @@ audit_libaudit_a_SOURCES = \
 	audit/audit.h audit/canon.h audit/db.h audit/keys.h \
 	audit/read.h \
 	audit/canon.c audit/db.c audit/keys.c audit/log.c audit/query.c audit/verify.c \
-	audit/msg.h audit/msg.c audit/remote.h audit/remote.c audit/signer.h audit/signer.c
+	audit/msg.h audit/msg.c audit/remote.h audit/remote.c audit/signer.h audit/signer.c \
+	audit/verify_set.c
 audit_libaudit_a_CFLAGS = $(AM_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
 AUDIT_LIBS = audit/libaudit.a common/libcommon.a $(SQLITE_LIBS) $(SSL_LIBS) $(JANSSON_LIBS) -lpthread
 
@@ -39,3 +40,6 @@ TESTS += tests/unit/test_audit_remote
 tests_unit_test_audit_remote_SOURCES = tests/unit/test_audit_remote.c
 tests_unit_test_audit_remote_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_audit_remote_LDADD = $(AUDIT_LIBS) $(TEST_LIBS)
+# gemmactl audit verify over the exports of several instances (a pool).
+TESTS += tests/integration/audit_verify_set.sh
+EXTRA_DIST += tests/integration/audit_verify_set.sh

@@ -324,6 +324,8 @@ static int shutdown_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t 
     gmd_config *c = ctx;
     if (strcmp(key, "drain_timeout_ms") == 0)
         return get_u32(p, v, "shutdown.drain_timeout_ms", 0, 3600000, &c->drain_timeout_ms);
+    if (strcmp(key, "drain_grace_ms") == 0)
+        return get_u32(p, v, "shutdown.drain_grace_ms", 0, 600000, &c->drain_grace_ms);
     return unknown(p, k, key, "shutdown");
 }
 

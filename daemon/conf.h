@@ -73,6 +73,7 @@ typedef struct gmd_config {
 
     /* shutdown */
     uint32_t drain_timeout_ms;
+    uint32_t drain_grace_ms;    /* SIGTERM: not ready but still accepting this long */
 
     /* security */
     char policy_file[GMD_PATH_MAX];   /* "" = allow every verified client */

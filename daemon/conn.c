@@ -177,7 +177,7 @@ static void response_done(gmd_conn *c, int status)
     c->streaming = false;
     c->route[0] = '\0';
     gmd_http_next(&c->http);
-    if (!c->keep_alive || srv->draining) {
+    if (!c->keep_alive || srv->draining || srv->in_grace) {
         conn_finish(c);
         return;
     }
@@ -195,7 +195,8 @@ static void head(gmd_buf *b, gmd_conn *c, int status, const char *ctype)
     if (ctype)
         gmd_buf_printf(b, "Content-Type: %s\r\n", ctype);
     gmd_buf_printf(b, "Connection: %s\r\n",
-                   c->keep_alive && !c->srv->draining ? "keep-alive" : "close");
+                   c->keep_alive && !c->srv->draining && !c->srv->in_grace ? "keep-alive"
+                                                                           : "close");
 }
 
 void gmd_conn_respond(gmd_conn *c, int status, const char *ctype, const char *body,
@@ -405,7 +406,7 @@ static void process_input(gmd_conn *c)
         timer_mode(c, TIMER_NONE);
         c->busy = true;
         c->sent_continue = false;
-        c->keep_alive = c->http.keep_alive && !c->srv->draining;
+        c->keep_alive = c->http.keep_alive && !c->srv->draining && !c->srv->in_grace;
         c->t_request = gmd_now();
         gmd_api_handle(c);
     }

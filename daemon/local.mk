@@ -119,3 +119,10 @@ tests_unit_test_daemon_conn_CPPFLAGS = $(GMD_CPPFLAGS)
 tests_unit_test_daemon_conn_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_daemon_conn_LDFLAGS = -Wl,--wrap=uv_timer_start -Wl,--wrap=uv_read_start
 tests_unit_test_daemon_conn_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+# Two gemmad behind HAProxy (TLS passthrough): identity end to end, spread,
+# denial, SIGTERM draining with no request lost (skips without haproxy).
+TESTS += tests/integration/scaleout_haproxy.sh
+EXTRA_DIST += tests/integration/scaleout_haproxy.sh
+# shutdown.drain_grace_ms: /readyz 503 while still serving, then the drain.
+TESTS += tests/integration/daemon_drain_grace.sh
+EXTRA_DIST += tests/integration/daemon_drain_grace.sh
