@@ -45,5 +45,15 @@ offline: deb
 
 # The whole path: .deb, offline archive, install into a Debian 12 root
 # without network, a chat over mTLS, an upgrade keeping state; the RPM.
-TESTS += tests/integration/packaging_offline.sh tests/integration/packaging_rpm.sh
-EXTRA_DIST += tests/integration/packaging_offline.sh tests/integration/packaging_rpm.sh
+TESTS += tests/integration/packaging_unit.sh tests/integration/packaging_offline.sh tests/integration/packaging_rpm.sh
+EXTRA_DIST += tests/integration/packaging_unit.sh tests/integration/packaging_offline.sh tests/integration/packaging_rpm.sh
+
+# What the packaging targets and tests leave in the build directory; the
+# Debian root cache (packaging-cache/) survives `make clean` on purpose.
+clean-local: clean-local-packaging
+clean-local-packaging:
+	rm -rf packages packaging-test .packaging.lock
+distclean-local: distclean-local-packaging
+distclean-local-packaging:
+	rm -rf packaging-cache
+.PHONY: clean-local-packaging distclean-local-packaging
