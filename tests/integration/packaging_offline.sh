@@ -26,7 +26,7 @@
 grep -q '^#define GM_SANITIZERS 1' "$top_builddir/config.h" 2>/dev/null &&
     tap_skip_all "sanitizer build: packaging is tested by the plain build"
 [ "$(id -u)" -eq 0 ] || tap_skip_all "needs root (debootstrap, chroot, unshare)"
-for t in debootstrap dpkg-buildpackage apt-ftparchive unshare chroot gpg lintian flock; do
+for t in debootstrap dpkg-buildpackage apt-ftparchive unshare chroot gpg lintian flock curl; do
     command -v "$t" >/dev/null 2>&1 || tap_skip_all "$t is not installed (scripts/install-deps.sh)"
 done
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || tap_skip_all "no Debian archive keyring"
@@ -47,7 +47,12 @@ trap cleanup EXIT
 rm -rf "$work"
 mkdir -p "$work" "$cache"
 
-# The root first: without it (no network for debootstrap) nothing runs.
+# The mirror (for the dependency closure) and the root (debootstrap, or
+# the cache): without them nothing here can run.
+mirror=$(sh "$pkg/debian-mirror.sh" | cut -d' ' -f1)
+curl -sfI --max-time 20 "$mirror/dists/bookworm/InRelease" >/dev/null 2>&1 ||
+    tap_skip_all "the Debian mirror $mirror is unreachable"
+
 if ! tarball=$(sh "$pkg/debian12-root.sh" "$cache" 2>"$work/root.err"); then
     cat "$work/root.err" | sed 's/^/# /'
     tap_skip_all "no Debian 12 root: $(tail -n 1 "$work/root.err")"
