@@ -91,8 +91,15 @@ mkdir -m 0700 "$GNUPGHOME"
 gpg --batch --passphrase '' --quick-gen-key 'gemmad release test <release@gemmad.invalid>' \
     ed25519 sign never >"$work/gpg.log" 2>&1
 ok $? "a test signing key"
-check "make offline: the archive with the dependency closure, signed SHA256SUMS" \
-    sh "$pkg/build-offline.sh" "$work/deb1" "$work/out" release@gemmad.invalid
+# A demo model signed as a bundle, to carry in the archive (MODELS=).
+mkdir -p "$work/models/tiny"
+"$top_builddir/gemma-run" synth --preset tiny --type q8_0 --seed 1 -o "$work/models/tiny/tiny.gguf" \
+    >"$work/bundle.out" 2>&1 &&
+    "$top_builddir/gemmactl" bundle keygen --out "$work/signer" >>"$work/bundle.out" 2>&1 &&
+    "$top_builddir/gemmactl" bundle sign "$work/models/tiny" --key "$work/signer.key" >>"$work/bundle.out" 2>&1
+ok $? "a demo model signed as a bundle (gemma-run synth, gemmactl bundle sign)"
+check "make offline: the archive with the dependency closure, the bundle, signed SHA256SUMS" \
+    sh "$pkg/build-offline.sh" "$work/deb1" "$work/out" release@gemmad.invalid "$work/models/tiny"
 arch1="$work/out/gemmad-offline-$version-1-debian12-amd64.tar"
 keyfile="$work/out/offline/gemmad-offline-$version-1-debian12-amd64.signing-key.gpg"
 
@@ -104,6 +111,7 @@ ok $? "a Debian 12 minbase root from $(basename "$tarball")"
 mkdir -p "$root/offline"
 tar -C "$root/offline" -xf "$arch1"
 cp "$keyfile" "$root/offline/release.gpg"
+cp "$work/signer.pub" "$root/offline/signer.pub"
 gpg --batch --passphrase '' --quick-gen-key 'stranger <x@gemmad.invalid>' ed25519 sign never >/dev/null 2>&1
 gpg --batch --export x@gemmad.invalid >"$root/offline/wrong.gpg"
 
@@ -141,8 +149,9 @@ in_root "cd /offline/gemmad-offline-$version-1-debian12-amd64 && ./install.sh --
     >"$work/install1.out" 2>&1
 rc=$?
 sed 's/^/# install: /' "$work/install1.out" | tail -n 12
-[ $rc -eq 0 ] && grep -q "signature of SHA256SUMS verified" "$work/install1.out"
-ok $? "install.sh verifies the signature and installs from the archive alone"
+[ $rc -eq 0 ] && grep -q "signature of SHA256SUMS verified" "$work/install1.out" &&
+    grep -q "^  tiny$" "$work/install1.out"
+ok $? "install.sh verifies the signature and installs from the archive alone (and lists its bundles)"
 in_root 'dpkg-query -W -f="\${Status} \${Version}" gemmad' >"$work/status1.out" 2>&1
 grep -q "install ok installed $version-1" "$work/status1.out"
 ok $? "gemmad $version-1 is installed ($(cat "$work/status1.out"))"
@@ -159,7 +168,7 @@ grep -q '^gemmad:x:.*:/var/lib/gemmad:/usr/sbin/nologin$' "$work/perms.out" &&
     grep -q '^gemmad:gemmad 750 /var/lib/gemmad$' "$work/perms.out"
 ok $? "user gemmad; /etc/gemmad root:gemmad 0750, conffiles 0640; /var/lib/gemmad gemmad's"
 
-# 4. A serving site: gemmad-setup with a signed demo bundle, then gemmad
+# 4. A serving site: gemmad-setup with the archive's signed bundle, then gemmad
 # as the unit starts it. serve.sh runs inside; it answers one chat
 # through gemmactl, waits for the outside check (curl through the
 # socket), then stops gemmad (SIGTERM drains) and reports.
@@ -199,12 +208,12 @@ echo "serve: gemmad exit $?"
 EOF
 chmod +x "$root/root/serve.sh"
 
-in_root 'mkdir -p /root/tiny && gemma-run synth --preset tiny --type q8_0 --seed 1 -o /root/tiny/tiny.gguf &&
-    gemmactl bundle keygen --out /root/signer && gemmactl bundle sign /root/tiny --key /root/signer.key' \
-    >"$work/bundle.out" 2>&1
-ok $? "inside: a demo model signed as a bundle with the installed gemmactl"
-in_root 'gemmad-setup --site offline-test --bundle /root/tiny --signer-key /root/signer.pub --model-name tiny --context 1024' \
-    >"$work/setup.out" 2>&1
+in_root "gemma-run synth --preset tiny --type q8_0 --seed 1 -o /root/check.gguf >/dev/null &&
+    cmp /root/check.gguf /offline/gemmad-offline-$version-1-debian12-amd64/models/tiny/tiny.gguf" \
+    >"$work/synth-inside.out" 2>&1
+ok $? "inside: the installed gemma-run runs (it makes the same demo model, byte for byte)"
+in_root "gemmad-setup --site offline-test --bundle /offline/gemmad-offline-$version-1-debian12-amd64/models/tiny \
+    --signer-key /offline/signer.pub --model-name tiny --context 1024" >"$work/setup.out" 2>&1
 rc=$?
 sed 's/^/# setup: /' "$work/setup.out"
 [ $rc -eq 0 ]
