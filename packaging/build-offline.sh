@@ -17,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 debdir=$(cd "${1:?usage: build-offline.sh DEBDIR OUTDIR [GPG_KEY] [BUNDLE...]}" && pwd)
 out=${2:?usage: build-offline.sh DEBDIR OUTDIR [GPG_KEY] [BUNDLE...]}
 key=${3:-}
-[ $# -ge 3 ] && shift 3 || shift $#
+if [ $# -ge 3 ]; then shift 3; else shift $#; fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
