@@ -29,6 +29,7 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 . /etc/os-release 2>/dev/null || true
 [ "${VERSION_ID:-}" = 12 ] || echo "install.sh: warning: made for Debian 12, this is ${PRETTY_NAME:-unknown}" >&2
 
+case "$here" in *[[:space:]]*) die "apt cannot read a repository under '$here': move the archive to a path without spaces" ;; esac
 cd "$here"
 # 1. Authenticity: the signature over SHA256SUMS.
 if [ -f SHA256SUMS.sig ] && [ -n "$keyring" ]; then
