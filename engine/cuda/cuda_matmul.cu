@@ -1,0 +1,326 @@
+/*
+ * engine/cuda/cuda_matmul.cu -- y = W x with W kept on the device in its
+ * GGUF format (F32, F16, BF16, Q4_0, Q5_0, Q8_0, Q4_K, Q6_K) and
+ * dequantized inside the kernels, eight elements at a time, exactly as
+ * engine/quant dequantizes them. Activations stay f32 (the CPU backend
+ * rounds them to Q8_0/Q8_K/F16/BF16 first, as llama.cpp does: the two
+ * differ by that rounding, about 1e-3 relative per product).
+ *
+ * Two kernels:
+ *  - mmv, for up to 8 vectors (decode): one warp per weight row, each lane
+ *    reading groups of 8 elements 32 groups apart, so a warp reads a row
+ *    front to back in contiguous 256-element stretches; every dequantized
+ *    group is used for all the vectors.
+ *  - mmm, for more (prefill): 64 rows x 64 vectors per block of 256
+ *    threads, each computing 4x4 outputs from 32-element slices of W and x
+ *    staged in shared memory.
+ */
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "engine/cuda/cuda_impl.cuh"
+
+__device__ static inline float half_at(const uint8_t *p)
+{
+    const uint16_t bits = (uint16_t)(p[0] | (p[1] << 8));
+    return __half2float(__ushort_as_half(bits));
+}
+
+/* 8 elements of group g (elements 8g .. 8g+7) of a row in format T. */
+template <int T> __device__ static inline void dq8(const uint8_t *row, uint32_t g, float *v);
+
+template <> __device__ inline void dq8<GM_TYPE_F32>(const uint8_t *row, uint32_t g, float *v)
+{
+    const float4 *p = (const float4 *)(row + (size_t)g * 32);
+    const float4 a = p[0], b = p[1];
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
+    v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+}
+
+template <> __device__ inline void dq8<GM_TYPE_F16>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint4 u = *(const uint4 *)(row + (size_t)g * 16);
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        v[2 * i] = __half2float(__ushort_as_half((uint16_t)(w[i] & 0xffff)));
+        v[2 * i + 1] = __half2float(__ushort_as_half((uint16_t)(w[i] >> 16)));
+    }
+}
+
+template <> __device__ inline void dq8<GM_TYPE_BF16>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint4 u = *(const uint4 *)(row + (size_t)g * 16);
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        v[2 * i] = __uint_as_float(w[i] << 16);
+        v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+}
+
+/* Q8_0: 34-byte blocks of 32: f16 d, int8 qs[32]; value = d * q. */
+template <> __device__ inline void dq8<GM_TYPE_Q8_0>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint8_t *b = row + (size_t)(g / 4) * 34;
+    const float d = half_at(b);
+    const int8_t *qs = (const int8_t *)(b + 2) + (g % 4) * 8;
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+        v[i] = d * (float)qs[i];
+}
+
+/* Q4_0: 18-byte blocks: f16 d, qs[16]; element j < 16 low nibble of qs[j],
+ * j + 16 the high nibble; value = d * (q - 8). */
+template <> __device__ inline void dq8<GM_TYPE_Q4_0>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint8_t *b = row + (size_t)(g / 4) * 18;
+    const float d = half_at(b);
+    const uint32_t p = g % 4;
+    const uint8_t *qs = b + 2 + (p % 2) * 8;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int q = p < 2 ? (qs[i] & 0xF) : (qs[i] >> 4);
+        v[i] = d * (float)(q - 8);
+    }
+}
+
+/* Q5_0: 22-byte blocks: f16 d, qh[4] (bit j: fifth bit of element j),
+ * qs[16] as Q4_0; value = d * (q - 16). */
+template <> __device__ inline void dq8<GM_TYPE_Q5_0>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint8_t *b = row + (size_t)(g / 4) * 22;
+    const float d = half_at(b);
+    const uint32_t qh = (uint32_t)b[2] | ((uint32_t)b[3] << 8) | ((uint32_t)b[4] << 16)
+                        | ((uint32_t)b[5] << 24);
+    const uint32_t p = g % 4;
+    const uint8_t *qs = b + 6 + (p % 2) * 8;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const uint32_t j = p * 8 + i; /* element in the block */
+        const int lo = p < 2 ? (qs[i] & 0xF) : (qs[i] >> 4);
+        const int q = lo | (int)(((qh >> j) & 1u) << 4);
+        v[i] = d * (float)(q - 16);
+    }
+}
+
+__device__ static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m)
+{
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+    }
+}
+
+/* Q4_K: 144-byte super-blocks of 256: f16 d, f16 dmin, scales[12],
+ * qs[128]; sub-block j (32 elements) uses the low (j even) or high (j odd)
+ * nibbles of qs[32*(j/2) ..]; value = d*sc * q - dmin*m. */
+template <> __device__ inline void dq8<GM_TYPE_Q4_K>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint8_t *b = row + (size_t)(g / 32) * 144;
+    const uint32_t e0 = (g % 32) * 8;
+    const int j = (int)(e0 / 32);
+    int sc, m;
+    scale_min_k4(j, b + 4, &sc, &m);
+    const float d1 = half_at(b) * (float)sc;
+    const float m1 = half_at(b + 2) * (float)m;
+    const uint8_t *qs = b + 16 + 32 * (j / 2) + e0 % 32;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int q = (j & 1) ? (qs[i] >> 4) : (qs[i] & 0xF);
+        v[i] = __fsub_rn(__fmul_rn(d1, (float)q), m1);
+    }
+}
+
+/* Q6_K: 210-byte super-blocks: ql[128], qh[64], int8 scales[16], f16 d;
+ * two halves of 128, each four quarters of 32 (gemm4/engine/quant_k.c). */
+template <> __device__ inline void dq8<GM_TYPE_Q6_K>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint8_t *b = row + (size_t)(g / 32) * 210;
+    const uint32_t e0 = (g % 32) * 8;
+    const uint32_t h = e0 / 128, quarter = (e0 % 128) / 32, l0 = e0 % 32;
+    const uint8_t *ql = b + 64 * h + (quarter & 1) * 32 + l0;
+    const uint8_t *qh = b + 128 + 32 * h + l0;
+    const int8_t *sc = (const int8_t *)(b + 192) + 8 * h;
+    const float d = half_at(b + 208);
+    const float ds = d * (float)sc[l0 / 16 + 2 * quarter];
+    const int shift = 2 * (int)quarter;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int lo = quarter < 2 ? (ql[i] & 0xF) : (ql[i] >> 4);
+        const int q = (lo | (((qh[i] >> shift) & 3) << 4)) - 32;
+        v[i] = ds * (float)q;
+    }
+}
+
+#define MMV_MAX 8
+#define MMV_WARPS 4
+
+template <int T>
+__global__ static void mmv_kernel(const uint8_t *w, size_t row_bytes, uint32_t rows,
+                                  uint32_t cols, const float *x, uint32_t n, float *y)
+{
+    const uint32_t row = blockIdx.x * MMV_WARPS + threadIdx.y;
+    const uint32_t lane = threadIdx.x;
+    if (row >= rows)
+        return;
+    const uint8_t *r = w + (size_t)row * row_bytes;
+    float acc[MMV_MAX];
+#pragma unroll
+    for (int j = 0; j < MMV_MAX; j++)
+        acc[j] = 0.0f;
+    const uint32_t groups = cols / 8;
+    for (uint32_t g = lane; g < groups; g += 32) {
+        float v[8];
+        dq8<T>(r, g, v);
+#pragma unroll
+        for (int j = 0; j < MMV_MAX; j++) {
+            if ((uint32_t)j < n) {
+                const float4 *xp = (const float4 *)(x + (size_t)j * cols + (size_t)g * 8);
+                const float4 a = xp[0], b = xp[1];
+                acc[j] += v[0] * a.x + v[1] * a.y + v[2] * a.z + v[3] * a.w + v[4] * b.x
+                          + v[5] * b.y + v[6] * b.z + v[7] * b.w;
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < MMV_MAX; j++) {
+        float s = acc[j];
+        for (int o = 16; o > 0; o /= 2)
+            s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0 && (uint32_t)j < n)
+            y[(size_t)j * rows + row] = s;
+    }
+}
+
+#define MM_TILE 64
+#define MM_K 32
+
+template <int T>
+__global__ static void __launch_bounds__(256)
+mmm_kernel(const uint8_t *w, size_t row_bytes, uint32_t rows, uint32_t cols, const float *x,
+           uint32_t n, float *y)
+{
+    __shared__ float ws[MM_K][MM_TILE + 1];
+    __shared__ float xs[MM_K][MM_TILE + 1];
+    const uint32_t tid = threadIdx.x;
+    const uint32_t r0 = blockIdx.x * MM_TILE, v0 = blockIdx.y * MM_TILE;
+    const uint32_t tr = tid % 16, tv = tid / 16;
+    const uint32_t lr = tid / 4, lg = tid % 4; /* loading: row/vector lr, group lg */
+    float acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            acc[i][j] = 0.0f;
+
+    for (uint32_t k0 = 0; k0 < cols; k0 += MM_K) {
+        float v[8];
+        if (r0 + lr < rows)
+            dq8<T>(w + (size_t)(r0 + lr) * row_bytes, k0 / 8 + lg, v);
+        else
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+                v[i] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+            ws[lg * 8 + i][lr] = v[i];
+        if (v0 + lr < n) {
+            const float4 *xp = (const float4 *)(x + (size_t)(v0 + lr) * cols + k0 + lg * 8);
+            const float4 a = xp[0], b = xp[1];
+            xs[lg * 8 + 0][lr] = a.x, xs[lg * 8 + 1][lr] = a.y;
+            xs[lg * 8 + 2][lr] = a.z, xs[lg * 8 + 3][lr] = a.w;
+            xs[lg * 8 + 4][lr] = b.x, xs[lg * 8 + 5][lr] = b.y;
+            xs[lg * 8 + 6][lr] = b.z, xs[lg * 8 + 7][lr] = b.w;
+        } else {
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+                xs[lg * 8 + i][lr] = 0.0f;
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int k = 0; k < MM_K; k++) {
+            float a[4], b[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                a[i] = ws[k][tr + 16 * i];
+                b[i] = xs[k][tv + 16 * i];
+            }
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    acc[i][j] += a[i] * b[j];
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const uint32_t r = r0 + tr + 16 * i, vv = v0 + tv + 16 * j;
+            if (r < rows && vv < n)
+                y[(size_t)vv * rows + r] = acc[i][j];
+        }
+}
+
+template <int T>
+static void launch(cudaStream_t st, const uint8_t *w, size_t row_bytes, uint32_t rows,
+                   uint32_t cols, const float *x, uint32_t n, float *y)
+{
+    if (n > MMV_MAX && cols % MM_K == 0) {
+        const dim3 grid((rows + MM_TILE - 1) / MM_TILE, (n + MM_TILE - 1) / MM_TILE);
+        mmm_kernel<T><<<grid, 256, 0, st>>>(w, row_bytes, rows, cols, x, n, y);
+        return;
+    }
+    for (uint32_t v = 0; v < n; v += MMV_MAX) {
+        const uint32_t nv = n - v < MMV_MAX ? n - v : MMV_MAX;
+        mmv_kernel<T><<<(rows + MMV_WARPS - 1) / MMV_WARPS, dim3(32, MMV_WARPS), 0, st>>>(
+            w, row_bytes, rows, cols, x + (size_t)v * cols, nv, y + (size_t)v * rows);
+    }
+}
+
+extern "C" bool gm_cuda_type_supported(gm_type type)
+{
+    switch (type) {
+    case GM_TYPE_F32:
+    case GM_TYPE_F16:
+    case GM_TYPE_BF16:
+    case GM_TYPE_Q4_0:
+    case GM_TYPE_Q5_0:
+    case GM_TYPE_Q8_0:
+    case GM_TYPE_Q4_K:
+    case GM_TYPE_Q6_K:
+        return true;
+    default:
+        return false;
+    }
+}
+
+extern "C" int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t row_bytes,
+                              uint32_t rows, uint32_t cols, const float *d_x, uint32_t n,
+                              float *d_y, cm_err *err)
+{
+    if (n == 0 || rows == 0)
+        return 0;
+    if (cols % 8 != 0)
+        return cm_err_set(err, "CUDA matmul: rows of %u elements (not a multiple of 8)", cols);
+    const uint8_t *w = (const uint8_t *)d_w;
+    cudaStream_t st = cu->stream;
+    switch (type) {
+    case GM_TYPE_F32: launch<GM_TYPE_F32>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
+    case GM_TYPE_F16: launch<GM_TYPE_F16>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
+    case GM_TYPE_BF16: launch<GM_TYPE_BF16>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
+    case GM_TYPE_Q4_0: launch<GM_TYPE_Q4_0>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
+    case GM_TYPE_Q5_0: launch<GM_TYPE_Q5_0>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
+    case GM_TYPE_Q8_0: launch<GM_TYPE_Q8_0>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
+    case GM_TYPE_Q4_K: launch<GM_TYPE_Q4_K>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
+    case GM_TYPE_Q6_K: launch<GM_TYPE_Q6_K>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
+    default:
+        return cm_err_set(err, "CUDA matmul: no kernel for type %s", gm_type_name(type));
+    }
+    return gm_cuda_launched(err, "matmul");
+}
