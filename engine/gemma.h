@@ -45,6 +45,8 @@ typedef struct gm_device_info {
     uint64_t mem_total;    /* the GPU's memory, bytes (0 on the CPU) */
     uint64_t mem_free;
     uint64_t model_bytes;  /* the model's weights in that memory */
+    uint64_t bytes_per_token; /* weight bytes a decode step reads there
+                                 (the HBM roofline's numerator); 0 = unknown */
 } gm_device_info;
 void gm_model_device_info(const gm_model *model, gm_device_info *out);
 

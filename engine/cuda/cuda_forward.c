@@ -170,6 +170,7 @@ static void cuda_device_info(const gm_model *m, gm_device_info *out)
                          &err) < 0)
         snprintf(out->name, sizeof(out->name), "(unknown: %.100s)", err.msg);
     out->model_bytes = cm->plan.weight_bytes;
+    out->bytes_per_token = cm->plan.bytes_per_token;
 }
 
 /* ---- context ---- */

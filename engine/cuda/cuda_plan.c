@@ -90,6 +90,12 @@ int gm_cuda_plan_weights(const gm_model *m, gm_cuda_plan *p, cm_err *err)
         }
         p->offset[s] = off;
         off += align_up(bytes);
+        if (w->ne[2] > 1 && m->hp.n_expert > 0) {
+            const uint32_t il = (s - GM_CUDA_N_GLOBAL_SLOTS) / (uint32_t)GM_CUDA_LAYER_SLOTS;
+            p->bytes_per_token += bytes / w->ne[2] * m->hp.layer[il].n_expert_used;
+        } else {
+            p->bytes_per_token += bytes;
+        }
         p->n_tensors++;
     }
     p->weight_bytes = off;

@@ -36,6 +36,8 @@ typedef struct gm_cuda_plan {
     uint64_t *offset;      /* [n_slots] byte offset in the weight buffer, or GM_CUDA_NOT_UPLOADED */
     uint64_t weight_bytes; /* size of the weight buffer */
     uint32_t n_tensors;    /* tensors uploaded */
+    uint64_t bytes_per_token; /* weight bytes one decode step reads: all,
+                                 but of each expert tensor k/n_expert */
 } gm_cuda_plan;
 
 /* The weight in slot `slot` (never NULL for slot < n_slots). */

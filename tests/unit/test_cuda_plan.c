@@ -167,6 +167,22 @@ static void test_upload_plan(void **state)
             end = p.offset[s] + w->row_bytes * w->ne[1] * w->ne[2];
             assert_true(end <= p.weight_bytes);
         }
+        /* dense: a step reads every uploaded byte; MoE: k of n experts */
+        if (m->hp.n_expert == 0) {
+            assert_true(p.bytes_per_token >= expect && p.bytes_per_token <= p.weight_bytes);
+        } else {
+            uint64_t exp = 0;
+            for (uint32_t il = 0; il < m->hp.n_layer; il++) {
+                const gm_layer *l = &m->layers[il];
+                const gm_weight *ew[] = {&l->gate_up_exps, &l->gate_exps, &l->up_exps, &l->down_exps};
+                for (int k = 0; k < 4; k++)
+                    if (ew[k]->data != NULL)
+                        exp += ew[k]->row_bytes * ew[k]->ne[1] * ew[k]->ne[2];
+            }
+            assert_true(exp > 0);
+            const uint64_t kx = m->hp.layer[0].n_expert_used, X = m->hp.n_expert;
+            assert_int_equal(p.bytes_per_token, expect - exp + exp / X * kx);
+        }
         assert_int_equal(p.offset[GM_CUDA_SLOT_TOK_EMBD], GM_CUDA_NOT_UPLOADED);
         assert_true(p.offset[GM_CUDA_SLOT_OUTPUT] != GM_CUDA_NOT_UPLOADED);
         gm_cuda_plan_free(&p);
