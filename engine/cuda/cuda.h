@@ -125,6 +125,7 @@ int gm_cuda_route(gm_cuda *cu, float *d_logits, uint32_t n_tok, uint32_t n_exper
  * position). */
 typedef struct gm_cuda_step {
     const uint32_t *pos, *seq, *seq_p0, *seq_off, *tok_of;
+    uint32_t n_seq; /* entries of seq_p0 and seq_off */
 } gm_cuda_step;
 
 /* One layer's attention: d_out[i][h] = softmax_j(q[i][h] . k_j) v_j over
@@ -145,7 +146,9 @@ typedef struct gm_cuda_attn {
 #define GM_CUDA_MAX_HEAD_DIM 512
 int gm_cuda_attention(gm_cuda *cu, const gm_cuda_attn *a, const gm_cuda_step *st,
                       cm_err *err);
-/* Copy the step's batch K/V rows into the cache at (seq, pos). */
+/* Copy the step's batch K/V rows into the cache at (seq, pos). In a ring
+ * only the last of the step's positions that share a slot is written (as
+ * the CPU's in-order copy leaves it). */
 int gm_cuda_kv_store(gm_cuda *cu, const float *d_bk, const float *d_bv, float *d_ck,
                      float *d_cv, uint32_t cap, bool ring, uint32_t width, uint32_t n_tok,
                      const gm_cuda_step *st, cm_err *err);

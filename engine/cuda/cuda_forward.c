@@ -244,6 +244,7 @@ static int cuda_context_init(gm_context *ctx, cm_err *err)
     cc->step.tok_of = st + lay->step_tok_of;
     cc->step.seq_p0 = st + lay->step_seq_p0;
     cc->step.seq_off = st + lay->step_seq_off;
+    cc->step.n_seq = ctx->n_seq_max;
     return 0;
 fail:
     cuda_context_free(ctx);

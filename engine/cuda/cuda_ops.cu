@@ -451,8 +451,15 @@ __global__ static void kv_store_kernel(const float *bk, const float *bv, float *
     if (item >= (size_t)n_tok * width)
         return;
     const size_t i = item / width, c = item % width;
-    const uint32_t p = st.pos[i];
-    const size_t dst = ((size_t)st.seq[i] * cap + (ring ? p % cap : p)) * width + c;
+    const uint32_t p = st.pos[i], sq = st.seq[i];
+    if (ring) {
+        /* the sequence's last position in this step */
+        const uint32_t end = sq + 1 < st.n_seq ? st.seq_off[sq + 1] : n_tok;
+        const uint32_t last = st.seq_p0[sq] + (end - st.seq_off[sq]) - 1;
+        if (p + cap <= last)
+            return; /* a later position of the step takes this slot */
+    }
+    const size_t dst = ((size_t)sq * cap + (ring ? p % cap : p)) * width + c;
     ck[dst] = bk[item];
     cv[dst] = bv[item];
 }

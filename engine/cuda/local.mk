@@ -41,3 +41,8 @@ tests_unit_test_cuda_plan_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
 
 # The GPU check, run by hand on a machine with an NVIDIA GPU.
 EXTRA_DIST += tests/gpu/check.sh tests/gpu/cuda_parity.sh
+
+# The device bandwidth for the roofline (tests/gpu/check.sh).
+check_PROGRAMS += tests/tools/cuda_bandwidth
+tests_tools_cuda_bandwidth_SOURCES = tests/tools/cuda_bandwidth.c
+tests_tools_cuda_bandwidth_LDADD = $(ENGINE_CUDA_LIBS) common/libcommon.a -lm
