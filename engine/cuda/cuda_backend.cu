@@ -109,6 +109,7 @@ extern "C" void gm_cuda_close(gm_cuda *cu)
         return;
     cudaSetDevice(cu->dev);
     cudaStreamSynchronize(cu->stream);
+    cudaFree(cu->act);
     cudaStreamDestroy(cu->stream);
     free(cu);
 }

@@ -12,6 +12,8 @@
 struct gm_cuda {
     int dev;
     cudaStream_t stream;
+    float *act;     /* activations rounded for the matmul (cuda_matmul.cu) */
+    size_t act_cap; /* floats */
 };
 
 /* Set err from a CUDA status; -1. */

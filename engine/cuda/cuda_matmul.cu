@@ -4,7 +4,11 @@
  * dequantized inside the kernels, eight elements at a time, exactly as
  * engine/quant dequantizes them. Activations stay f32 (the CPU backend
  * rounds them to Q8_0/Q8_K/F16/BF16 first, as llama.cpp does: the two
- * differ by that rounding, about 1e-3 relative per product).
+ * Activations are first rounded as the CPU backend rounds them (to the
+ * weight's "vec_dot type": Q8_0 for Q4_0/Q5_0/Q8_0, Q8_K for Q4_K/Q6_K,
+ * F16, BF16; engine/cpu/kernels.c), quantized and dequantized again in
+ * f32, so both backends multiply the same numbers and differ only in the
+ * order of the sums.
  *
  * Two kernels:
  *  - mmv, for up to 8 vectors (decode): one warp per weight row, each lane
@@ -283,6 +287,118 @@ static void launch(cudaStream_t st, const uint8_t *w, size_t row_bytes, uint32_t
     }
 }
 
+/* ---- activation rounding (engine/cpu/kernels.c gm_act_convert) ---- */
+
+#define ACT_WARPS 4
+
+/* One warp per block of qk activations: Q8_0 (qk 32: d = amax/127 stored
+ * as f16, q = round(x * 127/amax)) or Q8_K (qk 256: iscale = -127/max of
+ * the first largest |x|, q = min(127, round(iscale * x)), d = 1/iscale);
+ * y = d * q. */
+__global__ static void act_q8_kernel(const float *x, float *y, size_t n_blocks, int qk, bool k)
+{
+    const size_t b = blockIdx.x * (size_t)ACT_WARPS + threadIdx.y;
+    const int lane = threadIdx.x;
+    if (b >= n_blocks)
+        return;
+    const float *xb = x + b * qk;
+    float *yb = y + b * qk;
+    float amax = 0.0f;
+    int idx = qk;
+    for (int j = lane; j < qk; j += 32) {
+        const float a = fabsf(xb[j]);
+        if (a > amax) {
+            amax = a;
+            idx = j;
+        }
+    }
+    for (int o = 16; o > 0; o /= 2) {
+        const float oa = __shfl_xor_sync(0xffffffffu, amax, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+        if (oa > amax || (oa == amax && oi < idx)) {
+            amax = oa;
+            idx = oi;
+        }
+    }
+    if (!k) {
+        const float d = __half2float(__float2half_rn(__fdiv_rn(amax, 127.0f)));
+        const float id = amax != 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
+        for (int j = lane; j < qk; j += 32) {
+            const float v = __fmul_rn(xb[j], id);
+            int q = !(fabsf(v) <= 4194303.0f) ? -128 : __float2int_rn(v);
+            q = q < -128 ? -128 : q > 127 ? 127 : q;
+            yb[j] = __fmul_rn(d, (float)q);
+        }
+        return;
+    }
+    if (amax == 0.0f) {
+        for (int j = lane; j < qk; j += 32)
+            yb[j] = 0.0f;
+        return;
+    }
+    const float iscale = __fdiv_rn(-127.0f, xb[idx]);
+    const float d = __fdiv_rn(1.0f, iscale);
+    for (int j = lane; j < qk; j += 32) {
+        int q = __float2int_rn(__fmul_rn(iscale, xb[j]));
+        q = q > 127 ? 127 : q;
+        q = (int)(int8_t)(q & 0xff); /* the CPU's wrap to int8 */
+        yb[j] = __fmul_rn(d, (float)q);
+    }
+}
+
+/* F16 or BF16 rounding, elementwise (BF16 as ggml: nearest even, NaN quieted). */
+__global__ static void act_half_kernel(const float *x, float *y, size_t n, bool bf16)
+{
+    const size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    if (!bf16) {
+        y[i] = __half2float(__float2half_rn(x[i]));
+        return;
+    }
+    const uint32_t u = __float_as_uint(x[i]);
+    const uint32_t h = (u & 0x7fffffffu) > 0x7f800000u ? ((u >> 16) | 64u)
+                                                        : ((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
+    y[i] = __uint_as_float(h << 16);
+}
+
+/* d_x rounded for weights of `type` into the handle's buffer; d_x itself
+ * for F32 weights. NULL with err set on failure. */
+static const float *round_activations(gm_cuda *cu, gm_type type, const float *d_x, size_t n,
+                                      cm_err *err)
+{
+    if (type == GM_TYPE_F32)
+        return d_x;
+    if (n > cu->act_cap) {
+        cudaFree(cu->act); /* waits for the work that used it */
+        cu->act = NULL;
+        cu->act_cap = 0;
+        cudaError_t rc = cudaMalloc((void **)&cu->act, n * sizeof(float));
+        if (rc != cudaSuccess) {
+            gm_cuda_fail(err, "activation buffer", rc);
+            return NULL;
+        }
+        cu->act_cap = n;
+    }
+    switch (type) {
+    case GM_TYPE_F16:
+    case GM_TYPE_BF16:
+        act_half_kernel<<<gm_cuda_blocks(n, 256), 256, 0, cu->stream>>>(d_x, cu->act, n,
+                                                                        type == GM_TYPE_BF16);
+        break;
+    case GM_TYPE_Q4_K:
+    case GM_TYPE_Q6_K:
+        act_q8_kernel<<<gm_cuda_blocks(n / 256, ACT_WARPS), dim3(32, ACT_WARPS), 0, cu->stream>>>(
+            d_x, cu->act, n / 256, 256, true);
+        break;
+    default:
+        act_q8_kernel<<<gm_cuda_blocks(n / 32, ACT_WARPS), dim3(32, ACT_WARPS), 0, cu->stream>>>(
+            d_x, cu->act, n / 32, 32, false);
+        break;
+    }
+    return gm_cuda_launched(err, "activation rounding") < 0 ? NULL : cu->act;
+}
+
 extern "C" bool gm_cuda_type_supported(gm_type type)
 {
     switch (type) {
@@ -310,6 +426,11 @@ extern "C" int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t
         return cm_err_set(err, "CUDA matmul: rows of %u elements (not a multiple of 8)", cols);
     const uint8_t *w = (const uint8_t *)d_w;
     cudaStream_t st = cu->stream;
+    if (gm_cuda_type_supported(type)) {
+        d_x = round_activations(cu, type, d_x, (size_t)n * cols, err);
+        if (d_x == NULL)
+            return -1;
+    }
     switch (type) {
     case GM_TYPE_F32: launch<GM_TYPE_F32>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
     case GM_TYPE_F16: launch<GM_TYPE_F16>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;

@@ -46,3 +46,12 @@ EXTRA_DIST += tests/gpu/check.sh tests/gpu/cuda_parity.sh
 check_PROGRAMS += tests/tools/cuda_bandwidth
 tests_tools_cuda_bandwidth_SOURCES = tests/tools/cuda_bandwidth.c
 tests_tools_cuda_bandwidth_LDADD = $(ENGINE_CUDA_LIBS) common/libcommon.a -lm
+
+# The backend's forward pass on a host emulation of the kernels (runs
+# without a GPU): linked without libgmcuda, the emulation stands in for it.
+check_PROGRAMS += tests/unit/test_cuda_emul
+TESTS += tests/unit/test_cuda_emul
+tests_unit_test_cuda_emul_SOURCES = tests/unit/test_cuda_emul.c tests/unit/cuda_emul.c
+tests_unit_test_cuda_emul_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_cuda_emul_LDADD = engine/libengine.a common/libcommon.a $(BLAS_LIBS) -lm -lpthread \
+	$(TEST_LIBS)
