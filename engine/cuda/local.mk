@@ -25,7 +25,7 @@ SUFFIXES = .cu
 # Hopper (sm_90) code, plus PTX for compute 8.0 that the driver compiles
 # for any newer card (A100, RTX 30/40, L4, ...). NVCCFLAGS adds more.
 NVCC_ARCH = -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80
-$(CUDA_KERNEL_SOURCES:.cu=.o): engine/cuda/cuda_impl.cuh engine/cuda/cuda.h
+$(CUDA_KERNEL_SOURCES:.cu=.o): engine/cuda/cuda_impl.cuh engine/cuda/cuda.h engine/cuda/cuda_dequant.cuh
 .cu.o:
 	$(AM_V_CC)$(NVCC) $(NVCC_ARCH) -O2 -std=c++17 -I$(top_srcdir) -I$(top_builddir) \
 		$(NVCCFLAGS) -Xcompiler -fPIC -c -o $@ $<
@@ -55,3 +55,14 @@ tests_unit_test_cuda_emul_SOURCES = tests/unit/test_cuda_emul.c tests/unit/cuda_
 tests_unit_test_cuda_emul_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_cuda_emul_LDADD = engine/libengine.a common/libcommon.a $(BLAS_LIBS) -lm -lpthread \
 	$(TEST_LIBS)
+
+# The kernels' dequantizers, compiled for the host by nvcc, against
+# engine/quant bit for bit (CUDA builds; no GPU needed).
+EXTRA_DIST += engine/cuda/cuda_dequant.cuh tests/unit/test_cuda_dequant.cu
+if HAVE_CUDA
+check_PROGRAMS += tests/unit/test_cuda_dequant
+TESTS += tests/unit/test_cuda_dequant
+tests_unit_test_cuda_dequant_SOURCES = tests/unit/test_cuda_dequant.cu
+tests_unit_test_cuda_dequant_LDADD = $(ENGINE_LIBS) -lstdc++
+tests/unit/test_cuda_dequant.o: engine/cuda/cuda_dequant.cuh
+endif

@@ -1,0 +1,181 @@
+/*
+ * engine/cuda/cuda_dequant.cuh -- dequantization of the GGUF weight formats
+ * eight elements at a time, for the CUDA matmul kernels (cuda_matmul.cu).
+ * Host and device code alike, so tests/unit/test_cuda_dequant.cu checks
+ * every format bit for bit against engine/quant on a machine without a GPU.
+ */
+#ifndef GM_CUDA_DEQUANT_CUH
+#define GM_CUDA_DEQUANT_CUH
+
+#include <cuda_fp16.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/cuda/cuda.h"
+
+#define GM_HD __host__ __device__
+
+GM_HD static inline float gm_bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+/* a * b and a - b rounded once each (never fused into an FMA), as the
+ * CPU code computes them. */
+GM_HD static inline float gm_mul_rn(float a, float b)
+{
+#ifdef __CUDA_ARCH__
+    return __fmul_rn(a, b);
+#else
+    return a * b;
+#endif
+}
+
+GM_HD static inline float gm_sub_rn(float a, float b)
+{
+#ifdef __CUDA_ARCH__
+    return __fsub_rn(a, b);
+#else
+    return a - b;
+#endif
+}
+
+GM_HD static inline float half_at(const uint8_t *p)
+{
+    const uint16_t bits = (uint16_t)(p[0] | (p[1] << 8));
+    return __half2float(__ushort_as_half(bits));
+}
+
+/* 8 elements of group g (elements 8g .. 8g+7) of a row in format T. */
+template <int T> GM_HD static inline void dq8(const uint8_t *row, uint32_t g, float *v);
+
+template <> GM_HD inline void dq8<GM_TYPE_F32>(const uint8_t *row, uint32_t g, float *v)
+{
+    const float4 *p = (const float4 *)(row + (size_t)g * 32);
+    const float4 a = p[0], b = p[1];
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
+    v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+}
+
+template <> GM_HD inline void dq8<GM_TYPE_F16>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint4 u = *(const uint4 *)(row + (size_t)g * 16);
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        v[2 * i] = __half2float(__ushort_as_half((uint16_t)(w[i] & 0xffff)));
+        v[2 * i + 1] = __half2float(__ushort_as_half((uint16_t)(w[i] >> 16)));
+    }
+}
+
+template <> GM_HD inline void dq8<GM_TYPE_BF16>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint4 u = *(const uint4 *)(row + (size_t)g * 16);
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        v[2 * i] = gm_bits_f32(w[i] << 16);
+        v[2 * i + 1] = gm_bits_f32(w[i] & 0xffff0000u);
+    }
+}
+
+/* Q8_0: 34-byte blocks of 32: f16 d, int8 qs[32]; value = d * q. */
+template <> GM_HD inline void dq8<GM_TYPE_Q8_0>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint8_t *b = row + (size_t)(g / 4) * 34;
+    const float d = half_at(b);
+    const int8_t *qs = (const int8_t *)(b + 2) + (g % 4) * 8;
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+        v[i] = d * (float)qs[i];
+}
+
+/* Q4_0: 18-byte blocks: f16 d, qs[16]; element j < 16 low nibble of qs[j],
+ * j + 16 the high nibble; value = d * (q - 8). */
+template <> GM_HD inline void dq8<GM_TYPE_Q4_0>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint8_t *b = row + (size_t)(g / 4) * 18;
+    const float d = half_at(b);
+    const uint32_t p = g % 4;
+    const uint8_t *qs = b + 2 + (p % 2) * 8;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int q = p < 2 ? (qs[i] & 0xF) : (qs[i] >> 4);
+        v[i] = d * (float)(q - 8);
+    }
+}
+
+/* Q5_0: 22-byte blocks: f16 d, qh[4] (bit j: fifth bit of element j),
+ * qs[16] as Q4_0; value = d * (q - 16). */
+template <> GM_HD inline void dq8<GM_TYPE_Q5_0>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint8_t *b = row + (size_t)(g / 4) * 22;
+    const float d = half_at(b);
+    const uint32_t qh = (uint32_t)b[2] | ((uint32_t)b[3] << 8) | ((uint32_t)b[4] << 16)
+                        | ((uint32_t)b[5] << 24);
+    const uint32_t p = g % 4;
+    const uint8_t *qs = b + 6 + (p % 2) * 8;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const uint32_t j = p * 8 + i; /* element in the block */
+        const int lo = p < 2 ? (qs[i] & 0xF) : (qs[i] >> 4);
+        const int q = lo | (int)(((qh >> j) & 1u) << 4);
+        v[i] = d * (float)(q - 16);
+    }
+}
+
+GM_HD static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m)
+{
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+    }
+}
+
+/* Q4_K: 144-byte super-blocks of 256: f16 d, f16 dmin, scales[12],
+ * qs[128]; sub-block j (32 elements) uses the low (j even) or high (j odd)
+ * nibbles of qs[32*(j/2) ..]; value = d*sc * q - dmin*m. */
+template <> GM_HD inline void dq8<GM_TYPE_Q4_K>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint8_t *b = row + (size_t)(g / 32) * 144;
+    const uint32_t e0 = (g % 32) * 8;
+    const int j = (int)(e0 / 32);
+    int sc, m;
+    scale_min_k4(j, b + 4, &sc, &m);
+    const float d1 = half_at(b) * (float)sc;
+    const float m1 = half_at(b + 2) * (float)m;
+    const uint8_t *qs = b + 16 + 32 * (j / 2) + e0 % 32;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int q = (j & 1) ? (qs[i] >> 4) : (qs[i] & 0xF);
+        v[i] = gm_sub_rn(gm_mul_rn(d1, (float)q), m1);
+    }
+}
+
+/* Q6_K: 210-byte super-blocks: ql[128], qh[64], int8 scales[16], f16 d;
+ * two halves of 128, each four quarters of 32 (engine/quant/quant_k.c). */
+template <> GM_HD inline void dq8<GM_TYPE_Q6_K>(const uint8_t *row, uint32_t g, float *v)
+{
+    const uint8_t *b = row + (size_t)(g / 32) * 210;
+    const uint32_t e0 = (g % 32) * 8;
+    const uint32_t h = e0 / 128, quarter = (e0 % 128) / 32, l0 = e0 % 32;
+    const uint8_t *ql = b + 64 * h + (quarter & 1) * 32 + l0;
+    const uint8_t *qh = b + 128 + 32 * h + l0;
+    const int8_t *sc = (const int8_t *)(b + 192) + 8 * h;
+    const float d = half_at(b + 208);
+    const float ds = d * (float)sc[l0 / 16 + 2 * quarter];
+    const int shift = 2 * (int)quarter;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int lo = quarter < 2 ? (ql[i] & 0xF) : (ql[i] >> 4);
+        const int q = (lo | (((qh[i] >> shift) & 3) << 4)) - 32;
+        v[i] = ds * (float)q;
+    }
+}
+
+#endif
