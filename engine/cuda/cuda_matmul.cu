@@ -154,61 +154,12 @@ static void launch(cudaStream_t st, const uint8_t *w, size_t row_bytes, uint32_t
 
 /* ---- activation rounding (engine/cpu/kernels.c gm_act_convert) ---- */
 
-#define ACT_WARPS 4
-
-/* One warp per block of qk activations: Q8_0 (qk 32: d = amax/127 stored
- * as f16, q = round(x * 127/amax)) or Q8_K (qk 256: iscale = -127/max of
- * the first largest |x|, q = min(127, round(iscale * x)), d = 1/iscale);
- * y = d * q. */
+/* One thread per block of activations (cuda_dequant.cuh gm_act_round_q8). */
 __global__ static void act_q8_kernel(const float *x, float *y, size_t n_blocks, int qk, bool k)
 {
-    const size_t b = blockIdx.x * (size_t)ACT_WARPS + threadIdx.y;
-    const int lane = threadIdx.x;
-    if (b >= n_blocks)
-        return;
-    const float *xb = x + b * qk;
-    float *yb = y + b * qk;
-    float amax = 0.0f;
-    int idx = qk;
-    for (int j = lane; j < qk; j += 32) {
-        const float a = fabsf(xb[j]);
-        if (a > amax) {
-            amax = a;
-            idx = j;
-        }
-    }
-    for (int o = 16; o > 0; o /= 2) {
-        const float oa = __shfl_xor_sync(0xffffffffu, amax, o);
-        const int oi = __shfl_xor_sync(0xffffffffu, idx, o);
-        if (oa > amax || (oa == amax && oi < idx)) {
-            amax = oa;
-            idx = oi;
-        }
-    }
-    if (!k) {
-        const float d = __half2float(__float2half_rn(__fdiv_rn(amax, 127.0f)));
-        const float id = amax != 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
-        for (int j = lane; j < qk; j += 32) {
-            const float v = __fmul_rn(xb[j], id);
-            int q = !(fabsf(v) <= 4194303.0f) ? -128 : __float2int_rn(v);
-            q = q < -128 ? -128 : q > 127 ? 127 : q;
-            yb[j] = __fmul_rn(d, (float)q);
-        }
-        return;
-    }
-    if (amax == 0.0f) {
-        for (int j = lane; j < qk; j += 32)
-            yb[j] = 0.0f;
-        return;
-    }
-    const float iscale = __fdiv_rn(-127.0f, xb[idx]);
-    const float d = __fdiv_rn(1.0f, iscale);
-    for (int j = lane; j < qk; j += 32) {
-        int q = __float2int_rn(__fmul_rn(iscale, xb[j]));
-        q = q > 127 ? 127 : q;
-        q = (int)(int8_t)(q & 0xff); /* the CPU's wrap to int8 */
-        yb[j] = __fmul_rn(d, (float)q);
-    }
+    const size_t b = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (b < n_blocks)
+        gm_act_round_q8(x + b * qk, y + b * qk, qk, k);
 }
 
 /* F16 or BF16 rounding, elementwise (BF16 as ggml: nearest even, NaN quieted). */
@@ -253,12 +204,12 @@ static const float *round_activations(gm_cuda *cu, gm_type type, const float *d_
         break;
     case GM_TYPE_Q4_K:
     case GM_TYPE_Q6_K:
-        act_q8_kernel<<<gm_cuda_blocks(n / 256, ACT_WARPS), dim3(32, ACT_WARPS), 0, cu->stream>>>(
-            d_x, cu->act, n / 256, 256, true);
+        act_q8_kernel<<<gm_cuda_blocks(n / 256, 64), 64, 0, cu->stream>>>(d_x, cu->act, n / 256,
+                                                                           256, true);
         break;
     default:
-        act_q8_kernel<<<gm_cuda_blocks(n / 32, ACT_WARPS), dim3(32, ACT_WARPS), 0, cu->stream>>>(
-            d_x, cu->act, n / 32, 32, false);
+        act_q8_kernel<<<gm_cuda_blocks(n / 32, 64), 64, 0, cu->stream>>>(d_x, cu->act, n / 32, 32,
+                                                                          false);
         break;
     }
     return gm_cuda_launched(err, "activation rounding") < 0 ? NULL : cu->act;
