@@ -58,9 +58,12 @@ if ! run "$top/configure" --with-cuda --enable-werror >configure.out 2>&1; then
     tail -40 configure.out; echo "FAIL: configure --with-cuda"; finish 1
 fi
 grep -i "cuda" configure.out | tail -5
-if ! run make -j"$JOBS" all >make.out 2>&1 \
-    || ! run make -j"$JOBS" tests/unit/test_cuda tests/unit/test_cuda_plan \
-        tests/tools/cmp_logits tests/tools/cuda_bandwidth >>make.out 2>&1; then
+# what the check runs (FULL_BUILD=1: everything, daemon included)
+targets="gemma-run tests/unit/test_cuda tests/unit/test_cuda_plan tests/unit/test_cuda_dequant
+    tests/tools/cmp_logits tests/tools/cuda_bandwidth"
+[ "${FULL_BUILD:-0}" = 1 ] && targets="all $targets"
+# shellcheck disable=SC2086
+if ! run make -j"$JOBS" $targets >make.out 2>&1; then
     grep -E "error|Error" make.out | head -40; tail -20 make.out; echo "FAIL: build"; finish 1
 fi
 echo "build ok"
@@ -84,6 +87,7 @@ else
     echo "FAIL: test_cuda"; status=1
 fi
 CMOCKA_MESSAGE_OUTPUT=TAP run timeout 120 "$build/tests/unit/test_cuda_plan" || { echo "FAIL: test_cuda_plan"; status=1; }
+run timeout 60 "$build/tests/unit/test_cuda_dequant" || { echo "FAIL: test_cuda_dequant"; status=1; }
 
 step "parity: gemma-run logits --device cuda:0 (tests/gpu/cuda_parity.sh)"
 if [ -z "${GEMMA_REF_DIR:-}" ] && [ -d "$top/.gpu-ref/bins" ]; then
