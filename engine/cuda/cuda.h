@@ -66,6 +66,18 @@ int gm_cuda_sync(gm_cuda *cu, cm_err *err);
  * write each), the best of `reps` timed runs: the HBM bandwidth. */
 int gm_cuda_bandwidth(gm_cuda *cu, size_t bytes, int reps, double *bytes_per_s, cm_err *err);
 
+/* Make sure the matmul's activation buffer holds `floats` (allocating
+ * outside any graph capture). */
+int gm_cuda_reserve(gm_cuda *cu, size_t floats, cm_err *err);
+
+/* CUDA graphs: record what is queued on the stream between begin and end
+ * (nothing runs), then replay it with one launch. Only launches and
+ * device-to-device copies may be queued while recording. */
+int gm_cuda_capture_begin(gm_cuda *cu, cm_err *err);
+int gm_cuda_capture_end(gm_cuda *cu, void **graph_out, cm_err *err);
+int gm_cuda_graph_launch(gm_cuda *cu, void *graph, cm_err *err);
+void gm_cuda_graph_free(void *graph);
+
 /* True for the weight formats the matmul kernels read. */
 bool gm_cuda_type_supported(gm_type type);
 

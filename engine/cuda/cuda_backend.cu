@@ -281,3 +281,57 @@ out:
     cudaFree(d_y);
     return status;
 }
+
+extern "C" int gm_cuda_reserve(gm_cuda *cu, size_t floats, cm_err *err)
+{
+    if (floats <= cu->act_cap)
+        return 0;
+    cudaFree(cu->act); /* waits for the work that used it */
+    cu->act = NULL;
+    cu->act_cap = 0;
+    cudaError_t rc = cudaMalloc((void **)&cu->act, floats * sizeof(float));
+    if (rc != cudaSuccess)
+        return gm_cuda_fail(err, "activation buffer", rc);
+    cu->act_cap = floats;
+    return 0;
+}
+
+extern "C" int gm_cuda_capture_begin(gm_cuda *cu, cm_err *err)
+{
+    cudaError_t rc = cudaStreamBeginCapture(cu->stream, cudaStreamCaptureModeThreadLocal);
+    return rc == cudaSuccess ? 0 : gm_cuda_fail(err, "graph capture", rc);
+}
+
+extern "C" int gm_cuda_capture_end(gm_cuda *cu, void **graph_out, cm_err *err)
+{
+    *graph_out = NULL;
+    cudaGraph_t graph = NULL;
+    cudaError_t rc = cudaStreamEndCapture(cu->stream, &graph);
+    if (rc != cudaSuccess) {
+        if (graph != NULL)
+            cudaGraphDestroy(graph);
+        cudaGetLastError();
+        return gm_cuda_fail(err, "graph capture", rc);
+    }
+    cudaGraphExec_t exec = NULL;
+    rc = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    if (rc != cudaSuccess) {
+        cudaGetLastError();
+        return gm_cuda_fail(err, "graph instantiation", rc);
+    }
+    *graph_out = (void *)exec;
+    return 0;
+}
+
+extern "C" int gm_cuda_graph_launch(gm_cuda *cu, void *graph, cm_err *err)
+{
+    cudaError_t rc = cudaGraphLaunch((cudaGraphExec_t)graph, cu->stream);
+    return rc == cudaSuccess ? 0 : gm_cuda_fail(err, "graph launch", rc);
+}
+
+extern "C" void gm_cuda_graph_free(void *graph)
+{
+    if (graph != NULL)
+        cudaGraphExecDestroy((cudaGraphExec_t)graph);
+}

@@ -185,17 +185,8 @@ static const float *round_activations(gm_cuda *cu, gm_type type, const float *d_
 {
     if (type == GM_TYPE_F32)
         return d_x;
-    if (n > cu->act_cap) {
-        cudaFree(cu->act); /* waits for the work that used it */
-        cu->act = NULL;
-        cu->act_cap = 0;
-        cudaError_t rc = cudaMalloc((void **)&cu->act, n * sizeof(float));
-        if (rc != cudaSuccess) {
-            gm_cuda_fail(err, "activation buffer", rc);
-            return NULL;
-        }
-        cu->act_cap = n;
-    }
+    if (gm_cuda_reserve(cu, n, err) < 0)
+        return NULL;
     switch (type) {
     case GM_TYPE_F16:
     case GM_TYPE_BF16:

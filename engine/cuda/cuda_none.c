@@ -219,3 +219,33 @@ int gm_cuda_kv_store(gm_cuda *cu, const float *d_bk, const float *d_bv, float *d
         (void)n_tok, (void)st;
     return cm_err_set(err, WHY);
 }
+
+int gm_cuda_reserve(gm_cuda *cu, size_t floats, cm_err *err)
+{
+    (void)cu, (void)floats;
+    return cm_err_set(err, WHY);
+}
+
+int gm_cuda_capture_begin(gm_cuda *cu, cm_err *err)
+{
+    (void)cu;
+    return cm_err_set(err, WHY);
+}
+
+int gm_cuda_capture_end(gm_cuda *cu, void **graph_out, cm_err *err)
+{
+    (void)cu;
+    *graph_out = NULL;
+    return cm_err_set(err, WHY);
+}
+
+int gm_cuda_graph_launch(gm_cuda *cu, void *graph, cm_err *err)
+{
+    (void)cu, (void)graph;
+    return cm_err_set(err, WHY);
+}
+
+void gm_cuda_graph_free(void *graph)
+{
+    (void)graph;
+}

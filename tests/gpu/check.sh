@@ -12,7 +12,9 @@
 #     it: bins/ and llsrc/{include,ggml/include} of scripts/fetch-reference.sh)
 #  5. gemma-run bench --device cuda:0 on synthetic E2B-shape Q4_K and Q8_0
 #     and a 26B-A4B shape cut to a few layers, and a table beside the HBM
-#     roofline (weight bytes read per token / measured bandwidth)
+#     roofline (weight bytes read per token / measured bandwidth); E2B Q4_K
+#     also with GEMMA_CUDA_GRAPHS=1 (decode replayed from a CUDA graph),
+#     whose correctness step 3 checks too
 #
 # Everything goes to stdout (and $LOG, default BUILD_DIR/gpu-check.log),
 # each step timed. Exit status: 0 all passed, 1 a build or parity failure
@@ -81,12 +83,17 @@ cat bw.out
 BW=$(awk '/^bandwidth_gbs/ { print $2 }' bw.out)
 
 step "unit tests: CUDA backend against the CPU backend (tests/unit/test_cuda)"
-if CMOCKA_MESSAGE_OUTPUT=TAP run timeout 300 "$build/tests/unit/test_cuda"; then
+if run env CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$build/tests/unit/test_cuda"; then
     echo "test_cuda: passed"
 else
     echo "FAIL: test_cuda"; status=1
 fi
-CMOCKA_MESSAGE_OUTPUT=TAP run timeout 120 "$build/tests/unit/test_cuda_plan" || { echo "FAIL: test_cuda_plan"; status=1; }
+if run env GEMMA_CUDA_GRAPHS=1 CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$build/tests/unit/test_cuda"; then
+    echo "test_cuda with GEMMA_CUDA_GRAPHS=1: passed"
+else
+    echo "FAIL: test_cuda with GEMMA_CUDA_GRAPHS=1 (CUDA graphs for decode)"; status=1
+fi
+run env CMOCKA_MESSAGE_OUTPUT=TAP timeout 120 "$build/tests/unit/test_cuda_plan" || { echo "FAIL: test_cuda_plan"; status=1; }
 run timeout 60 "$build/tests/unit/test_cuda_dequant" || { echo "FAIL: test_cuda_dequant"; status=1; }
 
 step "parity: gemma-run logits --device cuda:0 (tests/gpu/cuda_parity.sh)"
@@ -111,17 +118,24 @@ echo "$models" | while IFS=: read -r name args; do
     step "synth $name ($args)"
     # shellcheck disable=SC2086
     run timeout 240 "$GEMMA_RUN" synth $args --threads "$JOBS" -o "$m" || { echo "synth $name failed"; continue; }
-    step "bench $name on cuda:0"
-    run timeout 180 "$GEMMA_RUN" bench -m "$m" --device cuda:0 -p 512 -n 64 -r 2 >"$name.bench" 2>&1
-    cat "$name.bench"
-    awk -v name="$name" -v bw="$BW" '
+    variants="$name"
+    case $name in e2b-q4_k) variants="$name $name+graphs" ;; esac
+    for v in $variants; do
+    step "bench $v on cuda:0"
+    case $v in
+    *+graphs) run env GEMMA_CUDA_GRAPHS=1 timeout 180 "$GEMMA_RUN" bench -m "$m" --device cuda:0 -p 512 -n 64 -r 2 >"$v.bench" 2>&1 ;;
+    *) run timeout 180 "$GEMMA_RUN" bench -m "$m" --device cuda:0 -p 512 -n 64 -r 2 >"$v.bench" 2>&1 ;;
+    esac
+    cat "$v.bench"
+    awk -v name="$v" -v bw="$BW" '
         /^device:/ { for (i = 1; i <= NF; i++) { if ($i == "weights") w = $(i + 1); if ($(i + 1) == "MiB" && $(i + 2) == "read") r = $i } }
         /^pp512:/ { pp = $2 }
         /^tg64:/ { tg = $2 }
         END {
             roof = (r > 0) ? bw * 1e9 / (r * 1048576) : 0
             printf "%-18s %10s %12s %12.1f %12s %10s %8.0f%%\n", name, w, r, roof, tg, pp, (roof > 0 ? 100 * tg / roof : 0)
-        }' "$name.bench" >>"$table"
+        }' "$v.bench" >>"$table"
+    done
     rm -f "$m"
 done
 step "results (device bandwidth ${BW:-?} GB/s)"
