@@ -49,6 +49,10 @@ typedef struct gm_cuda gm_cuda;
 int gm_cuda_open(int dev, gm_cuda **out, cm_err *err);
 void gm_cuda_close(gm_cuda *cu);
 
+/* Make the handle's device the calling thread's current one (each thread
+ * that runs a forward pass must, before queuing work). */
+int gm_cuda_use(gm_cuda *cu, cm_err *err);
+
 /* Device memory. gm_cuda_alloc zeroes what it returns. */
 int gm_cuda_alloc(gm_cuda *cu, size_t bytes, void **d_out, cm_err *err);
 void gm_cuda_free(gm_cuda *cu, void *d_ptr);

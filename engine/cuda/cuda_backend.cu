@@ -335,3 +335,9 @@ extern "C" void gm_cuda_graph_free(void *graph)
     if (graph != NULL)
         cudaGraphExecDestroy((cudaGraphExec_t)graph);
 }
+
+extern "C" int gm_cuda_use(gm_cuda *cu, cm_err *err)
+{
+    cudaError_t rc = cudaSetDevice(cu->dev);
+    return rc == cudaSuccess ? 0 : gm_cuda_fail(err, "set device", rc);
+}

@@ -212,7 +212,8 @@ static int cuda_context_init(gm_context *ctx, cm_err *err)
         return cm_err_set(err, "out of memory");
     ctx->backend_ctx = cc;
     gm_cuda *cu = dev(ctx);
-    if (gm_cuda_plan_layout(hp, ctx->s.n_max, ctx->n_seq_max, &ctx->kv, &cc->lay, err) < 0)
+    if (gm_cuda_use(cu, err) < 0
+        || gm_cuda_plan_layout(hp, ctx->s.n_max, ctx->n_seq_max, &ctx->kv, &cc->lay, err) < 0)
         goto fail;
     const gm_cuda_layout *lay = &cc->lay;
     cc->kv_k = calloc(hp->n_layer, sizeof(*cc->kv_k));
@@ -635,6 +636,8 @@ static int cuda_forward_ubatch(gm_context *ctx, const int32_t *tokens, uint32_t 
     const uint32_t V = ctx->model->hp.n_vocab;
     if (n > cc->lay.n_max)
         return cm_err_set(err, "CUDA step of %u tokens (at most %u)", n, cc->lay.n_max);
+    if (gm_cuda_use(dev(ctx), err) < 0)
+        return -1;
     if (embed(ctx, tokens, n, err) < 0 || upload_step(ctx, n, out_rows, n_out, err) < 0)
         return -1;
     int rc = 1;

@@ -249,3 +249,9 @@ void gm_cuda_graph_free(void *graph)
 {
     (void)graph;
 }
+
+int gm_cuda_use(gm_cuda *cu, cm_err *err)
+{
+    (void)cu;
+    return cm_err_set(err, WHY);
+}
