@@ -38,6 +38,8 @@ typedef struct cu_model {
 } cu_model;
 
 typedef struct cu_ctx {
+    gm_cuda *cu;          /* this context's stream and activation buffer:
+                             contexts of one model run on their own streams */
     gm_cuda_layout lay;
     uint8_t *d_scratch;
     uint8_t *d_kv;
@@ -65,7 +67,7 @@ static cu_ctx *cctx(const gm_context *ctx)
 
 static gm_cuda *dev(const gm_context *ctx)
 {
-    return cmodel(ctx->model)->cu;
+    return cctx(ctx)->cu;
 }
 
 static float *buf(const gm_context *ctx, int b)
@@ -200,6 +202,7 @@ static void cuda_context_free(gm_context *ctx)
     free(cc->h_sel);
     free(cc->h_gidx);
     free(cc->h_count);
+    gm_cuda_close(cu);
     free(cc);
     ctx->backend_ctx = NULL;
 }
@@ -211,7 +214,9 @@ static int cuda_context_init(gm_context *ctx, cm_err *err)
     if (cc == NULL)
         return cm_err_set(err, "out of memory");
     ctx->backend_ctx = cc;
-    gm_cuda *cu = dev(ctx);
+    if (gm_cuda_open(cmodel(ctx->model)->dev, &cc->cu, err) < 0)
+        goto fail;
+    gm_cuda *cu = cc->cu;
     if (gm_cuda_use(cu, err) < 0
         || gm_cuda_plan_layout(hp, ctx->s.n_max, ctx->n_seq_max, &ctx->kv, &cc->lay, err) < 0)
         goto fail;
