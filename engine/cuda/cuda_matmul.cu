@@ -10,7 +10,14 @@
  * f32, so both backends multiply the same numbers and differ only in the
  * order of the sums.
  *
- * Two kernels:
+ * Quantized weights (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K): the activations are
+ * quantized exactly as the CPU backend quantizes them (Q8_0 or Q8_K
+ * blocks), and each block's dot product is the CPU's integer one
+ * (cuda_dequant.cuh gm_block_dot): mmvq, one warp per weight row, each
+ * lane summing whole blocks, for any number of vectors 8 at a time. Then
+ * the GPU and CPU differ only in the order block results are added.
+ *
+ * F32, F16 and BF16 weights, two kernels on f32 products:
  *  - mmv, for up to 8 vectors (decode): one warp per weight row, each lane
  *    reading groups of 8 elements 32 groups apart, so a warp reads a row
  *    front to back in contiguous 256-element stretches; every dequantized
@@ -206,6 +213,81 @@ static const float *round_activations(gm_cuda *cu, gm_type type, const float *d_
     return gm_cuda_launched(err, "activation rounding") < 0 ? NULL : cu->act;
 }
 
+/* ---- quantized weights: integer block dots (cuda_dequant.cuh) ---- */
+
+/* One thread per activation block: Q8_0 (k false) or Q8_K blocks in the
+ * CPU's byte layout, n_blocks of them back to back. */
+__global__ static void act_quant_kernel(const float *x, uint8_t *q, size_t n_blocks, bool k)
+{
+    const size_t b = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (b >= n_blocks)
+        return;
+    if (k)
+        gm_act_quant_q8_K(x + b * 256, q + b * GM_Q8_K_BYTES);
+    else
+        gm_act_quant_q8_0(x + b * 32, q + b * GM_Q8_0_BYTES);
+}
+
+/* Weight block size (elements and bytes) and activation block bytes. */
+template <int T> struct qk_of;
+template <> struct qk_of<GM_TYPE_Q8_0> { enum { QK = 32, WB = 34, XB = GM_Q8_0_BYTES }; };
+template <> struct qk_of<GM_TYPE_Q4_0> { enum { QK = 32, WB = 18, XB = GM_Q8_0_BYTES }; };
+template <> struct qk_of<GM_TYPE_Q5_0> { enum { QK = 32, WB = 22, XB = GM_Q8_0_BYTES }; };
+template <> struct qk_of<GM_TYPE_Q4_K> { enum { QK = 256, WB = 144, XB = GM_Q8_K_BYTES }; };
+template <> struct qk_of<GM_TYPE_Q6_K> { enum { QK = 256, WB = 210, XB = GM_Q8_K_BYTES }; };
+
+/* One warp per weight row: lane l takes blocks l, l+32, ... and sums their
+ * dots in f32; the warp adds its lanes pairwise. Up to MMV_MAX vectors. */
+template <int T>
+__global__ static void mmvq_kernel(const uint8_t *w, size_t row_bytes, uint32_t rows,
+                                   uint32_t cols, const uint8_t *xq, uint32_t n, float *y)
+{
+    const uint32_t row = blockIdx.x * MMV_WARPS + threadIdx.y;
+    const uint32_t lane = threadIdx.x;
+    if (row >= rows)
+        return;
+    const uint8_t *r = w + (size_t)row * row_bytes;
+    const uint32_t nb = cols / qk_of<T>::QK;
+    const size_t x_row = (size_t)nb * qk_of<T>::XB;
+    float acc[MMV_MAX];
+#pragma unroll
+    for (int j = 0; j < MMV_MAX; j++)
+        acc[j] = 0.0f;
+    for (uint32_t b = lane; b < nb; b += 32) {
+        const uint8_t *wb = r + (size_t)b * qk_of<T>::WB;
+        for (uint32_t j = 0; j < n; j++)
+            acc[j] += gm_block_dot<T>(wb, xq + j * x_row + (size_t)b * qk_of<T>::XB);
+    }
+#pragma unroll
+    for (int j = 0; j < MMV_MAX; j++) {
+        float s = acc[j];
+        for (int o = 16; o > 0; o /= 2)
+            s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0 && (uint32_t)j < n)
+            y[(size_t)j * rows + row] = s;
+    }
+}
+
+template <int T>
+static int launch_q(gm_cuda *cu, const uint8_t *w, size_t row_bytes, uint32_t rows,
+                    uint32_t cols, const float *x, uint32_t n, float *y, cm_err *err)
+{
+    const bool k = qk_of<T>::QK == 256;
+    const size_t nb = (size_t)n * (cols / qk_of<T>::QK);
+    /* the quantized activations are smaller than n * cols floats */
+    if (gm_cuda_reserve(cu, (size_t)n * cols, err) < 0)
+        return -1;
+    uint8_t *xq = (uint8_t *)cu->act;
+    act_quant_kernel<<<gm_cuda_blocks(nb, 64), 64, 0, cu->stream>>>(x, xq, nb, k);
+    const size_t x_row = (size_t)(cols / qk_of<T>::QK) * qk_of<T>::XB;
+    for (uint32_t v = 0; v < n; v += MMV_MAX) {
+        const uint32_t nv = n - v < MMV_MAX ? n - v : MMV_MAX;
+        mmvq_kernel<T><<<(rows + MMV_WARPS - 1) / MMV_WARPS, dim3(32, MMV_WARPS), 0, cu->stream>>>(
+            w, row_bytes, rows, cols, xq + (size_t)v * x_row, nv, y + (size_t)v * rows);
+    }
+    return gm_cuda_launched(err, "matmul");
+}
+
 extern "C" bool gm_cuda_type_supported(gm_type type)
 {
     switch (type) {
@@ -233,6 +315,16 @@ extern "C" int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t
         return cm_err_set(err, "CUDA matmul: rows of %u elements (not a multiple of 8)", cols);
     const uint8_t *w = (const uint8_t *)d_w;
     cudaStream_t st = cu->stream;
+    /* quantized: activations quantized as the CPU's, integer block dots */
+    switch (type) {
+    case GM_TYPE_Q4_0: return launch_q<GM_TYPE_Q4_0>(cu, w, row_bytes, rows, cols, d_x, n, d_y, err);
+    case GM_TYPE_Q5_0: return launch_q<GM_TYPE_Q5_0>(cu, w, row_bytes, rows, cols, d_x, n, d_y, err);
+    case GM_TYPE_Q8_0: return launch_q<GM_TYPE_Q8_0>(cu, w, row_bytes, rows, cols, d_x, n, d_y, err);
+    case GM_TYPE_Q4_K: return launch_q<GM_TYPE_Q4_K>(cu, w, row_bytes, rows, cols, d_x, n, d_y, err);
+    case GM_TYPE_Q6_K: return launch_q<GM_TYPE_Q6_K>(cu, w, row_bytes, rows, cols, d_x, n, d_y, err);
+    default: break;
+    }
+    /* f32, f16, bf16: activations rounded to the weight's format, f32 products */
     if (gm_cuda_type_supported(type)) {
         d_x = round_activations(cu, type, d_x, (size_t)n * cols, err);
         if (d_x == NULL)
@@ -242,11 +334,6 @@ extern "C" int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t
     case GM_TYPE_F32: launch<GM_TYPE_F32>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
     case GM_TYPE_F16: launch<GM_TYPE_F16>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
     case GM_TYPE_BF16: launch<GM_TYPE_BF16>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
-    case GM_TYPE_Q4_0: launch<GM_TYPE_Q4_0>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
-    case GM_TYPE_Q5_0: launch<GM_TYPE_Q5_0>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
-    case GM_TYPE_Q8_0: launch<GM_TYPE_Q8_0>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
-    case GM_TYPE_Q4_K: launch<GM_TYPE_Q4_K>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
-    case GM_TYPE_Q6_K: launch<GM_TYPE_Q6_K>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
     default:
         return cm_err_set(err, "CUDA matmul: no kernel for type %s", gm_type_name(type));
     }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/cpu/dot.h"
 #include "engine/cpu/kernels.h"
 #include "engine/cuda/cuda.h"
 #include "engine/quant/quant.h"
@@ -134,10 +135,16 @@ int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t row_bytes,
     void *xq = malloc(gm_act_bytes(type, cols) + 1);
     if (row == NULL || xr == NULL || xq == NULL)
         return cm_err_set(err, "out of memory");
-    /* activations rounded to the weight's vec_dot type, as the CPU does */
+    /* activations converted to the weight's vec_dot type, as the CPU does
+     * (quantized: kept for the block dots; f16/bf16: rounded) */
+    void *xq_all = malloc((size_t)n * gm_act_bytes(type, cols) + 1);
+    if (xq_all == NULL)
+        return cm_err_set(err, "out of memory");
     for (uint32_t v = 0; v < n; v++)
         if (gm_act_convert(type, d_x + (size_t)v * cols, xq, cols) < 0
-            || gm_dequantize_row(gm_vec_dot_type(type), xq, xr + (size_t)v * cols, cols) < 0)
+            || gm_dequantize_row(gm_vec_dot_type(type), xq, xr + (size_t)v * cols, cols) < 0
+            || gm_act_convert(type, d_x + (size_t)v * cols,
+                              (char *)xq_all + (size_t)v * gm_act_bytes(type, cols), cols) < 0)
             return cm_err_set(err, "activation round trip");
     d_x = xr;
     for (uint32_t r = 0; r < rows; r++) {
@@ -146,6 +153,22 @@ int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t row_bytes,
             return cm_err_set(err, "dequantize");
         }
         for (uint32_t v = 0; v < n; v++) {
+            if (gm_vec_dot_type(type) == GM_TYPE_Q8_0 || gm_vec_dot_type(type) == GM_TYPE_Q8_K) {
+                /* mmvq: lane l sums the dots of blocks l, l+32, ...; the warp
+                 * adds lanes pairwise */
+                const uint32_t qk = gm_vec_dot_type(type) == GM_TYPE_Q8_K ? 256 : 32;
+                const size_t xb = gm_act_bytes(type, qk), wb = row_bytes / (cols / qk);
+                const char *xv = (const char *)xq_all + (size_t)v * gm_act_bytes(type, cols);
+                float lane[32] = {0};
+                for (uint32_t b = 0; b < cols / qk; b++)
+                    lane[b % 32] += gm_dot_scalar(type)(qk, (const char *)d_w + (size_t)r * row_bytes + b * wb,
+                                                        xv + b * xb);
+                for (int o = 16; o > 0; o /= 2)
+                    for (int l = 0; l < o; l++)
+                        lane[l] += lane[l + o];
+                d_y[(size_t)v * rows + r] = lane[0];
+                continue;
+            }
             float s = 0;
             for (uint32_t c = 0; c < cols; c++)
                 s += row[c] * d_x[(size_t)v * cols + c];
@@ -155,6 +178,7 @@ int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t row_bytes,
     free(row);
     free(xr);
     free(xq);
+    free(xq_all);
     return 0;
 }
 

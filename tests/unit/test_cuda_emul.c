@@ -150,6 +150,19 @@ static void check(const char *preset, gm_type type)
     rmdir(dir);
 }
 
+#define CASE(name, preset, type)                                                                \
+    static void test_##name(void **state)                                                       \
+    {                                                                                           \
+        (void)state;                                                                            \
+        check(preset, type);                                                                    \
+    }
+CASE(dense_f16, "tiny", GM_TYPE_F16)
+CASE(dense_bf16, "tiny", GM_TYPE_BF16)
+CASE(dense_q8_0, "tiny", GM_TYPE_Q8_0)
+CASE(dense_q4_0, "tiny", GM_TYPE_Q4_0)
+CASE(dense_q6_k, "tiny", GM_TYPE_Q6_K)
+CASE(moe_q4_k, "tiny-moe", GM_TYPE_Q4_K)
+
 static void test_dense_f32(void **state)
 {
     (void)state;
@@ -199,6 +212,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense_f32), cmocka_unit_test(test_dense_q4_k),
         cmocka_unit_test(test_moe_f32), cmocka_unit_test(test_moe_q8_0),
+        cmocka_unit_test(test_dense_f16), cmocka_unit_test(test_dense_bf16),
+        cmocka_unit_test(test_dense_q8_0), cmocka_unit_test(test_dense_q4_0),
+        cmocka_unit_test(test_dense_q6_k), cmocka_unit_test(test_moe_q4_k),
         cmocka_unit_test(test_bad_index),
     };
     return cmocka_run_group_tests_name("cuda_emul", tests, NULL, NULL);
