@@ -1,7 +1,7 @@
 /*
  * engine/cuda/cuda_dequant.cuh -- dequantization of the GGUF weight formats
- * eight elements at a time, and the rounding of activations before a
- * product, for the CUDA matmul kernels (cuda_matmul.cu).
+ * eight elements at a time, the quantization of activations and the
+ * integer block dot products, for the CUDA matmul kernels (cuda_matmul.cu).
  * Host and device code alike, so tests/unit/test_cuda_dequant.cu checks
  * every format bit for bit against engine/quant on a machine without a GPU.
  */
@@ -180,11 +180,6 @@ template <> GM_HD inline void dq8<GM_TYPE_Q6_K>(const uint8_t *row, uint32_t g, 
     }
 }
 
-/* Activations rounded as engine/cpu/kernels.c rounds them before a dot
- * product, then decoded again: one block of qk floats, Q8_0 (qk 32:
- * d = amax/127 stored as f16, q = round-half-even(x * 127/amax)) or Q8_K
- * (qk 256: iscale = -127/max of the first largest |x|, q = min(127,
- * round(iscale * x)) wrapped to int8, d = 1/iscale); y = d * q. */
 GM_HD static inline int gm_round_even(float v)
 {
 #ifdef __CUDA_ARCH__
@@ -202,43 +197,6 @@ GM_HD static inline float gm_div_rn(float a, float b)
     return a / b;
 #endif
 }
-
-GM_HD static inline void gm_act_round_q8(const float *x, float *y, int qk, bool k_quant)
-{
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < qk; j++) {
-        const float a = fabsf(x[j]);
-        if (a > amax) {
-            amax = a;
-            max = x[j];
-        }
-    }
-    if (!k_quant) {
-        const float d = __half2float(__float2half_rn(gm_div_rn(amax, 127.0f)));
-        const float id = amax != 0.0f ? gm_div_rn(127.0f, amax) : 0.0f;
-        for (int j = 0; j < qk; j++) {
-            const float v = gm_mul_rn(x[j], id);
-            int q = !(fabsf(v) <= 4194303.0f) ? -128 : gm_round_even(v);
-            q = q < -128 ? -128 : q > 127 ? 127 : q;
-            y[j] = gm_mul_rn(d, (float)q);
-        }
-        return;
-    }
-    if (amax == 0.0f) {
-        for (int j = 0; j < qk; j++)
-            y[j] = 0.0f;
-        return;
-    }
-    const float iscale = gm_div_rn(-127.0f, max);
-    const float d = gm_div_rn(1.0f, iscale);
-    for (int j = 0; j < qk; j++) {
-        int q = gm_round_even(gm_mul_rn(iscale, x[j]));
-        q = q > 127 ? 127 : q;
-        q = (int)(int8_t)(uint8_t)(q & 0xff); /* the CPU's wrap to int8 */
-        y[j] = gm_mul_rn(d, (float)q);
-    }
-}
-
 
 /* ---- integer block dot products, as engine/cpu/dot_scalar.c ----
  *

@@ -1,14 +1,7 @@
 /*
  * engine/cuda/cuda_matmul.cu -- y = W x with W kept on the device in its
- * GGUF format (F32, F16, BF16, Q4_0, Q5_0, Q8_0, Q4_K, Q6_K) and
- * dequantized inside the kernels, eight elements at a time, exactly as
- * engine/quant dequantizes them. Activations stay f32 (the CPU backend
- * rounds them to Q8_0/Q8_K/F16/BF16 first, as llama.cpp does: the two
- * Activations are first rounded as the CPU backend rounds them (to the
- * weight's "vec_dot type": Q8_0 for Q4_0/Q5_0/Q8_0, Q8_K for Q4_K/Q6_K,
- * F16, BF16; engine/cpu/kernels.c), quantized and dequantized again in
- * f32, so both backends multiply the same numbers and differ only in the
- * order of the sums.
+ * GGUF format (F32, F16, BF16, Q4_0, Q5_0, Q8_0, Q4_K, Q6_K), computed as
+ * the CPU backend (and llama.cpp's) computes it.
  *
  * Quantized weights (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K): the activations are
  * quantized exactly as the CPU backend quantizes them (Q8_0 or Q8_K
@@ -17,7 +10,9 @@
  * lane summing whole blocks, for any number of vectors 8 at a time. Then
  * the GPU and CPU differ only in the order block results are added.
  *
- * F32, F16 and BF16 weights, two kernels on f32 products:
+ * F32, F16 and BF16 weights: the activations rounded to the weight's
+ * format as the CPU rounds them (F16, BF16; F32 as they are), then two
+ * kernels on f32 products of weights widened in the kernel:
  *  - mmv, for up to 8 vectors (decode): one warp per weight row, each lane
  *    reading groups of 8 elements 32 groups apart, so a warp reads a row
  *    front to back in contiguous 256-element stretches; every dequantized
@@ -159,15 +154,7 @@ static void launch(cudaStream_t st, const uint8_t *w, size_t row_bytes, uint32_t
     }
 }
 
-/* ---- activation rounding (engine/cpu/kernels.c gm_act_convert) ---- */
-
-/* One thread per block of activations (cuda_dequant.cuh gm_act_round_q8). */
-__global__ static void act_q8_kernel(const float *x, float *y, size_t n_blocks, int qk, bool k)
-{
-    const size_t b = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-    if (b < n_blocks)
-        gm_act_round_q8(x + b * qk, y + b * qk, qk, k);
-}
+/* ---- activation rounding for F16/BF16 weights (engine/cpu/kernels.c) ---- */
 
 /* F16 or BF16 rounding, elementwise (BF16 as ggml: nearest even, NaN quieted). */
 __global__ static void act_half_kernel(const float *x, float *y, size_t n, bool bf16)
@@ -185,8 +172,8 @@ __global__ static void act_half_kernel(const float *x, float *y, size_t n, bool 
     y[i] = __uint_as_float(h << 16);
 }
 
-/* d_x rounded for weights of `type` into the handle's buffer; d_x itself
- * for F32 weights. NULL with err set on failure. */
+/* d_x rounded for F16 or BF16 weights into the handle's buffer; d_x
+ * itself for F32 weights. NULL with err set on failure. */
 static const float *round_activations(gm_cuda *cu, gm_type type, const float *d_x, size_t n,
                                       cm_err *err)
 {
@@ -194,22 +181,8 @@ static const float *round_activations(gm_cuda *cu, gm_type type, const float *d_
         return d_x;
     if (gm_cuda_reserve(cu, n, err) < 0)
         return NULL;
-    switch (type) {
-    case GM_TYPE_F16:
-    case GM_TYPE_BF16:
-        act_half_kernel<<<gm_cuda_blocks(n, 256), 256, 0, cu->stream>>>(d_x, cu->act, n,
-                                                                        type == GM_TYPE_BF16);
-        break;
-    case GM_TYPE_Q4_K:
-    case GM_TYPE_Q6_K:
-        act_q8_kernel<<<gm_cuda_blocks(n / 256, 64), 64, 0, cu->stream>>>(d_x, cu->act, n / 256,
-                                                                           256, true);
-        break;
-    default:
-        act_q8_kernel<<<gm_cuda_blocks(n / 32, 64), 64, 0, cu->stream>>>(d_x, cu->act, n / 32, 32,
-                                                                          false);
-        break;
-    }
+    act_half_kernel<<<gm_cuda_blocks(n, 256), 256, 0, cu->stream>>>(d_x, cu->act, n,
+                                                                    type == GM_TYPE_BF16);
     return gm_cuda_launched(err, "activation rounding") < 0 ? NULL : cu->act;
 }
 
