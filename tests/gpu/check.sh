@@ -19,8 +19,33 @@
 # Everything goes to stdout (and $LOG, default BUILD_DIR/gpu-check.log),
 # each step timed. Exit status: 0 all passed, 1 a build or parity failure
 # (the benchmark never fails the check), 2 no GPU.
+#
+# Machines without the build dependencies: `sh tests/gpu/check.sh --prepare
+# DIR` (on any machine with nvcc and the project's -dev packages) builds
+# here and puts the binaries the check runs, and the shared libraries they
+# need beyond libc, into DIR; `sh tests/gpu/check.sh DIR` then uses them
+# instead of building (LD_LIBRARY_PATH=DIR/lib). The GPU's driver must
+# support the CUDA version they were built with.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
+BINS="gemma-run tests/unit/test_cuda tests/unit/test_cuda_plan tests/unit/test_cuda_dequant
+    tests/tools/cmp_logits tests/tools/cuda_bandwidth"
+if [ "${1:-}" = --prepare ]; then
+    dest=${2:?usage: check.sh --prepare DIR}
+    b="$top/build-gpu"
+    mkdir -p "$b" "$dest/lib" || exit 1
+    (cd "$top" && { [ -x configure ] || autoreconf -fi; }) || exit 1
+    (cd "$b" && "$top/configure" --with-cuda --enable-werror >configure.out 2>&1 \
+        && make -j"$(nproc)" $BINS >make.out 2>&1) || { tail -30 "$b/make.out" "$b/configure.out"; exit 1; }
+    for f in $BINS; do
+        mkdir -p "$dest/$(dirname "$f")" && cp "$b/$f" "$dest/$f" || exit 1
+        ldd "$b/$f" | awk '$3 ~ /^\// { print $3 }'
+    done | sort -u | grep -v -E '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so' \
+        | while read -r lib; do cp -L "$lib" "$dest/lib/"; done
+    touch "$dest/.prebuilt"
+    du -sh "$dest"
+    exit 0
+fi
 build=${1:-"$top/build-gpu"}
 mkdir -p "$build" && build=$(cd "$build" && pwd)
 LOG=${LOG:-"$build/gpu-check.log"}
@@ -50,6 +75,13 @@ PATH=$PATH:/usr/local/cuda/bin
 export PATH
 run nvcc --version
 
+if [ -f "$build/.prebuilt" ]; then
+    step "prebuilt binaries in $build (no build)"
+    LD_LIBRARY_PATH="$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export LD_LIBRARY_PATH
+    ls -la "$build" "$build/lib"
+    cd "$build" || finish 1
+else
 step "build with CUDA in $build (-j$JOBS)"
 cd "$top" || finish 1
 if [ ! -x configure ] || [ configure.ac -nt configure ]; then
@@ -61,14 +93,14 @@ if ! run "$top/configure" --with-cuda --enable-werror >configure.out 2>&1; then
 fi
 grep -i "cuda" configure.out | tail -5
 # what the check runs (FULL_BUILD=1: everything, daemon included)
-targets="gemma-run tests/unit/test_cuda tests/unit/test_cuda_plan tests/unit/test_cuda_dequant
-    tests/tools/cmp_logits tests/tools/cuda_bandwidth"
+targets=$BINS
 [ "${FULL_BUILD:-0}" = 1 ] && targets="all $targets"
 # shellcheck disable=SC2086
 if ! run make -j"$JOBS" $targets >make.out 2>&1; then
     grep -E "error|Error" make.out | head -40; tail -20 make.out; echo "FAIL: build"; finish 1
 fi
 echo "build ok"
+fi
 GEMMA_RUN="$build/gemma-run"
 CMP="$build/tests/tools/cmp_logits"
 export GEMMA_RUN CMP
