@@ -105,7 +105,7 @@ int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_
         gmd_infer_free(m);
         return cm_err_set(err, "model %s: out of memory", mc->name);
     }
-    gm_load_opts lo = {.n_threads = n_threads, .vocab_only = false};
+    gm_load_opts lo = {.n_threads = n_threads, .vocab_only = false, .device = mc->device};
     int rc = fd >= 0 ? gm_model_load_fd(fd, mc->name, &lo, &m->model, err)
                      : gm_model_load(mc->path, &lo, &m->model, err);
     if (rc < 0) {
