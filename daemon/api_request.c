@@ -1,9 +1,11 @@
 /*
  * daemon/api_request.c -- OpenAI request bodies to generation parameters
  * (see api_request.h). Field names and ranges follow OpenAI's API
- * reference; fields gemmad cannot honour (n > 1, tools, logprobs) are
- * refused rather than ignored, unknown fields are ignored as OpenAI's
- * SDKs may send extras.
+ * reference; fields gemmad cannot honour (n > 1, tools) are refused
+ * rather than ignored, unknown fields are ignored as OpenAI's SDKs may
+ * send extras. response_format json_schema / json_object is compiled
+ * here (engine/grammar) so that an unsupported schema is a 400 naming the
+ * keyword before anything runs.
  */
 #include "daemon/api_request.h"
 
@@ -13,6 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/evp.h>
+
+#include "common/hex.h"
+#include "engine/grammar/grammar.h"
 
 static int bad(gmd_api_error *e, const char *code, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -173,6 +180,115 @@ static int parse_stop(json_t *stop, gmd_infer_params *p, gmd_api_error *e)
     return 0;
 }
 
+/* SHA-256 of the schema as compact JSON with sorted keys, in hex. */
+static int schema_digest(json_t *schema, char out[65], gmd_api_error *e)
+{
+    char *txt = json_dumps(schema, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    int ok = txt && EVP_Digest(txt, strlen(txt), md, &n, EVP_sha256(), NULL) == 1 && n == 32;
+    free(txt);
+    if (!ok)
+        return bad(e, "out_of_memory", "response_format", "cannot hash the schema");
+    cm_hex_encode(md, 32, out);
+    out[64] = '\0';
+    return 0;
+}
+
+/* response_format: text (nothing), json_object, or json_schema compiled
+ * into p->grammar; an unsupported schema is refused naming the keyword. */
+static int parse_response_format(json_t *rf, gmd_infer_params *p, gmd_api_error *e)
+{
+    if (rf == NULL || json_is_null(rf))
+        return 0;
+    if (!json_is_object(rf))
+        return bad(e, "invalid_type", "response_format", "'response_format' must be an object");
+    const char *t = json_string_value(json_object_get(rf, "type"));
+    if (t == NULL)
+        return bad(e, "missing_parameter", "response_format.type",
+                   "'response_format.type' is required (text, json_object or json_schema)");
+    cm_err cerr;
+    cm_err_clear(&cerr);
+    if (strcmp(t, "text") == 0)
+        return 0;
+    if (strcmp(t, "json_object") == 0) {
+        if (gm_grammar_json_object(&p->grammar, &cerr) < 0)
+            return bad(e, "out_of_memory", "response_format", "%s", cerr.msg);
+        p->format_kind = "json_object";
+        return 0;
+    }
+    if (strcmp(t, "json_schema") != 0)
+        return bad(e, "invalid_value", "response_format.type", "'response_format.type' must "
+                   "be text, json_object or json_schema (not '%.40s')", t);
+    json_t *js = json_object_get(rf, "json_schema");
+    if (!json_is_object(js))
+        return bad(e, "missing_parameter", "response_format.json_schema",
+                   "'response_format.json_schema' is required with type json_schema");
+    json_t *name = json_object_get(js, "name");
+    if (name != NULL && (!json_is_string(name) || json_string_length(name) > 64))
+        return bad(e, "invalid_value", "response_format.json_schema.name",
+                   "'response_format.json_schema.name' must be a string of at most 64 "
+                   "characters");
+    json_t *strict = json_object_get(js, "strict");
+    if (strict != NULL && !json_is_boolean(strict) && !json_is_null(strict))
+        return bad(e, "invalid_type", "response_format.json_schema.strict",
+                   "'response_format.json_schema.strict' must be true or false");
+    json_t *schema = json_object_get(js, "schema");
+    if (!json_is_object(schema) && !json_is_boolean(schema))
+        return bad(e, "missing_parameter", "response_format.json_schema.schema",
+                   "'response_format.json_schema.schema' must be a JSON schema object");
+    char *txt = json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (txt == NULL)
+        return bad(e, "out_of_memory", "response_format", "out of memory");
+    char kw[48] = "";
+    int rc = gm_grammar_from_schema(txt, strlen(txt), &p->grammar, kw, sizeof(kw), &cerr);
+    free(txt);
+    if (rc < 0)
+        return bad(e, kw[0] ? "unsupported_schema" : "invalid_schema",
+                   "response_format.json_schema.schema", "%s", cerr.msg);
+    p->format_kind = "json_schema";
+    return schema_digest(schema, p->schema_sha256, e);
+}
+
+/* logprobs / top_logprobs. Chat: logprobs true|false, top_logprobs 0..20
+ * (only with logprobs). Completions: logprobs is the number of
+ * alternatives (0..20), as in OpenAI's legacy API. */
+static int parse_logprobs(json_t *o, bool chat, gmd_infer_params *p, gmd_api_error *e)
+{
+    json_t *lp = json_object_get(o, "logprobs");
+    long long top = 0;
+    bool top_given = false;
+    if (get_int(o, "top_logprobs", 0, GMD_TOP_LOGPROBS_MAX, &top, &top_given, e) < 0)
+        return -1;
+    if (lp != NULL && !json_is_null(lp)) {
+        if (json_is_boolean(lp)) {
+            p->logprobs = json_is_true(lp);
+        } else if (!chat && json_is_integer(lp)) {
+            long long n = json_integer_value(lp);
+            if (n < 0 || n > GMD_TOP_LOGPROBS_MAX)
+                return bad(e, "invalid_value", "logprobs", "'logprobs' must be between 0 and %d",
+                           GMD_TOP_LOGPROBS_MAX);
+            p->logprobs = true;
+            if (!top_given)
+                top = n;
+        } else {
+            return bad(e, "invalid_type", "logprobs", chat ? "'logprobs' must be true or false"
+                       : "'logprobs' must be an integer from 0 to 20");
+        }
+    }
+    if (top_given && top > 0 && !p->logprobs)
+        return bad(e, "invalid_value", "top_logprobs",
+                   "'top_logprobs' needs 'logprobs' to be true");
+    p->top_logprobs = (uint32_t)top;
+    if (!p->logprobs)
+        return 0;
+    p->logprobs_out = calloc(1, sizeof(*p->logprobs_out));
+    if (p->logprobs_out == NULL)
+        return bad(e, "out_of_memory", "logprobs", "out of memory");
+    pthread_mutex_init(&p->logprobs_out->mu, NULL);
+    return 0;
+}
+
 int gmd_api_parse_request(json_t *o, bool chat, char *model, size_t model_cap,
                           gmd_infer_params *p, bool *stream, bool *include_usage,
                           gmd_api_error *e)
@@ -260,20 +376,27 @@ int gmd_api_parse_request(json_t *o, bool chat, char *model, size_t model_cap,
                        "'stream_options.include_usage' must be true or false");
         *include_usage = iu != NULL && json_is_true(iu);
     }
-    static const char *const refused[] = {"tools", "functions", "tool_choice", "logprobs",
-                                          "top_logprobs", "audio", "modalities"};
+    static const char *const refused[] = {"tools", "functions", "tool_choice", "audio",
+                                          "modalities"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         json_t *x = json_object_get(o, refused[i]);
         if (x != NULL && !json_is_null(x) && !json_is_false(x))
             return bad(e, "unsupported_parameter", refused[i], "'%s' is not supported by gemmad",
                        refused[i]);
     }
-    json_t *rf = json_object_get(o, "response_format");
-    if (rf != NULL && !json_is_null(rf)) {
-        const char *t = json_string_value(json_object_get(rf, "type"));
-        if (t == NULL || strcmp(t, "text") != 0)
-            return bad(e, "unsupported_parameter", "response_format",
-                       "only response_format {\"type\":\"text\"} is supported");
+    if (parse_logprobs(o, chat, p, e) < 0)
+        return -1;
+    return parse_response_format(json_object_get(o, "response_format"), p, e);
+}
+
+void gmd_api_params_release(gmd_infer_params *p)
+{
+    gm_grammar_free(p->grammar);
+    p->grammar = NULL;
+    if (p->logprobs_out) {
+        pthread_mutex_destroy(&p->logprobs_out->mu);
+        free(p->logprobs_out->items);
+        free(p->logprobs_out);
+        p->logprobs_out = NULL;
     }
-    return 0;
 }

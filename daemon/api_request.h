@@ -30,4 +30,8 @@ int gmd_api_parse_request(json_t *body, bool chat, char *model, size_t model_cap
                           gmd_infer_params *params, bool *stream, bool *include_usage,
                           gmd_api_error *err);
 
+/* Release what gmd_api_parse_request() added to params beyond the
+ * strings (the grammar, the logprobs buffer); safe to call twice. */
+void gmd_api_params_release(gmd_infer_params *p);
+
 #endif

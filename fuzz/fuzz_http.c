@@ -29,6 +29,7 @@ static void free_params(gmd_infer_params *p)
     free(p->prompt);
     for (size_t i = 0; i < GMD_MAX_STOP; i++)
         free(p->stop[i]);
+    gmd_api_params_release(p);
 }
 
 static void read_body(const gmd_http_parser *p)

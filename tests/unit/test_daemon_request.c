@@ -33,6 +33,7 @@ static void release(parsed *r)
     free(r->p.prompt);
     for (size_t i = 0; i < GMD_MAX_STOP; i++)
         free(r->p.stop[i]);
+    gmd_api_params_release(&r->p);
     memset(r, 0, sizeof(*r));
 }
 
@@ -161,10 +162,57 @@ static void test_sampling_errors(void **state)
     BAD("\"stream\":\"yes\"", "invalid_type", "stream");
     BAD("\"stream_options\":{\"include_usage\":true}", "invalid_value", "stream_options");
     BAD("\"tools\":[{}]", "unsupported_parameter", "tools");
-    BAD("\"response_format\":{\"type\":\"json_object\"}", "unsupported_parameter",
-        "response_format");
+    BAD("\"response_format\":{\"type\":\"xml\"}", "invalid_value", "response_format.type");
+    BAD("\"response_format\":{\"type\":\"json_schema\"}", "missing_parameter",
+        "response_format.json_schema");
+    BAD("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}",
+        "missing_parameter", "response_format.json_schema.schema");
+    BAD("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\","
+        "\"schema\":{\"type\":\"string\",\"pattern\":\"a+\"}}}", "unsupported_schema",
+        "response_format.json_schema.schema");
+    BAD("\"top_logprobs\":21,\"logprobs\":true", "invalid_value", "top_logprobs");
+    BAD("\"top_logprobs\":3", "invalid_value", "top_logprobs");
+    BAD("\"logprobs\":3", "invalid_type", "logprobs");
     BAD("\"frequency_penalty\":3", "invalid_value", "frequency_penalty");
 #undef BAD
+}
+
+static void test_response_format_and_logprobs(void **state)
+{
+    (void)state;
+    parsed r;
+    run(&r, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+            "\"response_format\":{\"type\":\"json_object\"}}", true);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(r.p.grammar);
+    assert_string_equal(r.p.format_kind, "json_object");
+    assert_string_equal(r.p.schema_sha256, "");
+    release(&r);
+    run(&r, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+            "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"p\","
+            "\"strict\":true,\"schema\":{\"type\":\"object\",\"properties\":{\"a\":"
+            "{\"type\":\"integer\"}},\"required\":[\"a\"]}}},\"logprobs\":true,"
+            "\"top_logprobs\":5}", true);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(r.p.grammar);
+    assert_string_equal(r.p.format_kind, "json_schema");
+    /* sha256 of {"properties":{"a":{"type":"integer"}},"required":["a"],"type":"object"} */
+    assert_string_equal(r.p.schema_sha256,
+                        "9c90b768d2a90da4d4d7b57aa60cac86504ccd50f8bcf458e4f5746e8d37586e");
+    assert_true(r.p.logprobs);
+    assert_int_equal(r.p.top_logprobs, 5);
+    assert_non_null(r.p.logprobs_out);
+    release(&r);
+    run(&r, "{\"model\":\"m\",\"prompt\":\"x\",\"logprobs\":2}", false);
+    assert_int_equal(r.rc, 0);
+    assert_true(r.p.logprobs);
+    assert_int_equal(r.p.top_logprobs, 2);
+    release(&r);
+    run(&r, "{\"model\":\"m\",\"prompt\":\"x\",\"response_format\":{\"type\":\"text\"}}",
+        false);
+    assert_int_equal(r.rc, 0);
+    assert_null(r.p.grammar);
+    release(&r);
 }
 
 int main(void)
@@ -174,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_defaults_and_completion),
         cmocka_unit_test(test_model_and_messages_errors),
         cmocka_unit_test(test_sampling_errors),
+        cmocka_unit_test(test_response_format_and_logprobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
