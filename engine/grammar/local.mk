@@ -16,3 +16,19 @@ TESTS += tests/unit/test_grammar
 tests_unit_test_grammar_SOURCES = tests/unit/test_grammar.c
 tests_unit_test_grammar_CFLAGS = $(TEST_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_grammar_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# Structured output through gemmad on a synthetic model, validated with
+# python3-jsonschema (tests/integration/json_schema_check.py).
+TESTS += tests/integration/daemon_json_schema.sh
+EXTRA_DIST += tests/integration/daemon_json_schema.sh \
+	tests/integration/json_schema_check.py \
+	tests/data/json_schema/invoice.json tests/data/json_schema/map.json \
+	tests/data/json_schema/nested.json tests/data/json_schema/optional.json \
+	tests/data/json_schema/person.json tests/data/json_schema/scalars.json \
+	tests/data/json_schema/shapes.json
+
+# The mask's cost per token against a decode step (not a test: run by hand,
+# see docs/structured-output.md).
+noinst_PROGRAMS += tests/tools/grammar_bench
+tests_tools_grammar_bench_SOURCES = tests/tools/grammar_bench.c
+tests_tools_grammar_bench_LDADD = $(ENGINE_LIBS)
