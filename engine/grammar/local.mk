@@ -19,10 +19,12 @@ tests_unit_test_grammar_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
 
 # Structured output through gemmad on a synthetic model, validated with
 # python3-jsonschema (tests/integration/json_schema_check.py).
-TESTS += tests/integration/daemon_json_schema.sh tests/integration/daemon_logprobs.sh
+TESTS += tests/integration/daemon_json_schema.sh tests/integration/daemon_logprobs.sh \
+	tests/integration/openai_structured.sh
 EXTRA_DIST += tests/integration/daemon_json_schema.sh \
 	tests/integration/json_schema_check.py \
 	tests/integration/daemon_logprobs.sh tests/integration/logprobs_check.py \
+	tests/integration/openai_structured.sh tests/integration/openai_structured.mjs \
 	tests/data/json_schema/invoice.json tests/data/json_schema/map.json \
 	tests/data/json_schema/nested.json tests/data/json_schema/optional.json \
 	tests/data/json_schema/person.json tests/data/json_schema/scalars.json \
