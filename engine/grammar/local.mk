@@ -35,3 +35,6 @@ EXTRA_DIST += tests/integration/daemon_json_schema.sh \
 noinst_PROGRAMS += tests/tools/grammar_bench
 tests_tools_grammar_bench_SOURCES = tests/tools/grammar_bench.c
 tests_tools_grammar_bench_LDADD = $(ENGINE_LIBS)
+
+# How structured output and logprobs work, their limits, their cost.
+EXTRA_DIST += docs/structured-output.md
