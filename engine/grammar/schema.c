@@ -311,6 +311,16 @@ static uint32_t compile_string(compiler *c, json_t *s, const char *path)
             return GM_G_NONE;
         }
     }
+    /* a format whose shortest value is longer than maxLength, or whose
+     * fixed length is shorter than minLength, could never be finished */
+    static const uint32_t shortest[] = {[GF_NONE] = 0, [GF_DATE] = 10, [GF_DATE_TIME] = 20,
+                                        [GF_EMAIL] = 5, [GF_UUID] = 36};
+    if (mx < shortest[f])
+        return invalid(c, "maxLength", path, "is shorter than any value of the format"),
+               GM_G_NONE;
+    if ((f == GF_DATE || f == GF_UUID) && mn > shortest[f])
+        return invalid(c, "minLength", path, "is longer than any value of the format"),
+               GM_G_NONE;
     gm_gnode *n = &c->g->nodes[id];
     n->format = f;
     n->min_len = mn;

@@ -116,6 +116,8 @@ static void test_refused_keywords(void **state)
         {"{\"allOf\":[{\"type\":\"string\"}]}", "allOf"},
         {"{\"type\":\"array\",\"prefixItems\":[]}", "prefixItems"},
         {"{\"type\":\"string\",\"minLength\":5,\"maxLength\":2}", "minLength"},
+        {"{\"type\":\"string\",\"format\":\"date\",\"maxLength\":8}", "maxLength"},
+        {"{\"type\":\"string\",\"format\":\"uuid\",\"minLength\":40}", "minLength"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         gm_grammar *g = NULL;
