@@ -34,6 +34,14 @@ typedef struct gm_matcher gm_matcher;
  * the keyword (when keyword is not NULL, cap bytes). */
 int gm_grammar_from_schema(const char *json, size_t len, gm_grammar **out, char *keyword,
                            size_t keyword_cap, cm_err *err);
+/* A grammar of one Gemma 4 tool call as the model writes it:
+ * <|tool_call>call:NAME{key:value,...}<tool_call|>, the arguments in
+ * Gemma's syntax (bare keys, strings between <|"|> tokens, no spaces)
+ * following the function's parameters schema. names[i] may be called with
+ * arguments of schemas[i] (JSON text; NULL: no arguments, "{}"). Refusals
+ * as gm_grammar_from_schema; objects with free keys are refused here. */
+int gm_grammar_tool_call(const char *const *names, const char *const *schemas, size_t n,
+                         gm_grammar **out, char *keyword, size_t keyword_cap, cm_err *err);
 /* A grammar of any JSON object (OpenAI's response_format json_object). */
 int gm_grammar_json_object(gm_grammar **out, cm_err *err);
 void gm_grammar_free(gm_grammar *g);

@@ -32,6 +32,7 @@ typedef enum gm_gkind {
     GK_NUMBER,
     GK_LITERAL,    /* one of a set of JSON texts (enum, const, true, null) */
     GK_ANYOF,
+    GK_SEQ,        /* nodes one after the other: u32[first .. first + n) */
 } gm_gkind;
 
 typedef enum gm_gformat { GF_NONE, GF_DATE, GF_DATE_TIME, GF_EMAIL, GF_UUID } gm_gformat;
@@ -81,6 +82,7 @@ struct gm_grammar {
     gm_gtrie *trie;
     uint32_t n_trie, cap_trie;
     uint32_t root;
+    bool gemma;       /* Gemma 4's tool syntax: bare keys, strings in <|"|> */
     /* nodes for values of any JSON */
     uint32_t any, any_string, any_number, any_words, any_map, any_array;
 };
@@ -128,6 +130,10 @@ bool gm_gstate_can_continue(const gm_grammar *g, const gm_gstate *s);
  * character pending): *room gets how many more characters it may take. */
 bool gm_gstate_in_free_string(const gm_grammar *g, const gm_gstate *s, uint32_t *room);
 
+/* Gemma 4's string quote, one USER_DEFINED token. */
+#define GM_GEMMA_QUOTE "<|\"|>"
+#define GM_GEMMA_QUOTE_LEN 5
+
 /* Token index internals (token_index.c), read by mask.c. */
 typedef struct gm_gtrie_flat {
     uint32_t n_nodes;
@@ -145,6 +151,7 @@ struct gm_token_index {
     uint32_t n_words;         /* (n_vocab + 31) / 32 */
     gm_gtrie_flat all;        /* every grammar token */
     gm_gtrie_flat special;    /* tokens that are not plain string text */
+    gm_gtrie_flat user;       /* USER_DEFINED tokens (<|"|>, <|tool_call>, ...) */
     uint32_t *safe_bits;      /* plain string text tokens */
     int32_t *safe_by_len;     /* those tokens by character count */
     uint32_t safe_len_start[67]; /* safe_by_len[start[n]..start[n+1]): n chars (65: more) */

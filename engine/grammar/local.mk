@@ -6,7 +6,8 @@ engine_libengine_a_SOURCES += \
 	engine/grammar/grammar.h engine/grammar/grammar_impl.h \
 	engine/grammar/schema.c engine/grammar/step.c \
 	engine/grammar/token_index.c engine/grammar/matcher.c \
-	engine/grammar/logprobs.c engine/grammar/logprobs.h
+	engine/grammar/logprobs.c engine/grammar/logprobs.h \
+	engine/grammar/tool_format.c engine/grammar/tool_format.h
 engine_libengine_a_CFLAGS += $(JANSSON_CFLAGS)
 ENGINE_LIBS += $(JANSSON_LIBS)
 
@@ -38,3 +39,13 @@ tests_tools_grammar_bench_LDADD = $(ENGINE_LIBS)
 
 # How structured output and logprobs work, their limits, their cost.
 EXTRA_DIST += docs/structured-output.md
+
+# Tool calling: the renderer against Gemma 4's own chat template (jinja2,
+# $GEMMA_REF_DIR's template; skips without them).
+noinst_PROGRAMS += tests/tools/tool_render
+tests_tools_tool_render_SOURCES = tests/tools/tool_render.c
+tests_tools_tool_render_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_tools_tool_render_LDADD = $(ENGINE_LIBS)
+TESTS += tests/integration/tool_template_ref.sh
+EXTRA_DIST += tests/integration/tool_template_ref.sh tests/data/tools/weather.json \
+	tests/data/tools/pending.json tests/data/tools/plain.json

@@ -50,6 +50,8 @@ int gm_matcher_new(const gm_grammar *g, const gm_token_index *ti, gm_matcher **o
     m->ti = ti;
     uint32_t depth = ti->all.max_depth > ti->special.max_depth ? ti->all.max_depth
                                                                : ti->special.max_depth;
+    if (ti->user.max_depth > depth)
+        depth = ti->user.max_depth;
     m->walk_cap = depth + 1;
     m->state = malloc(sizeof(gm_gstate));
     m->scratch = malloc(sizeof(gm_gstate));
@@ -160,6 +162,8 @@ static void compute(gm_matcher *m, uint32_t *bits)
         memset(bits, 0, ti->n_words * sizeof(uint32_t));
         walk(m, &ti->all, m->state, bits);
     }
+    if (m->g->gemma)
+        walk(m, &ti->user, m->state, bits);
     bool any = false;
     for (uint32_t i = 0; i < ti->n_words && !any; i++)
         any = bits[i] != 0;

@@ -175,6 +175,22 @@ static uint32_t literal_node(compiler *c, json_t **values, size_t n, const char 
         return root;
     c->g->nodes[id].root = root;
     for (size_t i = 0; i < n; i++) {
+        if (c->g->gemma && json_is_string(values[i])) { /* <|"|>raw text<|"|> */
+            size_t sl = json_string_length(values[i]);
+            char *lit = malloc(sl + 2 * GM_GEMMA_QUOTE_LEN);
+            if (!lit) {
+                cm_err_set(c->err, "JSON schema: out of memory");
+                return GM_G_NONE;
+            }
+            memcpy(lit, GM_GEMMA_QUOTE, GM_GEMMA_QUOTE_LEN);
+            memcpy(lit + GM_GEMMA_QUOTE_LEN, json_string_value(values[i]), sl);
+            memcpy(lit + GM_GEMMA_QUOTE_LEN + sl, GM_GEMMA_QUOTE, GM_GEMMA_QUOTE_LEN);
+            int rc = trie_add(c, root, lit, sl + 2 * GM_GEMMA_QUOTE_LEN, 0);
+            free(lit);
+            if (rc < 0)
+                return GM_G_NONE;
+            continue;
+        }
         char *txt = json_dumps(values[i], JSON_COMPACT | JSON_ENCODE_ANY);
         if (!txt) {
             cm_err_set(c->err, "JSON schema: cannot encode a value of 'enum' at %s", path);
@@ -477,6 +493,9 @@ static uint32_t compile_object(compiler *c, json_t *s, const char *path)
             if (vals == GM_G_NONE)
                 return vals;
         }
+        if (c->g->gemma)
+            return invalid(c, "additionalProperties", path, "(an object with free keys) is "
+                           "not supported in tool arguments"), GM_G_NONE;
         if (vals == c->g->any)
             return c->g->any_map;
         uint32_t id = new_node(c, GK_MAP);
@@ -531,7 +550,11 @@ static uint32_t compile_object(compiler *c, json_t *s, const char *path)
             return GM_G_NONE;
         for (size_t j = from; j < k; j++) {
             json_t *name = json_string(names[j]);
-            char *txt = name ? json_dumps(name, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+            char *txt = NULL;
+            if (c->g->gemma) /* bare: name: */
+                txt = name ? strdup(names[j]) : NULL;
+            else
+                txt = name ? json_dumps(name, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
             json_decref(name);
             if (!txt)
                 return cm_err_set(c->err, "JSON schema: out of memory"), GM_G_NONE;
@@ -791,16 +814,27 @@ static int add_any_nodes(compiler *c)
     g->nodes[g->any_number].max = 999999999999999.0;
     g->nodes[g->any_map].items = g->any;
     g->nodes[g->any_array].items = g->any;
+    if (g->gemma) {
+        /* any value but objects with free keys: string, number, words,
+         * arrays of those */
+        g->nodes[g->any].kind = GK_ANYOF;
+        g->nodes[g->any].first = g->n_u32;
+        g->nodes[g->any].n = 4;
+        if (push_u32(c, g->any_string) < 0 || push_u32(c, g->any_number) < 0 ||
+            push_u32(c, g->any_words) < 0 || push_u32(c, g->any_array) < 0)
+            return -1;
+    }
     return 0;
 }
 
-static gm_grammar *grammar_new(compiler *c)
+static gm_grammar *grammar_new(compiler *c, bool gemma)
 {
     gm_grammar *g = calloc(1, sizeof(*g));
     if (!g) {
         cm_err_set(c->err, "JSON schema: out of memory");
         return NULL;
     }
+    g->gemma = gemma;
     c->g = g;
     if (add_any_nodes(c) < 0) {
         gm_grammar_free(g);
@@ -821,7 +855,7 @@ int gm_grammar_from_schema(const char *json, size_t len, gm_grammar **out, char 
         return cm_err_set(err, "JSON schema is not valid JSON: %s (line %d)", jerr.text,
                           jerr.line);
     compiler c = {.root = root, .keyword = keyword, .keyword_cap = keyword_cap, .err = err};
-    gm_grammar *g = grammar_new(&c);
+    gm_grammar *g = grammar_new(&c, false);
     if (!g) {
         json_decref(root);
         return -1;
@@ -843,10 +877,104 @@ int gm_grammar_json_object(gm_grammar **out, cm_err *err)
 {
     *out = NULL;
     compiler c = {.err = err};
-    gm_grammar *g = grammar_new(&c);
+    gm_grammar *g = grammar_new(&c, false);
     if (!g)
         return -1;
     g->root = g->any_map;
+    *out = g;
+    return 0;
+}
+
+/* One function's call: the literal "<|tool_call>call:NAME", the
+ * arguments, the literal "<tool_call|>", as a sequence node. */
+static uint32_t tool_call_node(compiler *c, const char *name, const char *schema, size_t i)
+{
+    uint32_t args;
+    char path[96];
+    snprintf(path, sizeof(path), "tools[%zu].function.parameters", i);
+    if (schema == NULL) {
+        args = words_node(c, (const char *const[]){"{}", NULL});
+    } else {
+        json_error_t jerr;
+        json_t *root = json_loads(schema, JSON_REJECT_DUPLICATES, &jerr);
+        if (!root) {
+            cm_err_set(c->err, "%s is not valid JSON: %s", path, jerr.text);
+            return GM_G_NONE;
+        }
+        c->root = root;
+        c->n_defs = 0;
+        json_t *props = json_object_get(root, "properties");
+        if (json_is_object(root) && (!props || json_object_size(props) == 0) &&
+            !json_is_object(json_object_get(root, "additionalProperties")))
+            args = words_node(c, (const char *const[]){"{}", NULL}); /* no parameters */
+        else
+            args = compile_ref(c, "#", path);
+        json_decref(root);
+        c->root = NULL;
+        if (args == GM_G_NONE)
+            return args;
+    }
+    size_t nl = strlen(name);
+    char *head = malloc(nl + 32);
+    if (!head) {
+        cm_err_set(c->err, "tool call grammar: out of memory");
+        return GM_G_NONE;
+    }
+    snprintf(head, nl + 32, "<|tool_call>call:%s", name);
+    uint32_t lit_head = words_node(c, (const char *const[]){head, NULL});
+    free(head);
+    uint32_t lit_tail = words_node(c, (const char *const[]){"<tool_call|>", NULL});
+    if (lit_head == GM_G_NONE || lit_tail == GM_G_NONE)
+        return GM_G_NONE;
+    uint32_t id = new_node(c, GK_SEQ);
+    if (id == GM_G_NONE)
+        return id;
+    c->g->nodes[id].first = c->g->n_u32;
+    c->g->nodes[id].n = 3;
+    if (push_u32(c, lit_head) < 0 || push_u32(c, args) < 0 || push_u32(c, lit_tail) < 0)
+        return GM_G_NONE;
+    return id;
+}
+
+int gm_grammar_tool_call(const char *const *names, const char *const *schemas, size_t n,
+                         gm_grammar **out, char *keyword, size_t keyword_cap, cm_err *err)
+{
+    *out = NULL;
+    if (keyword && keyword_cap)
+        keyword[0] = '\0';
+    if (n == 0 || n > 64)
+        return cm_err_set(err, "tool call grammar: 1 to 64 functions, not %zu", n);
+    compiler c = {.keyword = keyword, .keyword_cap = keyword_cap, .err = err};
+    gm_grammar *g = grammar_new(&c, true);
+    if (!g)
+        return -1;
+    uint32_t calls[64];
+    for (size_t i = 0; i < n; i++) {
+        calls[i] = tool_call_node(&c, names[i], schemas ? schemas[i] : NULL, i);
+        if (calls[i] == GM_G_NONE) {
+            free(c.defs);
+            gm_grammar_free(g);
+            return -1;
+        }
+    }
+    free(c.defs);
+    if (n == 1) {
+        g->root = calls[0];
+    } else {
+        uint32_t id = new_node(&c, GK_ANYOF);
+        if (id == GM_G_NONE) {
+            gm_grammar_free(g);
+            return -1;
+        }
+        g->nodes[id].first = g->n_u32;
+        g->nodes[id].n = (uint32_t)n;
+        for (size_t i = 0; i < n; i++)
+            if (push_u32(&c, calls[i]) < 0) {
+                gm_grammar_free(g);
+                return -1;
+            }
+        g->root = id;
+    }
     *out = g;
     return 0;
 }

@@ -24,7 +24,7 @@ enum { R_REJECT, R_CONSUMED, R_POP, R_POP_REFEED, R_PUSH_REFEED, R_REPLACE_REFEE
 
 /* phases */
 enum { P_OPEN = 0 };
-enum { S_TEXT = 1, S_ESC, S_HEX, S_UTF8 };
+enum { S_TEXT = 1, S_ESC, S_HEX, S_UTF8, S_QUOTE };
 enum { N_SIGN = 1, N_INT, N_DOT, N_FRAC };
 enum { O_FIRST = 1, O_KEY, O_VALUE, O_AFTER };
 enum { M_FIRST = 1, M_COLON, M_VALUE, M_AFTER, M_KEY };
@@ -351,6 +351,103 @@ static bool room_for_char(const gm_gnode *n, const gm_frame *f)
     return n->max_len == UINT32_MAX || f->count < n->max_len;
 }
 
+/* A content byte of a Gemma string (raw text, no escapes); -1 refused. */
+static int gemma_text_byte(const gm_gnode *n, gm_frame *f, uint8_t c)
+{
+    if (!room_for_char(n, f))
+        return R_REJECT;
+    if (n->format != GF_NONE) {
+        gm_frame next = *f;
+        if (c >= 0x80 || !format_char(n, &next, c))
+            return R_REJECT;
+        next.count++;
+        if (n->format == GF_EMAIL && n->max_len != UINT32_MAX &&
+            next.count + email_need(&next) > n->max_len)
+            return R_REJECT;
+        *f = next;
+        return R_CONSUMED;
+    }
+    if (c < 0x20 && c != '\n' && c != '\t')
+        return R_REJECT;
+    if (c < 0x80) {
+        count_char(n, f);
+        return R_CONSUMED;
+    }
+    if (c >= 0xC2 && c <= 0xDF)
+        f->a = 1;
+    else if (c >= 0xE0 && c <= 0xEF)
+        f->a = 2;
+    else if (c >= 0xF0 && c <= 0xF4)
+        f->a = 3;
+    else
+        return R_REJECT;
+    f->pos = c;
+    f->phase = S_UTF8;
+    count_char(n, f);
+    return R_CONSUMED;
+}
+
+/* Gemma's strings: <|"|>raw text<|"|>. The quotes are matched byte by
+ * byte (val counts them: the opening one in P_OPEN, the closing one in
+ * S_QUOTE). A format string's '<' can only start the closing quote. */
+static int step_gemma_string(const gm_gnode *n, gm_frame *f, uint8_t c)
+{
+    static const char quote[] = GM_GEMMA_QUOTE;
+    switch (f->phase) {
+    case P_OPEN:
+        if (c != (uint8_t)quote[f->val])
+            return R_REJECT;
+        if (++f->val == GM_GEMMA_QUOTE_LEN) {
+            f->val = 0;
+            f->phase = S_TEXT;
+        }
+        return R_CONSUMED;
+    case S_UTF8: {
+        uint8_t lo = 0x80, hi = 0xBF;
+        if (f->pos == 0xE0) lo = 0xA0;
+        else if (f->pos == 0xED) hi = 0x9F;
+        else if (f->pos == 0xF0) lo = 0x90;
+        else if (f->pos == 0xF4) hi = 0x8F;
+        if (c < lo || c > hi)
+            return R_REJECT;
+        f->pos = 0;
+        if (--f->a == 0)
+            f->phase = S_TEXT;
+        return R_CONSUMED;
+    }
+    case S_TEXT:
+        if (c == (uint8_t)quote[0]) {
+            if (n->format != GF_NONE && !format_complete(n, f))
+                return R_REJECT;
+            f->phase = S_QUOTE;
+            f->val = 1;
+            return R_CONSUMED;
+        }
+        return gemma_text_byte(n, f, c);
+    case S_QUOTE:
+        if (c == (uint8_t)quote[f->val]) {
+            if (++f->val < GM_GEMMA_QUOTE_LEN)
+                return R_CONSUMED;
+            return f->count >= n->min_len ? R_POP : R_REJECT;
+        }
+        if (n->format != GF_NONE)
+            return R_REJECT;
+        /* the partial quote was text after all */
+        f->phase = S_TEXT;
+        for (int64_t i = 0, k = f->val; i < k; i++)
+            if (gemma_text_byte(n, f, (uint8_t)quote[i]) != R_CONSUMED)
+                return R_REJECT;
+        f->val = 0;
+        if (c == (uint8_t)quote[0]) {
+            f->phase = S_QUOTE;
+            f->val = 1;
+            return R_CONSUMED;
+        }
+        return gemma_text_byte(n, f, c);
+    }
+    return R_REJECT;
+}
+
 static int step_string(const gm_gnode *n, gm_frame *f, uint8_t c)
 {
     switch (f->phase) {
@@ -595,10 +692,25 @@ static int step_any(const gm_grammar *g, uint8_t c, uint32_t *child)
     return R_REPLACE_REFEED;
 }
 
+/* A sequence opens its parts one after the other; the last one takes
+ * its place, so that the sequence ends when its last part does. */
+static int step_seq(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint32_t *child)
+{
+    if (f->count >= n->n)
+        return R_POP_REFEED;
+    *child = g->u32[n->first + f->count];
+    if (++f->count == n->n)
+        return R_REPLACE_REFEED;
+    return R_PUSH_REFEED;
+}
+
 static int step_frame(const gm_grammar *g, gm_frame *f, uint8_t c, uint32_t *child)
 {
     const gm_gnode *n = &g->nodes[f->node];
+    if (n->kind == GK_STRING && g->gemma)
+        return step_gemma_string(n, f, c);
     switch (n->kind) {
+    case GK_SEQ: return step_seq(g, n, f, child);
     case GK_ANY: return step_any(g, c, child);
     case GK_MAP: return step_map(g, n, f, c, child);
     case GK_OBJECT: return step_object(g, n, f, c, child);
@@ -771,7 +883,7 @@ bool gm_gstate_can_continue(const gm_grammar *g, const gm_gstate *s)
 
 bool gm_gstate_in_free_string(const gm_grammar *g, const gm_gstate *s, uint32_t *room)
 {
-    if (s->n != 1 || s->len[0] == 0)
+    if (g->gemma || s->n != 1 || s->len[0] == 0)
         return false;
     const gm_frame *f = &s->fr[s->len[0] - 1];
     const gm_gnode *n = &g->nodes[f->node];

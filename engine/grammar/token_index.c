@@ -8,6 +8,9 @@
  * state per node and jumping over a whole subtree as soon as its prefix is
  * refused, so tokens that share a prefix share the work.
  *
+ * USER_DEFINED tokens (<|"|>, <|tool_call>, ...) have a trie of their own:
+ * only grammars of Gemma's tool syntax walk it, so JSON never gets them.
+ *
  * Tokens that are plain string text (printable, no quote or backslash,
  * whole UTF-8 characters) are also kept apart, by character count: inside
  * a free string they are all allowed at once, and only the others (the
@@ -155,6 +158,7 @@ void gm_token_index_free(gm_token_index *ti)
         return;
     flat_free(&ti->all);
     flat_free(&ti->special);
+    flat_free(&ti->user);
     free(ti->safe_bits);
     free(ti->safe_by_len);
     free(ti->eog);
@@ -182,21 +186,23 @@ int gm_token_index_new(const gm_vocab *v, uint32_t n_vocab, gm_token_index **out
     uint32_t n = n_tok < n_vocab ? n_tok : n_vocab;
     tok_ref *refs = malloc((size_t)(n ? n : 1) * sizeof(*refs));
     tok_ref *spec = malloc((size_t)(n ? n : 1) * sizeof(*spec));
+    tok_ref *user = malloc((size_t)(n ? n : 1) * sizeof(*user));
     int *chars = malloc((size_t)(n ? n : 1) * sizeof(*chars));
     ti->text_off = calloc((size_t)n_vocab + 1, sizeof(*ti->text_off));
     ti->safe_bits = calloc(ti->n_words, sizeof(uint32_t));
     ti->eog = malloc(64 * sizeof(uint32_t));
     int rc = -1;
-    if (!refs || !spec || !chars || !ti->text_off || !ti->safe_bits || !ti->eog) {
+    if (!refs || !spec || !user || !chars || !ti->text_off || !ti->safe_bits || !ti->eog) {
         cm_err_set(err, "token index: out of memory");
         goto out;
     }
     /* the texts, back to back */
     size_t total = 0;
     char piece[512];
+    const uint32_t wanted = GM_TOKEN_ATTR_NORMAL | GM_TOKEN_ATTR_BYTE | GM_TOKEN_ATTR_USER_DEFINED;
     for (uint32_t id = 0; id < n; id++) {
         uint32_t attr = gm_vocab_token_attr(v, (int32_t)id);
-        if (!(attr & (GM_TOKEN_ATTR_NORMAL | GM_TOKEN_ATTR_BYTE)))
+        if (!(attr & wanted))
             continue;
         total += gm_token_to_piece(v, (int32_t)id, false, piece, 0);
     }
@@ -205,18 +211,22 @@ int gm_token_index_new(const gm_vocab *v, uint32_t n_vocab, gm_token_index **out
         cm_err_set(err, "token index: out of memory");
         goto out;
     }
-    size_t at = 0, n_refs = 0;
+    size_t at = 0, n_refs = 0, n_user = 0;
     for (uint32_t id = 0; id < n_vocab; id++) {
         ti->text_off[id] = at;
         if (id >= n)
             continue;
         uint32_t attr = gm_vocab_token_attr(v, (int32_t)id);
-        if (!(attr & (GM_TOKEN_ATTR_NORMAL | GM_TOKEN_ATTR_BYTE)))
+        if (!(attr & wanted) || gm_vocab_is_eog(v, (int32_t)id))
             continue;
         size_t len = gm_token_to_piece(v, (int32_t)id, false, ti->text + at, total - at);
         if (len == 0 || len > 4096 || at + len > total)
             continue;
-        refs[n_refs++] = (tok_ref){ti->text + at, (uint32_t)len, (int32_t)id};
+        tok_ref r = {ti->text + at, (uint32_t)len, (int32_t)id};
+        if (attr & GM_TOKEN_ATTR_USER_DEFINED) /* only Gemma's tool syntax uses them */
+            user[n_user++] = r;
+        else
+            refs[n_refs++] = r;
         at += len;
     }
     ti->text_off[n_vocab] = at;
@@ -266,13 +276,16 @@ int gm_token_index_new(const gm_vocab *v, uint32_t n_vocab, gm_token_index **out
             ti->safe_by_len[fill[chars[i] > 64 ? 65 : chars[i]]++] = refs[i].id;
     qsort(refs, n_refs, sizeof(*refs), cmp_tok);
     qsort(spec, n_spec, sizeof(*spec), cmp_tok);
+    qsort(user, n_user, sizeof(*user), cmp_tok);
     if (flat_build(&ti->all, refs, n_refs, err) < 0 ||
-        flat_build(&ti->special, spec, n_spec, err) < 0)
+        flat_build(&ti->special, spec, n_spec, err) < 0 ||
+        flat_build(&ti->user, user, n_user, err) < 0)
         goto out;
     rc = 0;
 out:
     free(refs);
     free(spec);
+    free(user);
     free(chars);
     if (rc < 0)
         gm_token_index_free(ti);
