@@ -21,6 +21,7 @@
 
 #include "engine/grammar/grammar.h"
 #include "engine/grammar/logprobs.h"
+#include "engine/grammar/tool_format.h"
 #include "engine/text/sample.h"
 #include "engine/text/vocab.h"
 
@@ -54,6 +55,11 @@ static gm_vocab *make_vocab(void)
     for (size_t i = 0; extra[i]; i++) {
         texts[n] = extra[i];
         types[n++] = GM_TOKEN_TYPE_NORMAL;
+    }
+    static const char *const user[] = {"<|\"|>", "<|tool_call>", "<tool_call|>", "<|channel>"};
+    for (size_t i = 0; i < 4; i++) {
+        texts[n] = user[i];
+        types[n++] = GM_TOKEN_TYPE_USER_DEFINED;
     }
     gm_vocab_desc d;
     gm_vocab_desc_init(&d);
@@ -418,12 +424,106 @@ static void test_logprobs(void **state)
     assert_int_equal(gm_logprobs(logits, N, 1, 50, NULL, top), GM_TOP_LOGPROBS_MAX);
 }
 
+/* ---- tool calls ---- */
+
+static void test_tool_call_walks(void **state)
+{
+    (void)state;
+    const char *names[] = {"get_weather", "get_time"};
+    const char *schemas[] = {
+        "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":8},"
+        "\"unit\":{\"type\":\"string\",\"enum\":[\"celsius\",\"fahrenheit\"]},\"days\":"
+        "{\"type\":\"integer\",\"minimum\":1,\"maximum\":7},\"at\":{\"type\":\"string\","
+        "\"format\":\"date\"}},\"required\":[\"city\",\"unit\"]}",
+        NULL};
+    gm_vocab *v = make_vocab();
+    gm_grammar *g = NULL;
+    gm_token_index *ti = NULL;
+    cm_err err;
+    assert_int_equal(gm_grammar_tool_call(names, schemas, 2, &g, NULL, 0, &err), 0);
+    uint32_t nv = gm_vocab_n_tokens(v);
+    assert_int_equal(gm_token_index_new(v, nv, &ti, &err), 0);
+    int weather = 0, time_calls = 0;
+    for (int w = 0; w < 40; w++) {
+        gm_matcher *m = NULL;
+        assert_int_equal(gm_matcher_new(g, ti, &m, &err), 0);
+        char *text = random_walk(m, v, nv, 400);
+        gm_matcher_free(m);
+        if (!text)
+            continue;
+        gm_tool_call *calls = NULL;
+        char *content = NULL;
+        int n = gm_tool_calls_parse(text, strlen(text), &calls, &content, &err);
+        if (n != 1 || content[0] != '\0')
+            fail_msg("tool call text %s parsed into %d calls and content '%s'", text, n,
+                     content ? content : "");
+        json_error_t je;
+        json_t *args = json_loads(calls[0].arguments, 0, &je);
+        assert_non_null(args);
+        if (strcmp(calls[0].name, "get_time") == 0) {
+            assert_int_equal(json_object_size(args), 0);
+            time_calls++;
+        } else {
+            assert_string_equal(calls[0].name, "get_weather");
+            json_t *city = json_object_get(args, "city"), *unit = json_object_get(args, "unit");
+            json_t *days = json_object_get(args, "days");
+            size_t chars = 0; /* characters, not bytes */
+            for (const char *q = json_string_value(city); q && *q; q++)
+                chars += ((unsigned char)*q & 0xC0) != 0x80;
+            if (!json_is_string(city) || chars > 8 || !json_is_string(unit) ||
+                (strcmp(json_string_value(unit), "celsius") != 0 &&
+                 strcmp(json_string_value(unit), "fahrenheit") != 0) ||
+                (days && (!json_is_integer(days) || json_integer_value(days) < 1 ||
+                          json_integer_value(days) > 7)))
+                fail_msg("arguments %s from %s", calls[0].arguments, text);
+            weather++;
+        }
+        json_decref(args);
+        gm_tool_calls_free(calls, (size_t)n);
+        free(content);
+        free(text);
+    }
+    assert_true(weather > 0 && time_calls > 0);
+    gm_token_index_free(ti);
+    gm_grammar_free(g);
+    gm_vocab_free(v);
+}
+
+static void test_tool_call_parse(void **state)
+{
+    (void)state;
+    const char *t = "Let me check. <|tool_call>call:f{a:<|\"|>x, {y}<|\"|>,b:[1,2.5,true,None],"
+                    "c:{<|\"|>d e<|\"|>:false}}<tool_call|><|tool_call>call:g{}<tool_call|>"
+                    "<|tool_call>call:h{broken<tool_call|>";
+    gm_tool_call *calls = NULL;
+    char *content = NULL;
+    cm_err err;
+    int n = gm_tool_calls_parse(t, strlen(t), &calls, &content, &err);
+    assert_int_equal(n, 2);
+    assert_string_equal(calls[0].name, "f");
+    assert_string_equal(calls[0].arguments,
+                        "{\"a\":\"x, {y}\",\"b\":[1,2.5,true,null],\"c\":{\"d e\":false}}");
+    assert_string_equal(calls[1].name, "g");
+    assert_string_equal(calls[1].arguments, "{}");
+    assert_string_equal(content, "Let me check. <|tool_call>call:h{broken<tool_call|>");
+    gm_tool_calls_free(calls, (size_t)n);
+    free(content);
+    /* a schema with free keys cannot be an argument list */
+    gm_grammar *g = NULL;
+    const char *names[] = {"f"};
+    const char *bad[] = {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"}}"};
+    char kw[32];
+    assert_int_equal(gm_grammar_tool_call(names, bad, 1, &g, kw, sizeof(kw), &err), -1);
+    assert_string_equal(kw, "additionalProperties");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused_keywords), cmocka_unit_test(test_matcher_bytes),
         cmocka_unit_test(test_token_walks),      cmocka_unit_test(test_json_object),
         cmocka_unit_test(test_sampler_grammar),  cmocka_unit_test(test_logprobs),
+        cmocka_unit_test(test_tool_call_walks),  cmocka_unit_test(test_tool_call_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
