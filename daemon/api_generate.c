@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "daemon/api.h"
 #include "daemon/api_request.h"
+#include "engine/grammar/tool_format.h"
 
 /* A generate job and what its parsed request holds. */
 static void job_free(gmd_job *job)
@@ -122,6 +123,35 @@ static json_t *take_logprobs(gmd_job *job)
                      "top_logprobs", top_lp, "text_offset", offsets);
 }
 
+/* ---- tool calls ---- */
+
+/* The answer may hold tool calls to parse out (chat with tools, not "none"). */
+static bool tools_active(const gmd_job *job)
+{
+    return job->kind == GMD_JOB_CHAT && job->params.tools_json != NULL &&
+           job->params.tool_choice != GMD_TOOL_CHOICE_NONE;
+}
+
+/* OpenAI's tool_calls array for the calls, or NULL when there are none;
+ * with `delta`, each call also carries its index (stream chunks). */
+static json_t *tool_calls_json(const gmd_job *job, const gm_tool_call *calls, int n, bool delta)
+{
+    if (n <= 0)
+        return NULL;
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) {
+        char id[96];
+        snprintf(id, sizeof(id), "call_%s_%d", job->id, i);
+        json_t *c = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function",
+                              "function", "name", calls[i].name, "arguments",
+                              calls[i].arguments);
+        if (c && delta)
+            json_object_set_new(c, "index", json_integer(i));
+        json_array_append_new(a, c);
+    }
+    return a;
+}
+
 /* ---- completions ---- */
 
 static const char *finish_name(gmd_infer_finish f)
@@ -196,7 +226,22 @@ static void answer_whole(gmd_conn *c, gmd_job *job, const gmd_infer_result *r)
     const char *text = job->text.data ? job->text.data : "";
     json_t *choice;
     json_t *logprobs = take_logprobs(job);
-    if (chat)
+    if (chat && tools_active(job)) {
+        gm_tool_call *calls = NULL;
+        char *content = NULL;
+        cm_err err;
+        int n = gm_tool_calls_parse(text, job->text.len, &calls, &content, &err);
+        json_t *tc = tool_calls_json(job, calls, n, false);
+        json_t *msg = json_pack("{s:s, s:o}", "role", "assistant", "content",
+                                n > 0 && content && content[0] == '\0' ? json_null()
+                                : json_string(content ? content : text));
+        if (tc)
+            json_object_set_new(msg, "tool_calls", tc);
+        choice = json_pack("{s:i, s:o, s:s, s:o}", "index", 0, "message", msg, "finish_reason",
+                           n > 0 ? "tool_calls" : finish_name(r->finish), "logprobs", logprobs);
+        gm_tool_calls_free(calls, n > 0 ? (size_t)n : 0);
+        free(content);
+    } else if (chat)
         choice = json_pack("{s:i, s:{s:s, s:s%}, s:s, s:o}", "index", 0, "message", "role",
                            "assistant", "content", text, job->text.len, "finish_reason",
                            finish_name(r->finish), "logprobs", logprobs);
@@ -238,6 +283,61 @@ static void refuse_unaudited(gmd_server *srv, gmd_conn *c)
                    "the audit log cannot record this request, so it is refused");
 }
 
+/* One chat chunk with this delta (stolen). */
+static void send_delta(gmd_conn *c, gmd_job *job, json_t *delta, const char *finish,
+                       json_t *logprobs)
+{
+    json_t *choice = json_pack("{s:i, s:o, s:o, s:o}", "index", 0, "delta", delta,
+                               "finish_reason", finish ? json_string(finish) : json_null(),
+                               "logprobs", logprobs ? logprobs : json_null());
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", job->id, "object",
+                          "chat.completion.chunk", "created", (json_int_t)job->created, "model",
+                          job->model->cfg.name, "choices", choice);
+    if (o && job->include_usage)
+        json_object_set_new(o, "usage", json_null());
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (s == NULL)
+        return;
+    gmd_buf b;
+    gmd_buf_init(&b);
+    gmd_buf_printf(&b, "data: %s\n\n", s);
+    free(s);
+    if (!b.failed)
+        gmd_conn_stream_write(c, b.data, b.len);
+    gmd_buf_free(&b);
+}
+
+/* A streamed answer with tools was held back: send its text and then its
+ * calls as OpenAI does (the name first, then the arguments); returns
+ * whether there were calls. */
+static bool send_tool_deltas(gmd_conn *c, gmd_job *job)
+{
+    const char *text = job->text.data ? job->text.data : "";
+    gm_tool_call *calls = NULL;
+    char *content = NULL;
+    cm_err err;
+    int n = gm_tool_calls_parse(text, job->text.len, &calls, &content, &err);
+    const char *shown = n >= 0 && content ? content : text;
+    json_t *lp = take_logprobs(job);
+    if (shown[0] != '\0' || !json_is_null(lp))
+        send_delta(c, job, json_pack("{s:s}", "content", shown), NULL, lp);
+    else
+        json_decref(lp);
+    for (int i = 0; i < n; i++) {
+        char id[96];
+        snprintf(id, sizeof(id), "call_%s_%d", job->id, i);
+        send_delta(c, job, json_pack("{s:[{s:i, s:s, s:s, s:{s:s, s:s}}]}", "tool_calls",
+                                     "index", i, "id", id, "type", "function", "function",
+                                     "name", calls[i].name, "arguments", ""), NULL, NULL);
+        send_delta(c, job, json_pack("{s:[{s:i, s:{s:s}}]}", "tool_calls", "index", i,
+                                     "function", "arguments", calls[i].arguments), NULL, NULL);
+    }
+    gm_tool_calls_free(calls, n > 0 ? (size_t)n : 0);
+    free(content);
+    return n > 0;
+}
+
 /* Send the end of a response whose "response" event is durable. */
 static void finish_response(gmd_conn *c, gmd_job *job)
 {
@@ -258,9 +358,11 @@ static void finish_response(gmd_conn *c, gmd_job *job)
                 free(s);
             }
         } else {
+            const char *finish = job->http_status == 504 ? "length" : finish_name(r->finish);
+            if (tools_active(job) && send_tool_deltas(c, job))
+                finish = "tool_calls";
             json_t *rest = take_logprobs(job); /* tokens whose text came last */
-            send_chunk(c, job, NULL, 0, job->http_status == 504 ? "length" : finish_name(r->finish),
-                       NULL, rest);
+            send_chunk(c, job, NULL, 0, finish, NULL, rest);
             if (job->include_usage)
                 send_chunk(c, job, NULL, 0, NULL, r, NULL);
         }
@@ -432,7 +534,7 @@ void gmd_api_event(gmd_server *srv, gmd_event *ev)
     if (c == NULL)
         return;
     gmd_buf_add(&job->text, ev->text, ev->len); /* the whole answer, for the audit HMAC */
-    if (job->stream)
+    if (job->stream && !tools_active(job)) /* with tools, the text waits for the end */
         send_chunk(c, job, ev->text, ev->len, NULL, NULL, take_logprobs(job));
 }
 

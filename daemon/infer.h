@@ -23,9 +23,20 @@
 typedef struct gmd_infer_model gmd_infer_model;
 
 typedef struct gmd_infer_message {
-    char *role;      /* "system", "developer", "user", "assistant" */
+    char *role;      /* "system", "developer", "user", "assistant", "tool" */
     char *content;
+    /* --- additions (released by gmd_api_params_release) --- */
+    char *tool_calls_json;   /* assistant: OpenAI's tool_calls array, or NULL */
+    char *tool_call_id;      /* tool: the call it answers */
 } gmd_infer_message;
+
+/* tool_choice */
+enum {
+    GMD_TOOL_CHOICE_NONE = 0,    /* no tools, or "none": never parsed as calls */
+    GMD_TOOL_CHOICE_AUTO,        /* the model may call one */
+    GMD_TOOL_CHOICE_REQUIRED,    /* it must (p->grammar: a call of one of them) */
+    GMD_TOOL_CHOICE_NAMED,       /* it must call tool_choice_name */
+};
 
 typedef struct gmd_infer_params {
     bool chat;                   /* messages (chat) or prompt (completion) */
@@ -52,6 +63,8 @@ typedef struct gmd_infer_params {
     bool logprobs;               /* report each token's logprob */
     uint32_t top_logprobs;       /* and this many alternatives (<= 20) */
     struct gmd_infer_logprobs *logprobs_out; /* where the worker puts them */
+    char *tools_json;            /* OpenAI's tools array (compact JSON), or NULL */
+    int tool_choice;             /* GMD_TOOL_CHOICE_* */
 } gmd_infer_params;
 
 /* One generated token's log-probability (the raw logits' log-softmax)

@@ -20,6 +20,7 @@
 #include "engine/gemma.h"
 #include "engine/grammar/grammar.h"
 #include "engine/grammar/logprobs.h"
+#include "engine/grammar/tool_format.h"
 #include "engine/text/chat.h"
 #include "engine/text/generate.h"
 #include "engine/text/sample.h"
@@ -166,6 +167,22 @@ int gmd_infer_tokenize(const gmd_infer_model *m, const gmd_infer_params *p, int3
         *n = k + n_text;
         free(text_ids);
         return 0;
+    }
+    bool tools = p->tools_json != NULL;
+    for (size_t i = 0; i < p->n_messages; i++)
+        tools |= p->messages[i].tool_calls_json || p->messages[i].tool_call_id ||
+                 strcmp(p->messages[i].role, "tool") == 0;
+    if (tools) { /* the chat template's tool format (engine/grammar/tool_format.h) */
+        gm_tool_message *tm = calloc(p->n_messages ? p->n_messages : 1, sizeof(*tm));
+        if (tm == NULL)
+            return cm_err_set(err, "out of memory");
+        for (size_t i = 0; i < p->n_messages; i++)
+            tm[i] = (gm_tool_message){p->messages[i].role, p->messages[i].content,
+                                      p->messages[i].tool_calls_json,
+                                      p->messages[i].tool_call_id};
+        int trc = gm_tool_chat_tokenize(v, tm, p->n_messages, p->tools_json, toks, n, err);
+        free(tm);
+        return trc;
     }
     gm_chat_message *msgs = calloc(p->n_messages ? p->n_messages : 1, sizeof(*msgs));
     if (msgs == NULL)

@@ -132,8 +132,10 @@ static void test_model_and_messages_errors(void **state)
                  "invalid_type", "model");
     expect_error("{\"model\":\"m\"}", true, "missing_parameter", "messages");
     expect_error("{\"model\":\"m\",\"messages\":[]}", true, "invalid_value", "messages");
-    expect_error("{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", true,
+    expect_error("{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", true,
                  "invalid_value", "messages[0]");
+    expect_error("{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", true,
+                 "missing_parameter", "messages[0].tool_call_id");
     expect_error("{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}]}", true,
                  "missing_parameter", "messages[0]");
     expect_error("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
@@ -161,7 +163,17 @@ static void test_sampling_errors(void **state)
     BAD("\"stop\":\"\"", "invalid_value", "stop");
     BAD("\"stream\":\"yes\"", "invalid_type", "stream");
     BAD("\"stream_options\":{\"include_usage\":true}", "invalid_value", "stream_options");
-    BAD("\"tools\":[{}]", "unsupported_parameter", "tools");
+    BAD("\"tools\":[{}]", "invalid_value", "tools[0]");
+    BAD("\"tools\":[]", "invalid_value", "tools");
+    BAD("\"tool_choice\":\"required\"", "invalid_value", "tool_choice");
+    BAD("\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a b\"}}]", "invalid_value",
+        "tools[0]");
+    BAD("\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":"
+        "\"sometimes\"", "invalid_value", "tool_choice");
+    BAD("\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":"
+        "\"required\",\"response_format\":{\"type\":\"json_object\"}", "invalid_value",
+        "response_format");
+    BAD("\"functions\":[{}]", "unsupported_parameter", "functions");
     BAD("\"response_format\":{\"type\":\"xml\"}", "invalid_value", "response_format.type");
     BAD("\"response_format\":{\"type\":\"json_schema\"}", "missing_parameter",
         "response_format.json_schema");
@@ -207,6 +219,22 @@ static void test_response_format_and_logprobs(void **state)
     assert_int_equal(r.rc, 0);
     assert_true(r.p.logprobs);
     assert_int_equal(r.p.top_logprobs, 2);
+    release(&r);
+    run(&r, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+            "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
+            "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":"
+            "\"tool\",\"tool_call_id\":\"c1\",\"content\":\"ok\"}],\"tools\":[{\"type\":"
+            "\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\","
+            "\"properties\":{\"a\":{\"type\":\"integer\"}}}}}],\"tool_choice\":{\"type\":"
+            "\"function\",\"function\":{\"name\":\"f\"}}}", true);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.p.tool_choice, GMD_TOOL_CHOICE_NAMED);
+    assert_non_null(r.p.tools_json);
+    assert_non_null(r.p.grammar);
+    assert_string_equal(r.p.format_kind, "tool_call");
+    assert_non_null(r.p.messages[1].tool_calls_json);
+    assert_string_equal(r.p.messages[1].content, "");
+    assert_string_equal(r.p.messages[2].tool_call_id, "c1");
     release(&r);
     run(&r, "{\"model\":\"m\",\"prompt\":\"x\",\"response_format\":{\"type\":\"text\"}}",
         false);
