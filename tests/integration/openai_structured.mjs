@@ -1,7 +1,8 @@
 // tests/integration/openai_structured.mjs -- OpenAI's official Node client
 // (the `openai` npm package, v4) gets structured output from gemmad:
 // beta.chat.completions.parse() with a json_schema response_format returns
-// a parsed object that has the schema's shape, plain and with logprobs.
+// a parsed object that has the schema's shape, plain and with logprobs;
+// and a tool call round-trips (tool_calls, then a role "tool" message).
 //
 // usage: node openai_structured.mjs BASE_URL CA CERT KEY MODEL
 // Prints one line per check: "ok - what" or "not ok - what: why".
@@ -59,6 +60,47 @@ try {
         JSON.stringify(c.logprobs).slice(0, 300));
   check('json_object: the content starts an object', c.message.content.startsWith('{'),
         c.message.content);
+
+  // Tool calling: a required call comes back as tool_calls, and the
+  // result goes back as a role "tool" message.
+  const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather in a city',
+    parameters: { type: 'object', additionalProperties: false, required: ['city', 'unit'],
+      properties: { city: { type: 'string', maxLength: 12 },
+                    unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } } } } }];
+  const ask = [{ role: 'user', content: 'Weather in Oslo?' }];
+  const tc = await client.chat.completions.create({
+    model, messages: ask, tools, tool_choice: 'required', max_tokens: 200, temperature: 1, seed: 2 });
+  const call = tc.choices[0].message.tool_calls?.[0];
+  let args = null;
+  try { args = JSON.parse(call?.function?.arguments); } catch (e) { args = null; }
+  check('tools: tool_choice required gives a tool call with arguments of its schema',
+        tc.choices[0].finish_reason === 'tool_calls' && call?.type === 'function' &&
+        call.function.name === 'get_weather' && typeof args?.city === 'string' &&
+        args.city.length <= 12 && ['celsius', 'fahrenheit'].includes(args.unit),
+        JSON.stringify(tc.choices[0]));
+  const after = await client.chat.completions.create({
+    model, tools, max_tokens: 5, temperature: 1, seed: 3,
+    messages: [...ask, tc.choices[0].message, { role: 'tool', tool_call_id: call?.id, content: '-3 degrees' }] });
+  check('tools: the call and its result go back in the history',
+        typeof after.choices[0].finish_reason === 'string', JSON.stringify(after.choices[0]));
+  const stream = await client.chat.completions.create({
+    model, messages: ask, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } },
+    max_tokens: 200, temperature: 1, seed: 4, stream: true });
+  let name = '', sargs = '', sfinish = null;
+  for await (const chunk of stream) {
+    for (const c of chunk.choices) {
+      for (const d of c.delta?.tool_calls || []) {
+        name += d.function?.name || '';
+        sargs += d.function?.arguments || '';
+      }
+      if (c.finish_reason) sfinish = c.finish_reason;
+    }
+  }
+  let sparsed = null;
+  try { sparsed = JSON.parse(sargs); } catch (e) { sparsed = null; }
+  check('tools: a streamed named call arrives as tool_calls deltas',
+        sfinish === 'tool_calls' && name === 'get_weather' && typeof sparsed?.city === 'string',
+        `${sfinish} ${name} ${sargs}`);
 
   try {
     await client.chat.completions.create({ model, messages, response_format: {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/integration/openai_structured.sh -- OpenAI's official Node client
 # (npm `openai`, v4) gets parsed objects from json_schema requests to
-# gemmad, and logprobs with json_object (openai_structured.mjs talks).
+# gemmad, logprobs with json_object, and tool calls that round-trip
+# (openai_structured.mjs talks).
 #
 # The package is installed at test time into a cache dir
 # ($GEMMAD_NPM_DIR, default ~/.cache/gemmad/npm), as openai_client.sh
