@@ -135,3 +135,17 @@ fuzz_fuzz_json_schema_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -fsanitize=fuzzer,
 fuzz_fuzz_json_schema_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_json_schema_LDADD = common/libcommon.a $(JANSSON_LIBS)
 endif
+
+# fuzz_tool_format: the tool-call parser (model output) and the renderer of
+# chats with tools (engine/grammar/tool_format.c), built in to be
+# instrumented. Seeds: tests/data/tools/*.json.
+if BUILD_FUZZERS
+noinst_PROGRAMS += fuzz/fuzz_tool_format
+fuzz_fuzz_tool_format_SOURCES = fuzz/fuzz_tool_format.c engine/grammar/tool_format.c \
+	engine/text/utf8.c engine/text/bytemap.c engine/text/vocab.c \
+	engine/text/tokenize.c engine/text/detok.c \
+	engine/format/gguf.c engine/format/tensor_type.c
+fuzz_fuzz_tool_format_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz_fuzz_tool_format_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_tool_format_LDADD = common/libcommon.a $(JANSSON_LIBS)
+endif
