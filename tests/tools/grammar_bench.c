@@ -3,14 +3,15 @@
  * side by side with a decode step.
  *
  * usage: grammar_bench VOCAB.gguf [-m MODEL.gguf] [-t THREADS] [-w WALKS]
- *                      [-n TOKENS] SCHEMA.json...
+ *                      [-n TOKENS] [-T] SCHEMA.json...
  *
  * Loads the vocabulary of VOCAB.gguf (e.g. the real 262144-token Gemma 4
  * vocabulary), builds the token index (timed), then for each schema runs
  * WALKS random generations of up to TOKENS tokens, each token drawn at
  * random among those the mask allows, timing per token what a sampler
  * adds: the mask (gm_matcher_mask), applying it to a row of logits, and
- * advancing the matcher. With -m, also times single-token decode steps of
+ * advancing the matcher (-T: each schema as a tool's parameters, the
+ * grammar of a Gemma 4 tool call). With -m, also times single-token decode steps of
  * MODEL (e.g. `gemma-run synth --preset e2b`), so the overhead is given
  * as a share of a decode step measured in the same run.
  *
@@ -20,6 +21,7 @@
  * are timed in wall-clock time.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +130,7 @@ int main(int argc, char **argv)
 {
     const char *vocab_path = NULL, *model_path = NULL;
     int threads = 2, walks = 5, max_tokens = 200;
+    bool tool = false; /* -T: each schema as a tool's parameters (Gemma's tool syntax) */
     const char *schemas[64];
     int n_schemas = 0;
     for (int i = 1; i < argc; i++) {
@@ -137,6 +140,8 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "-w") == 0 && i + 1 < argc)
             walks = atoi(argv[++i]);
+        else if (strcmp(argv[i], "-T") == 0)
+            tool = true;
         else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
             max_tokens = atoi(argv[++i]);
         else if (!vocab_path)
@@ -146,7 +151,7 @@ int main(int argc, char **argv)
     }
     if (!vocab_path || n_schemas == 0) {
         fprintf(stderr, "usage: grammar_bench VOCAB.gguf [-m MODEL.gguf] [-t THREADS] "
-                        "[-w WALKS] [-n TOKENS] SCHEMA.json...\n");
+                        "[-w WALKS] [-n TOKENS] [-T] SCHEMA.json...\n");
         return 2;
     }
     cm_err err;
@@ -174,7 +179,11 @@ int main(int argc, char **argv)
         size_t len;
         char *txt = read_file(schemas[s], &len);
         gm_grammar *g = NULL;
-        if (!txt || gm_grammar_from_schema(txt, len, &g, NULL, 0, &err) < 0) {
+        const char *name = "f", *schema_txt = txt;
+        int grc = !txt ? -1
+                  : tool ? gm_grammar_tool_call(&name, &schema_txt, 1, &g, NULL, 0, &err)
+                         : gm_grammar_from_schema(txt, len, &g, NULL, 0, &err);
+        if (grc < 0) {
             fprintf(stderr, "grammar_bench: %s: %s\n", schemas[s], txt ? err.msg : "unreadable");
             return 1;
         }
