@@ -21,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void free_params(gmd_infer_params *p)
 {
+    gmd_api_params_release(p); /* first: it reads the messages */
     for (size_t i = 0; i < p->n_messages; i++) {
         free(p->messages[i].role);
         free(p->messages[i].content);
@@ -29,7 +30,6 @@ static void free_params(gmd_infer_params *p)
     free(p->prompt);
     for (size_t i = 0; i < GMD_MAX_STOP; i++)
         free(p->stop[i]);
-    gmd_api_params_release(p);
 }
 
 static void read_body(const gmd_http_parser *p)

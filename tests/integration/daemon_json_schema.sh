@@ -29,7 +29,14 @@ gd_start || { echo "Bail out! gemmad did not start"; exit 1; }
 
 CHECK="$top_srcdir/tests/integration/json_schema_check.py"
 MAX=400
-SEEDS=${JSON_SCHEMA_SEEDS:-"1 2 3 4"}
+# Four seeds (chat, chat streamed, completion, completion streamed); two
+# in a sanitizer build, which the plain build's run covers.
+if grep -q '^#define GM_SANITIZERS 1' "$top_builddir/config.h" 2>/dev/null; then
+    SEEDS=${JSON_SCHEMA_SEEDS:-"1 4"}
+else
+    SEEDS=${JSON_SCHEMA_SEEDS:-"1 2 3 4"}
+fi
+n_seeds=$(echo $SEEDS | wc -w)
 valid_total=0
 
 # request ROUTE BODY OUT -- POST BODY to ROUTE, the answer into OUT
@@ -58,7 +65,11 @@ for schema in "$top_srcdir"/tests/data/json_schema/*.json; do
         esac
     done
     [ -z "$bad" ]; ok $? "json_schema $name: $valid valid, $cut cut by max_tokens, none invalid$bad"
-    [ "$valid" -ge 1 ]; ok $? "json_schema $name: at least one complete answer ($valid)"
+    # map.json's keys are free strings, which a random model seldom closes:
+    # its answers may all be cut by max_tokens (none may be invalid).
+    if [ "$name" != map ]; then
+        [ "$valid" -ge 1 ]; ok $? "json_schema $name: at least one complete answer ($valid)"
+    fi
     valid_total=$((valid_total + valid))
 done
 tap_diag "valid answers in all: $valid_total"
@@ -87,7 +98,7 @@ ok $? "an unsupported keyword is a 400 naming it (got $code: $(head -c 300 "$GD_
 gd_stop TERM
 sum=$(python3 -c 'import json,hashlib,sys; print(hashlib.sha256(json.dumps(json.load(open(sys.argv[1])),sort_keys=True,separators=(",",":"),ensure_ascii=False).encode()).hexdigest())' "$top_srcdir/tests/data/json_schema/invoice.json")
 n=$(sqlite3 "$DB" "SELECT count(*) FROM events WHERE event='request' AND detail LIKE '%constrained=json_schema schema_sha256=$sum%'")
-[ "${n:-0}" -ge 4 ]; ok $? "audit: request rows record constrained=json_schema and the schema's SHA-256 ($n rows for invoice.json)"
+[ "${n:-0}" -eq "$n_seeds" ]; ok $? "audit: request rows record constrained=json_schema and the schema's SHA-256 ($n rows for invoice.json)"
 n=$(sqlite3 "$DB" "SELECT count(*) FROM events WHERE event='request' AND detail LIKE '%constrained=json_object%'")
 [ "${n:-0}" -ge 3 ]; ok $? "audit: request rows record constrained=json_object ($n rows)"
 n=$(sqlite3 "$DB" "SELECT count(*) FROM events WHERE event='request' AND detail LIKE 'stream; constrained=%'")

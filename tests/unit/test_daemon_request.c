@@ -25,6 +25,7 @@ typedef struct parsed {
 
 static void release(parsed *r)
 {
+    gmd_api_params_release(&r->p); /* first: it reads the messages */
     for (size_t i = 0; i < r->p.n_messages; i++) {
         free(r->p.messages[i].role);
         free(r->p.messages[i].content);
@@ -33,7 +34,6 @@ static void release(parsed *r)
     free(r->p.prompt);
     for (size_t i = 0; i < GMD_MAX_STOP; i++)
         free(r->p.stop[i]);
-    gmd_api_params_release(&r->p);
     memset(r, 0, sizeof(*r));
 }
 
