@@ -308,16 +308,47 @@ static void send_delta(gmd_conn *c, gmd_job *job, json_t *delta, const char *fin
     gmd_buf_free(&b);
 }
 
-/* A streamed answer with tools was held back: send its text and then its
- * calls as OpenAI does (the name first, then the arguments); returns
+/* With tools, text streams as content up to where a tool call starts, or
+ * could start ("<|tool_call>" or a prefix of it at the end); the rest
+ * waits for the end (send_tool_deltas). */
+static void stream_before_calls(gmd_conn *c, gmd_job *job)
+{
+    static const char mark[] = "<|tool_call>";
+    const size_t mark_len = sizeof(mark) - 1;
+    size_t *sent = &job->params.text_streamed;
+    const char *t = job->text.data ? job->text.data : "";
+    size_t len = job->text.len, upto = *sent;
+    while (upto < len) {
+        size_t rest = len - upto;
+        size_t cmp = rest < mark_len ? rest : mark_len;
+        if (t[upto] == '<' && memcmp(t + upto, mark, cmp) == 0)
+            break; /* a call starts here, or may */
+        upto++;
+    }
+    /* a call once begun holds everything after it */
+    const char *found = memmem(t + *sent, len - *sent, mark, mark_len);
+    if (found && (size_t)(found - t) < upto)
+        upto = (size_t)(found - t);
+    /* do not cut a UTF-8 character */
+    while (upto > *sent && upto < len && ((unsigned char)t[upto] & 0xC0) == 0x80)
+        upto--;
+    if (upto == *sent)
+        return;
+    send_chunk(c, job, t + *sent, upto - *sent, NULL, NULL, take_logprobs(job));
+    *sent = upto;
+}
+
+/* A streamed answer with tools: send the text not streamed yet and then
+ * its calls as OpenAI does (the name first, then the arguments); returns
  * whether there were calls. */
 static bool send_tool_deltas(gmd_conn *c, gmd_job *job)
 {
-    const char *text = job->text.data ? job->text.data : "";
+    size_t from = job->params.text_streamed;
+    const char *text = job->text.data ? job->text.data + from : "";
     gm_tool_call *calls = NULL;
     char *content = NULL;
     cm_err err;
-    int n = gm_tool_calls_parse(text, job->text.len, &calls, &content, &err);
+    int n = gm_tool_calls_parse(text, job->text.len - from, &calls, &content, &err);
     const char *shown = n >= 0 && content ? content : text;
     json_t *lp = take_logprobs(job);
     if (shown[0] != '\0' || !json_is_null(lp))
@@ -534,8 +565,10 @@ void gmd_api_event(gmd_server *srv, gmd_event *ev)
     if (c == NULL)
         return;
     gmd_buf_add(&job->text, ev->text, ev->len); /* the whole answer, for the audit HMAC */
-    if (job->stream && !tools_active(job)) /* with tools, the text waits for the end */
+    if (job->stream && !tools_active(job))
         send_chunk(c, job, ev->text, ev->len, NULL, NULL, take_logprobs(job));
+    else if (job->stream)
+        stream_before_calls(c, job);
 }
 
 /* 503 for a model that cannot run requests now, or a draining server. */

@@ -65,6 +65,8 @@ typedef struct gmd_infer_params {
     struct gmd_infer_logprobs *logprobs_out; /* where the worker puts them */
     char *tools_json;            /* OpenAI's tools array (compact JSON), or NULL */
     int tool_choice;             /* GMD_TOOL_CHOICE_* */
+    size_t text_streamed;        /* loop only: bytes of the answer streamed as content
+                                    while tool calls may still come */
 } gmd_infer_params;
 
 /* One generated token's log-probability (the raw logits' log-softmax)

@@ -89,6 +89,30 @@ body=$(gd_get /v1/chat/completions -d "{\"model\":\"tiny\",$hist,\"tools\":$tool
 case $body in *'"finish_reason"'*) true ;; *) false ;; esac
 ok $? "a history with tool_calls and a tool result is answered (auto): $(printf '%s' "$body" | head -c 200)"
 
+# auto, streamed: text streams as it comes (not held to the end), and is
+# the text of the same request unstreamed
+auto="{\"model\":\"tiny\",$user,\"tools\":$tools,\"temperature\":1,\"seed\":21,\"max_tokens\":24"
+gd_get /v1/chat/completions -d "$auto}" > "$GD_TMP/auto.json"
+gd_get /v1/chat/completions -d "$auto,\"stream\":true}" > "$GD_TMP/auto.sse"
+r=$(python3 - "$GD_TMP/auto.json" "$GD_TMP/auto.sse" <<'PY'
+import json, sys
+whole = json.load(open(sys.argv[1]))["choices"][0]["message"]
+parts = []
+for line in open(sys.argv[2]):
+    if line.startswith("data: {"):
+        for ch in json.loads(line[6:]).get("choices", []):
+            if (ch.get("delta") or {}).get("content"):
+                parts.append(ch["delta"]["content"])
+text = "".join(parts)
+assert not whole.get("tool_calls"), whole
+assert text.strip() == (whole["content"] or "").strip(), (text, whole["content"])
+assert len(parts) > 2, parts
+print("ok: %d chunks" % len(parts))
+PY
+)
+case $r in ok*) true ;; *) false ;; esac
+ok $? "auto, streamed: text without a call streams chunk by chunk, as the plain answer ($r)"
+
 code=$(gd_status /v1/chat/completions -d "{\"model\":\"tiny\",$user,\"tools\":$tools,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"nope\"}}}")
 check "a tool_choice naming no tool is refused (400)" [ "$code" = 400 ]
 out=$(gd_get /v1/chat/completions -d "{\"model\":\"tiny\",$user,\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":\"x\"}}}}}],\"tool_choice\":\"required\"}")
