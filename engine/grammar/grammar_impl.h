@@ -152,6 +152,8 @@ struct gm_token_index {
     gm_gtrie_flat all;        /* every grammar token */
     gm_gtrie_flat special;    /* tokens that are not plain string text */
     gm_gtrie_flat user;       /* USER_DEFINED tokens (<|"|>, <|tool_call>, ...) */
+    gm_gtrie_flat safe_lt;    /* plain text tokens with a '<' (may start <|"|>) */
+    uint32_t *lt_bits;        /* those tokens as a bitmap */
     uint32_t *safe_bits;      /* plain string text tokens */
     int32_t *safe_by_len;     /* those tokens by character count */
     uint32_t safe_len_start[67]; /* safe_by_len[start[n]..start[n+1]): n chars (65: more) */

@@ -52,6 +52,8 @@ int gm_matcher_new(const gm_grammar *g, const gm_token_index *ti, gm_matcher **o
                                                                : ti->special.max_depth;
     if (ti->user.max_depth > depth)
         depth = ti->user.max_depth;
+    if (ti->safe_lt.max_depth > depth)
+        depth = ti->safe_lt.max_depth;
     m->walk_cap = depth + 1;
     m->state = malloc(sizeof(gm_gstate));
     m->scratch = malloc(sizeof(gm_gstate));
@@ -156,6 +158,11 @@ static void compute(gm_matcher *m, uint32_t *bits)
             memset(bits, 0, ti->n_words * sizeof(uint32_t));
             for (uint32_t i = 0; i < ti->safe_len_start[room + 1]; i++)
                 set_bit(bits, ti->safe_by_len[i]);
+        }
+        if (m->g->gemma) { /* a '<' may start the closing <|"|>: walk those */
+            for (uint32_t i = 0; i < ti->n_words; i++)
+                bits[i] &= ~ti->lt_bits[i];
+            walk(m, &ti->safe_lt, m->state, bits);
         }
         walk(m, &ti->special, m->state, bits);
     } else {

@@ -883,7 +883,7 @@ bool gm_gstate_can_continue(const gm_grammar *g, const gm_gstate *s)
 
 bool gm_gstate_in_free_string(const gm_grammar *g, const gm_gstate *s, uint32_t *room)
 {
-    if (g->gemma || s->n != 1 || s->len[0] == 0)
+    if (s->n != 1 || s->len[0] == 0)
         return false;
     const gm_frame *f = &s->fr[s->len[0] - 1];
     const gm_gnode *n = &g->nodes[f->node];

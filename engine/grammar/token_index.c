@@ -10,6 +10,8 @@
  *
  * USER_DEFINED tokens (<|"|>, <|tool_call>, ...) have a trie of their own:
  * only grammars of Gemma's tool syntax walk it, so JSON never gets them.
+ * In Gemma's strings a '<' may begin the closing <|"|>, so plain text
+ * tokens with a '<' are also kept apart for them (lt_bits, safe_lt).
  *
  * Tokens that are plain string text (printable, no quote or backslash,
  * whole UTF-8 characters) are also kept apart, by character count: inside
@@ -159,6 +161,8 @@ void gm_token_index_free(gm_token_index *ti)
     flat_free(&ti->all);
     flat_free(&ti->special);
     flat_free(&ti->user);
+    flat_free(&ti->safe_lt);
+    free(ti->lt_bits);
     free(ti->safe_bits);
     free(ti->safe_by_len);
     free(ti->eog);
@@ -187,12 +191,14 @@ int gm_token_index_new(const gm_vocab *v, uint32_t n_vocab, gm_token_index **out
     tok_ref *refs = malloc((size_t)(n ? n : 1) * sizeof(*refs));
     tok_ref *spec = malloc((size_t)(n ? n : 1) * sizeof(*spec));
     tok_ref *user = malloc((size_t)(n ? n : 1) * sizeof(*user));
+    tok_ref *lt = malloc((size_t)(n ? n : 1) * sizeof(*lt));
+    ti->lt_bits = calloc(ti->n_words, sizeof(uint32_t));
     int *chars = malloc((size_t)(n ? n : 1) * sizeof(*chars));
     ti->text_off = calloc((size_t)n_vocab + 1, sizeof(*ti->text_off));
     ti->safe_bits = calloc(ti->n_words, sizeof(uint32_t));
     ti->eog = malloc(64 * sizeof(uint32_t));
     int rc = -1;
-    if (!refs || !spec || !user || !chars || !ti->text_off || !ti->safe_bits || !ti->eog) {
+    if (!refs || !spec || !user || !lt || !ti->lt_bits || !chars || !ti->text_off || !ti->safe_bits || !ti->eog) {
         cm_err_set(err, "token index: out of memory");
         goto out;
     }
@@ -246,7 +252,7 @@ int gm_token_index_new(const gm_vocab *v, uint32_t n_vocab, gm_token_index **out
         ti->eog[ti->n_eog++] = id;
     }
     /* plain text tokens by character count; the rest to the special trie */
-    size_t n_spec = 0, n_safe = 0;
+    size_t n_spec = 0, n_safe = 0, n_lt = 0;
     uint32_t count[66] = {0};
     for (size_t i = 0; i < n_refs; i++) {
         chars[i] = plain_chars((const uint8_t *)refs[i].p, refs[i].len);
@@ -255,6 +261,10 @@ int gm_token_index_new(const gm_vocab *v, uint32_t n_vocab, gm_token_index **out
             continue;
         }
         ti->safe_bits[refs[i].id / 32] |= 1u << (refs[i].id % 32);
+        if (memchr(refs[i].p, '<', refs[i].len)) {
+            ti->lt_bits[refs[i].id / 32] |= 1u << (refs[i].id % 32);
+            lt[n_lt++] = refs[i];
+        }
         count[chars[i] > 64 ? 65 : chars[i]]++;
         n_safe++;
     }
@@ -277,15 +287,18 @@ int gm_token_index_new(const gm_vocab *v, uint32_t n_vocab, gm_token_index **out
     qsort(refs, n_refs, sizeof(*refs), cmp_tok);
     qsort(spec, n_spec, sizeof(*spec), cmp_tok);
     qsort(user, n_user, sizeof(*user), cmp_tok);
+    qsort(lt, n_lt, sizeof(*lt), cmp_tok);
     if (flat_build(&ti->all, refs, n_refs, err) < 0 ||
         flat_build(&ti->special, spec, n_spec, err) < 0 ||
-        flat_build(&ti->user, user, n_user, err) < 0)
+        flat_build(&ti->user, user, n_user, err) < 0 ||
+        flat_build(&ti->safe_lt, lt, n_lt, err) < 0)
         goto out;
     rc = 0;
 out:
     free(refs);
     free(spec);
     free(user);
+    free(lt);
     free(chars);
     if (rc < 0)
         gm_token_index_free(ti);
