@@ -67,4 +67,6 @@ check "top_logprobs without logprobs is refused (400)" [ "$code" = 400 ]
 body=$(gd_get /v1/chat/completions -d '{"model":"tiny","messages":[{"role":"user","content":"x"}],"max_tokens":2}')
 case $body in *'"logprobs":null'*) true ;; *) false ;; esac
 ok $? "without logprobs the answer says logprobs null"
+gd_stop TERM
+ok $? "gemmad stops cleanly (in a sanitizer build: no leak)"
 tap_done

@@ -120,4 +120,6 @@ case $out in *"'pattern'"*unsupported_schema*) true ;; *) false ;; esac
 ok $? "required with an unsupported parameters keyword is a 400 naming it"
 code=$(gd_status /v1/chat/completions -d "{\"model\":\"tiny\",\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}")
 check "a tool message without tool_call_id is refused (400)" [ "$code" = 400 ]
+gd_stop TERM
+ok $? "gemmad stops cleanly (in a sanitizer build: no leak)"
 tap_done
