@@ -46,6 +46,8 @@ noinst_PROGRAMS += tests/tools/tool_render
 tests_tools_tool_render_SOURCES = tests/tools/tool_render.c
 tests_tools_tool_render_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_tools_tool_render_LDADD = $(ENGINE_LIBS)
-TESTS += tests/integration/tool_template_ref.sh tests/integration/daemon_tools.sh
-EXTRA_DIST += tests/integration/tool_template_ref.sh tests/integration/daemon_tools.sh tests/data/tools/weather.json \
+TESTS += tests/integration/tool_template_ref.sh tests/integration/daemon_tools.sh \
+	tests/integration/grammar_real_vocab.sh
+EXTRA_DIST += tests/integration/tool_template_ref.sh tests/integration/daemon_tools.sh \
+	tests/integration/grammar_real_vocab.sh tests/data/tools/weather.json \
 	tests/data/tools/pending.json tests/data/tools/plain.json

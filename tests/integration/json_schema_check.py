@@ -55,6 +55,13 @@ def checked_formats():
     return fc
 
 
+def validate(schema, value):
+    """The first error of value against schema (with the format checks), or None."""
+    v = jsonschema.Draft202012Validator(schema, format_checker=checked_formats())
+    errors = list(v.iter_errors(value))
+    return errors[0].message if errors else None
+
+
 def answer(path):
     raw = open(path, encoding="utf-8").read()
     if raw.lstrip().startswith("data:"):
@@ -102,10 +109,9 @@ def main():
             return 1
     else:
         schema = json.load(open(schema_path, encoding="utf-8"))
-        v = jsonschema.Draft202012Validator(schema, format_checker=checked_formats())
-        errors = list(v.iter_errors(value))
-        if errors:
-            print("invalid: %s: %r" % (errors[0].message, text[:300]))
+        error = validate(schema, value)
+        if error:
+            print("invalid: %s: %r" % (error, text[:300]))
             return 1
     print("valid")
     return 0

@@ -3,7 +3,7 @@
  * side by side with a decode step.
  *
  * usage: grammar_bench VOCAB.gguf [-m MODEL.gguf] [-t THREADS] [-w WALKS]
- *                      [-n TOKENS] [-T] SCHEMA.json...
+ *                      [-n TOKENS] [-T] [-o OUT] SCHEMA.json...
  *
  * Loads the vocabulary of VOCAB.gguf (e.g. the real 262144-token Gemma 4
  * vocabulary), builds the token index (timed), then for each schema runs
@@ -11,7 +11,9 @@
  * random among those the mask allows, timing per token what a sampler
  * adds: the mask (gm_matcher_mask), applying it to a row of logits, and
  * advancing the matcher (-T: each schema as a tool's parameters, the
- * grammar of a Gemma 4 tool call). With -m, also times single-token decode steps of
+ * grammar of a Gemma 4 tool call). -o writes each finished output as a
+ * line "SCHEMA<TAB>TEXT" (tests/integration/grammar_real_vocab.sh checks
+ * them against their schemas). With -m, also times single-token decode steps of
  * MODEL (e.g. `gemma-run synth --preset e2b`), so the overhead is given
  * as a share of a decode step measured in the same run.
  *
@@ -131,6 +133,7 @@ int main(int argc, char **argv)
     const char *vocab_path = NULL, *model_path = NULL;
     int threads = 2, walks = 5, max_tokens = 200;
     bool tool = false; /* -T: each schema as a tool's parameters (Gemma's tool syntax) */
+    FILE *out = NULL;  /* -o FILE: each finished output, "SCHEMA<TAB>TEXT" a line */
     const char *schemas[64];
     int n_schemas = 0;
     for (int i = 1; i < argc; i++) {
@@ -142,6 +145,13 @@ int main(int argc, char **argv)
             walks = atoi(argv[++i]);
         else if (strcmp(argv[i], "-T") == 0)
             tool = true;
+        else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+            out = fopen(argv[++i], "w");
+            if (!out) {
+                perror(argv[i]);
+                return 1;
+            }
+        }
         else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
             max_tokens = atoi(argv[++i]);
         else if (!vocab_path)
@@ -151,7 +161,7 @@ int main(int argc, char **argv)
     }
     if (!vocab_path || n_schemas == 0) {
         fprintf(stderr, "usage: grammar_bench VOCAB.gguf [-m MODEL.gguf] [-t THREADS] "
-                        "[-w WALKS] [-n TOKENS] [-T] SCHEMA.json...\n");
+                        "[-w WALKS] [-n TOKENS] [-T] [-o OUT] SCHEMA.json...\n");
         return 2;
     }
     cm_err err;
@@ -197,6 +207,7 @@ int main(int argc, char **argv)
                 return 1;
             char text[65536];
             size_t text_len = 0;
+            bool lost = false;
             for (int k = 0; k < max_tokens; k++) {
                 for (uint32_t i = 0; i < nv; i++)
                     logits[i] = (float)(i % 97) * 0.01f;
@@ -222,6 +233,8 @@ int main(int argc, char **argv)
                 if (gm_vocab_is_eog(v, tok)) {
                     samples[n++] = mask_t;
                     ended++;
+                    if (out && !lost)
+                        fprintf(out, "%s\t%.*s\n", schemas[s], (int)text_len, text);
                     break;
                 }
                 if (getenv("GRAMMAR_BENCH_SLOW") && mask_t > atof(getenv("GRAMMAR_BENCH_SLOW")))
@@ -234,6 +247,8 @@ int main(int argc, char **argv)
                     if (pl < sizeof(piece) && text_len + pl < sizeof(text)) {
                         memcpy(text + text_len, piece, pl);
                         text_len += pl;
+                    } else {
+                        lost = true; /* not written with -o */
                     }
                 }
                 a = now();
@@ -271,6 +286,8 @@ int main(int argc, char **argv)
         if (d > 0)
             printf("overhead: %.1f%% of a decode step\n", 100.0 * mean_ms / d);
     }
+    if (out)
+        fclose(out);
     free(logits);
     free(allowed);
     free(samples);
