@@ -52,6 +52,7 @@ void gmd_config_defaults(gmd_config *cfg)
     cfg->drain_timeout_ms = 30000;
     cfg->audit_checkpoint_rows = 1000;
     cfg->audit_checkpoint_seconds = 60;
+    cfg->privsep = true;
     cfg->watchdog_ms = 0;
 }
 
@@ -323,6 +324,8 @@ static int shutdown_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t 
     gmd_config *c = ctx;
     if (strcmp(key, "drain_timeout_ms") == 0)
         return get_u32(p, v, "shutdown.drain_timeout_ms", 0, 3600000, &c->drain_timeout_ms);
+    if (strcmp(key, "drain_grace_ms") == 0)
+        return get_u32(p, v, "shutdown.drain_grace_ms", 0, 600000, &c->drain_grace_ms);
     return unknown(p, k, key, "shutdown");
 }
 
@@ -344,6 +347,8 @@ static int security_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t 
     if (strcmp(key, "audit_checkpoint_seconds") == 0)
         return get_u32(p, v, "security.audit_checkpoint_seconds", 1, 86400,
                        &c->audit_checkpoint_seconds);
+    if (strcmp(key, "privsep") == 0)
+        return get_bool(p, v, "security.privsep", &c->privsep);
     if (strcmp(key, "bundle_keys") == 0)
         return get_string(p, v, "security.bundle_keys", c->bundle_keys, sizeof(c->bundle_keys));
     if (strcmp(key, "bundle_cas") == 0)

@@ -73,6 +73,7 @@ typedef struct gmd_config {
 
     /* shutdown */
     uint32_t drain_timeout_ms;
+    uint32_t drain_grace_ms;    /* SIGTERM: not ready but still accepting this long */
 
     /* security */
     char policy_file[GMD_PATH_MAX];   /* "" = allow every verified client */
@@ -81,6 +82,7 @@ typedef struct gmd_config {
     bool audit_raw_text;              /* keep prompt and output text, not only HMACs */
     uint32_t audit_checkpoint_rows;   /* signed checkpoint after this many rows */
     uint32_t audit_checkpoint_seconds;/* ... or this many seconds with new rows */
+    bool privsep;                     /* audit keys in a separate signer process */
     char bundle_keys[GMD_PATH_MAX];   /* PEM public key(s) that sign bundles */
     char bundle_cas[GMD_PATH_MAX];    /* PEM CAs whose chains sign bundles */
 

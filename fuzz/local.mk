@@ -149,3 +149,14 @@ fuzz_fuzz_tool_format_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -fsanitize=fuzzer,
 fuzz_fuzz_tool_format_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_tool_format_LDADD = common/libcommon.a $(JANSSON_LIBS)
 endif
+
+# fuzz_audit_msg: the audit signer's request parser (audit/msg.c, built
+# into the target so it is instrumented): the network-facing process is
+# the less trusted side. Seeds: none needed (the format is small).
+if BUILD_FUZZERS
+noinst_PROGRAMS += fuzz/fuzz_audit_msg
+fuzz_fuzz_audit_msg_SOURCES = fuzz/fuzz_audit_msg.c audit/msg.c
+fuzz_fuzz_audit_msg_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz_fuzz_audit_msg_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_audit_msg_LDADD = common/libcommon.a
+endif

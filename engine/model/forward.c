@@ -1,6 +1,6 @@
 /*
  * engine/model/forward.c -- gm_decode(): the Gemma 4 forward pass over a
- * batch of tokens from one or more sequences (gemma4.md section 3).
+ * batch of tokens from one or more sequences (docs/architecture.md E3).
  *
  * The batch is cut into steps of at most GM_UBATCH tokens. Within a step,
  * every projection runs once over all tokens (a matrix-matrix product);

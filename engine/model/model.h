@@ -6,7 +6,7 @@
  * Reading order: hparams.c (metadata), weights.c (tensor binding),
  * model.c (load/free), context.c (KV cache, scratch), forward.c (one
  * decode call), then ple.c, attention.c, ffn.c, moe.c, and ops.c for the
- * elementwise arithmetic. The spec is ../shared/gemma4.md.
+ * elementwise arithmetic. The spec is docs/architecture.md (E1-E14).
  */
 #ifndef GM_MODEL_INTERNAL_H
 #define GM_MODEL_INTERNAL_H
@@ -25,7 +25,7 @@
 #define GM_MAX_EXPERTS 1024
 #define GM_UBATCH 256 /* tokens computed together per step of gm_decode */
 
-/* Hyperparameters of one layer (gemma4.md section 1, "derived"). */
+/* Hyperparameters of one layer (docs/architecture.md E1, "derived"). */
 typedef struct gm_layer_hp {
     bool swa;             /* sliding-window attention layer */
     uint32_t n_head;
