@@ -31,8 +31,9 @@ EXTRA_DIST += tests/integration/daemon_json_schema.sh \
 	tests/data/json_schema/person.json tests/data/json_schema/scalars.json \
 	tests/data/json_schema/shapes.json
 
-# The mask's cost per token against a decode step (not a test: run by hand,
-# see docs/structured-output.md).
+# The mask's cost per token against a decode step (run by hand, see
+# docs/structured-output.md); grammar_real_vocab.sh uses it for random
+# generations on the real vocabulary.
 noinst_PROGRAMS += tests/tools/grammar_bench
 tests_tools_grammar_bench_SOURCES = tests/tools/grammar_bench.c
 tests_tools_grammar_bench_LDADD = $(ENGINE_LIBS)
