@@ -5,7 +5,8 @@ noinst_LIBRARIES += bundle/libbundle.a
 bundle_libbundle_a_SOURCES = \
 	bundle/bundle.h bundle/internal.h \
 	bundle/util.c bundle/dsse.c bundle/sigfile.c bundle/statement.c \
-	bundle/trust.c bundle/walk.c bundle/hash.c bundle/verify.c bundle/sign.c
+	bundle/trust.c bundle/walk.c bundle/hash.c bundle/verify.c bundle/sign.c \
+	bundle/file.c
 bundle_libbundle_a_CFLAGS = $(AM_CFLAGS) $(SSL_CFLAGS) $(JANSSON_CFLAGS)
 
 CTL_LIBS += bundle/libbundle.a
