@@ -31,3 +31,9 @@ TESTS += tests/integration/bundle_cli.sh
 EXTRA_DIST += tests/integration/bundle_cli.sh
 
 EXTRA_DIST += docs/gemmactl-bundle.md
+
+check_PROGRAMS += tests/unit/test_bundle_file
+TESTS += tests/unit/test_bundle_file
+tests_unit_test_bundle_file_SOURCES = tests/unit/test_bundle_file.c
+tests_unit_test_bundle_file_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_bundle_file_LDADD = bundle/libbundle.a common/libcommon.a $(SSL_LIBS) $(JANSSON_LIBS) $(TEST_LIBS)
