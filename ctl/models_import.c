@@ -163,7 +163,7 @@ static void remove_tree(const char *path)
     nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Copy the regular file `from` (an open descriptor) to a new file at
+/* Copy the open regular file `in` to a new file at
  * dirfd/name, mode 0640, group o->gid. */
 static int copy_fd(int in, int dirfd, const char *name, const import_opts *o, cm_err *err)
 {
@@ -173,10 +173,15 @@ static int copy_fd(int in, int dirfd, const char *name, const import_opts *o, cm
     if (fchown(out, (uid_t)-1, o->gid) != 0) {
         /* not a member of the store's group: keep ours */
     }
-    static char buf[1 << 20];
+    enum { COPY_BLOCK = 1 << 20 };
+    char *buf = malloc(COPY_BLOCK);
+    if (buf == NULL) {
+        close(out);
+        return cm_err_set(err, "out of memory copying %s", name);
+    }
     int rc = 0;
     for (;;) {
-        ssize_t r = read(in, buf, sizeof(buf));
+        ssize_t r = read(in, buf, COPY_BLOCK);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -198,6 +203,7 @@ static int copy_fd(int in, int dirfd, const char *name, const import_opts *o, cm
         if (rc != 0)
             break;
     }
+    free(buf);
     if (rc == 0 && fsync(out) != 0)
         rc = cm_err_errno(err, "write %s", name);
     if (close(out) != 0 && rc == 0)
