@@ -116,8 +116,7 @@ int bundle_verify_file(const char *file, const char *sig_path, const bundle_trus
         char want[65], got[65];
         bundle_hex(info->entries[0].digest, want);
         bundle_hex(l.files[0].digest, got);
-        cm_err_set(err, "content does not match the signature (sha256 %s, signed %s)", got,
-                   want);
+        cm_err_set(err, "content does not match the signature (sha256 %s, signed %s)", got, want);
         goto out;
     }
     bundle_verified *v = calloc(1, sizeof(*v));
@@ -195,8 +194,8 @@ int bundle_sign_file(const char *file, const char *sig_path, const bundle_sign_o
     int rc = -1;
     char *text = NULL;
     struct stat fst, sst;
-    if (stat(sig_path, &sst) == 0 && fstat(l.files[0].fd, &fst) == 0 &&
-        sst.st_dev == fst.st_dev && sst.st_ino == fst.st_ino) {
+    if (stat(sig_path, &sst) == 0 && fstat(l.files[0].fd, &fst) == 0 && sst.st_dev == fst.st_dev &&
+        sst.st_ino == fst.st_ino) {
         cm_err_set(err, "the signature path %s is the model file itself", sig_path);
         goto out;
     }

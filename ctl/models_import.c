@@ -92,8 +92,7 @@ static int parse(int argc, char **argv, import_opts *o)
         } else if (a[0] != '-' && o->src == NULL) {
             o->src = a;
         } else {
-            fprintf(stderr, "gemmactl models import: unknown argument or missing value: '%s'\n",
-                    a);
+            fprintf(stderr, "gemmactl models import: unknown argument or missing value: '%s'\n", a);
             return -1;
         }
     }
@@ -121,8 +120,7 @@ static int load_trust(const import_opts *o, bundle_trust **out, cm_err *err)
         int found = 0;
         rc = ctl_gemmad_setting(conf, "security", "bundle_keys", keys, sizeof(keys), &found, err);
         if (rc == 0)
-            rc = ctl_gemmad_setting(conf, "security", "bundle_cas", cas, sizeof(cas), &found,
-                                    err);
+            rc = ctl_gemmad_setting(conf, "security", "bundle_cas", cas, sizeof(cas), &found, err);
         if (rc == 0 && keys[0] == '\0' && cas[0] == '\0')
             rc = cm_err_set(err,
                             "no trusted signers: give --key PUB or --ca CA, or set "
@@ -256,8 +254,8 @@ static int copy_tree(int src, int dst, const char *where, int depth, const impor
                 rc = cm_err_errno(err, "open %s", sub);
             else if (mkdirat(dst, e->d_name, 0750) != 0)
                 rc = cm_err_errno(err, "create %s", e->d_name);
-            else if ((out = openat(dst, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                                       O_CLOEXEC)) < 0)
+            else if ((out = openat(dst, e->d_name,
+                                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
                 rc = cm_err_errno(err, "open %s", e->d_name);
             else {
                 if (fchown(out, (uid_t)-1, o->gid) != 0) {
@@ -278,8 +276,10 @@ static int copy_tree(int src, int dst, const char *where, int depth, const impor
                 close(in);
             }
         } else {
-            rc = cm_err_set(err, "%s is a symbolic link or special file (not allowed in a "
-                                 "bundle)", sub);
+            rc = cm_err_set(err,
+                            "%s is a symbolic link or special file (not allowed in a "
+                            "bundle)",
+                            sub);
         }
     }
     closedir(d);
@@ -296,8 +296,7 @@ static const char *base_of(const char *path, char *buf, size_t n)
 }
 
 static int import_model(const import_opts *o, const char *sig, bool single, char *final,
-                        size_t final_n, char *root_hex, char *signer, size_t signer_n,
-                        cm_err *err)
+                        size_t final_n, char *root_hex, char *signer, size_t signer_n, cm_err *err)
 {
     char nb[PATH_MAX];
     const char *name = base_of(o->src, nb, sizeof(nb));
@@ -440,8 +439,10 @@ int ctl_models_import(int argc, char **argv)
         return CTL_EXIT_ERROR;
     }
     if (!single && o.signature) {
-        fprintf(stderr, "gemmactl models import: %s is a folder: its signature is %s/%s "
-                        "(--signature is for single files)\n", o.src, o.src, BUNDLE_SIG_NAME);
+        fprintf(stderr,
+                "gemmactl models import: %s is a folder: its signature is %s/%s "
+                "(--signature is for single files)\n",
+                o.src, o.src, BUNDLE_SIG_NAME);
         return CTL_EXIT_USAGE;
     }
     char sig[PATH_MAX];
@@ -460,8 +461,8 @@ int ctl_models_import(int argc, char **argv)
         o.dest = dest_abs;
     char final[PATH_MAX], root[65] = "", signer[512] = "";
     cm_err err;
-    if (import_model(&o, sig, single, final, sizeof(final), root, signer, sizeof(signer),
-                     &err) != 0) {
+    if (import_model(&o, sig, single, final, sizeof(final), root, signer, sizeof(signer), &err) !=
+        0) {
         fprintf(stderr, "gemmactl models import: REFUSED %s: %s\n", o.src, err.msg);
         return CTL_EXIT_ERROR;
     }
@@ -474,7 +475,8 @@ int ctl_models_import(int argc, char **argv)
     if (ml > 5 && strcmp(model + ml - 5, ".gguf") == 0)
         model[ml - 5] = '\0';
     printf("serve it with these lines under models: in gemmad.yaml, then "
-           "'systemctl reload gemmad':\n  - name: %s\n", model);
+           "'systemctl reload gemmad':\n  - name: %s\n",
+           model);
     if (single)
         printf("    path: %s\n    signature: %s.sig\n", final, final);
     else

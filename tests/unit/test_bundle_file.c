@@ -243,11 +243,11 @@ static void test_reference_shaped_accepted(void **state)
     assert_int_equal(bdl_key_hint(k, hint, NULL), 0);
     char *pb = bdl_b64_encode((unsigned char *)statement, strlen(statement), NULL);
     char *sb = bdl_b64_encode(sig, sig_len, NULL);
-    json_t *bundle = json_pack(
-        "{s:s, s:{s:{s:s}, s:[]}, s:{s:s, s:s, s:[{s:s}]}}", "mediaType",
-        "application/vnd.dev.sigstore.bundle.v0.3+json", "verificationMaterial", "publicKey",
-        "hint", hint, "tlogEntries", "dsseEnvelope", "payload", pb, "payloadType",
-        "application/vnd.in-toto+json", "signatures", "sig", sb);
+    json_t *bundle =
+        json_pack("{s:s, s:{s:{s:s}, s:[]}, s:{s:s, s:s, s:[{s:s}]}}", "mediaType",
+                  "application/vnd.dev.sigstore.bundle.v0.3+json", "verificationMaterial",
+                  "publicKey", "hint", hint, "tlogEntries", "dsseEnvelope", "payload", pb,
+                  "payloadType", "application/vnd.in-toto+json", "signatures", "sig", sb);
     assert_non_null(bundle);
     assert_int_equal(json_dump_file(bundle, fx->sig, 0), 0);
     json_decref(bundle);
