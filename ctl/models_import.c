@@ -474,8 +474,8 @@ int ctl_models_import(int argc, char **argv)
     size_t ml = strlen(model);
     if (ml > 5 && strcmp(model + ml - 5, ".gguf") == 0)
         model[ml - 5] = '\0';
-    printf("serve it with these lines under models: in gemmad.yaml, then "
-           "'systemctl reload gemmad':\n  - name: %s\n",
+    printf("serve it with these lines under models: in gemmad.yaml, then restart gemmad "
+           "(models change at the next start):\n  - name: %s\n",
            model);
     if (single)
         printf("    path: %s\n    signature: %s.sig\n", final, final);
