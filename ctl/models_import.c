@@ -384,8 +384,10 @@ static int import_model(const import_opts *o, const char *sig, bool single, char
     int vr = single ? bundle_verify_file(copy, copy_sig, trust, &vo, &v, err)
                     : bundle_verify(copy, trust, &vo, &v, err);
     ctl_progress_done(&prog);
-    if (vr != 0)
+    if (vr != 0) {
+        cm_err_prefix(err, "the copy does not verify");
         goto out;
+    }
     bundle_hex(v->info->root_digest, root_hex);
     snprintf(signer, signer_n, "%s", v->info->signer);
     bundle_verified_free(v);
