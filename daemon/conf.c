@@ -17,6 +17,7 @@
 #include <yaml.h>
 
 #include "common/log.h"
+#include "engine/gemma.h"
 
 typedef struct cfg_parser {
     yaml_document_t *doc;
@@ -396,6 +397,15 @@ static int model_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
         return get_u32(p, v, "models[].workers", 1, 64, &m->workers);
     if (strcmp(key, "max_tokens") == 0)
         return get_u32(p, v, "models[].max_tokens", 1, 1048576, &m->max_tokens);
+    if (strcmp(key, "device") == 0) {
+        int index;
+        cm_err derr;
+        if (get_string(p, v, "models[].device", m->device, sizeof(m->device)) < 0)
+            return -1;
+        if (gm_device_parse(m->device, &index, &derr) < 0)
+            return fail(p, v, "models[].device: %s", derr.msg);
+        return 0;
+    }
     return unknown(p, k, key, "models[]");
 }
 
@@ -418,6 +428,7 @@ static int parse_models(cfg_parser *p, gmd_config *c, yaml_node_t *seq)
         m->load = true;
         m->workers = 1;
         m->max_tokens = 4096;
+        snprintf(m->device, sizeof(m->device), "cpu");
         if (each_pair(p, n, "models[]", model_pair, m) < 0)
             return -1;
         if (m->name[0] == '\0')

@@ -30,6 +30,7 @@ typedef struct gmd_model_config {
     uint32_t context;          /* positions per sequence, 0 = engine default */
     uint32_t workers;          /* engine threads serving it (one sequence each) */
     uint32_t max_tokens;       /* cap on generated tokens per request */
+    char device[16];           /* "cpu" (default) or "cuda:N" (engine/gemma.h) */
     char signature[GMD_PATH_MAX]; /* signature of `path` signed on its own ("" = none) */
 } gmd_model_config;
 

@@ -17,12 +17,14 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: gemma-run bench -m FILE [-p N_PROMPT] [-n N_GEN] [-t THREADS] [-r REPS]\n"
+            "                       [--device DEV]\n"
             "\n"
             "  -m, --model FILE   the GGUF model\n"
             "  -p N               prompt tokens evaluated as one batch (default 128)\n"
             "  -n N               tokens generated one at a time (default 32)\n"
             "  -t, --threads N    CPU threads (default: all online CPUs)\n"
             "  -r N               repetitions; the best run is reported (default 1)\n"
+            "  --device DEV       cpu (default) or cuda:N\n"
             "  -h, --help         this help\n");
 }
 
@@ -57,6 +59,7 @@ int cli_bench(int argc, char **argv)
 {
     const char *model_path = NULL;
     uint32_t n_prompt = 128, n_gen = 32, n_threads = 0, reps = 1;
+    const char *device = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -76,6 +79,8 @@ int cli_bench(int argc, char **argv)
             bad = parse_u32(v, &n_gen);
         else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0)
             bad = parse_u32(v, &n_threads) < 0 || n_threads > 256 ? -1 : 0;
+        else if (strcmp(a, "--device") == 0)
+            device = v;
         else if (strcmp(a, "-r") == 0)
             bad = parse_u32(v, &reps) < 0 || reps == 0 ? -1 : 0;
         else {
@@ -100,7 +105,7 @@ int cli_bench(int argc, char **argv)
     int32_t *ids = NULL;
     float *logits = NULL;
     int rc = 1;
-    gm_load_opts lo = {.n_threads = (int)n_threads};
+    gm_load_opts lo = {.n_threads = (int)n_threads, .device = device};
     if (gm_model_load(model_path, &lo, &model, &err) < 0)
         goto fail;
     const gm_model_info *info = gm_model_get_info(model);
@@ -147,6 +152,12 @@ int cli_bench(int argc, char **argv)
     }
     printf("model: %s (%u layers, embd %u, vocab %u, %.1f MiB)\n", info->name, info->n_layer,
            info->n_embd, info->n_vocab, (double)info->n_bytes / (1024.0 * 1024.0));
+    gm_device_info di;
+    gm_model_device_info(model, &di);
+    if (strcmp(di.device, "cpu") != 0)
+        printf("device: %s (%s, %.1f GiB; weights %.1f MiB, %.1f MiB read per token)\n", di.device,
+               di.name, (double)di.mem_total / 1073741824.0, (double)di.model_bytes / 1048576.0,
+               (double)di.bytes_per_token / 1048576.0);
     if (n_prompt > 0)
         printf("pp%u: %.2f tokens/s\n", n_prompt, best_pp);
     if (n_gen > 0)

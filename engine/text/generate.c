@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/grammar/grammar.h"
+#include "engine/grammar/logprobs.h"
 #include "engine/text/stop.h"
 #include "engine/text/vocab.h"
 
@@ -94,6 +96,9 @@ int gm_generate(gm_context *ctx, uint32_t seq, const int32_t *prompt, size_t n_p
 
     gen_state st = {.ctx = ctx, .seq = seq, .on_text = on_text, .user = user};
     gm_sampler *smp = NULL;
+    gm_token_index *own_index = NULL;
+    gm_matcher *matcher = NULL;
+    float *raw = NULL; /* a copy of the logits for logprobs */
     gm_stop_filter stop;
     int rc = -1;
     if (gm_stop_init(&stop, params->stop, n_stop, err) < 0)
@@ -116,6 +121,29 @@ int gm_generate(gm_context *ctx, uint32_t seq, const int32_t *prompt, size_t n_p
             goto out;
     for (size_t i = 0; i < n_prompt; i++)
         gm_sampler_accept(smp, prompt[i]);
+    if (params->on_token && params->want_logprobs) {
+        raw = malloc((size_t)n_vocab * sizeof(*raw));
+        if (!raw) {
+            cm_err_set(err, "generate: out of memory");
+            goto out;
+        }
+    }
+    if (params->grammar) { /* after the prompt: the matcher sees generated tokens only */
+        const gm_token_index *ti = params->grammar_tokens;
+        if (!ti) {
+            if (gm_token_index_new(vocab, n_vocab, &own_index, err) < 0)
+                goto out;
+            ti = own_index;
+        }
+        if (gm_token_index_n_vocab(ti) != n_vocab) {
+            cm_err_set(err, "generate: the grammar's token index covers %u tokens, the model "
+                       "%u", gm_token_index_n_vocab(ti), n_vocab);
+            goto out;
+        }
+        if (gm_matcher_new(params->grammar, ti, &matcher, err) < 0)
+            goto out;
+        gm_sampler_set_grammar(smp, matcher);
+    }
 
     if (gm_context_seq_clear(ctx, seq, err) < 0)
         goto out;
@@ -144,8 +172,26 @@ int gm_generate(gm_context *ctx, uint32_t seq, const int32_t *prompt, size_t n_p
             finish = GM_FINISH_CANCELLED;
             break;
         }
+        gm_token_info ti_info = {0};
+        gm_token_logprob top[GM_TOP_LOGPROBS_MAX], chosen = {0};
+        if (raw) /* the raw logits, before sampling changes them */
+            memcpy(raw, st.logits, (size_t)n_vocab * sizeof(*raw));
         int32_t tok = gm_sampler_sample(smp, st.logits);
         gm_sampler_accept(smp, tok);
+        if (raw)
+            ti_info.n_top = gm_logprobs(raw, n_vocab, tok, params->top_logprobs, &chosen, top);
+        if (params->on_token) {
+            char pbytes[64];
+            size_t pl = gm_token_to_piece(vocab, tok, false, pbytes, sizeof(pbytes));
+            ti_info.token = tok;
+            ti_info.bytes = pbytes;
+            ti_info.n_bytes = pl < sizeof(pbytes) ? pl : sizeof(pbytes);
+            ti_info.eog = gm_vocab_is_eog(vocab, tok);
+            ti_info.top = top;
+            ti_info.logprob = chosen.logprob;
+            if (params->on_token(params->token_user, &ti_info) != 0)
+                st.cancelled = true;
+        }
         result->n_generated_tokens++;
         if (result->n_generated_tokens == 1)
             t_first = now_seconds();
@@ -219,6 +265,9 @@ int gm_generate(gm_context *ctx, uint32_t seq, const int32_t *prompt, size_t n_p
     rc = 0;
 out:
     gm_sampler_free(smp);
+    gm_matcher_free(matcher);
+    free(raw);
+    gm_token_index_free(own_index);
     gm_stop_free(&stop);
     free(st.seq_ids);
     free(st.want);
