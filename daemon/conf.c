@@ -387,6 +387,8 @@ static int model_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
         return get_string(p, v, "models[].path", m->path, sizeof(m->path));
     if (strcmp(key, "bundle") == 0)
         return get_string(p, v, "models[].bundle", m->bundle, sizeof(m->bundle));
+    if (strcmp(key, "signature") == 0)
+        return get_string(p, v, "models[].signature", m->signature, sizeof(m->signature));
     if (strcmp(key, "load") == 0)
         return get_bool(p, v, "models[].load", &m->load);
     if (strcmp(key, "context") == 0)
@@ -433,6 +435,15 @@ static int parse_models(cfg_parser *p, gmd_config *c, yaml_node_t *seq)
             return fail(p, n, "a model needs a name");
         if (m->path[0] == '\0' && m->bundle[0] == '\0')
             return fail(p, n, "model '%s' needs a path or a bundle", m->name);
+        if (m->signature[0] != '\0' && (m->bundle[0] != '\0' || m->path[0] == '\0'))
+            return fail(p, n, "model '%s': signature goes with path (a GGUF file signed on its "
+                        "own), not with bundle (a folder carries its own model.sig)", m->name);
+        /* A file signed on its own is loaded like a bundle (verified, then
+         * the hashed descriptor loaded): the loader takes that route for a
+         * model with a bundle, and daemon/bundle_open.c, seeing the
+         * signature, verifies the file `path` against it. */
+        if (m->signature[0] != '\0')
+            memcpy(m->bundle, m->path, sizeof(m->bundle));
         for (size_t j = 0; j < c->n_models; j++)
             if (strcmp(c->models[j].name, m->name) == 0)
                 return fail(p, n, "model '%s' is listed twice", m->name);
@@ -494,7 +505,7 @@ static int validate(cfg_parser *p, yaml_node_t *root, gmd_config *c)
         if (m->bundle[0] != '\0' && c->bundle_keys[0] == '\0' && c->bundle_cas[0] == '\0')
             return fail(p, root, "model '%s' is a signed bundle: security.bundle_keys or "
                         "security.bundle_cas must say whose signatures to trust", m->name);
-        if (m->bundle[0] != '\0' && m->path[0] == '/')
+        if (m->bundle[0] != '\0' && m->signature[0] == '\0' && m->path[0] == '/')
             return fail(p, root, "model '%s': with a bundle, path names the GGUF file "
                         "inside it (relative)", m->name);
     }

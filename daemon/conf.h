@@ -23,12 +23,15 @@
 typedef struct gmd_model_config {
     char name[GMD_NAME_MAX];   /* the "model" clients ask for */
     char path[GMD_PATH_MAX];   /* GGUF file; with a bundle: its name inside it */
-    char bundle[GMD_PATH_MAX]; /* signed bundle directory ("" = none) */
+    char bundle[GMD_PATH_MAX]; /* signed bundle directory ("" = none); with
+                                  `signature`, the parser sets it to `path`
+                                  (the signed file is the bundle) */
     bool load;                 /* load at start-up */
     uint32_t context;          /* positions per sequence, 0 = engine default */
     uint32_t workers;          /* engine threads serving it (one sequence each) */
     uint32_t max_tokens;       /* cap on generated tokens per request */
     char device[16];           /* "cpu" (default) or "cuda:N" (engine/gemma.h) */
+    char signature[GMD_PATH_MAX]; /* signature of `path` signed on its own ("" = none) */
 } gmd_model_config;
 
 typedef struct gmd_config {

@@ -126,3 +126,6 @@ EXTRA_DIST += tests/integration/scaleout_haproxy.sh
 # shutdown.drain_grace_ms: /readyz 503 while still serving, then the drain.
 TESTS += tests/integration/daemon_drain_grace.sh
 EXTRA_DIST += tests/integration/daemon_drain_grace.sh
+# Models signed as a single file (path + signature), gemmactl models import.
+TESTS += tests/integration/daemon_bundle_file.sh
+EXTRA_DIST += tests/integration/daemon_bundle_file.sh

@@ -3,11 +3,12 @@
 # (`make offline` runs this): one archive holding
 #   debs/        gemmad's .debs and the closure of their runtime
 #                dependencies, with a repository index (Packages, Release)
-#   models/      signed model bundles to carry along (optional)
+#   models/      signed models to carry along (optional): bundle
+#                directories, or GGUF files with FILE.sig beside them
 #   install.sh   verifies SHA256SUMS (and its signature) and installs
 #   SHA256SUMS   of every file above; SHA256SUMS.sig when a key is given
 #
-# usage: packaging/build-offline.sh DEBDIR OUTDIR [GPG_KEY] [BUNDLE_DIR...]
+# usage: packaging/build-offline.sh DEBDIR OUTDIR [GPG_KEY] [BUNDLE_DIR|SIGNED_FILE...]
 # The closure is resolved against an empty package database, so it holds
 # everything down to libc6: whatever a Debian 12 target already has, apt
 # finds every dependency it lacks in the archive. Resolving and fetching
@@ -67,11 +68,20 @@ ndeps=$(($(ls "$stage/debs" | wc -l) - 1))
         -o APT::FTPArchive::Release::Label=gemmad-offline \
         -o APT::FTPArchive::Release::Suite=bookworm release . >Release)
 
-# Signed model bundles to carry (each a directory made by gemmactl bundle sign).
+# Signed models to carry: a bundle directory (gemmactl bundle sign DIR), or
+# a GGUF signed on its own with its signature beside it as FILE.sig
+# (gemmactl bundle sign FILE, model_signing sign ... --signature FILE.sig).
 for b in "$@"; do
-    [ -f "$b/model.sig" ] || { echo "build-offline: $b is not a signed bundle (no model.sig)" >&2; exit 1; }
     mkdir -p "$stage/models"
-    cp -r "$b" "$stage/models/$(basename "$b")"
+    if [ -d "$b" ]; then
+        [ -f "$b/model.sig" ] || { echo "build-offline: $b is not a signed bundle (no model.sig)" >&2; exit 1; }
+        cp -r "$b" "$stage/models/$(basename "$b")"
+    elif [ -f "$b" ]; then
+        [ -f "$b.sig" ] || { echo "build-offline: $b has no signature $b.sig beside it" >&2; exit 1; }
+        cp "$b" "$b.sig" "$stage/models/"
+    else
+        echo "build-offline: $b is neither a signed bundle directory nor a signed file" >&2; exit 1
+    fi
 done
 
 cp "$here/offline/install.sh" "$stage/install.sh"

@@ -79,4 +79,6 @@ if [ -d "$here/models" ]; then
     echo "install.sh: signed model bundles in $here/models:"
     ls "$here/models" | sed 's/^/  /'
     echo "  install one with: gemmad-setup --bundle $here/models/NAME --signer-key PUB"
+    echo "  or copy and verify one into /var/lib/gemmad/models (a folder, or a .gguf with its .sig):"
+    echo "    gemmactl models import $here/models/NAME --key PUB"
 fi
