@@ -15,23 +15,6 @@
 #include "engine/quant/blocks.h"
 #include "engine/quant/quant.h"
 
-/* __builtin_cpu_supports reads what libgcc/compiler-rt detected at start-up
- * (no CPUID instruction per call, which is slow under virtualization).
- * Not every clang knows "f16c" there; every CPU with AVX2 and FMA has it. */
-bool gm_cpu_has_avx2(void)
-{
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#if defined(__clang__)
-    const bool f16c = true;
-#else
-    const bool f16c = __builtin_cpu_supports("f16c");
-#endif
-    return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-}
-
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define GM_HAVE_AVX2_KERNELS 1
 
@@ -651,10 +634,4 @@ gm_dot4_fn gm_dot4_avx2(gm_type type)
     (void)type;
     return NULL;
 #endif
-}
-
-gm_dot_fn gm_dot_best(gm_type type)
-{
-    gm_dot_fn fn = gm_dot_avx2(type);
-    return fn != NULL ? fn : gm_dot_scalar(type);
 }

@@ -4,6 +4,10 @@
  * type, the per-row dot product, and gm_matmul() spread over a thread pool
  * (with OpenBLAS sgemm for F32 weights and several vectors).
  *
+ * The kernels are those of the process's CPU path (cpu_path.h): every
+ * vector of a batch gets exactly the bits it would get alone, on any
+ * number of threads.
+ *
  * Activation conversion is what ggml's CPU backend does on x86 with AVX2:
  * Q8_0 per block of 32 with d = fp16(amax / 127) and
  * q = round-half-even(x * (127 / amax)) (quantize_row_q8_0, x86 quants.c);
@@ -207,7 +211,10 @@ static void gm_convert_vecs(void *ctx, uint64_t begin, uint64_t end, uint32_t wo
 int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows, uint64_t cols,
               const float *x, uint32_t n_vec, float *y, cm_err *err)
 {
-    gm_dot_fn dot = gm_dot_best(type);
+    if (gm_cpu_path_check(err) < 0)
+        return -1;
+    const gm_cpu_path path = gm_cpu_active_path();
+    gm_dot_fn dot = gm_dot_for_path(path, type);
     if (dot == NULL)
         return cm_err_set(err, "matmul: no CPU kernel for weight format %s", gm_type_name(type));
     uint64_t qk, act_block;
@@ -253,11 +260,9 @@ int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows, uint64_
         xq = buf;
     }
 
-    /* the 4-vector kernels give the same bits as `dot`, which is then the
-     * AVX2 kernel too */
-    gm_dot4_fn dot4 = n_vec >= 4 ? gm_dot4_avx2(type) : NULL;
-    if (dot4 != NULL && dot != gm_dot_avx2(type))
-        dot4 = NULL;
+    /* the 4-vector kernel gives each vector the same bits as `dot`, so a
+     * row's result does not depend on the batch size (batch invariance) */
+    gm_dot4_fn dot4 = n_vec >= 4 ? gm_dot4_for_path(path, type) : NULL;
     gm_matmul_job job = {dot, dot4, w, (size_t)w_row_bytes, xq, xq_bytes, rows, cols, n_vec, y};
     gm_pool_run(pool, rows, GM_MATMUL_GRAIN, gm_matmul_rows, &job);
     free(buf);

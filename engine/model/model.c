@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/cpu/cpu_path.h"
 #include "engine/model/model.h"
 #include "engine/model/ops.h"
 #include "engine/text/vocab.h"
@@ -78,6 +79,8 @@ static int load_open(gm_model *m, const char *display_name, const gm_load_opts *
 int gm_model_load(const char *path, const gm_load_opts *opts, gm_model **out, cm_err *err)
 {
     *out = NULL;
+    if (gm_cpu_path_check(err) < 0) /* a bad GEMMA_CPU: refuse before any work */
+        return -1;
     gm_model *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return cm_err_set(err, "out of memory");
@@ -98,6 +101,8 @@ int gm_model_load_fd(int fd, const char *display_name, const gm_load_opts *opts,
                      gm_model **out, cm_err *err)
 {
     *out = NULL;
+    if (gm_cpu_path_check(err) < 0) /* a bad GEMMA_CPU: refuse before any work */
+        return -1;
     gm_model *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return cm_err_set(err, "out of memory");
