@@ -22,3 +22,7 @@ tests_unit_test_kernels_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
 noinst_PROGRAMS += engine/cpu/kernels-bench
 engine_cpu_kernels_bench_SOURCES = engine/cpu/kernels_bench.c
 engine_cpu_kernels_bench_LDADD = $(ENGINE_LIBS)
+
+# gemma-run bench --json and the GEMMA_CPU paths end to end.
+TESTS += tests/integration/bench_cli.sh
+EXTRA_DIST += tests/integration/bench_cli.sh
