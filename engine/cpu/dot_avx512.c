@@ -28,6 +28,10 @@
 #define GM_T_AVX512_VNNI                                                                           \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
+/* Fully unroll the small loops over vectors, sub-blocks and halves, so the
+ * per-vector accumulators and decoded weights stay in registers. */
+#define GM_UNROLL _Pragma("GCC unroll 8")
+
 GM_T_AVX512 static inline float gm_h2f5(uint16_t h)
 {
     return _cvtsh_ss(h);

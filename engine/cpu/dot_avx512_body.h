@@ -44,6 +44,7 @@ GM_N(gm_q8_0_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
     const gm_block_q8_0 *y[4];
     __m512 acc[4];
     __m256 acc_t[4];
+    GM_UNROLL
     for (int k = 0; k < NV; k++) {
         y[k] = (const gm_block_q8_0 *)((const uint8_t *)xq + (size_t)k * stride);
         acc[k] = _mm512_setzero_ps();
@@ -56,6 +57,7 @@ GM_N(gm_q8_0_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
         const __m512i ax = _mm512_abs_epi8(qx);
         const __mmask64 neg = _mm512_movepi8_mask(qx);
         const float dx0 = gm_h2f5(x[i].d), dx1 = gm_h2f5(x[i + 1].d);
+        GM_UNROLL
         for (int k = 0; k < NV; k++) {
             const __m512i qy = GM_N(gm_load_2x32)(y[k][i].qs, y[k][i + 1].qs);
             /* the sign of x moved onto y, so a is unsigned */
@@ -69,6 +71,7 @@ GM_N(gm_q8_0_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
     for (; i < nb; i++) { /* an odd last block */
         const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
         const float dx = gm_h2f5(x[i].d);
+        GM_UNROLL
         for (int k = 0; k < NV; k++) {
             const __m256i qy = _mm256_loadu_si256((const __m256i *)y[k][i].qs);
             const __m256i p = _mm256_madd_epi16(
@@ -78,6 +81,7 @@ GM_N(gm_q8_0_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
                                        _mm256_cvtepi32_ps(p), acc_t[k]);
         }
     }
+    GM_UNROLL
     for (int k = 0; k < NV; k++)
         out[k] = _mm512_reduce_add_ps(acc[k]) + gm_hsum256_5(acc_t[k]);
 }
@@ -91,6 +95,7 @@ GM_N(gm_q4_0_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
     const gm_block_q8_0 *y[4];
     __m512 acc[4];
     __m256 acc_t[4];
+    GM_UNROLL
     for (int k = 0; k < NV; k++) {
         y[k] = (const gm_block_q8_0 *)((const uint8_t *)xq + (size_t)k * stride);
         acc[k] = _mm512_setzero_ps();
@@ -108,12 +113,16 @@ GM_N(gm_q4_0_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
             _mm_loadu_si128((const __m128i *)x[i + 1].qs), 1);
         __m512i nib = _mm512_inserti64x4(_mm512_castsi256_si512(b2), _mm256_srli_epi16(b2, 4), 1);
         nib = _mm512_and_si512(_mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0)), m4);
+        /* q - 8 as |q - 8| times y with the sign of q - 8 moved onto y */
+        const __m512i qx = _mm512_sub_epi8(nib, eight);
+        const __m512i ax = _mm512_abs_epi8(qx);
+        const __mmask64 neg = _mm512_movepi8_mask(qx);
         const float dx0 = gm_h2f5(x[i].d), dx1 = gm_h2f5(x[i + 1].d);
+        GM_UNROLL
         for (int k = 0; k < NV; k++) {
             const __m512i qy = GM_N(gm_load_2x32)(y[k][i].qs, y[k][i + 1].qs);
-            /* sum (q - 8) * y = sum q * y - sum 8 * y */
-            const __m512i s = _mm512_sub_epi32(GM_DPBUSD(_mm512_setzero_si512(), nib, qy),
-                                               GM_DPBUSD(_mm512_setzero_si512(), eight, qy));
+            const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
+            const __m512i s = GM_DPBUSD(_mm512_setzero_si512(), ax, sy);
             const __m512 d = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(dx0 * gm_h2f5(y[k][i].d)),
                                                   _mm512_set1_ps(dx1 * gm_h2f5(y[k][i + 1].d)));
             acc[k] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[k]);
@@ -127,6 +136,7 @@ GM_N(gm_q4_0_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
                              _mm256_set1_epi8(0x0F)),
             _mm256_set1_epi8(8));
         const float dx = gm_h2f5(x[i].d);
+        GM_UNROLL
         for (int k = 0; k < NV; k++) {
             const __m256i qy = _mm256_loadu_si256((const __m256i *)y[k][i].qs);
             const __m256i p = _mm256_madd_epi16(
@@ -136,6 +146,7 @@ GM_N(gm_q4_0_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
                                        _mm256_cvtepi32_ps(p), acc_t[k]);
         }
     }
+    GM_UNROLL
     for (int k = 0; k < NV; k++)
         out[k] = _mm512_reduce_add_ps(acc[k]) + gm_hsum256_5(acc_t[k]);
 }
@@ -149,6 +160,7 @@ GM_N(gm_q4_K_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
     const gm_block_q8_K *y[4];
     __m512 acc[4];
     __m128 acc_m[4];
+    GM_UNROLL
     for (int k = 0; k < NV; k++) {
         y[k] = (const gm_block_q8_K *)((const uint8_t *)xq + (size_t)k * stride);
         acc[k] = _mm512_setzero_ps();
@@ -157,6 +169,7 @@ GM_N(gm_q4_K_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     /* word lanes 0..15 take scale 2j, lanes 16..31 scale 2j+1 */
     __m512i idx[4];
+    GM_UNROLL
     for (int j = 0; j < 4; j++)
         idx[j] = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16((short)(2 * j)),
                                          _mm512_set1_epi16((short)(2 * j + 1)));
@@ -170,17 +183,20 @@ GM_N(gm_q4_K_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
         /* elements 64j..64j+63: the low nibbles of qs[32j..32j+31], then
          * their high nibbles; each half has one scale */
         __m512i q[4], s[4];
+        GM_UNROLL
         for (int j = 0; j < 4; j++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
             q[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bits, m4)),
                                       _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), 1);
             s[j] = _mm512_permutexvar_epi16(idx[j], sc512);
         }
+        GM_UNROLL
         for (int k = 0; k < NV; k++) {
             const gm_block_q8_K *yb = &y[k][i];
             const __m128i prod_m = gm_k4_mins_dot5(mn, yb->bsums);
             acc_m[k] = _mm_fmadd_ps(_mm_set1_ps(xdmin * yb->d), _mm_cvtepi32_ps(prod_m), acc_m[k]);
             __m512i sumi = _mm512_setzero_si512();
+            GM_UNROLL
             for (int j = 0; j < 4; j++) {
                 const __m512i qy = _mm512_loadu_si512((const void *)(yb->qs + 64 * j));
                 sumi = GM_DPWSSD(sumi, _mm512_maddubs_epi16(q[j], qy), s[j]);
@@ -188,6 +204,7 @@ GM_N(gm_q4_K_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
             acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(xd * yb->d), _mm512_cvtepi32_ps(sumi), acc[k]);
         }
     }
+    GM_UNROLL
     for (int k = 0; k < NV; k++) {
         __m128 m = _mm_add_ps(acc_m[k], _mm_movehl_ps(acc_m[k], acc_m[k]));
         m = _mm_add_ss(m, _mm_movehdup_ps(m));
@@ -203,6 +220,7 @@ GM_N(gm_q6_K_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
     const gm_block_q6_K *x = w;
     const gm_block_q8_K *y[4];
     __m512 acc[4];
+    GM_UNROLL
     for (int k = 0; k < NV; k++) {
         y[k] = (const gm_block_q8_K *)((const uint8_t *)xq + (size_t)k * stride);
         acc[k] = _mm512_setzero_ps();
@@ -212,7 +230,9 @@ GM_N(gm_q6_K_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
     /* word lane l of the products of elements 64p + 2l, 64p + 2l + 1 of
      * half h takes scale 8h + 4p + l / 8 */
     __m512i idx[2][2];
+    GM_UNROLL
     for (int h = 0; h < 2; h++)
+        GM_UNROLL
         for (int p = 0; p < 2; p++) {
             const short b = (short)(8 * h + 4 * p);
             idx[h][p] = _mm512_mask_blend_epi16(
@@ -229,6 +249,7 @@ GM_N(gm_q6_K_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
         const __m512i sc512 = _mm512_castsi256_si512(sc16);
         __m512i q[2][2], s[2][2];
+        GM_UNROLL
         for (int h = 0; h < 2; h++) {
             const __m512i l = _mm512_loadu_si512((const void *)(x[i].ql + 64 * h));
             const __m256i hb = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
@@ -244,6 +265,7 @@ GM_N(gm_q6_K_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
             s[h][1] = _mm512_permutexvar_epi16(idx[h][1], sc512);
         }
         const float xd = gm_h2f5(x[i].d);
+        GM_UNROLL
         for (int k = 0; k < NV; k++) {
             const gm_block_q8_K *yb = &y[k][i];
             /* the offset 32 of every value: 32 * sum_g scale_g * bsum_g */
@@ -253,7 +275,9 @@ GM_N(gm_q6_K_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
                 _mm256_sub_epi32(_mm256_setzero_si256(),
                                  _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5)),
                 0);
+            GM_UNROLL
             for (int h = 0; h < 2; h++)
+                GM_UNROLL
                 for (int p = 0; p < 2; p++) {
                     const __m512i qy =
                         _mm512_loadu_si512((const void *)(yb->qs + 128 * h + 64 * p));
@@ -262,6 +286,7 @@ GM_N(gm_q6_K_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
             acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(xd * yb->d), _mm512_cvtepi32_ps(sumi), acc[k]);
         }
     }
+    GM_UNROLL
     for (int k = 0; k < NV; k++)
         out[k] = _mm512_reduce_add_ps(acc[k]);
 }
