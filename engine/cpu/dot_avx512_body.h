@@ -86,71 +86,6 @@ GM_N(gm_q8_0_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
         out[k] = _mm512_reduce_add_ps(acc[k]) + gm_hsum256_5(acc_t[k]);
 }
 
-/* ---- Q4_0 x Q8_0 ------------------------------------------------------------ */
-
-GM_T __attribute__((always_inline)) static inline void
-GM_N(gm_q4_0_core)(uint64_t n, const void *w, const void *xq, size_t stride, int NV, float *out)
-{
-    const gm_block_q4_0 *x = w;
-    const gm_block_q8_0 *y[4];
-    __m512 acc[4];
-    __m256 acc_t[4];
-    GM_UNROLL
-    for (int k = 0; k < NV; k++) {
-        y[k] = (const gm_block_q8_0 *)((const uint8_t *)xq + (size_t)k * stride);
-        acc[k] = _mm512_setzero_ps();
-        acc_t[k] = _mm256_setzero_ps();
-    }
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i eight = _mm512_set1_epi8(8);
-    const uint64_t nb = n / GM_QK8_0;
-    uint64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        /* [qs0 qs1 qs0>>4 qs1>>4] reordered to [lo0 hi0 lo1 hi1]: elements
-         * 0..31 of block i, then of block i+1 (unsigned 0..15) */
-        const __m256i b2 = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x[i].qs)),
-            _mm_loadu_si128((const __m128i *)x[i + 1].qs), 1);
-        __m512i nib = _mm512_inserti64x4(_mm512_castsi256_si512(b2), _mm256_srli_epi16(b2, 4), 1);
-        nib = _mm512_and_si512(_mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0)), m4);
-        /* q - 8 as |q - 8| times y with the sign of q - 8 moved onto y */
-        const __m512i qx = _mm512_sub_epi8(nib, eight);
-        const __m512i ax = _mm512_abs_epi8(qx);
-        const __mmask64 neg = _mm512_movepi8_mask(qx);
-        const float dx0 = gm_h2f5(x[i].d), dx1 = gm_h2f5(x[i + 1].d);
-        GM_UNROLL
-        for (int k = 0; k < NV; k++) {
-            const __m512i qy = GM_N(gm_load_2x32)(y[k][i].qs, y[k][i + 1].qs);
-            const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
-            const __m512i s = GM_DPBUSD(_mm512_setzero_si512(), ax, sy);
-            const __m512 d = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(dx0 * gm_h2f5(y[k][i].d)),
-                                                  _mm512_set1_ps(dx1 * gm_h2f5(y[k][i + 1].d)));
-            acc[k] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[k]);
-        }
-    }
-    for (; i < nb; i++) { /* an odd last block */
-        const __m128i b = _mm_loadu_si128((const __m128i *)x[i].qs);
-        const __m256i q = _mm256_sub_epi8(
-            _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(b),
-                                                     _mm_srli_epi16(b, 4), 1),
-                             _mm256_set1_epi8(0x0F)),
-            _mm256_set1_epi8(8));
-        const float dx = gm_h2f5(x[i].d);
-        GM_UNROLL
-        for (int k = 0; k < NV; k++) {
-            const __m256i qy = _mm256_loadu_si256((const __m256i *)y[k][i].qs);
-            const __m256i p = _mm256_madd_epi16(
-                _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(qy, q)),
-                _mm256_set1_epi16(1));
-            acc_t[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * gm_h2f5(y[k][i].d)),
-                                       _mm256_cvtepi32_ps(p), acc_t[k]);
-        }
-    }
-    GM_UNROLL
-    for (int k = 0; k < NV; k++)
-        out[k] = _mm512_reduce_add_ps(acc[k]) + gm_hsum256_5(acc_t[k]);
-}
-
 /* ---- Q4_K x Q8_K ------------------------------------------------------------ */
 
 GM_T __attribute__((always_inline)) static inline void
@@ -307,7 +242,6 @@ GM_N(gm_q6_K_core)(uint64_t n, const void *w, const void *xq, size_t stride, int
     }
 
 GM_ENTRY_POINTS(q8_0)
-GM_ENTRY_POINTS(q4_0)
 GM_ENTRY_POINTS(q4_K)
 GM_ENTRY_POINTS(q6_K)
 
