@@ -31,6 +31,10 @@
 #define GM_SGEMM_MIN_VECS 4
 /* Rows per chunk handed to a thread. */
 #define GM_MATMUL_GRAIN 16
+/* Converted activations up to this size live on the stack: a decode step
+ * (one vector; 32 KiB holds a Q8_K row of 28672 elements) allocates
+ * nothing. */
+#define GM_MATMUL_STACK_BYTES 32768
 /* Vectors per tile inside a chunk. */
 #define GM_MATMUL_VEC_TILE 16
 
@@ -245,19 +249,22 @@ int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows, uint64_
 
     const uint8_t *xq;
     uint8_t *buf = NULL;
+    _Alignas(64) uint8_t stack_buf[GM_MATMUL_STACK_BYTES];
     const size_t xq_bytes = gm_act_bytes(type, cols);
     if (type == GM_TYPE_F32) {
         xq = (const uint8_t *)x; /* no conversion */
     } else {
         if (xq_bytes == 0 || xq_bytes > SIZE_MAX / n_vec)
             return cm_err_set(err, "matmul: activation buffer size overflows");
-        buf = malloc(xq_bytes * n_vec);
-        if (buf == NULL)
+        uint8_t *conv = stack_buf;
+        if (xq_bytes * n_vec > sizeof(stack_buf))
+            conv = buf = malloc(xq_bytes * n_vec);
+        if (conv == NULL)
             return cm_err_set(err, "matmul: out of memory for %u converted vectors of %llu", n_vec,
                               (unsigned long long)cols);
-        gm_convert_job cj = {type, x, buf, cols, xq_bytes};
+        gm_convert_job cj = {type, x, conv, cols, xq_bytes};
         gm_pool_run(pool, n_vec, 1, gm_convert_vecs, &cj);
-        xq = buf;
+        xq = conv;
     }
 
     /* the 4-vector kernel gives each vector the same bits as `dot`, so a
