@@ -188,6 +188,12 @@ best() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "" || (a != "" && a + 0 >= b 
 # ratio A B -- A / B with two decimals, "-" when either is missing.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b + 0 <= 0) print "-"; else printf "%.2f", a / b }'; }
 
+# json_max KEY FILE -- KEY_max from the JSON last line of gemma-run bench
+# --json (the best repetition, as ref_bench reports; "" when 0 or absent).
+json_max() {
+    tail -n 1 "$2" | sed -n "s/.*\"$1_max\": \([0-9.]*\).*/\1/p" |
+        awk '{ if ($1 + 0 > 0) print $1 }'
+}
 # peak RSS in MiB from a bench output ("peak RSS: X MiB").
 rss() { sed -n 's/^peak RSS: \([0-9.]*\) MiB$/\1/p' "$1"; }
 # weight_bytes FILE -- bytes a decode step reads: all tensor data but the
@@ -237,7 +243,7 @@ bench_file() {
     while [ "$k" -lt "$rounds" ]; do
         k=$((k + 1))
         if ! "$gemma_run" bench -m "$model" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" \
-                >"$work/ours.out" 2>&1; then
+                --json >"$work/ours.out" 2>&1; then
             echo "engine_vs_ref.sh: gemma-run bench failed on $label $type:" >&2
             cat "$work/ours.out" >&2
             failures=$((failures + 1))
@@ -249,8 +255,8 @@ bench_file() {
             cat "$work/ref.out" >&2
             failures=$((failures + 1))
         fi
-        pp_ours=$(best "$pp_ours" "$(rate pp "$work/ours.out")")
-        tg_ours=$(best "$tg_ours" "$(rate tg "$work/ours.out")")
+        pp_ours=$(best "$pp_ours" "$(json_max prefill_tok_s "$work/ours.out")")
+        tg_ours=$(best "$tg_ours" "$(json_max decode_tok_s "$work/ours.out")")
         pp_ref=$(best "$pp_ref" "$(rate pp "$work/ref.out")")
         tg_ref=$(best "$tg_ref" "$(rate tg "$work/ref.out")")
         rss_ours=$(best "$rss_ours" "$(rss "$work/ours.out")")
