@@ -57,7 +57,7 @@ void gmd_infer_build_info(int engine_threads, gmd_infer_build *b)
         b->threads = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
     }
     snprintf(b->device, sizeof(b->device), "cpu (%d thread%s, %s)", b->threads,
-             b->threads == 1 ? "" : "s", b->avx2_fma ? "avx2+fma" : "scalar");
+             b->threads == 1 ? "" : "s", gm_cpu_path_name());
     cm_err err;
     cm_err_clear(&err);
     int n = gm_cuda_device_count(&err);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "engine/backend.h"
+#include "engine/cpu/cpu_path.h"
 #include "engine/model/model.h"
 #include "engine/model/ops.h"
 #include "engine/text/vocab.h"
@@ -124,6 +125,8 @@ void gm_model_device_info(const gm_model *model, gm_device_info *out)
 int gm_model_load(const char *path, const gm_load_opts *opts, gm_model **out, cm_err *err)
 {
     *out = NULL;
+    if (gm_cpu_path_check(err) < 0) /* a bad GEMMA_CPU: refuse before any work */
+        return -1;
     gm_model *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return cm_err_set(err, "out of memory");
@@ -144,6 +147,8 @@ int gm_model_load_fd(int fd, const char *display_name, const gm_load_opts *opts,
                      gm_model **out, cm_err *err)
 {
     *out = NULL;
+    if (gm_cpu_path_check(err) < 0) /* a bad GEMMA_CPU: refuse before any work */
+        return -1;
     gm_model *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return cm_err_set(err, "out of memory");
