@@ -4,7 +4,9 @@ noinst_LIBRARIES += audit/libaudit.a
 audit_libaudit_a_SOURCES = \
 	audit/audit.h audit/canon.h audit/db.h audit/keys.h \
 	audit/read.h \
-	audit/canon.c audit/db.c audit/keys.c audit/log.c audit/query.c audit/verify.c
+	audit/canon.c audit/db.c audit/keys.c audit/log.c audit/query.c audit/verify.c \
+	audit/msg.h audit/msg.c audit/remote.h audit/remote.c audit/signer.h audit/signer.c \
+	audit/verify_set.c
 audit_libaudit_a_CFLAGS = $(AM_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
 AUDIT_LIBS = audit/libaudit.a common/libcommon.a $(SQLITE_LIBS) $(SSL_LIBS) $(JANSSON_LIBS) -lpthread
 
@@ -31,3 +33,13 @@ tests_unit_test_audit_LDADD = $(AUDIT_LIBS) $(TEST_LIBS)
 
 TESTS += tests/integration/audit_cli.sh
 EXTRA_DIST += tests/integration/audit_cli.sh
+
+# The audit signer and its client (privilege separation, issue 18).
+check_PROGRAMS += tests/unit/test_audit_remote
+TESTS += tests/unit/test_audit_remote
+tests_unit_test_audit_remote_SOURCES = tests/unit/test_audit_remote.c
+tests_unit_test_audit_remote_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_audit_remote_LDADD = $(AUDIT_LIBS) $(TEST_LIBS)
+# gemmactl audit verify over the exports of several instances (a pool).
+TESTS += tests/integration/audit_verify_set.sh
+EXTRA_DIST += tests/integration/audit_verify_set.sh

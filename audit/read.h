@@ -65,6 +65,7 @@ typedef struct au_verify_opts {
     const char *pubkey_path;      /* pin the signing key; NULL = keys stored in the log */
     const char *checkpoints_path; /* extra checkpoints (JSON lines); NULL = "<db>.checkpoints"
                                      when it exists (databases only) */
+    int64_t probe_seq;            /* > 0: report the chain hash after this row (probe_hash) */
 } au_verify_opts;
 
 typedef struct au_verify_result {
@@ -75,6 +76,14 @@ typedef struct au_verify_result {
     int64_t unsealed_rows;        /* rows after the last checkpoint */
     bool pinned;                  /* signatures checked against pubkey_path */
     char problem[CM_ERR_MAX];     /* the first problem, "" if ok */
+    /* Where the chain stands, to check several logs as a set. */
+    int64_t start_seq;            /* the log's first seq (after a rotation > 1) */
+    unsigned char start_prev[AU_HASH_LEN]; /* the chain hash before start_seq */
+    unsigned char head[AU_HASH_LEN];       /* the chain hash after the last row walked */
+    char key_id[65];              /* the pinned key's id, or the first key the log lists;
+                                     "" = none */
+    bool has_probe;               /* opts.probe_seq was walked: */
+    unsigned char probe_hash[AU_HASH_LEN]; /* the chain hash after that row */
 } au_verify_result;
 
 /* Return -1 only when verification could not run (file unreadable, not an
@@ -85,5 +94,44 @@ int au_verify_export(const char *path, const au_verify_opts *o, au_verify_result
 /* The same on an open, seekable stream; `name` is used in messages. */
 int au_verify_export_stream(FILE *f, const char *name, const au_verify_opts *o,
                             au_verify_result *res, cm_err *err);
+
+/* ---- several exports as a set (audit/verify_set.c) ---- */
+
+/* One export of the set: its path and options in; its result out. */
+typedef struct au_set_member {
+    const char *path;
+    au_verify_opts opts;
+    au_verify_result res;
+    bool read;                    /* it could be read (else `error` says why) */
+    char error[CM_ERR_MAX];
+    size_t instance;              /* index into au_set_result.instances */
+} au_set_member;
+
+/* The exports that share a signing key: one gemmad's chain. */
+typedef struct au_set_instance {
+    char key_id[65];              /* "" = the export lists no key */
+    int64_t first_seq, last_seq;  /* rows the set holds of this chain */
+    int64_t rows;                 /* distinct rows (overlaps counted once) */
+    int64_t missing;              /* rows between its exports that none holds */
+    size_t n_members;
+} au_set_instance;
+
+#define AU_SET_MAX 256
+
+typedef struct au_set_result {
+    bool ok;                      /* every export verifies and the chains agree */
+    size_t n_instances;
+    au_set_instance instances[AU_SET_MAX];
+    int64_t rows;                 /* distinct rows over all instances */
+    char problem[CM_ERR_MAX];     /* the first problem of the set as a whole, "" if none */
+    char note[CM_ERR_MAX];        /* the first gap between exports of one chain, "" if none */
+} au_set_result;
+
+/* Verifies each of the n (<= AU_SET_MAX) exports on its own (its own
+ * key, or the keys it lists), groups them by signing key into instances,
+ * and checks that exports of one instance agree where they overlap and
+ * link where one continues another (a rotation's archive and the live
+ * log). Returns -1 only for bad arguments or out of memory. */
+int au_verify_export_set(au_set_member *m, size_t n, au_set_result *out, cm_err *err);
 
 #endif

@@ -40,6 +40,7 @@ typedef struct vstate {
     EVP_PKEY *pinned;
     char pinned_id[AU_KEY_ID_HEX];
     int64_t last_cp_seq;
+    int64_t probe_seq;
 } vstate;
 
 static void problem(vstate *v, int64_t seq, const char *fmt, ...)
@@ -84,6 +85,8 @@ static int add_key(vstate *v, const char *pem, cm_err *err)
         EVP_PKEY_free(k);
         return -1;
     }
+    if (v->n_keys == 0 && v->res->key_id[0] == '\0')
+        memcpy(v->res->key_id, nk[0].key_id, AU_KEY_ID_HEX);
     v->n_keys++;
     return 0;
 }
@@ -211,6 +214,11 @@ static void walk_row(vstate *v, const au_row *row)
                         "(altered, inserted or reordered)",
                 (long long)seq);
     memcpy(v->prev, row->has_hash ? row->hash : h, AU_HASH_LEN);
+    memcpy(r->head, v->prev, AU_HASH_LEN);
+    if (seq == v->probe_seq) {
+        r->has_probe = true;
+        memcpy(r->probe_hash, v->prev, AU_HASH_LEN);
+    }
     match_cps(v, seq, v->prev);
     v->expect = seq + 1;
 }
@@ -243,8 +251,24 @@ static int vstate_init(vstate *v, au_verify_result *res, const au_verify_opts *o
             au_key_id(v->pinned, v->pinned_id, err) < 0)
             return -1;
         res->pinned = true;
+        memcpy(res->key_id, v->pinned_id, AU_KEY_ID_HEX);
     }
+    if (o != NULL)
+        v->probe_seq = o->probe_seq;
     return 0;
+}
+
+/* The chain's start is known: record it (and a probe of the row before). */
+static void chain_started(vstate *v)
+{
+    au_verify_result *r = v->res;
+    r->start_seq = v->start_seq;
+    memcpy(r->start_prev, v->prev, AU_HASH_LEN);
+    memcpy(r->head, v->prev, AU_HASH_LEN);
+    if (v->probe_seq > 0 && v->probe_seq == v->start_seq - 1) {
+        r->has_probe = true;
+        memcpy(r->probe_hash, v->prev, AU_HASH_LEN);
+    }
 }
 
 /* Parses a checkpoint JSON object (side file or export). */
@@ -321,6 +345,8 @@ int au_verify_db(const char *db_path, const au_verify_opts *o, au_verify_result 
         rc = au_db_chain_start(db, &v.start_seq, v.prev, err);
     v.expect = v.start_seq;
     v.last_cp_seq = v.start_seq - 1;
+    if (rc == 0)
+        chain_started(&v);
     sqlite3_stmt *st = NULL;
     if (rc == 0 && v.pinned == NULL) {
         rc = au_db_prepare(db, "SELECT pubkey_pem FROM signing_keys", &st, err);
@@ -470,6 +496,7 @@ int au_verify_export_stream(FILE *f, const char *path, const au_verify_opts *o,
         v.start_seq = json_integer_value(start);
         v.expect = v.start_seq;
         v.last_cp_seq = v.start_seq - 1;
+        chain_started(&v);
         json_t *keys = json_object_get(hdr, "signing_keys"), *k;
         size_t i;
         if (v.pinned == NULL)

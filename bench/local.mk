@@ -5,7 +5,7 @@
 # runs it, `make check` does not. BENCH_ARGS passes options, e.g.
 # `make bench BENCH_ARGS=--quick`.
 
-EXTRA_DIST += bench/engine_vs_ref.sh bench/ref_bench.c
+EXTRA_DIST += bench/engine_vs_ref.sh bench/ref_bench.c bench/ref_quantize.c bench/membw.c
 
 .PHONY: bench
 bench: gemma-run$(EXEEXT)

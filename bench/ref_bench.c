@@ -26,6 +26,9 @@
  *   settings: ...
  *   ppN: X tokens/s
  *   tgN: X tokens/s
+ *   peak RSS: X MiB          (getrusage ru_maxrss of this process)
+ * --cpu-lib FILE loads that one ggml CPU backend (e.g. the AVX2 build,
+ * libggml-cpu-haswell.so) instead of the best one for this CPU.
  * Exits 0 on success, 1 on a failure (one line on stderr), 2 on usage.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
@@ -35,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "ggml-backend.h"
@@ -43,6 +47,7 @@
 typedef struct rb_opts {
     const char *model;
     const char *bins;
+    const char *cpu_lib; /* NULL: the best CPU backend in bins */
     unsigned n_prompt;
     unsigned n_gen;
     unsigned threads;
@@ -78,7 +83,7 @@ static void log_cb(enum ggml_log_level level, const char *text, void *user)
 static int usage(FILE *out)
 {
     fprintf(out, "usage: ref_bench -m FILE --bins DIR [-p N_PROMPT] [-n N_GEN] [-t THREADS] "
-                 "[-r REPS] [-v]\n");
+                 "[-r REPS] [--cpu-lib FILE] [-v]\n");
     return 2;
 }
 
@@ -112,6 +117,8 @@ static int parse(int argc, char **argv, rb_opts *o)
             o->model = v;
         else if (!strcmp(a, "--bins"))
             o->bins = v;
+        else if (!strcmp(a, "--cpu-lib"))
+            o->cpu_lib = v;
         else if (!strcmp(a, "-p"))
             bad = parse_uint(v, 1000000, &o->n_prompt);
         else if (!strcmp(a, "-n"))
@@ -239,6 +246,9 @@ static int bench(const rb_opts *o, struct llama_model *model, const rb_log *lg)
             printf("pp%u: %.2f tokens/s\n", o->n_prompt, best_pp);
         if (o->n_gen > 0)
             printf("tg%u: %.2f tokens/s\n", o->n_gen, best_tg);
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            printf("peak RSS: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
     }
     free(ids);
     llama_free(ctx);
@@ -255,7 +265,15 @@ int main(int argc, char **argv)
     memset(&lg, 0, sizeof(lg));
     lg.verbose = o.verbose;
     llama_log_set(log_cb, &lg);
-    ggml_backend_load_all_from_path(o.bins);
+    if (o.cpu_lib != NULL) {
+        if (ggml_backend_load(o.cpu_lib) == NULL) {
+            fprintf(stderr, "ref_bench: could not load the CPU backend %s\n", o.cpu_lib);
+            return 1;
+        }
+        snprintf(lg.cpu_lib, sizeof(lg.cpu_lib), "%s", o.cpu_lib);
+    } else {
+        ggml_backend_load_all_from_path(o.bins);
+    }
     llama_backend_init();
     if (ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU) == NULL) {
         fprintf(stderr, "ref_bench: no ggml CPU backend could be loaded from %s\n", o.bins);

@@ -25,6 +25,9 @@
 #include "common/err.h"
 
 #define BUNDLE_SIG_NAME "model.sig"
+/* The one resource of a model signed as a single file (the reference
+ * names it relative to itself). */
+#define BUNDLE_FILE_RESOURCE "."
 #define BUNDLE_DIGEST_LEN 32
 
 typedef enum bundle_method {
@@ -127,6 +130,35 @@ int bundle_sign(const char *dir, const bundle_sign_opts *opts, cm_err *err);
 /* New EC key pair: `prefix`.key (private, PKCS#8 PEM, mode 0600) and
  * `prefix`.pub (SubjectPublicKeyInfo PEM). `curve` is "p256" or "p384". */
 int bundle_keygen(const char *curve, const char *prefix, cm_err *err);
+
+/* ---- single files ------------------------------------------------------ */
+
+/* A model signed on its own, as one file rather than a folder (what the
+ * reference `model_signing sign ... model.gguf` writes): the statement
+ * lists one resource named "." with the file's SHA-256, the subject name
+ * is the file's name, and the signature lives in a separate file.
+ *
+ * Verify `file` against the signature file `sig_path`: the signature and
+ * trust as for a folder, then that the statement lists exactly the one
+ * resource "." and that the file hashes to it. On success *out holds one
+ * open descriptor, listed as BUNDLE_FILE_RESOURCE. */
+int bundle_verify_file(const char *file, const char *sig_path, const bundle_trust *trust,
+                       const bundle_verify_opts *opts, bundle_verified **out, cm_err *err);
+
+/* Hash `file` and write its signature to `sig_path` (atomically, never
+ * over `file` itself). opts->ignore must be empty: a file has nothing
+ * to leave out. */
+int bundle_sign_file(const char *file, const char *sig_path, const bundle_sign_opts *opts,
+                     cm_err *err);
+
+/* Check only the signature file `sig_path` against `trust` (no model file
+ * is read): a quick first check before copying a large model. On success
+ * *out is the signed statement (bundle_info_free). */
+int bundle_check_signature(const char *sig_path, const bundle_trust *trust, bundle_info **out,
+                           cm_err *err);
+
+/* Read the signature file `sig_path` and decode it without checking it. */
+int bundle_inspect_file(const char *sig_path, bundle_info **out, cm_err *err);
 
 /* ---- helpers shared with tests and tools ------------------------------- */
 

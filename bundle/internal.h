@@ -36,6 +36,16 @@ void bdl_sig_clear(bdl_sig *s);
 char *bdl_sig_build(const unsigned char *payload, size_t payload_len, const unsigned char *sig,
                     size_t sig_len, const char *hint, STACK_OF(X509) * chain, cm_err *err);
 
+/* Sign the statement for `files` (sorted) with the key (and chain) of
+ * `o`; the Sigstore bundle JSON, malloc'd, or NULL (sign.c). */
+char *bdl_sign_payload(const bundle_sign_opts *o, const char *name, const bundle_file *files,
+                       size_t n_files, char *const *ignore, size_t n_ignore, cm_err *err);
+
+/* Check a signature file's bytes against `trust` and only then parse its
+ * statement into *out (verify.c). */
+int bdl_verify_sig_text(const char *json, size_t len, const bundle_trust *trust,
+                        bundle_info **out, cm_err *err);
+
 /* The in-toto statement (statement.c). Fills model_name, root_digest,
  * entries, ignore_paths, allow_symlinks of `info`. */
 int bdl_statement_parse(const unsigned char *payload, size_t len, bundle_info *info, cm_err *err);

@@ -5,7 +5,8 @@ noinst_LIBRARIES += bundle/libbundle.a
 bundle_libbundle_a_SOURCES = \
 	bundle/bundle.h bundle/internal.h \
 	bundle/util.c bundle/dsse.c bundle/sigfile.c bundle/statement.c \
-	bundle/trust.c bundle/walk.c bundle/hash.c bundle/verify.c bundle/sign.c
+	bundle/trust.c bundle/walk.c bundle/hash.c bundle/verify.c bundle/sign.c \
+	bundle/file.c
 bundle_libbundle_a_CFLAGS = $(AM_CFLAGS) $(SSL_CFLAGS) $(JANSSON_CFLAGS)
 
 CTL_LIBS += bundle/libbundle.a
@@ -30,3 +31,9 @@ TESTS += tests/integration/bundle_cli.sh
 EXTRA_DIST += tests/integration/bundle_cli.sh
 
 EXTRA_DIST += docs/gemmactl-bundle.md
+
+check_PROGRAMS += tests/unit/test_bundle_file
+TESTS += tests/unit/test_bundle_file
+tests_unit_test_bundle_file_SOURCES = tests/unit/test_bundle_file.c
+tests_unit_test_bundle_file_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_bundle_file_LDADD = bundle/libbundle.a common/libcommon.a $(SSL_LIBS) $(JANSSON_LIBS) $(TEST_LIBS)

@@ -127,23 +127,47 @@ static int write_sig(int dfd, const char *text, cm_err *err)
     return 0;
 }
 
-static int sign_at(int dfd, const char *dir, const bundle_sign_opts *o, cm_err *err)
+char *bdl_sign_payload(const bundle_sign_opts *o, const char *name, const bundle_file *files,
+                       size_t n_files, char *const *ignore, size_t n_ignore, cm_err *err)
 {
     EVP_PKEY *key = load_private_key(o->key_path, err);
     if (key == NULL)
-        return -1;
+        return NULL;
     STACK_OF(X509) *chain = NULL;
-    bdl_filelist files = {0};
     char *statement = NULL, *text = NULL;
     unsigned char *pae = NULL, *sig = NULL;
     size_t pae_len = 0, sig_len = 0;
+    char hint[65] = "";
+    if (o->cert_chain_path != NULL && (chain = load_chain(o->cert_chain_path, key, err)) == NULL)
+        goto out;
+    if ((statement = bdl_statement_build(name, files, n_files, ignore, n_ignore, err)) == NULL)
+        goto out;
+    if (bdl_pae((unsigned char *)statement, strlen(statement), &pae, &pae_len, err) != 0 ||
+        bdl_ecdsa_sign(key, pae, pae_len, &sig, &sig_len, err) != 0)
+        goto out;
+    if (chain == NULL && bdl_key_hint(key, hint, err) != 0)
+        goto out;
+    text = bdl_sig_build((unsigned char *)statement, strlen(statement), sig, sig_len, hint, chain,
+                         err);
+out:
+    free(sig);
+    free(pae);
+    free(statement);
+    if (chain != NULL)
+        sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(key);
+    return text;
+}
+
+static int sign_at(int dfd, const char *dir, const bundle_sign_opts *o, cm_err *err)
+{
+    bdl_filelist files = {0};
+    char *text = NULL;
     char **ign = NULL;
     size_t n_ign = 0;
     int rc = -1;
-    char name[256], hint[65] = "";
+    char name[256];
 
-    if (o->cert_chain_path != NULL && (chain = load_chain(o->cert_chain_path, key, err)) == NULL)
-        goto out;
     ign = calloc(o->n_ignore + bdl_n_default_ignore + 2, sizeof(char *));
     if (ign == NULL) {
         cm_err_set(err, "out of memory");
@@ -175,28 +199,14 @@ static int sign_at(int dfd, const char *dir, const bundle_sign_opts *o, cm_err *
     for (size_t i = 0; i < n_ign; i++)
         if (strcmp(ign[i], BDL_TMP_SIG) != 0)
             rec[n_rec++] = ign[i];
-    if ((statement = bdl_statement_build(name, files.files, files.n, rec, n_rec, err)) == NULL)
-        goto out;
-    if (bdl_pae((unsigned char *)statement, strlen(statement), &pae, &pae_len, err) != 0 ||
-        bdl_ecdsa_sign(key, pae, pae_len, &sig, &sig_len, err) != 0)
-        goto out;
-    if (chain == NULL && bdl_key_hint(key, hint, err) != 0)
-        goto out;
-    text = bdl_sig_build((unsigned char *)statement, strlen(statement), sig, sig_len, hint, chain,
-                         err);
+    text = bdl_sign_payload(o, name, files.files, files.n, rec, n_rec, err);
     if (text == NULL || write_sig(dfd, text, err) != 0)
         goto out;
     rc = 0;
 out:
     free(text);
-    free(sig);
-    free(pae);
-    free(statement);
     free(ign);
     bdl_filelist_clear(&files);
-    if (chain != NULL)
-        sk_X509_pop_free(chain, X509_free);
-    EVP_PKEY_free(key);
     return rc;
 }
 

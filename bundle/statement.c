@@ -12,6 +12,8 @@
  *                "resources": [{"algorithm": "sha256", "name": PATH,
  *                               "digest": HEX}, ...]}}
  * ROOT = SHA-256 over the resource digests (raw bytes) in listed order.
+ * A model signed as a single file has one resource named "." (the file
+ * relative to itself) and the file's name as subject name.
  */
 #include "bundle/internal.h"
 
@@ -106,7 +108,10 @@ static int parse_resources(json_t *res, bundle_info *info, cm_err *err)
         const char *dig = json_is_object(r) ? str_of(r, "digest") : NULL;
         if (name == NULL || alg == NULL || dig == NULL)
             return cm_err_set(err, "statement: resource %zu lacks name, algorithm or digest", i);
-        if (!bundle_path_is_safe(name))
+        /* "." is the one resource of a single-file model: the reference
+         * names each file relative to the model path, and a file relative
+         * to itself is ".". Only bundle_verify_file accepts it. */
+        if (strcmp(name, BUNDLE_FILE_RESOURCE) != 0 && !bundle_path_is_safe(name))
             return cm_err_set(err,
                               "statement: resource path \"%.200s\" is not a safe relative "
                               "path (absolute, empty or with \"..\")",

@@ -215,27 +215,17 @@ static char **all_ignores(const bundle_info *info, const bundle_verify_opts *o, 
     return v;
 }
 
-static int verify_at(int dfd, const bundle_trust *trust, const bundle_verify_opts *opts,
-                     bundle_verified **out, cm_err *err)
+int bdl_verify_sig_text(const char *json, size_t len, const bundle_trust *trust,
+                        bundle_info **out, cm_err *err)
 {
-    char *json = NULL;
-    size_t len = 0;
-    if (read_sig(dfd, &json, &len, err) != 0)
-        return -1;
+    *out = NULL;
     bdl_sig sig;
     bundle_info *info = NULL;
-    int rc = decode(json, len, &sig, &info, err);
-    free(json);
-    if (rc != 0)
+    if (decode(json, len, &sig, &info, err) != 0)
         return -1;
-
     unsigned char *pae = NULL;
     size_t pae_len = 0;
-    bdl_filelist files = {0};
-    bundle_entry *sorted = NULL;
-    char **ign = NULL;
-    size_t n_ign = 0;
-    rc = -1;
+    int rc = -1;
     if (bdl_pae(sig.payload, sig.payload_len, &pae, &pae_len, err) != 0 ||
         bdl_trust_check(trust, &sig, pae, pae_len, info->signer, sizeof(info->signer),
                         &info->method, err) != 0)
@@ -250,6 +240,40 @@ static int verify_at(int dfd, const bundle_trust *trust, const bundle_verify_opt
         cm_err_set(err, "the signature lists no files");
         goto out;
     }
+    *out = info;
+    info = NULL;
+    rc = 0;
+out:
+    free(pae);
+    bdl_sig_clear(&sig);
+    bundle_info_free(info);
+    return rc;
+}
+
+static int verify_at(int dfd, const bundle_trust *trust, const bundle_verify_opts *opts,
+                     bundle_verified **out, cm_err *err)
+{
+    char *json = NULL;
+    size_t len = 0;
+    if (read_sig(dfd, &json, &len, err) != 0)
+        return -1;
+    bundle_info *info = NULL;
+    int rc = bdl_verify_sig_text(json, len, trust, &info, err);
+    free(json);
+    if (rc != 0)
+        return -1;
+
+    bdl_filelist files = {0};
+    bundle_entry *sorted = NULL;
+    char **ign = NULL;
+    size_t n_ign = 0;
+    rc = -1;
+    for (size_t i = 0; i < info->n_entries; i++)
+        if (strcmp(info->entries[i].path, BUNDLE_FILE_RESOURCE) == 0) {
+            cm_err_set(err, "this signature is for a single file, not a directory: verify the "
+                            "file with its signature (gemmactl bundle verify FILE --signature SIG)");
+            goto out;
+        }
     if ((ign = all_ignores(info, opts, &n_ign, err)) == NULL)
         goto out;
     if (bdl_walk(dfd, ign, n_ign, &files, err) != 0)
@@ -282,9 +306,7 @@ static int verify_at(int dfd, const bundle_trust *trust, const bundle_verify_opt
 out:
     free(ign);
     free(sorted);
-    free(pae);
     bdl_filelist_clear(&files);
-    bdl_sig_clear(&sig);
     bundle_info_free(info);
     return rc;
 }

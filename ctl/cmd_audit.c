@@ -25,6 +25,8 @@ static void usage(FILE *out)
             "       gemmactl audit query  [FILTERS] [--limit N] [--format F | --json] [WHERE]\n"
             "       gemmactl audit verify [--json] [WHERE | --file EXPORT.jsonl]\n"
             "                             [--pubkey KEY.pub] [--checkpoints FILE]\n"
+            "       gemmactl audit verify [--json] --file EXPORT.jsonl [--pubkey KEY.pub]\n"
+            "                             --file EXPORT2.jsonl [--pubkey KEY2.pub] ...\n"
             "       gemmactl audit export --out FILE.jsonl [WHERE]\n"
             "       gemmactl audit rotate [--archive NAME] [--json] [CONNECTION FLAGS]\n"
             "       gemmactl audit rotate --db PATH --archive FILE [--key SIGNING.key]\n"
@@ -43,7 +45,12 @@ static void usage(FILE *out)
             "verify:  through gemmad, gemmad checks its own log with its own signing key;\n"
             "         --pubkey and --checkpoints go with --db or --file. Exits 0 when the\n"
             "         chain and every checkpoint check out, 1 otherwise, naming the first\n"
-            "         bad row.\n"
+            "         bad row. Several --file (the exports of the instances of a pool,\n"
+            "         archives and live logs): each export on its own (with the --pubkey\n"
+            "         that follows its --file), then as a set: grouped by signing key\n"
+            "         (one per instance), exports of one instance must agree where they\n"
+            "         overlap and link where one continues another; rows between them\n"
+            "         that no export holds are reported.\n"
             "export:  writes a new file that 'verify --file' checks offline.\n"
             "rotate:  gemmad moves every row into the archive NAME, a bare file name\n"
             "         (ending in .db or .archive) beside its log (default: gemmad names\n"
@@ -55,6 +62,10 @@ static void usage(FILE *out)
 
 typedef struct opts {
     const char *db, *file, *pubkey, *checkpoints, *out, *archive, *key;
+    /* verify --file, repeated: each with the --pubkey and --checkpoints
+     * that follow it (those before the first --file go with the first). */
+    const char *files[AU_SET_MAX], *file_pubkey[AU_SET_MAX], *file_cps[AU_SET_MAX];
+    size_t n_files;
     au_filter f;
     ctl_afmt fmt;
     bool has_fmt, json, conn_given;
@@ -95,15 +106,27 @@ static int parse_opts(const char *sub, int argc, char **argv, opts *o, int *code
             return -1;
         }
         const char *v = argv[++i];
-        if (strcmp(a, "--db") == 0)
+        if (strcmp(a, "--db") == 0) {
             o->db = v;
-        else if (strcmp(a, "--file") == 0)
-            o->file = v;
-        else if (strcmp(a, "--pubkey") == 0)
-            o->pubkey = v;
-        else if (strcmp(a, "--checkpoints") == 0)
-            o->checkpoints = v;
-        else if (strcmp(a, "--out") == 0)
+        } else if (strcmp(a, "--file") == 0) {
+            if (o->n_files == AU_SET_MAX) {
+                fprintf(stderr, "gemmactl audit %s: at most %d --file\n", sub, AU_SET_MAX);
+                return -1;
+            }
+            o->files[o->n_files++] = v;
+            o->file = o->files[0];
+        } else if (strcmp(a, "--pubkey") == 0 || strcmp(a, "--checkpoints") == 0) {
+            bool pk = a[2] == 'p';
+            const char **slot = o->n_files == 0 ? (pk ? &o->pubkey : &o->checkpoints)
+                                : pk ? &o->file_pubkey[o->n_files - 1]
+                                     : &o->file_cps[o->n_files - 1];
+            if (*slot != NULL) {
+                fprintf(stderr, "gemmactl audit %s: %s given twice for one %s\n", sub, a,
+                        o->n_files ? "--file" : "log");
+                return -1;
+            }
+            *slot = v;
+        } else if (strcmp(a, "--out") == 0)
             o->out = v;
         else if (strcmp(a, "--archive") == 0)
             o->archive = v;
@@ -150,6 +173,20 @@ static int parse_opts(const char *sub, int argc, char **argv, opts *o, int *code
             fprintf(stderr, "gemmactl audit %s: unknown option %s\n", sub, a);
             return -1;
         }
+    }
+    /* Options before the first --file belong to it. */
+    if (o->n_files > 0) {
+        if ((o->pubkey && o->file_pubkey[0]) || (o->checkpoints && o->file_cps[0])) {
+            fprintf(stderr, "gemmactl audit %s: --pubkey or --checkpoints given twice for %s\n",
+                    sub, o->files[0]);
+            return -1;
+        }
+        if (o->pubkey)
+            o->file_pubkey[0] = o->pubkey;
+        if (o->checkpoints)
+            o->file_cps[0] = o->checkpoints;
+        o->pubkey = o->file_pubkey[0];
+        o->checkpoints = o->file_cps[0];
     }
     if (o->db != NULL && o->conn_given) {
         fprintf(stderr, "gemmactl audit %s: --db reads the file directly: connection flags "
@@ -230,6 +267,104 @@ static int cmd_read(const char *sub, bool tail, int argc, char **argv)
     return rc;
 }
 
+/* "ab12cd34ef56ab12" (the start of a key id) or "(no key)". */
+static const char *short_key(const char *key_id, char out[17])
+{
+    snprintf(out, 17, "%s", key_id[0] ? key_id : "(no key)");
+    return out;
+}
+
+static json_t *set_json(const au_set_member *m, size_t n, const au_set_result *r)
+{
+    json_t *exports = json_array(), *instances = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = m[i].read ? ctl_audit_verify_json(m[i].path, &m[i].res)
+                              : json_pack("{s:b, s:s, s:s}", "ok", 0, "database", m[i].path,
+                                          "problem", m[i].error);
+        if (e != NULL && m[i].read)
+            json_object_set_new(e, "key_id", json_string(m[i].res.key_id));
+        json_array_append_new(exports, e);
+    }
+    for (size_t k = 0; k < r->n_instances; k++) {
+        const au_set_instance *in = &r->instances[k];
+        json_array_append_new(instances,
+                              json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "key_id", in->key_id,
+                                        "exports", (json_int_t)in->n_members, "first_seq",
+                                        (json_int_t)in->first_seq, "last_seq",
+                                        (json_int_t)in->last_seq, "rows", (json_int_t)in->rows,
+                                        "missing_rows", (json_int_t)in->missing));
+    }
+    return json_pack("{s:b, s:I, s:o, s:o, s:s?, s:s?}", "ok", r->ok, "rows",
+                     (json_int_t)r->rows, "exports", exports, "instances", instances, "problem",
+                     r->ok ? NULL : r->problem, "note", r->note[0] ? r->note : NULL);
+}
+
+/* verify --file A --file B ...: each export, then the set. */
+static int verify_set(const opts *o)
+{
+    au_set_member *m = calloc(o->n_files, sizeof(*m));
+    au_set_result *r = malloc(sizeof(*r));
+    cm_err err;
+    int rc = CTL_EXIT_ERROR;
+    if (m == NULL || r == NULL) {
+        fprintf(stderr, "gemmactl audit verify: out of memory\n");
+        goto out;
+    }
+    for (size_t i = 0; i < o->n_files; i++) {
+        m[i].path = o->files[i];
+        m[i].opts.pubkey_path = o->file_pubkey[i];
+        m[i].opts.checkpoints_path = o->file_cps[i];
+    }
+    if (au_verify_export_set(m, o->n_files, r, &err) < 0) {
+        fprintf(stderr, "gemmactl audit verify: %s\n", err.msg);
+        goto out;
+    }
+    if (o->json) {
+        json_t *j = set_json(m, o->n_files, r);
+        rc = j != NULL && ctl_print_json(j, stdout) == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+        json_decref(j);
+        if (!r->ok)
+            rc = CTL_EXIT_ERROR;
+        goto out;
+    }
+    for (size_t i = 0; i < o->n_files; i++) {
+        if (!m[i].read) {
+            printf("FAILED %s: %s\n", m[i].path, m[i].error);
+            continue;
+        }
+        char kid[17];
+        printf("[instance %s] ", short_key(m[i].res.key_id, kid));
+        ctl_audit_print_verify(m[i].path, &m[i].res,
+                               m[i].res.pinned ? "verified with the given public key"
+                                               : "verified with the keys the log lists");
+    }
+    for (size_t k = 0; k < r->n_instances; k++) {
+        const au_set_instance *in = &r->instances[k];
+        char kid[17];
+        printf("instance %s: %zu export%s, rows %lld..%lld (%lld rows", short_key(in->key_id, kid),
+               in->n_members, in->n_members == 1 ? "" : "s", (long long)in->first_seq,
+               (long long)in->last_seq, (long long)in->rows);
+        if (in->missing > 0)
+            printf(", %lld missing between exports", (long long)in->missing);
+        printf(")\n");
+    }
+    if (r->note[0])
+        printf("note: %s\n", r->note);
+    if (r->ok) {
+        printf("OK set: %zu exports from %zu instance%s, %lld rows\n", o->n_files,
+               r->n_instances, r->n_instances == 1 ? "" : "s", (long long)r->rows);
+        rc = CTL_EXIT_OK;
+    } else {
+        printf("FAILED set: %s\n", r->problem);
+    }
+out:
+    if (fflush(stdout) != 0 && rc == CTL_EXIT_OK)
+        rc = CTL_EXIT_ERROR;
+    free(m);
+    free(r);
+    return rc;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
     opts o;
@@ -255,6 +390,8 @@ static int cmd_verify(int argc, char **argv)
         ctl_client_free(&c);
         return rc;
     }
+    if (o.n_files > 1)
+        return verify_set(&o);
     au_verify_opts vo = {.pubkey_path = o.pubkey, .checkpoints_path = o.checkpoints};
     au_verify_result r;
     cm_err err;

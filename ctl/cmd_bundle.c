@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -25,6 +26,7 @@ typedef struct bundle_args {
     const char *ca[MAX_LIST];
     size_t n_ca;
     const char *cert_chain;
+    const char *signature; /* single-file mode: the signature file */
     const char *ignore[MAX_LIST];
     size_t n_ignore;
     int json;
@@ -36,27 +38,38 @@ static const char usage_keygen[] =
     "  Write PREFIX.key (private, mode 0600) and PREFIX.pub (public).\n";
 static const char usage_sign[] =
     "usage: gemmactl bundle sign DIR --key KEY [--cert-chain FILE] [--ignore PATH]...\n"
-    "  Hash every file of DIR and write DIR/model.sig signed with KEY (EC PEM).\n"
+    "       gemmactl bundle sign FILE --key KEY [--cert-chain FILE] [--signature SIG]\n"
+    "  Hash every file of DIR and write DIR/model.sig signed with KEY (EC PEM);\n"
+    "  or sign one FILE on its own, writing SIG (default FILE.sig).\n"
     "  --cert-chain FILE  PEM certificates, the signing certificate first\n"
     "  --ignore PATH      leave PATH (relative to DIR) out; repeatable\n";
 static const char usage_verify[] =
     "usage: gemmactl bundle verify DIR (--key PUB | --ca CA)... [--ignore PATH]... [--json]\n"
-    "  Check DIR/model.sig and every file of DIR.\n"
+    "       gemmactl bundle verify FILE --signature SIG (--key PUB | --ca CA)... [--json]\n"
+    "  Check DIR/model.sig and every file of DIR, or a FILE signed on its own\n"
+    "  against its signature file SIG.\n"
     "  --key PUB   trusted public key (PEM); repeatable\n"
     "  --ca CA     trusted CA certificates (PEM); repeatable\n"
     "  --ignore P  also ignore P (for signatures that do not record it)\n"
     "  exit status 0 verified, 1 not verified or error, 2 usage\n";
 static const char usage_inspect[] =
-    "usage: gemmactl bundle inspect DIR [--json]\n"
-    "  Show what DIR/model.sig says (method, signer, files, digests, root\n"
-    "  digest) without checking it.\n";
+    "usage: gemmactl bundle inspect DIR|SIG [--json]\n"
+    "  Show what DIR/model.sig (or the signature file SIG) says (method,\n"
+    "  signer, files, digests, root digest) without checking it.\n";
+
+/* Is `path` a regular file (after symlinks)? A single-file model then. */
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
 
 static void usage_all(FILE *f)
 {
     fprintf(f, "usage: gemmactl bundle COMMAND ...\n\ncommands:\n"
                "  keygen   make a signing key pair\n"
-               "  sign     sign a model directory\n"
-               "  verify   verify a signed model directory\n"
+               "  sign     sign a model directory, or a single model file\n"
+               "  verify   verify a signed model directory, or a file and its signature\n"
                "  inspect  show a directory's signature without checking it\n\n"
                "'gemmactl bundle COMMAND --help' describes each.\n");
 }
@@ -125,6 +138,8 @@ static int parse(int argc, char **argv, bundle_args *a, const char *allowed)
             a->curve = val;
         } else if (strcmp(name, "--cert-chain") == 0) {
             a->cert_chain = val;
+        } else if (strcmp(name, "--signature") == 0) {
+            a->signature = val;
         }
         if (list != NULL) {
             if (*n == MAX_LIST) {
@@ -164,7 +179,7 @@ static int cmd_keygen(int argc, char **argv)
 static int cmd_sign(int argc, char **argv)
 {
     bundle_args a;
-    if (parse(argc, argv, &a, " key cert-chain ignore ") != 0 ||
+    if (parse(argc, argv, &a, " key cert-chain ignore signature ") != 0 ||
         (!a.help && (a.dir == NULL || a.n_key != 1))) {
         fputs(usage_sign, stderr);
         return CTL_EXIT_USAGE;
@@ -184,13 +199,41 @@ static int cmd_sign(int argc, char **argv)
         .progress_arg = &prog,
     };
     cm_err err;
-    int rc = bundle_sign(a.dir, &o, &err);
+    int single = is_file(a.dir);
+    if (!single && a.signature != NULL) {
+        ctl_progress_done(&prog);
+        fprintf(stderr, "gemmactl bundle sign: %s is not a file: a folder's signature is "
+                        "always DIR/%s (--signature is for single files)\n",
+                a.dir, BUNDLE_SIG_NAME);
+        return CTL_EXIT_USAGE;
+    }
+    if (single && a.n_ignore != 0) {
+        ctl_progress_done(&prog);
+        fprintf(stderr, "gemmactl bundle sign: %s is a single file: --ignore is for folders\n",
+                a.dir);
+        return CTL_EXIT_USAGE;
+    }
+    char sig_default[4096];
+    const char *sig = a.signature;
+    if (single && sig == NULL) {
+        if (snprintf(sig_default, sizeof(sig_default), "%s.sig", a.dir) >=
+            (int)sizeof(sig_default)) {
+            ctl_progress_done(&prog);
+            fprintf(stderr, "gemmactl bundle sign: path too long\n");
+            return CTL_EXIT_USAGE;
+        }
+        sig = sig_default;
+    }
+    int rc = single ? bundle_sign_file(a.dir, sig, &o, &err) : bundle_sign(a.dir, &o, &err);
     ctl_progress_done(&prog);
     if (rc != 0) {
         fprintf(stderr, "gemmactl bundle sign: %s\n", err.msg);
         return CTL_EXIT_ERROR;
     }
-    printf("signed %s (%s/%s)\n", a.dir, a.dir, BUNDLE_SIG_NAME);
+    if (single)
+        printf("signed %s (signature %s)\n", a.dir, sig);
+    else
+        printf("signed %s (%s/%s)\n", a.dir, a.dir, BUNDLE_SIG_NAME);
     return CTL_EXIT_OK;
 }
 
@@ -260,7 +303,9 @@ static int cmd_inspect(int argc, char **argv)
     }
     bundle_info *info = NULL;
     cm_err err;
-    if (bundle_inspect(a.dir, &info, &err) != 0) {
+    int rc = is_file(a.dir) ? bundle_inspect_file(a.dir, &info, &err)
+                            : bundle_inspect(a.dir, &info, &err);
+    if (rc != 0) {
         if (a.json)
             print_json(json_pack("{s:b, s:s}", "ok", 0, "error", err.msg));
         fprintf(stderr, "gemmactl bundle inspect: %s\n", err.msg);
@@ -277,7 +322,7 @@ static int cmd_inspect(int argc, char **argv)
 static int cmd_verify(int argc, char **argv)
 {
     bundle_args a;
-    if (parse(argc, argv, &a, " key ca ignore json ") != 0 ||
+    if (parse(argc, argv, &a, " key ca ignore json signature ") != 0 ||
         (!a.help && (a.dir == NULL || a.n_key + a.n_ca == 0))) {
         fputs(usage_verify, stderr);
         return CTL_EXIT_USAGE;
@@ -285,6 +330,15 @@ static int cmd_verify(int argc, char **argv)
     if (a.help) {
         fputs(usage_verify, stdout);
         return CTL_EXIT_OK;
+    }
+    if (a.signature != NULL && a.n_ignore != 0) {
+        fprintf(stderr, "gemmactl bundle verify: --ignore is for folders, not single files\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (a.signature == NULL && is_file(a.dir)) {
+        fprintf(stderr, "gemmactl bundle verify: %s is a single file: give its signature "
+                        "with --signature SIG\n", a.dir);
+        return CTL_EXIT_USAGE;
     }
     cm_err err;
     bundle_trust *trust = NULL;
@@ -303,7 +357,8 @@ static int cmd_verify(int argc, char **argv)
             .progress = ctl_progress_cb,
             .progress_arg = &prog,
         };
-        rc = bundle_verify(a.dir, trust, &o, &v, &err);
+        rc = a.signature != NULL ? bundle_verify_file(a.dir, a.signature, trust, &o, &v, &err)
+                                 : bundle_verify(a.dir, trust, &o, &v, &err);
         ctl_progress_done(&prog);
     }
     bundle_trust_free(trust);

@@ -1,8 +1,9 @@
 /*
- * ctl/cmd_models.c -- 'gemmactl models list|load|unload': the models
+ * ctl/cmd_models.c -- 'gemmactl models list|load|unload|import': the models
  * gemmad serves (GET /v1/models), and loading or unloading one
  * (POST /admin/v1/models/load|unload), then waiting, with a spinner on a
  * terminal, until gemmad reports the model ready (or unloaded) or failed.
+ * 'import' works offline, on the store (ctl/models_import.c).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@ static void usage(FILE *out)
             "        --path FILE: only a check; gemmad refuses (400) any FILE but the one\n"
             "        gemmad.yaml configures for NAME (clients cannot choose the file)\n"
             "unload  unload NAME and wait until it is unloaded\n"
+            "import  copy a signed model into gemmad's store and verify it\n"
+            "        ('gemmactl models import --help')\n"
             "  --no-wait          return once gemmad has accepted the request\n"
             "  --timeout SECONDS  give up waiting after this long (default %d)\n",
             WAIT_DEFAULT_S);
@@ -297,8 +300,11 @@ int ctl_cmd_models(int argc, char **argv)
         usage(stdout);
         return CTL_EXIT_OK;
     }
+    if (strcmp(sub, "import") == 0)
+        return ctl_models_import(argc, argv);
     if (strcmp(sub, "list") != 0 && strcmp(sub, "load") != 0 && strcmp(sub, "unload") != 0) {
-        fprintf(stderr, "gemmactl models: unknown subcommand '%s' (list, load, unload)\n", sub);
+        fprintf(stderr, "gemmactl models: unknown subcommand '%s' (list, load, unload, import)\n",
+                sub);
         return CTL_EXIT_USAGE;
     }
     models_opts o;

@@ -18,6 +18,8 @@ enum {
 
 int ctl_cmd_status(int argc, char **argv);   /* ctl/cmd_status.c */
 int ctl_cmd_models(int argc, char **argv);   /* ctl/cmd_models.c */
+/* gemmactl models import (ctl/models_import.c); argv[1] is "import". */
+int ctl_models_import(int argc, char **argv);
 int ctl_cmd_chat(int argc, char **argv);     /* ctl/cmd_chat.c */
 int ctl_cmd_generate(int argc, char **argv); /* ctl/cmd_chat.c */
 int ctl_cmd_audit(int argc, char **argv);    /* ctl/cmd_audit.c */

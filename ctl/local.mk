@@ -13,3 +13,4 @@ gemmactl_LDADD = $(CTL_LIBS) common/libcommon.a $(SSL_LIBS) $(JANSSON_LIBS) $(YA
 include ctl/bundle_pki.mk
 include ctl/policy_audit.mk
 include ctl/client.mk
+gemmactl_SOURCES += ctl/models_import.c

@@ -303,3 +303,29 @@ int ctl_settings_resolve(const ctl_settings *flags, ctl_getenv_fn get, const cha
         snprintf(out->socket, sizeof(out->socket), "%s", CTL_DEFAULT_SOCKET);
     return 0;
 }
+
+int ctl_gemmad_setting(const char *gemmad_yaml, const char *section, const char *key, char *out,
+                       size_t n, int *found, cm_err *err)
+{
+    out[0] = '\0';
+    char *text;
+    size_t len;
+    if (read_file(gemmad_yaml, &text, &len, found, err) < 0)
+        return -1;
+    if (!*found)
+        return 0;
+    yaml_document_t doc;
+    int rc = load_doc(&doc, text, len, gemmad_yaml, err);
+    free(text);
+    if (rc < 0)
+        return -1;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    const char *v = scalar(map_get(&doc, map_get(&doc, root, section), key));
+    if (v) {
+        int w = snprintf(out, n, "%s", v);
+        if (w < 0 || (size_t)w >= n)
+            rc = cm_err_set(err, "%s: %s.%s is too long", gemmad_yaml, section, key);
+    }
+    yaml_document_delete(&doc);
+    return rc;
+}

@@ -59,6 +59,11 @@ int ctl_settings_user_path(ctl_getenv_fn get, char *out, size_t n, cm_err *err);
  * missing file is no error (*found = 0). */
 int ctl_gemmad_socket(const char *gemmad_yaml, char *out, size_t n, int *found, cm_err *err);
 
+/* The string SECTION.KEY of a gemmad.yaml ("" when it has none), e.g.
+ * security.bundle_keys. A missing file is no error (*found = 0). */
+int ctl_gemmad_setting(const char *gemmad_yaml, const char *section, const char *key, char *out,
+                       size_t n, int *found, cm_err *err);
+
 /* All layers: the user's file, the environment, then `flags`; then the
  * default endpoint from `gemmad_yaml` (NULL: the installed one) when none
  * was named. */

@@ -213,7 +213,7 @@ void gmd_route_readyz(gmd_conn *c)
     for (unsigned i = 0; i < srv->n_models; i++)
         json_object_set_new(models, srv->models[i].cfg.name,
                             json_string(gmd_model_state_name(srv->models[i].state)));
-    bool ready = gmd_api_all_ready(srv) && !srv->draining;
+    bool ready = gmd_api_all_ready(srv) && !srv->draining && !srv->in_grace;
     gmd_api_send_json(c, ready ? 200 : 503,
               json_pack("{s:s, s:o}", "status", ready ? "ready" : "not ready", "models",
                         models));

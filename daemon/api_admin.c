@@ -106,7 +106,7 @@ void gmd_route_admin_status(gmd_conn *c)
                            GMD_VERSION, "engine", gmd_infer_backend(), "config",
                            srv->config_path, "uptime_seconds", gmd_now() - srv->t_start,
                            "connections", (int)srv->n_conns, "ready", gmd_api_all_ready(srv),
-                           "draining", srv->draining, "tls_min_version",
+                           "draining", srv->draining || srv->in_grace, "tls_min_version",
                            srv->cfg.tls_min_version, "models", models, "totals", totals,
                            "client", you);
     if (st != NULL)

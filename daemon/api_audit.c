@@ -45,7 +45,7 @@ typedef struct audit_task {
     char db[GMD_PATH_MAX];      /* the audit database gemmad writes */
     gmd_audit_query q;          /* T_READ, T_EXPORT */
     /* T_ROTATE */
-    au_log *log;
+    gmd_guard *guard;
     char archive[GMD_PATH_MAX + ARCHIVE_NAME_MAX + 2];
     cm_identity id;
     char route[64];
@@ -186,7 +186,11 @@ static void verify_work(audit_task *t)
      * audit library's default): pin it, so a log re-signed with another
      * key does not pass. */
     char key[GMD_PATH_MAX + 32];
-    beside(t->db, "audit-signing.key", key, sizeof(key));
+    /* Its public half: the private key is out of this process's reach
+     * (the audit signer holds it, daemon/privsep.h). */
+    beside(t->db, "audit-signing.key.pub", key, sizeof(key));
+    if (access(key, R_OK) != 0)
+        beside(t->db, "audit-signing.key", key, sizeof(key));
     au_verify_opts vo = {.pubkey_path = access(key, R_OK) == 0 ? key : NULL};
     au_verify_result r;
     if (au_verify_db(t->db, &vo, &r, &t->err) < 0) {
@@ -211,7 +215,7 @@ static void rotate_work(audit_task *t)
         fail(t, 409, "archive_exists");
         return;
     }
-    if (au_log_rotate(t->log, t->archive, &t->err) < 0) {
+    if (gmd_guard_rotate(t->guard, t->archive, &t->err) < 0) {
         fail(t, 500, "audit_error");
         return;
     }
@@ -287,7 +291,7 @@ static void task_start(gmd_conn *c, audit_task *t)
 /* Answer 404 and return false when gemmad keeps no audit log. */
 static bool have_log(gmd_conn *c)
 {
-    if (c->srv->guard.audit != NULL)
+    if (gmd_guard_has_log(&c->srv->guard))
         return true;
     gmd_conn_error(c, 404, "invalid_request_error", "no_audit_log", NULL,
                    "this gemmad keeps no audit log (security.audit_db is not set)");
@@ -423,7 +427,7 @@ static void run_rotate(gmd_conn *c, void *arg)
     if (t == NULL)
         return;
     beside(t->db, name, t->archive, sizeof(t->archive));
-    t->log = c->srv->guard.audit;
+    t->guard = &c->srv->guard;
     t->id = c->id;
     gmd_api_route_name(c, t->route, sizeof(t->route));
     task_start(c, t);

@@ -21,6 +21,136 @@
 #include "common/log.h"
 #include "daemon/api.h"
 #include "daemon/api_request.h"
+#include "engine/grammar/tool_format.h"
+
+/* A generate job and what its parsed request holds. */
+static void job_free(gmd_job *job)
+{
+    if (job != NULL)
+        gmd_api_params_release(&job->params);
+    gmd_job_free(job);
+}
+
+/* ---- logprobs ---- */
+
+/* bytes as a JSON string, invalid UTF-8 replaced by U+FFFD */
+static json_t *lossy_string(const char *b, size_t n)
+{
+    char out[GMD_LOGPROB_TEXT * 3 + 1];
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)b[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n && (len == 1 || c >= 0xC2);
+        for (size_t j = 1; ok && j < len; j++)
+            ok = ((unsigned char)b[i + j] & 0xC0) == 0x80;
+        if (ok && len > 1) { /* let jansson judge overlong forms and surrogates */
+            json_t *probe = json_stringn(b + i, len);
+            ok = probe != NULL;
+            json_decref(probe);
+        }
+        if (ok) {
+            memcpy(out + k, b + i, len);
+            k += len;
+            i += len;
+        } else {
+            memcpy(out + k, "\xef\xbf\xbd", 3);
+            k += 3;
+            i++;
+        }
+    }
+    return json_stringn(out, k);
+}
+
+static json_t *bytes_array(const gmd_infer_token_text *t)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < t->n_text; i++)
+        json_array_append_new(a, json_integer((unsigned char)t->text[i]));
+    return a;
+}
+
+/* The logprobs of the tokens generated since the last call (the worker
+ * adds them before it posts their text), in OpenAI's shape for chat or
+ * completions; json null when the request did not ask for them. */
+static json_t *take_logprobs(gmd_job *job)
+{
+    gmd_infer_logprobs *lp = job->params.logprobs_out;
+    if (!job->params.logprobs || lp == NULL)
+        return json_null();
+    bool chat = job->kind == GMD_JOB_CHAT;
+    json_t *content = json_array(), *tokens = json_array(), *token_lp = json_array(),
+           *top_lp = json_array(), *offsets = json_array();
+    pthread_mutex_lock(&lp->mu);
+    for (; lp->taken < lp->n; lp->taken++) {
+        const gmd_infer_logprob *it = &lp->items[lp->taken];
+        json_t *tok = lossy_string(it->chosen.text, it->chosen.n_text);
+        if (chat) {
+            json_t *top = json_array();
+            for (size_t i = 0; i < it->n_top && i < job->params.top_logprobs; i++)
+                json_array_append_new(top, json_pack("{s:o, s:f, s:o}", "token",
+                    lossy_string(it->top[i].text, it->top[i].n_text), "logprob",
+                    (double)it->top[i].logprob, "bytes", bytes_array(&it->top[i])));
+            json_array_append_new(content, json_pack("{s:o, s:f, s:o, s:o}", "token", tok,
+                "logprob", (double)it->chosen.logprob, "bytes", bytes_array(&it->chosen),
+                "top_logprobs", top));
+        } else {
+            json_t *top = json_object();
+            for (size_t i = 0; i < it->n_top && i < job->params.top_logprobs; i++) {
+                json_t *k = lossy_string(it->top[i].text, it->top[i].n_text);
+                if (k && json_object_get(top, json_string_value(k)) == NULL)
+                    json_object_set_new(top, json_string_value(k),
+                                        json_real((double)it->top[i].logprob));
+                json_decref(k);
+            }
+            json_array_append_new(tokens, tok);
+            json_array_append_new(token_lp, json_real((double)it->chosen.logprob));
+            json_array_append_new(top_lp, top);
+            json_array_append_new(offsets, json_integer((json_int_t)lp->text_offset));
+            lp->text_offset += it->chosen.n_text;
+        }
+    }
+    pthread_mutex_unlock(&lp->mu);
+    if (chat) {
+        json_decref(tokens);
+        json_decref(token_lp);
+        json_decref(top_lp);
+        json_decref(offsets);
+        return json_pack("{s:o, s:n}", "content", content, "refusal");
+    }
+    json_decref(content);
+    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", token_lp,
+                     "top_logprobs", top_lp, "text_offset", offsets);
+}
+
+/* ---- tool calls ---- */
+
+/* The answer may hold tool calls to parse out (chat with tools, not "none"). */
+static bool tools_active(const gmd_job *job)
+{
+    return job->kind == GMD_JOB_CHAT && job->params.tools_json != NULL &&
+           job->params.tool_choice != GMD_TOOL_CHOICE_NONE;
+}
+
+/* OpenAI's tool_calls array for the calls, or NULL when there are none;
+ * with `delta`, each call also carries its index (stream chunks). */
+static json_t *tool_calls_json(const gmd_job *job, const gm_tool_call *calls, int n, bool delta)
+{
+    if (n <= 0)
+        return NULL;
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) {
+        char id[96];
+        snprintf(id, sizeof(id), "call_%s_%d", job->id, i);
+        json_t *c = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function",
+                              "function", "name", calls[i].name, "arguments",
+                              calls[i].arguments);
+        if (c && delta)
+            json_object_set_new(c, "index", json_integer(i));
+        json_array_append_new(a, c);
+    }
+    return a;
+}
 
 /* ---- completions ---- */
 
@@ -44,8 +174,10 @@ static json_t *usage_object(const gmd_infer_result *r)
 
 /* One SSE chunk; `text` NULL for the role chunk (chat) or the final one. */
 static void send_chunk(gmd_conn *c, gmd_job *job, const char *text, size_t len,
-                       const char *finish, const gmd_infer_result *usage)
+                       const char *finish, const gmd_infer_result *usage, json_t *logprobs)
 {
+    if (logprobs == NULL)
+        logprobs = json_null();
     json_t *choice;
     bool chat = job->kind == GMD_JOB_CHAT;
     if (chat) {
@@ -56,13 +188,13 @@ static void send_chunk(gmd_conn *c, gmd_job *job, const char *text, size_t len,
             json_object_set_new(delta, "role", json_string("assistant"));
             json_object_set_new(delta, "content", json_string(""));
         }
-        choice = json_pack("{s:i, s:o, s:o, s:n}", "index", 0, "delta", delta,
+        choice = json_pack("{s:i, s:o, s:o, s:o}", "index", 0, "delta", delta,
                            "finish_reason", finish ? json_string(finish) : json_null(),
-                           "logprobs");
+                           "logprobs", logprobs);
     } else {
-        choice = json_pack("{s:i, s:o, s:o, s:n}", "index", 0, "text",
+        choice = json_pack("{s:i, s:o, s:o, s:o}", "index", 0, "text",
                            json_stringn(text ? text : "", text ? len : 0), "finish_reason",
-                           finish ? json_string(finish) : json_null(), "logprobs");
+                           finish ? json_string(finish) : json_null(), "logprobs", logprobs);
     }
     json_t *choices = json_array();
     if (!usage)
@@ -93,13 +225,29 @@ static void answer_whole(gmd_conn *c, gmd_job *job, const gmd_infer_result *r)
     bool chat = job->kind == GMD_JOB_CHAT;
     const char *text = job->text.data ? job->text.data : "";
     json_t *choice;
-    if (chat)
-        choice = json_pack("{s:i, s:{s:s, s:s%}, s:s, s:n}", "index", 0, "message", "role",
+    json_t *logprobs = take_logprobs(job);
+    if (chat && tools_active(job)) {
+        gm_tool_call *calls = NULL;
+        char *content = NULL;
+        cm_err err;
+        int n = gm_tool_calls_parse(text, job->text.len, &calls, &content, &err);
+        json_t *tc = tool_calls_json(job, calls, n, false);
+        json_t *msg = json_pack("{s:s, s:o}", "role", "assistant", "content",
+                                n > 0 && content && content[0] == '\0' ? json_null()
+                                : json_string(content ? content : text));
+        if (tc)
+            json_object_set_new(msg, "tool_calls", tc);
+        choice = json_pack("{s:i, s:o, s:s, s:o}", "index", 0, "message", msg, "finish_reason",
+                           n > 0 ? "tool_calls" : finish_name(r->finish), "logprobs", logprobs);
+        gm_tool_calls_free(calls, n > 0 ? (size_t)n : 0);
+        free(content);
+    } else if (chat)
+        choice = json_pack("{s:i, s:{s:s, s:s%}, s:s, s:o}", "index", 0, "message", "role",
                            "assistant", "content", text, job->text.len, "finish_reason",
-                           finish_name(r->finish), "logprobs");
+                           finish_name(r->finish), "logprobs", logprobs);
     else
-        choice = json_pack("{s:i, s:s%, s:s, s:n}", "index", 0, "text", text, job->text.len,
-                           "finish_reason", finish_name(r->finish), "logprobs");
+        choice = json_pack("{s:i, s:s%, s:s, s:o}", "index", 0, "text", text, job->text.len,
+                           "finish_reason", finish_name(r->finish), "logprobs", logprobs);
     gmd_api_send_json(c, 200,
               json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o, s:n}", "id", job->id, "object",
                         chat ? "chat.completion" : "text_completion", "created",
@@ -135,6 +283,92 @@ static void refuse_unaudited(gmd_server *srv, gmd_conn *c)
                    "the audit log cannot record this request, so it is refused");
 }
 
+/* One chat chunk with this delta (stolen). */
+static void send_delta(gmd_conn *c, gmd_job *job, json_t *delta, const char *finish,
+                       json_t *logprobs)
+{
+    json_t *choice = json_pack("{s:i, s:o, s:o, s:o}", "index", 0, "delta", delta,
+                               "finish_reason", finish ? json_string(finish) : json_null(),
+                               "logprobs", logprobs ? logprobs : json_null());
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", job->id, "object",
+                          "chat.completion.chunk", "created", (json_int_t)job->created, "model",
+                          job->model->cfg.name, "choices", choice);
+    if (o && job->include_usage)
+        json_object_set_new(o, "usage", json_null());
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (s == NULL)
+        return;
+    gmd_buf b;
+    gmd_buf_init(&b);
+    gmd_buf_printf(&b, "data: %s\n\n", s);
+    free(s);
+    if (!b.failed)
+        gmd_conn_stream_write(c, b.data, b.len);
+    gmd_buf_free(&b);
+}
+
+/* With tools, text streams as content up to where a tool call starts, or
+ * could start ("<|tool_call>" or a prefix of it at the end); the rest
+ * waits for the end (send_tool_deltas). */
+static void stream_before_calls(gmd_conn *c, gmd_job *job)
+{
+    static const char mark[] = "<|tool_call>";
+    const size_t mark_len = sizeof(mark) - 1;
+    size_t *sent = &job->params.text_streamed;
+    const char *t = job->text.data ? job->text.data : "";
+    size_t len = job->text.len, upto = *sent;
+    while (upto < len) {
+        size_t rest = len - upto;
+        size_t cmp = rest < mark_len ? rest : mark_len;
+        if (t[upto] == '<' && memcmp(t + upto, mark, cmp) == 0)
+            break; /* a call starts here, or may */
+        upto++;
+    }
+    /* a call once begun holds everything after it */
+    const char *found = memmem(t + *sent, len - *sent, mark, mark_len);
+    if (found && (size_t)(found - t) < upto)
+        upto = (size_t)(found - t);
+    /* do not cut a UTF-8 character */
+    while (upto > *sent && upto < len && ((unsigned char)t[upto] & 0xC0) == 0x80)
+        upto--;
+    if (upto == *sent)
+        return;
+    send_chunk(c, job, t + *sent, upto - *sent, NULL, NULL, take_logprobs(job));
+    *sent = upto;
+}
+
+/* A streamed answer with tools: send the text not streamed yet and then
+ * its calls as OpenAI does (the name first, then the arguments); returns
+ * whether there were calls. */
+static bool send_tool_deltas(gmd_conn *c, gmd_job *job)
+{
+    size_t from = job->params.text_streamed;
+    const char *text = job->text.data ? job->text.data + from : "";
+    gm_tool_call *calls = NULL;
+    char *content = NULL;
+    cm_err err;
+    int n = gm_tool_calls_parse(text, job->text.len - from, &calls, &content, &err);
+    const char *shown = n >= 0 && content ? content : text;
+    json_t *lp = take_logprobs(job);
+    if (shown[0] != '\0' || !json_is_null(lp))
+        send_delta(c, job, json_pack("{s:s}", "content", shown), NULL, lp);
+    else
+        json_decref(lp);
+    for (int i = 0; i < n; i++) {
+        char id[96];
+        snprintf(id, sizeof(id), "call_%s_%d", job->id, i);
+        send_delta(c, job, json_pack("{s:[{s:i, s:s, s:s, s:{s:s, s:s}}]}", "tool_calls",
+                                     "index", i, "id", id, "type", "function", "function",
+                                     "name", calls[i].name, "arguments", ""), NULL, NULL);
+        send_delta(c, job, json_pack("{s:[{s:i, s:{s:s}}]}", "tool_calls", "index", i,
+                                     "function", "arguments", calls[i].arguments), NULL, NULL);
+    }
+    gm_tool_calls_free(calls, n > 0 ? (size_t)n : 0);
+    free(content);
+    return n > 0;
+}
+
 /* Send the end of a response whose "response" event is durable. */
 static void finish_response(gmd_conn *c, gmd_job *job)
 {
@@ -155,10 +389,13 @@ static void finish_response(gmd_conn *c, gmd_job *job)
                 free(s);
             }
         } else {
-            send_chunk(c, job, NULL, 0, job->http_status == 504 ? "length" : finish_name(r->finish),
-                       NULL);
+            const char *finish = job->http_status == 504 ? "length" : finish_name(r->finish);
+            if (tools_active(job) && send_tool_deltas(c, job))
+                finish = "tool_calls";
+            json_t *rest = take_logprobs(job); /* tokens whose text came last */
+            send_chunk(c, job, NULL, 0, finish, NULL, rest);
             if (job->include_usage)
-                send_chunk(c, job, NULL, 0, NULL, r);
+                send_chunk(c, job, NULL, 0, NULL, r, NULL);
         }
         gmd_conn_stream_write(c, "data: [DONE]\n\n", 14);
         gmd_conn_stream_end(c);
@@ -182,7 +419,7 @@ static void response_recorded(void *arg, int status, const char *msg)
         cm_log(CM_LOG_INFO, "api", "%s on %s ended after the client went away: %u tokens, "
                "%s", job->id, job->model->cfg.name, job->result.n_generated_tokens,
                job->result.finish == GMD_FINISH_CANCELLED ? "cancelled" : "finished");
-        gmd_job_free(job);
+        job_free(job);
         return;
     }
     c->job = NULL;
@@ -203,7 +440,7 @@ static void response_recorded(void *arg, int status, const char *msg)
         refuse_unaudited(srv, c);
         cm_log(CM_LOG_ERR, "api", "%s: response refused, audit failed: %s", job->id, msg);
     }
-    gmd_job_free(job);
+    job_free(job);
 }
 
 static void job_done(gmd_server *srv, gmd_job *job, gmd_event *ev)
@@ -260,7 +497,7 @@ static void request_recorded(void *arg, int status, const char *msg)
         if (job->stream) {
             gmd_conn_stream_begin(c, "text/event-stream");
             if (job->kind == GMD_JOB_CHAT)
-                send_chunk(c, job, NULL, 0, NULL, NULL);
+                send_chunk(c, job, NULL, 0, NULL, NULL, NULL);
         }
         return;
     }
@@ -294,7 +531,7 @@ static void request_recorded(void *arg, int status, const char *msg)
                  gmd_model_state_name(m->state));
         gmd_conn_error(c, 503, "server_error", "model_not_loaded", "model", emsg);
     }
-    gmd_job_free(job);
+    job_free(job);
 }
 
 /* What the prompt was, as the audit log keeps it (HMAC): the completion
@@ -328,8 +565,10 @@ void gmd_api_event(gmd_server *srv, gmd_event *ev)
     if (c == NULL)
         return;
     gmd_buf_add(&job->text, ev->text, ev->len); /* the whole answer, for the audit HMAC */
-    if (job->stream)
-        send_chunk(c, job, ev->text, ev->len, NULL, NULL);
+    if (job->stream && !tools_active(job))
+        send_chunk(c, job, ev->text, ev->len, NULL, NULL, take_logprobs(job));
+    else if (job->stream)
+        stream_before_calls(c, job);
 }
 
 /* 503 for a model that cannot run requests now, or a draining server. */
@@ -367,7 +606,7 @@ static void prep_done(uv_work_t *w, int status)
     gmd_conn *c = job->conn;
     gmd_model_prep_end(m); /* may start an unload: m->im is not used below */
     if (c == NULL) { /* the client went away; nothing was decided */
-        gmd_job_free(job);
+        job_free(job);
         return;
     }
     c->job = NULL;
@@ -375,7 +614,7 @@ static void prep_done(uv_work_t *w, int status)
         char msg[CM_ERR_MAX + 64];
         snprintf(msg, sizeof(msg), "cannot tokenize the prompt: %s",
                  status < 0 ? uv_strerror(status) : job->prep_err.msg);
-        gmd_job_free(job);
+        job_free(job);
         gmd_conn_error(c, 500, "server_error", "engine_error", NULL, msg);
         return;
     }
@@ -386,13 +625,13 @@ static void prep_done(uv_work_t *w, int status)
                  "your %s resulted in %zu tokens.", job->n_ctx,
                  job->kind == GMD_JOB_CHAT ? "messages" : "prompt", n);
         const char *param = job->kind == GMD_JOB_CHAT ? "messages" : "prompt";
-        gmd_job_free(job);
+        job_free(job);
         gmd_conn_error(c, 400, "invalid_request_error", "context_length_exceeded", param, msg);
         return;
     }
     if (!gmd_api_guard_keep(c, GMD_ACT_INFER, m->cfg.name, (uint32_t)n, job->params.max_tokens,
                             &job->gd)) {
-        gmd_job_free(job);
+        job_free(job);
         return;
     }
     /* max_tokens not given (0): the guard applied the role's limit, and
@@ -405,7 +644,7 @@ static void prep_done(uv_work_t *w, int status)
     job->identity = c->id;
     if (m->state != GMD_MODEL_READY || srv->draining) {
         gmd_guard_release(&srv->guard, &job->gd, 0);
-        gmd_job_free(job);
+        job_free(job);
         refuse_unavailable(c, m);
         return;
     }
@@ -421,7 +660,16 @@ static void prep_done(uv_work_t *w, int status)
     ae.prompt = prompt.data ? prompt.data : "";
     ae.prompt_len = prompt.len;
     ae.prompt_tokens = (int64_t)n;
-    ae.detail = job->stream ? "stream" : NULL;
+    /* constrained output: the kind and the schema's SHA-256 in the row */
+    char detail[160];
+    if (job->params.format_kind) {
+        snprintf(detail, sizeof(detail), "%sconstrained=%s%s%s", job->stream ? "stream; " : "",
+                 job->params.format_kind, job->params.schema_sha256[0] ? " schema_sha256=" : "",
+                 job->params.schema_sha256);
+        ae.detail = detail;
+    } else {
+        ae.detail = job->stream ? "stream" : NULL;
+    }
     gmd_guard_record(&srv->guard, &ae, request_recorded, job);
     gmd_buf_free(&prompt);
 }
@@ -446,14 +694,14 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
                                    &job->stream, &job->include_usage, &aerr);
     json_decref(o);
     if (rc < 0) {
-        gmd_job_free(job);
+        job_free(job);
         gmd_conn_error(c, aerr.status, "invalid_request_error", aerr.code,
                        aerr.param[0] ? aerr.param : NULL, aerr.message);
         return;
     }
     gmd_model *m = gmd_server_find_model(srv, model);
     if (m == NULL) {
-        gmd_job_free(job);
+        job_free(job);
         char msg[300];
         snprintf(msg, sizeof(msg), "The model '%.200s' does not exist", model);
         gmd_conn_error(c, 404, "invalid_request_error", "model_not_found", "model", msg);
@@ -462,7 +710,7 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
     /* max_tokens not given (0): the guard applies the role's limit, and
      * the model's own limit caps the rest (prep_done). */
     if (job->params.max_tokens > m->cfg.max_tokens) {
-        gmd_job_free(job);
+        job_free(job);
         char msg[200];
         snprintf(msg, sizeof(msg), "max_tokens is too large: this model allows at most %u",
                  m->cfg.max_tokens);
@@ -477,7 +725,7 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
             gmd_guard_release(&srv->guard, &job->gd, 0);
             refuse_unavailable(c, m);
         }
-        gmd_job_free(job);
+        job_free(job);
         return;
     }
     job->model = m;
@@ -498,7 +746,7 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
     if (qrc < 0) {
         gmd_model_prep_end(m);
         c->job = NULL;
-        gmd_job_free(job);
+        job_free(job);
         char msg[200];
         snprintf(msg, sizeof(msg), "cannot tokenize the prompt: %s", uv_strerror(qrc));
         gmd_conn_error(c, 503, "server_error", "server_busy", NULL, msg);

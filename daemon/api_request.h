@@ -30,4 +30,10 @@ int gmd_api_parse_request(json_t *body, bool chat, char *model, size_t model_cap
                           gmd_infer_params *params, bool *stream, bool *include_usage,
                           gmd_api_error *err);
 
+/* Release what gmd_api_parse_request() added to params beyond the
+ * strings gmd_job_free() knows (the grammar, the logprobs buffer, tools,
+ * the messages' tool fields). Call it before the messages are freed;
+ * safe to call twice. */
+void gmd_api_params_release(gmd_infer_params *p);
+
 #endif

@@ -2,11 +2,14 @@
 # daemon/bench_audit.sh -- measure sustained audited inference requests per
 # second: P clients (curl, one keep-alive mutual-TLS connection each) send
 # POST /v1/completions with max_tokens 1 to the tiny synthetic model for
-# SECONDS, once with the audit log (fail-closed: every request waits for
-# its "request" and "response" events to be durable) and once without.
-# Not a test; run by hand:
+# SECONDS, with the audit log (fail-closed: every request waits for its
+# "request" and "response" events to be durable) written by the audit
+# signer process (security.privsep, the default), with the audit log in
+# gemmad itself (privsep: false), and without an audit log. ROUNDS=N
+# repeats the two audited runs N times, alternating, to see the noise of
+# a shared machine. Not a test; run by hand:
 #
-#   daemon/bench_audit.sh BUILD_DIR [SECONDS] [CLIENTS]
+#   [ROUNDS=N] daemon/bench_audit.sh BUILD_DIR [SECONDS] [CLIENTS]
 set -eu
 build=$(cd "${1:?usage: daemon/bench_audit.sh BUILD_DIR [SECONDS] [CLIENTS]}" && pwd)
 secs=${2:-20}
@@ -94,7 +97,14 @@ Y
         'BEGIN{printf "%s: %d clients, %d answered 200 in %d s = %.0f requests/s (%d other)%s\n", l, p, n, s, n/s, b, r}'
     rm -f "$T"/audit.db*
 }
-echo "machine: $(nproc) CPUs"
-run "audited (fail-closed)" "security:
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+r=0
+while [ $r -lt "${ROUNDS:-1}" ]; do
+    run "audited, privsep (signer process)" "security:
   audit_db: $T/audit.db"
+    run "audited, privsep: false (in-process)" "security:
+  audit_db: $T/audit.db
+  privsep: false"
+    r=$((r + 1))
+done
 run "no audit log" ""

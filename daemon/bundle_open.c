@@ -1,6 +1,8 @@
 /*
  * daemon/bundle_open.c -- verified opening of signed model bundles (see
- * bundle_open.h). Runs in the thread pool, before the engine sees a byte.
+ * bundle_open.h): a folder with its model.sig, or a GGUF file signed on
+ * its own (models[].signature). Runs in the thread pool, before the
+ * engine sees a byte.
  */
 #include "daemon/bundle_open.h"
 
@@ -47,9 +49,17 @@ int gmd_bundle_open(const gmd_config *cfg, const gmd_model_config *mc, int *fd,
         goto out;
     if (cfg->bundle_cas[0] != '\0' && bundle_trust_add_ca_file(trust, cfg->bundle_cas, err) < 0)
         goto out;
-    if (bundle_verify(mc->bundle, trust, NULL, &v, err) < 0)
-        goto out;
-    const char *name = pick(v, mc, err);
+    const char *name;
+    if (mc->signature[0] != '\0') {
+        /* A GGUF signed on its own: `path` against `signature`. */
+        if (bundle_verify_file(mc->path, mc->signature, trust, NULL, &v, err) < 0)
+            goto out;
+        name = BUNDLE_FILE_RESOURCE;
+    } else {
+        if (bundle_verify(mc->bundle, trust, NULL, &v, err) < 0)
+            goto out;
+        name = pick(v, mc, err);
+    }
     if (name == NULL)
         goto out;
     *fd = bundle_verified_take_fd(v, name);

@@ -23,7 +23,9 @@
 typedef struct gmd_model_config {
     char name[GMD_NAME_MAX];   /* the "model" clients ask for */
     char path[GMD_PATH_MAX];   /* GGUF file; with a bundle: its name inside it */
-    char bundle[GMD_PATH_MAX]; /* signed bundle directory ("" = none) */
+    char bundle[GMD_PATH_MAX]; /* signed bundle directory ("" = none); with
+                                  `signature`, the parser sets it to `path`
+                                  (the signed file is the bundle) */
     bool load;                 /* load at start-up */
     uint32_t context;          /* positions per sequence, 0 = engine default */
     uint32_t workers;          /* engine threads serving it (one sequence each) */
@@ -34,6 +36,8 @@ typedef struct gmd_model_config {
     uint32_t kv_budget_mb;        /* KV cache the running requests may reserve */
     uint32_t prefix_cache_mb;     /* KV kept for repeated prompt prefixes, 0 = off */
     uint32_t prefix_cache_min_tokens; /* shortest prefix worth keeping */
+    char device[16];           /* "cpu" (default) or "cuda:N" (engine/gemma.h) */
+    char signature[GMD_PATH_MAX]; /* signature of `path` signed on its own ("" = none) */
 } gmd_model_config;
 
 typedef struct gmd_config {
@@ -80,6 +84,7 @@ typedef struct gmd_config {
 
     /* shutdown */
     uint32_t drain_timeout_ms;
+    uint32_t drain_grace_ms;    /* SIGTERM: not ready but still accepting this long */
 
     /* security */
     char policy_file[GMD_PATH_MAX];   /* "" = allow every verified client */
@@ -88,6 +93,7 @@ typedef struct gmd_config {
     bool audit_raw_text;              /* keep prompt and output text, not only HMACs */
     uint32_t audit_checkpoint_rows;   /* signed checkpoint after this many rows */
     uint32_t audit_checkpoint_seconds;/* ... or this many seconds with new rows */
+    bool privsep;                     /* audit keys in a separate signer process */
     char bundle_keys[GMD_PATH_MAX];   /* PEM public key(s) that sign bundles */
     char bundle_cas[GMD_PATH_MAX];    /* PEM CAs whose chains sign bundles */
 

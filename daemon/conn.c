@@ -177,7 +177,7 @@ static void response_done(gmd_conn *c, int status)
     c->streaming = false;
     c->route[0] = '\0';
     gmd_http_next(&c->http);
-    if (!c->keep_alive || srv->draining) {
+    if (!c->keep_alive || srv->draining || srv->in_grace) {
         conn_finish(c);
         return;
     }
@@ -195,7 +195,8 @@ static void head(gmd_buf *b, gmd_conn *c, int status, const char *ctype)
     if (ctype)
         gmd_buf_printf(b, "Content-Type: %s\r\n", ctype);
     gmd_buf_printf(b, "Connection: %s\r\n",
-                   c->keep_alive && !c->srv->draining ? "keep-alive" : "close");
+                   c->keep_alive && !c->srv->draining && !c->srv->in_grace ? "keep-alive"
+                                                                           : "close");
 }
 
 void gmd_conn_respond(gmd_conn *c, int status, const char *ctype, const char *body,
@@ -323,7 +324,13 @@ static void timer_mode(gmd_conn *c, int mode)
     case TIMER_LINGER: ms = LINGER_MS; break;
     default: return;
     }
-    uv_timer_start(&c->timer, on_timer, ms, 0);
+    /* A connection without its deadline could be held open for ever. */
+    int rc = uv_timer_start(&c->timer, on_timer, ms, 0);
+    if (rc < 0) {
+        cm_log(CM_LOG_ERR, "conn", "cannot start a connection timer (%s): closing %s",
+               uv_strerror(rc), c->id.peer_addr);
+        gmd_conn_close(c);
+    }
 }
 
 static void on_timer(uv_timer_t *t)
@@ -399,7 +406,7 @@ static void process_input(gmd_conn *c)
         timer_mode(c, TIMER_NONE);
         c->busy = true;
         c->sent_continue = false;
-        c->keep_alive = c->http.keep_alive && !c->srv->draining;
+        c->keep_alive = c->http.keep_alive && !c->srv->draining && !c->srv->in_grace;
         c->t_request = gmd_now();
         gmd_api_handle(c);
     }
@@ -530,7 +537,13 @@ void gmd_conn_resume(gmd_conn *c)
 {
     if (c->paused_read && !c->closing) {
         c->paused_read = false;
-        uv_read_start(&c->h.stream, on_alloc, on_read);
+        /* Not reading again would leave the client waiting for ever. */
+        int rc = uv_read_start(&c->h.stream, on_alloc, on_read);
+        if (rc < 0) {
+            cm_log(CM_LOG_ERR, "conn", "cannot read from %s again (%s): closing",
+                   c->id.peer_addr, uv_strerror(rc));
+            gmd_conn_close(c);
+        }
     }
 }
 
@@ -602,9 +615,13 @@ void gmd_conn_accept(gmd_server *srv, uv_stream_t *listener, bool is_unix)
         uv_close(&c->h.handle, on_reject_closed);
         return;
     }
-    if (!is_unix)
-        uv_tcp_nodelay(&c->h.tcp, 1);
-    uv_timer_init(srv->loop, &c->timer);
+    if (!is_unix && (rc = uv_tcp_nodelay(&c->h.tcp, 1)) < 0)
+        cm_log(CM_LOG_DEBUG, "conn", "TCP_NODELAY: %s", uv_strerror(rc)); /* only slower */
+    if ((rc = uv_timer_init(srv->loop, &c->timer)) < 0) {
+        cm_log(CM_LOG_ERR, "conn", "connection refused: no timer (%s)", uv_strerror(rc));
+        uv_close(&c->h.handle, on_reject_closed);
+        return;
+    }
     c->timer.data = c;
     c->open_handles = 2;
     gmd_buf_init(&c->in);
@@ -636,8 +653,12 @@ void gmd_conn_accept(gmd_server *srv, uv_stream_t *listener, bool is_unix)
     SSL_set_bio(c->ssl, c->rbio, c->wbio);
     SSL_set_accept_state(c->ssl);
     timer_mode(c, TIMER_HANDSHAKE);
-    if (uv_read_start(&c->h.stream, on_alloc, on_read) < 0)
+    if (c->closing)
+        return;
+    if ((rc = uv_read_start(&c->h.stream, on_alloc, on_read)) < 0) {
+        cm_log(CM_LOG_ERR, "conn", "cannot read from a new connection (%s)", uv_strerror(rc));
         gmd_conn_close(c);
+    }
 }
 
 /* Draining: close connections that are not answering a request. */

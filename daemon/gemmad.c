@@ -1,6 +1,8 @@
 /*
  * daemon/gemmad.c -- gemmad's command line: run the daemon with a
- * configuration file, or check one (--check-config) and exit.
+ * configuration file, or check one (--check-config) and exit. With an
+ * audit log it first starts the audit signer process (daemon/privsep.h),
+ * which is gemmad itself run as "gemmad --audit-signer ...".
  */
 #include <getopt.h>
 #include <signal.h>
@@ -9,6 +11,7 @@
 
 #include "common/log.h"
 #include "daemon/conf.h"
+#include "daemon/privsep.h"
 #include "daemon/server_run.h"
 #include "daemon/tls.h"
 #include "policy/policy.h"
@@ -71,6 +74,9 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* The audit signer: started by gemmad itself (privsep.c), never by hand. */
+    if (argc > 1 && strcmp(argv[1], "--audit-signer") == 0)
+        return gmd_signer_main(argc - 2, argv + 2);
     const char *config = GMD_SYSCONFDIR "/gemmad/gemmad.yaml";
     const char *level = NULL;
     int c;
@@ -102,7 +108,16 @@ int main(int argc, char **argv)
         return 2;
     }
     cm_log_set_level(lv);
-    if (gmd_server_run(config, &cfg, &err) < 0) {
+    /* Before any listener or thread: the signer takes the audit keys, and
+     * this process confines itself. */
+    if (gmd_privsep_start(&cfg, level ? level : cfg.log_level, &err) < 0) {
+        cm_log(CM_LOG_ERR, "gemmad", "%s", err.msg);
+        return 1;
+    }
+    int rc = gmd_server_run(config, &cfg, &err);
+    /* Start-up failed before the guard took the signer: let it finish. */
+    au_remote_close(gmd_privsep_take_remote());
+    if (rc < 0) {
         cm_log(CM_LOG_ERR, "gemmad", "%s", err.msg);
         return 1;
     }

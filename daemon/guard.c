@@ -4,11 +4,13 @@
  */
 #include "daemon/guard.h"
 
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "daemon/privsep.h"
 
 const char *gmd_action_name(gmd_action a)
 {
@@ -124,6 +126,43 @@ static void on_audit_done(uv_async_t *a)
     run_done(a->data);
 }
 
+/* ---- the audit log, here or in the signer process ---- */
+
+bool gmd_guard_has_log(const gmd_guard *g)
+{
+    return g->audit != NULL || g->remote != NULL;
+}
+
+static int append_async(gmd_guard *g, const au_event *ev, au_done_fn done, void *user,
+                        cm_err *err)
+{
+    if (g->remote != NULL)
+        return au_remote_append_async(g->remote, ev, done, user, err);
+    return au_log_append_async(g->audit, ev, done, user, err);
+}
+
+static int append_wait(gmd_guard *g, const au_event *ev, cm_err *err)
+{
+    if (g->remote != NULL)
+        return au_remote_append(g->remote, ev, NULL, err);
+    return au_log_append(g->audit, ev, NULL, err);
+}
+
+int gmd_guard_rotate(gmd_guard *g, const char *archive, cm_err *err)
+{
+    if (g->remote == NULL)
+        return au_log_rotate(g->audit, archive, err);
+    /* The signer takes a bare name and puts the archive beside the log. */
+    char dir_a[GMD_PATH_MAX + 256], dir_l[GMD_PATH_MAX];
+    snprintf(dir_a, sizeof(dir_a), "%s", archive);
+    snprintf(dir_l, sizeof(dir_l), "%s", g->audit_path);
+    const char *slash = strrchr(archive, '/');
+    const char *name = slash ? slash + 1 : archive;
+    if (strcmp(dirname(dir_a), dirname(dir_l)) != 0)
+        return cm_err_set(err, "audit: the archive %s must lie beside the log", archive);
+    return au_remote_rotate(g->remote, name, err);
+}
+
 /* ---- opening and closing ---- */
 
 int gmd_guard_open(gmd_guard *g, const gmd_config *cfg, uv_loop_t *loop, cm_err *err)
@@ -154,13 +193,19 @@ int gmd_guard_open(gmd_guard *g, const gmd_config *cfg, uv_loop_t *loop, cm_err 
     g->cp_rows = cfg->audit_checkpoint_rows;
     g->cp_seconds = cfg->audit_checkpoint_seconds;
     if (cfg->audit_db[0] != '\0') {
+        /* The signer process gemmad.c started (privsep on), or the log
+         * right here. */
+        g->remote = gmd_privsep_take_remote();
         au_config ac = {.db_path = cfg->audit_db,
                         .fail_open = cfg->audit_fail_open,
                         .store_raw_text = cfg->audit_raw_text,
                         .checkpoint_rows = cfg->audit_checkpoint_rows,
                         .checkpoint_ms = cfg->audit_checkpoint_seconds * 1000u};
-        if (au_log_open(&ac, &g->audit, err) < 0)
+        if (g->remote == NULL && au_log_open(&ac, &g->audit, err) < 0)
             return cm_err_prefix(err, "security.audit_db");
+        if (g->audit != NULL)
+            cm_log(CM_LOG_WARN, "guard", "security.privsep is off: the audit keys are held by "
+                   "this process, which also parses what clients send");
         if (g->raw_text)
             cm_log(CM_LOG_WARN, "guard", "security.audit_raw_text is set: the audit log %s "
                    "keeps the text of every prompt and answer, not only their HMACs",
@@ -197,12 +242,12 @@ void gmd_guard_stop(gmd_guard *g, const char *detail)
             break;
         run_done(g);
     }
-    if (g->audit != NULL) {
+    if (gmd_guard_has_log(g)) {
         au_event ev = AU_EVENT_INIT;
         ev.type = AU_EV_DAEMON_STOP;
         ev.detail = detail;
         cm_err err;
-        if (au_log_append(g->audit, &ev, NULL, &err) < 0)
+        if (append_wait(g, &ev, &err) < 0)
             cm_log(CM_LOG_ERR, "audit", "cannot record daemon.stop: %s", err.msg);
     } else {
         cm_log(CM_LOG_INFO, "audit", "event=daemon.stop detail=\"%s\"", detail);
@@ -220,7 +265,8 @@ int gmd_guard_reload(gmd_guard *g, const gmd_config *cfg, cm_err *err)
     }
     if (strcmp(cfg->audit_db, g->audit_path) != 0 || cfg->audit_fail_open != g->fail_open ||
         cfg->audit_raw_text != g->raw_text || cfg->audit_checkpoint_rows != g->cp_rows ||
-        cfg->audit_checkpoint_seconds != g->cp_seconds)
+        cfg->audit_checkpoint_seconds != g->cp_seconds ||
+        (gmd_guard_has_log(g) && cfg->privsep != (g->remote != NULL)))
         cm_log(CM_LOG_WARN, "guard", "security.audit_* changes take effect at the next start");
     pl_holder_swap(g->policy, p);
     snprintf(g->policy_path, sizeof(g->policy_path), "%s", cfg->policy_file);
@@ -232,6 +278,8 @@ int gmd_guard_reload(gmd_guard *g, const gmd_config *cfg, cm_err *err)
 void gmd_guard_close(gmd_guard *g)
 {
     au_log_close(g->audit);
+    au_remote_close(g->remote); /* the signer checkpoints and exits */
+    g->remote = NULL;
     if (g->started) {
         pthread_mutex_destroy(&g->mu);
         pthread_cond_destroy(&g->cv);
@@ -318,7 +366,7 @@ static void log_event(const au_event *ev)
 
 int gmd_guard_record(gmd_guard *g, const au_event *ev, gmd_audit_cont cont, void *arg)
 {
-    if (g->audit == NULL) {
+    if (!gmd_guard_has_log(g)) {
         log_event(ev);
         if (cont)
             cont(arg, 0, "");
@@ -326,7 +374,8 @@ int gmd_guard_record(gmd_guard *g, const au_event *ev, gmd_audit_cont cont, void
     }
     cm_err err;
     if (cont == NULL) {
-        if (au_log_append_async(g->audit, ev, audit_written, NULL, &err) < 0) {
+        /* The signer logs failures of fire-and-forget events itself. */
+        if (append_async(g, ev, g->remote ? NULL : audit_written, NULL, &err) < 0) {
             cm_log(CM_LOG_ERR, "audit", "cannot queue an audit event: %s", err.msg);
             return g->fail_open ? 0 : -1;
         }
@@ -347,7 +396,7 @@ int gmd_guard_record(gmd_guard *g, const au_event *ev, gmd_audit_cont cont, void
     pthread_mutex_unlock(&g->mu);
     if (stopped) {
         /* Shutting down, the loop is gone: write synchronously. */
-        int rc = au_log_append(g->audit, ev, NULL, &err);
+        int rc = append_wait(g, ev, &err);
         w->status = rc < 0 && !g->fail_open ? -1 : 0;
         snprintf(w->msg, sizeof(w->msg), "%s", rc < 0 ? err.msg : "");
         pthread_mutex_lock(&g->mu);
@@ -357,7 +406,7 @@ int gmd_guard_record(gmd_guard *g, const au_event *ev, gmd_audit_cont cont, void
         free(w);
         return 0;
     }
-    if (au_log_append_async(g->audit, ev, audit_awaited, w, &err) < 0) {
+    if (append_async(g, ev, audit_awaited, w, &err) < 0) {
         cm_log(CM_LOG_ERR, "audit", "cannot queue an audit event: %s", err.msg);
         wait_finish(w, g->fail_open ? 0 : -1, err.msg); /* continues on the next loop turn */
     }
@@ -380,9 +429,10 @@ int gmd_guard_audit(gmd_guard *g, const cm_identity *id, const char *event,
 
 uint64_t gmd_guard_audit_failures(gmd_guard *g)
 {
-    if (g->audit == NULL)
-        return 0;
-    au_stats st;
-    au_log_stats(g->audit, &st);
+    au_stats st = {0};
+    if (g->remote != NULL)
+        au_remote_stats(g->remote, &st);
+    else if (g->audit != NULL)
+        au_log_stats(g->audit, &st);
     return st.failed;
 }

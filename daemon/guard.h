@@ -11,7 +11,10 @@
  * Policy: security.policy names a role policy (policy/policy.h, default
  * deny); without it every verified client (mutual TLS has refused the
  * rest) is allowed. Audit: security.audit_db names the hash-chained audit
- * log (audit/audit.h); without it events go to the log.
+ * log (audit/audit.h); without it events go to the log. With
+ * security.privsep (the default) the log is written by the audit signer
+ * process and reached through audit/remote.h, whose calls keep the same
+ * contract; otherwise it is opened in this process.
  *
  * Fail-closed auditing: gmd_guard_record() with a continuation appends an
  * event without blocking the loop; the audit writer thread reports when
@@ -35,6 +38,7 @@
 #include <uv.h>
 
 #include "audit/audit.h"
+#include "audit/remote.h"
 #include "common/err.h"
 #include "common/identity.h"
 #include "daemon/conf.h"
@@ -75,7 +79,9 @@ typedef struct gmd_audit_wait gmd_audit_wait; /* one awaited event (guard.c) */
 typedef struct gmd_guard {
     pl_holder *policy;        /* NULL: no policy file, allow verified clients */
     pl_limiter *limiter;
-    au_log *audit;            /* NULL: audit events go to the log */
+    au_log *audit;            /* the audit log in this process (security.privsep off) */
+    au_remote *remote;        /* ... or in the audit signer process (privsep.h) */
+    /* Neither: audit events go to the log. */
     bool fail_open;           /* security.audit_fail_open */
     bool raw_text;              /* security.audit_raw_text as started */
     uint32_t cp_rows, cp_seconds; /* security.audit_checkpoint_* as started */
@@ -133,8 +139,14 @@ int gmd_guard_record(gmd_guard *g, const au_event *ev, gmd_audit_cont cont, void
 int gmd_guard_audit(gmd_guard *g, const cm_identity *id, const char *event,
                     gmd_action action, const char *model, int status, const char *detail);
 
-/* Audit events that could not be written (queue full, write failed),
- * counting fail-open ones. */
+/* Audit events that could not be written (queue full, write failed,
+ * signer gone), counting fail-open ones. */
 uint64_t gmd_guard_audit_failures(gmd_guard *g);
+
+/* Whether an audit log is kept (security.audit_db). */
+bool gmd_guard_has_log(const gmd_guard *g);
+/* Rotate the audit log into `archive` (a path beside the log). Blocking:
+ * for the thread pool. */
+int gmd_guard_rotate(gmd_guard *g, const char *archive, cm_err *err);
 
 #endif

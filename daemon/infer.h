@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 
 #include "common/err.h"
 #include "daemon/conf.h"
@@ -22,9 +23,20 @@
 typedef struct gmd_infer_model gmd_infer_model;
 
 typedef struct gmd_infer_message {
-    char *role;      /* "system", "developer", "user", "assistant" */
+    char *role;      /* "system", "developer", "user", "assistant", "tool" */
     char *content;
+    /* --- additions (released by gmd_api_params_release) --- */
+    char *tool_calls_json;   /* assistant: OpenAI's tool_calls array, or NULL */
+    char *tool_call_id;      /* tool: the call it answers */
 } gmd_infer_message;
+
+/* tool_choice */
+enum {
+    GMD_TOOL_CHOICE_NONE = 0,    /* no tools, or "none": never parsed as calls */
+    GMD_TOOL_CHOICE_AUTO,        /* the model may call one */
+    GMD_TOOL_CHOICE_REQUIRED,    /* it must (p->grammar: a call of one of them) */
+    GMD_TOOL_CHOICE_NAMED,       /* it must call tool_choice_name */
+};
 
 typedef struct gmd_infer_params {
     bool chat;                   /* messages (chat) or prompt (completion) */
@@ -43,7 +55,45 @@ typedef struct gmd_infer_params {
     int32_t *prompt_ids;         /* the prompt as gmd_infer_tokenize() gave it
                                     (malloc'ed), or NULL: gmd_infer_run tokenizes */
     size_t n_prompt_ids;
+    /* --- additions: structured output and logprobs (api_request.c fills
+     * and releases them, gmd_api_params_release) --- */
+    struct gm_grammar *grammar;  /* response_format as a grammar, or NULL */
+    const char *format_kind;     /* "json_schema", "json_object" or NULL */
+    char schema_sha256[65];      /* hex SHA-256 of the schema (compact JSON), or "" */
+    bool logprobs;               /* report each token's logprob */
+    uint32_t top_logprobs;       /* and this many alternatives (<= 20) */
+    struct gmd_infer_logprobs *logprobs_out; /* where the worker puts them */
+    char *tools_json;            /* OpenAI's tools array (compact JSON), or NULL */
+    int tool_choice;             /* GMD_TOOL_CHOICE_* */
+    size_t text_streamed;        /* loop only: bytes of the answer streamed as content
+                                    while tool calls may still come */
 } gmd_infer_params;
+
+/* One generated token's log-probability (the raw logits' log-softmax)
+ * and the best alternatives; texts are the tokens' bytes. */
+#define GMD_LOGPROB_TEXT 48
+#define GMD_TOP_LOGPROBS_MAX 20
+typedef struct gmd_infer_token_text {
+    char text[GMD_LOGPROB_TEXT];
+    uint8_t n_text;
+    float logprob;
+} gmd_infer_token_text;
+
+typedef struct gmd_infer_logprob {
+    gmd_infer_token_text chosen;
+    uint8_t n_top;
+    gmd_infer_token_text top[GMD_TOP_LOGPROBS_MAX];
+} gmd_infer_logprob;
+
+/* Filled by the worker as tokens are sampled (before their text is
+ * posted), drained by the loop with each text event. */
+typedef struct gmd_infer_logprobs {
+    pthread_mutex_t mu;
+    gmd_infer_logprob *items;
+    size_t n, cap;
+    size_t taken;                /* items the loop has drained (loop only) */
+    size_t text_offset;          /* bytes of text before item `taken` (loop only) */
+} gmd_infer_logprobs;
 
 typedef enum gmd_infer_finish {
     GMD_FINISH_LENGTH = 0,

@@ -21,13 +21,23 @@
 #include "engine/cpu/dot.h"
 #include "engine/cuda/cuda.h"
 #include "engine/gemma.h"
+#include "engine/grammar/grammar.h"
+#include "engine/grammar/logprobs.h"
+#include "engine/grammar/tool_format.h"
 #include "engine/text/chat.h"
 #include "engine/text/generate.h"
 #include "engine/text/sample.h"
 #include "engine/text/vocab.h"
 
+/* Where a request's per-token logprobs go (its on_token callback). */
+typedef struct logprob_sink {
+    const gm_vocab *vocab;
+    gmd_infer_logprobs *out;
+} logprob_sink;
+
 /* One sequence of the batch. */
 typedef struct slot {
+    logprob_sink sink;       /* the request's logprobs, when asked for */
     bool active;
     gm_gen *gen;
     int32_t *prompt;
@@ -59,6 +69,7 @@ struct gmd_infer_model {
     float *logits;           /* [n_slots][n_vocab] */
     _Atomic uint64_t kv_used; /* updated by the scheduler, read by the loop */
     _Atomic uint64_t kv_total;
+    gm_token_index *grammar_tokens; /* the vocabulary for constrained output */
 };
 
 static double now_seconds(void)
@@ -90,7 +101,7 @@ void gmd_infer_build_info(int engine_threads, gmd_infer_build *b)
         b->threads = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
     }
     snprintf(b->device, sizeof(b->device), "cpu (%d thread%s, %s)", b->threads,
-             b->threads == 1 ? "" : "s", b->avx2_fma ? "avx2+fma" : "scalar");
+             b->threads == 1 ? "" : "s", gm_cpu_path_name());
     cm_err err;
     cm_err_clear(&err);
     int n = gm_cuda_device_count(&err);
@@ -132,6 +143,7 @@ void gmd_infer_free(gmd_infer_model *m)
     free(m->b_owner);
     free(m->logits);
     gm_context_free(m->ctx);
+    gm_token_index_free(m->grammar_tokens);
     gm_model_free(m->model);
     free(m);
 }
@@ -157,10 +169,17 @@ int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_
     if (m->max_step_tokens < m->n_slots)
         m->max_step_tokens = m->n_slots; /* every decoding slot gets its token */
     gmd_prefix_init(&m->pc, (uint64_t)mc->prefix_cache_mb << 20, mc->prefix_cache_min_tokens);
-    gm_load_opts lo = {.n_threads = n_threads, .vocab_only = false};
+    gm_load_opts lo = {.n_threads = n_threads, .vocab_only = false, .device = mc->device};
     int rc = fd >= 0 ? gm_model_load_fd(fd, mc->name, &lo, &m->model, err)
                      : gm_model_load(mc->path, &lo, &m->model, err);
     if (rc < 0) {
+        cm_err_prefix(err, "model %s", mc->name);
+        gmd_infer_free(m);
+        return -1;
+    }
+    const gm_vocab *vocab = gm_model_get_vocab(m->model);
+    if (vocab && gm_token_index_new(vocab, gm_model_get_info(m->model)->n_vocab,
+                                    &m->grammar_tokens, err) < 0) {
         cm_err_prefix(err, "model %s", mc->name);
         gmd_infer_free(m);
         return -1;
@@ -217,6 +236,22 @@ int gmd_infer_tokenize(const gmd_infer_model *m, const gmd_infer_params *p, int3
         free(text_ids);
         return 0;
     }
+    bool tools = p->tools_json != NULL;
+    for (size_t i = 0; i < p->n_messages; i++)
+        tools |= p->messages[i].tool_calls_json || p->messages[i].tool_call_id ||
+                 strcmp(p->messages[i].role, "tool") == 0;
+    if (tools) { /* the chat template's tool format (engine/grammar/tool_format.h) */
+        gm_tool_message *tm = calloc(p->n_messages ? p->n_messages : 1, sizeof(*tm));
+        if (tm == NULL)
+            return cm_err_set(err, "out of memory");
+        for (size_t i = 0; i < p->n_messages; i++)
+            tm[i] = (gm_tool_message){p->messages[i].role, p->messages[i].content,
+                                      p->messages[i].tool_calls_json,
+                                      p->messages[i].tool_call_id};
+        int trc = gm_tool_chat_tokenize(v, tm, p->n_messages, p->tools_json, toks, n, err);
+        free(tm);
+        return trc;
+    }
     gm_chat_message *msgs = calloc(p->n_messages ? p->n_messages : 1, sizeof(*msgs));
     if (msgs == NULL)
         return cm_err_set(err, "out of memory");
@@ -236,6 +271,43 @@ int gmd_infer_tokenize(const gmd_infer_model *m, const gmd_infer_params *p, int3
 uint32_t gmd_infer_context(const gmd_infer_model *m)
 {
     return m->ctx ? gm_context_n_ctx(m->ctx) : 0;
+}
+
+/* A token's text into a logprob entry (bytes, cut at GMD_LOGPROB_TEXT). */
+static void token_text(const gm_vocab *v, int32_t id, gmd_infer_token_text *t, float lp)
+{
+    size_t n = gm_token_to_piece(v, id, false, t->text, sizeof(t->text));
+    t->n_text = (uint8_t)(n < sizeof(t->text) ? n : sizeof(t->text));
+    t->logprob = lp;
+}
+
+/* gm_generate's per-token callback: keep the logprobs for the loop. */
+static int on_token(void *user, const gm_token_info *info)
+{
+    logprob_sink *s = user;
+    if (info->eog) /* OpenAI reports no entry for the end token */
+        return 0;
+    gmd_infer_logprob e;
+    memset(&e, 0, sizeof(e));
+    token_text(s->vocab, info->token, &e.chosen, info->logprob);
+    e.n_top = (uint8_t)(info->n_top < GMD_TOP_LOGPROBS_MAX ? info->n_top : GMD_TOP_LOGPROBS_MAX);
+    for (size_t i = 0; i < e.n_top; i++)
+        token_text(s->vocab, info->top[i].token, &e.top[i], info->top[i].logprob);
+    gmd_infer_logprobs *o = s->out;
+    pthread_mutex_lock(&o->mu);
+    if (o->n == o->cap) {
+        size_t nc = o->cap ? o->cap * 2 : 64;
+        gmd_infer_logprob *it = realloc(o->items, nc * sizeof(*it));
+        if (it == NULL) {
+            pthread_mutex_unlock(&o->mu);
+            return 1; /* out of memory: stop rather than answer without them */
+        }
+        o->items = it;
+        o->cap = nc;
+    }
+    o->items[o->n++] = e;
+    pthread_mutex_unlock(&o->mu);
+    return 0;
 }
 
 unsigned gmd_infer_slots(const gmd_infer_model *m)
@@ -326,8 +398,19 @@ int gmd_infer_seq_start(gmd_infer_model *m, unsigned i, const gmd_infer_params *
     }
     gm_generate_params gp;
     generate_params(p, &gp);
+    gp.grammar = p->grammar;
+    gp.grammar_tokens = m->grammar_tokens;
+    s->sink.vocab = gm_model_get_vocab(m->model);
+    s->sink.out = p->logprobs_out;
+    if (p->logprobs && p->logprobs_out) {
+        gp.on_token = on_token;
+        gp.token_user = &s->sink;
+        gp.want_logprobs = true;
+        gp.top_logprobs = p->top_logprobs;
+    }
     if (gm_gen_new(m->model, toks, n, &gp, on_text, user, &s->gen, err) < 0) {
         free(toks);
+        memset(s, 0, sizeof(*s));
         return -1;
     }
     s->prompt = toks;

@@ -31,6 +31,7 @@ daemon_libgemmad_a_SOURCES = \
 	daemon/infer.h daemon/infer_engine.c \
 	daemon/metrics.c daemon/metrics.h \
 	daemon/models.c \
+	daemon/privsep.c daemon/privsep.h daemon/sandbox.c daemon/sandbox.h \
 	daemon/server.c daemon/server.h daemon/server_run.h \
 	daemon/tls.c daemon/tls.h
 GMD_CPPFLAGS = $(AM_CPPFLAGS) $(UV_CFLAGS) $(SSL_CFLAGS) $(YAML_CFLAGS) \
@@ -119,3 +120,26 @@ tests_unit_test_daemon_prefix_SOURCES = tests/unit/test_daemon_prefix.c
 tests_unit_test_daemon_prefix_CPPFLAGS = $(GMD_CPPFLAGS)
 tests_unit_test_daemon_prefix_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_daemon_prefix_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+# Privilege separation (issue 18): the audit signer process, Landlock.
+TESTS += tests/integration/daemon_privsep.sh
+EXTRA_DIST += tests/integration/daemon_privsep.sh
+
+# The connection layer when libuv refuses (uv_timer_start, uv_read_start
+# wrapped to fail on demand).
+check_PROGRAMS += tests/unit/test_daemon_conn
+TESTS += tests/unit/test_daemon_conn
+tests_unit_test_daemon_conn_SOURCES = tests/unit/test_daemon_conn.c
+tests_unit_test_daemon_conn_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_conn_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_conn_LDFLAGS = -Wl,--wrap=uv_timer_start -Wl,--wrap=uv_read_start
+tests_unit_test_daemon_conn_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+# Two gemmad behind HAProxy (TLS passthrough): identity end to end, spread,
+# denial, SIGTERM draining with no request lost (skips without haproxy).
+TESTS += tests/integration/scaleout_haproxy.sh
+EXTRA_DIST += tests/integration/scaleout_haproxy.sh
+# shutdown.drain_grace_ms: /readyz 503 while still serving, then the drain.
+TESTS += tests/integration/daemon_drain_grace.sh
+EXTRA_DIST += tests/integration/daemon_drain_grace.sh
+# Models signed as a single file (path + signature), gemmactl models import.
+TESTS += tests/integration/daemon_bundle_file.sh
+EXTRA_DIST += tests/integration/daemon_bundle_file.sh

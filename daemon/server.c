@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
 #include <systemd/sd-daemon.h>
 
 #include "common/log.h"
@@ -75,8 +76,11 @@ static void notify_status(gmd_server *srv)
     unsigned ready = 0;
     for (unsigned i = 0; i < srv->n_models; i++)
         ready += srv->models[i].state == GMD_MODEL_READY;
-    sd_notifyf(0, "STATUS=%s: %u of %u models loaded, %u connections",
-               srv->draining ? "draining" : "serving", ready, srv->n_models, srv->n_conns);
+    const char *state = srv->draining   ? "draining"
+                        : srv->in_grace ? "leaving the pool"
+                                        : "serving";
+    sd_notifyf(0, "STATUS=%s: %u of %u models loaded, %u connections", state, ready,
+               srv->n_models, srv->n_conns);
 }
 
 void gmd_server_models_changed(gmd_server *srv)
@@ -129,25 +133,63 @@ static void close_listeners(gmd_server *srv)
     }
 }
 
-static void start_drain(gmd_server *srv, const char *why)
+/* Close the connections that are not answering a request; the others
+ * close once answered (draining answers carry "Connection: close"). */
+static void drain_idle_conns(gmd_server *srv)
 {
-    if (srv->draining) {
-        cm_log(CM_LOG_WARN, "gemmad", "%s again: stopping now", why);
-        on_drain_timeout(&srv->drain_timer);
-        return;
-    }
-    srv->draining = true;
-    sd_notify(0, "STOPPING=1");
-    cm_log(CM_LOG_NOTICE, "gemmad", "%s: draining %u connections (deadline %u ms)", why,
-           srv->n_conns, srv->cfg.drain_timeout_ms);
-    close_listeners(srv);
     for (gmd_conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
         gmd_conn_drain(c);
     }
+}
+
+/* Drain: stop accepting, give in-flight requests until
+ * shutdown.drain_timeout_ms, stop once no connection is left. New
+ * requests on open connections are refused (503 shutting_down). */
+static void stop_accepting(gmd_server *srv, const char *why)
+{
+    srv->in_grace = false;
+    srv->draining = true;
+    cm_log(CM_LOG_NOTICE, "gemmad", "%s: draining %u connections, no longer accepting "
+           "(deadline %u ms)", why, srv->n_conns, srv->cfg.drain_timeout_ms);
+    close_listeners(srv);
+    drain_idle_conns(srv);
     notify_status(srv);
     uv_timer_start(&srv->drain_timer, on_drain_timeout, srv->cfg.drain_timeout_ms, 0);
     gmd_server_conn_idle(srv);
+}
+
+static void on_grace_end(uv_timer_t *t)
+{
+    stop_accepting(t->data, "grace period over");
+}
+
+/* SIGTERM/SIGINT. With shutdown.drain_grace_ms, first a grace period:
+ * /readyz answers 503 and every answer closes its connection, but new
+ * connections and requests are still served, so a load balancer's health
+ * check takes this instance out of its pool before it stops accepting
+ * (docs/deploy.md). Then, or at once without it, the drain proper. */
+static void start_drain(gmd_server *srv, const char *why)
+{
+    if (srv->draining || srv->in_grace) {
+        cm_log(CM_LOG_WARN, "gemmad", "%s again: stopping now", why);
+        uv_timer_stop(&srv->grace_timer);
+        srv->in_grace = false;
+        srv->draining = true;
+        on_drain_timeout(&srv->drain_timer);
+        return;
+    }
+    sd_notify(0, "STOPPING=1");
+    if (srv->cfg.drain_grace_ms > 0) {
+        srv->in_grace = true;
+        cm_log(CM_LOG_NOTICE, "gemmad", "%s: not ready (/readyz 503), still serving for "
+               "%u ms (shutdown.drain_grace_ms) before draining", why, srv->cfg.drain_grace_ms);
+        /* Idle keep-alive connections stay: their next answer closes them. */
+        notify_status(srv);
+        uv_timer_start(&srv->grace_timer, on_grace_end, srv->cfg.drain_grace_ms, 0);
+        return;
+    }
+    stop_accepting(srv, why);
 }
 
 /* ---- reload ---- */
@@ -349,6 +391,14 @@ int gmd_server_run(const char *config_path, const gmd_config *cfg, cm_err *err)
     snprintf(srv->config_path, sizeof(srv->config_path), "%s", config_path);
     srv->cfg = *cfg;
     srv->t_start = gmd_now();
+    /* Answer ids are "chatcmpl-<time><counter>": a random start keeps them
+     * (and the audit's request_id) apart across the instances of a pool
+     * and across restarts within a second (docs/deploy.md). */
+    unsigned char rnd[5];
+    if (RAND_bytes(rnd, sizeof(rnd)) == 1)
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            srv->job_counter = srv->job_counter << 8 | rnd[i];
+    srv->job_counter <<= 8;
     gmd_metrics_init(&srv->metrics);
     pthread_mutex_init(&srv->mail_mu, NULL);
 
@@ -369,6 +419,8 @@ int gmd_server_run(const char *config_path, const gmd_config *cfg, cm_err *err)
     srv->tick.data = srv;
     uv_timer_init(&loop, &srv->drain_timer);
     srv->drain_timer.data = srv;
+    uv_timer_init(&loop, &srv->grace_timer);
+    srv->grace_timer.data = srv;
     uv_signal_init(&loop, &srv->sig_hup);
     uv_signal_init(&loop, &srv->sig_term);
     uv_signal_init(&loop, &srv->sig_int);

@@ -227,6 +227,7 @@ struct gmd_server {
     uv_signal_t sig_hup, sig_term, sig_int;
     uv_timer_t tick;            /* housekeeping: deadlines, watchdog */
     uv_timer_t drain_timer;
+    uv_timer_t grace_timer;     /* shutdown.drain_grace_ms */
     uv_async_t wake;            /* workers -> loop */
 
     pthread_mutex_t mail_mu;
@@ -238,6 +239,7 @@ struct gmd_server {
     gmd_model models[GMD_MAX_MODELS];
     bool ready_notified;
     bool draining;
+    bool in_grace;              /* SIGTERM'd: not ready, still serving (drain_grace_ms) */
     double watchdog_interval;   /* seconds, 0 = off */
     double last_watchdog;
     uint64_t job_counter;

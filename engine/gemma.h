@@ -29,7 +29,26 @@ typedef struct gm_load_opts {
     bool vocab_only;    /* load the tokenizer alone (vocabulary-only GGUFs) */
     bool gelu_exact;    /* GELU by the exact tanh formula instead of ggml's
                            fp16 table (for numerical comparisons) */
+    const char *device; /* where the forward pass runs: NULL or "cpu", or
+                           "cuda:N" (GPU N; "cuda" is cuda:0). No GPU, no
+                           driver or no CUDA build: the load fails saying so */
 } gm_load_opts;
+
+/* Parse a device name: "cpu" gives *cuda_index = -1, "cuda:N" (or "cuda")
+ * gives N. Anything else is an error naming the accepted forms. */
+int gm_device_parse(const char *device, int *cuda_index, cm_err *err);
+
+/* Where a loaded model computes, for status pages and metrics. */
+typedef struct gm_device_info {
+    char device[16];       /* "cpu" or "cuda:N" */
+    char name[128];        /* the GPU's name; "" on the CPU */
+    uint64_t mem_total;    /* the GPU's memory, bytes (0 on the CPU) */
+    uint64_t mem_free;
+    uint64_t model_bytes;  /* the model's weights in that memory */
+    uint64_t bytes_per_token; /* weight bytes a decode step reads there
+                                 (the HBM roofline's numerator); 0 = unknown */
+} gm_device_info;
+void gm_model_device_info(const gm_model *model, gm_device_info *out);
 
 typedef struct gm_model_info {
     char name[128];          /* general.name, or the file name */

@@ -7,6 +7,7 @@
 #   cpu/     CPU kernels (threads, AVX2/FMA, OpenBLAS)
 #   cuda/    CUDA backend (optional)
 #   text/    tokenizer, chat format, sampling, generation loop
+#   grammar/ constrained decoding (JSON schema to token masks), logprobs
 #   cli/     gemma-run
 
 noinst_LIBRARIES += engine/libengine.a
@@ -21,6 +22,7 @@ include engine/model/local.mk
 include engine/cpu/local.mk
 include engine/cuda/local.mk
 include engine/text/local.mk
+include engine/grammar/local.mk
 
 bin_PROGRAMS += gemma-run
 gemma_run_SOURCES = engine/cli/gemma-run.c engine/cli/cli.h \

@@ -21,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void free_params(gmd_infer_params *p)
 {
+    gmd_api_params_release(p); /* first: it reads the messages */
     for (size_t i = 0; i < p->n_messages; i++) {
         free(p->messages[i].role);
         free(p->messages[i].content);

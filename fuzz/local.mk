@@ -41,11 +41,12 @@ endif
 # llhttp built into the target so they are instrumented).
 if BUILD_FUZZERS
 noinst_PROGRAMS += fuzz/fuzz_http
-fuzz_fuzz_http_SOURCES = fuzz/fuzz_http.c daemon/http.c daemon/api_request.c
+fuzz_fuzz_http_SOURCES = fuzz/fuzz_http.c daemon/http.c daemon/api_request.c \
+	engine/grammar/schema.c
 fuzz_fuzz_http_CPPFLAGS = $(AM_CPPFLAGS) $(LLHTTP_CFLAGS) $(JANSSON_CFLAGS) $(UV_CFLAGS) $(SSL_CFLAGS)
 fuzz_fuzz_http_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz_fuzz_http_LDFLAGS = -fsanitize=fuzzer,address,undefined
-fuzz_fuzz_http_LDADD = $(GMD_LLHTTP_LIBS) common/libcommon.a $(JANSSON_LIBS)
+fuzz_fuzz_http_LDADD = $(GMD_LLHTTP_LIBS) common/libcommon.a $(JANSSON_LIBS) $(SSL_LIBS)
 endif
 
 # fuzz_config: gemmad's configuration parser on arbitrary YAML
@@ -121,4 +122,41 @@ fuzz_fuzz_audit_query_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
 fuzz_fuzz_audit_query_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz_fuzz_audit_query_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_audit_query_LDADD = common/libcommon.a $(JANSSON_LIBS)
+endif
+
+# fuzz_json_schema: the JSON schema compiler and the byte matcher
+# (engine/grammar/), built into the target so that they are instrumented:
+# the input is a schema, then a NUL, then bytes fed to its matcher.
+if BUILD_FUZZERS
+noinst_PROGRAMS += fuzz/fuzz_json_schema
+fuzz_fuzz_json_schema_SOURCES = fuzz/fuzz_json_schema.c \
+	engine/grammar/schema.c engine/grammar/step.c
+fuzz_fuzz_json_schema_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz_fuzz_json_schema_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_json_schema_LDADD = common/libcommon.a $(JANSSON_LIBS)
+endif
+
+# fuzz_tool_format: the tool-call parser (model output) and the renderer of
+# chats with tools (engine/grammar/tool_format.c), built in to be
+# instrumented. Seeds: tests/data/tools/*.json.
+if BUILD_FUZZERS
+noinst_PROGRAMS += fuzz/fuzz_tool_format
+fuzz_fuzz_tool_format_SOURCES = fuzz/fuzz_tool_format.c engine/grammar/tool_format.c \
+	engine/text/utf8.c engine/text/bytemap.c engine/text/vocab.c \
+	engine/text/tokenize.c engine/text/detok.c \
+	engine/format/gguf.c engine/format/tensor_type.c
+fuzz_fuzz_tool_format_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz_fuzz_tool_format_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_tool_format_LDADD = common/libcommon.a $(JANSSON_LIBS)
+endif
+
+# fuzz_audit_msg: the audit signer's request parser (audit/msg.c, built
+# into the target so it is instrumented): the network-facing process is
+# the less trusted side. Seeds: none needed (the format is small).
+if BUILD_FUZZERS
+noinst_PROGRAMS += fuzz/fuzz_audit_msg
+fuzz_fuzz_audit_msg_SOURCES = fuzz/fuzz_audit_msg.c audit/msg.c
+fuzz_fuzz_audit_msg_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz_fuzz_audit_msg_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_audit_msg_LDADD = common/libcommon.a
 endif

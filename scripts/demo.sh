@@ -38,6 +38,9 @@ say "3. signing it as a model bundle"
 "$ctl" bundle sign "$demo/bundle" --key "$demo/signer.key"
 "$ctl" bundle verify "$demo/bundle" --key "$demo/signer.pub"
 
+# The audit log in a directory of its own: gemmad confines itself so that
+# it cannot read the audit keys there (gemmad(8), PROCESSES).
+mkdir -p "$demo/audit"
 cat > "$demo/gemmad.yaml" <<YAML
 log_level: notice
 listen:
@@ -51,7 +54,7 @@ tls:
   crl: $demo/pki/crl.pem
 security:
   policy: $demo/policy.yaml
-  audit_db: $demo/audit.db
+  audit_db: $demo/audit/audit.db
   bundle_keys: $demo/signer.pub
 models:
   - name: tiny
@@ -118,5 +121,5 @@ wait "$pid"
 trap - EXIT INT TERM
 
 say "   offline, on the host, the closed log (with daemon.stop) verifies too:"
-"$ctl" audit verify --db "$demo/audit.db"
+"$ctl" audit verify --db "$demo/audit/audit.db"
 say "done; gemmad's log is $demo/gemmad.log"

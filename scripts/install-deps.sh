@@ -11,7 +11,10 @@ if command -v apt-get >/dev/null 2>&1; then
     pkgs="build-essential autoconf automake pkg-config git curl ca-certificates
           libuv1-dev libssl-dev openssl libsqlite3-dev sqlite3 libyaml-dev
           libopenblas-dev libjansson-dev libcmocka-dev libsystemd-dev
-          node-llhttp clang python3"
+          node-llhttp clang python3 python3-jsonschema python3-jinja2
+          debhelper dpkg-dev apt-utils fakeroot lintian rpm rpmlint debootstrap gpg gpgv"
+    # HAProxy: the scale-out test puts two gemmad behind it (docs/deploy.md).
+    pkgs="$pkgs haproxy"
     # Node.js and npm run test tooling only (the reference download, the
     # openai client); any installed Node.js (Debian's or NodeSource's) will do.
     command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
@@ -32,7 +35,7 @@ elif command -v dnf >/dev/null 2>&1; then
     $SUDO dnf install -y gcc make autoconf automake pkgconf-pkg-config git curl \
         libuv-devel openssl-devel openssl sqlite-devel sqlite libyaml-devel \
         openblas-devel jansson-devel libcmocka-devel systemd-devel \
-        llhttp-devel nodejs npm clang python3
+        llhttp-devel nodejs npm clang python3 python3-jsonschema python3-jinja2 haproxy rpm-build rpmlint gnupg2
 else
     echo "install-deps: no apt-get or dnf found; install the packages listed in README.md by hand" >&2
     exit 1

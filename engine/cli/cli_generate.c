@@ -47,7 +47,8 @@ static void usage(FILE *out)
             "  --stop TEXT           stop string (repeatable, at most %d)\n"
             "  --ignore-eos          do not stop at end-of-generation tokens\n"
             "  -t, --threads N       CPU threads (default: all)\n"
-            "  --ctx N               context size (default: min(training, 4096))\n",
+            "  --ctx N               context size (default: min(training, 4096))\n"
+            "  --device DEV          cpu (default) or cuda:N\n",
             GM_MAX_STOP_STRINGS);
 }
 
@@ -127,6 +128,7 @@ int cli_generate(int argc, char **argv)
     const char *model_path = NULL, *prompt = NULL, *system = NULL;
     bool chat = false, think = false, have_seed = false;
     long n_predict = 256, n_threads = 0, n_ctx = 0;
+    const char *device = NULL;
     size_t n_stop = 0;
     gm_generate_params gp;
     memset(&gp, 0, sizeof(gp));
@@ -170,6 +172,8 @@ int cli_generate(int argc, char **argv)
             bad = parse_long(val, 0, INT32_MAX, &n_predict);
         else if (IS("-t") || IS("--threads"))
             bad = parse_long(val, 0, 4096, &n_threads);
+        else if (IS("--device"))
+            device = val;
         else if (IS("--ctx") || IS("-c") || IS("--ctx-size"))
             bad = parse_long(val, 0, INT32_MAX, &n_ctx);
         else if (IS("--temp"))
@@ -224,7 +228,7 @@ int cli_generate(int argc, char **argv)
     int32_t *ids = NULL;
     size_t n_ids = 0;
     int rc = 1;
-    gm_load_opts lo = {.n_threads = (int)n_threads, .vocab_only = false};
+    gm_load_opts lo = {.n_threads = (int)n_threads, .vocab_only = false, .device = device};
     if (gm_model_load(model_path, &lo, &model, &err) < 0) {
         fprintf(stderr, "gemma-run generate: cannot load the model: %s\n", err.msg);
         return 1;

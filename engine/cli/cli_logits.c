@@ -27,6 +27,7 @@ static void usage(FILE *out)
             "  -t, --threads N    CPU threads (default: all online CPUs)\n"
             "  --ctx N            context size (default: the number of tokens)\n"
             "  --gelu-exact       GELU by the exact formula instead of ggml's fp16 table\n"
+            "  --device DEV       cpu (default) or cuda:N\n"
             "  -h, --help         this help\n");
 }
 
@@ -79,6 +80,7 @@ int cli_logits(int argc, char **argv)
     const char *model_path = NULL, *ids_arg = NULL, *prompt = NULL, *out_path = NULL;
     uint32_t n_threads = 0, n_ctx = 0;
     bool gelu_exact = false;
+    const char *device = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -101,6 +103,8 @@ int cli_logits(int argc, char **argv)
             prompt = v;
         else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0)
             out_path = v;
+        else if (strcmp(a, "--device") == 0)
+            device = v;
         else if ((strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0)) {
             if (parse_u32(v, &n_threads) < 0 || n_threads > 256) {
                 fprintf(stderr, "gemma-run logits: bad thread count '%s'\n", v);
@@ -137,7 +141,7 @@ int cli_logits(int argc, char **argv)
     bool *want = NULL;
     FILE *out = NULL;
     int rc = 1;
-    gm_load_opts lo = {.n_threads = (int)n_threads, .gelu_exact = gelu_exact};
+    gm_load_opts lo = {.n_threads = (int)n_threads, .gelu_exact = gelu_exact, .device = device};
     if (gm_model_load(model_path, &lo, &model, &err) < 0)
         goto fail;
     if (prompt != NULL

@@ -1,7 +1,9 @@
 /*
  * engine/cpu/dot.h -- internal to engine/cpu/: the per-format dot products
  * behind gm_vec_dot(), in a portable scalar version (dot_scalar.c, the
- * reference) and AVX2/FMA versions (dot_avx2.c) picked at run time.
+ * reference), AVX2/FMA versions (dot_avx2.c) and AVX-512 versions
+ * (dot_avx512.c), picked at run time by the CPU path (cpu_path.h,
+ * dot_dispatch.c).
  *
  * A dot function takes n weights of one row in the weight format and the
  * same n activations already converted to the weight's vec_dot type
@@ -14,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/cpu/cpu_path.h"
 #include "engine/format/tensor_type.h"
 
 typedef float (*gm_dot_fn)(uint64_t n, const void *w, const void *xq);
@@ -23,7 +26,15 @@ gm_dot_fn gm_dot_scalar(gm_type type);
 /* The AVX2/FMA dot for a weight format, or NULL when there is none or the
  * CPU lacks AVX2/FMA/F16C. */
 gm_dot_fn gm_dot_avx2(gm_type type);
-/* The fastest dot this CPU can run for the format; NULL if unsupported. */
+/* The AVX-512 dot (the VNNI variant where the CPU has VNNI), or NULL
+ * when there is none for the format or the CPU lacks AVX-512 F/BW/VL. */
+gm_dot_fn gm_dot_avx512(gm_type type);
+/* The AVX-512 dot without VNNI (tests compare it with the VNNI one). */
+gm_dot_fn gm_dot_avx512_plain(gm_type type);
+/* The dot a CPU path runs for the format: that path's kernel, else the
+ * next narrower path's, else the scalar one; NULL if unsupported. */
+gm_dot_fn gm_dot_for_path(gm_cpu_path path, gm_type type);
+/* gm_dot_for_path for the process's path (gm_cpu_active_path()). */
 gm_dot_fn gm_dot_best(gm_type type);
 
 /* One weight row against 4 converted vectors at xq + k * stride (k = 0..3):
@@ -32,8 +43,10 @@ gm_dot_fn gm_dot_best(gm_type type);
 typedef void (*gm_dot4_fn)(uint64_t n, const void *w, const void *xq, size_t stride, float out[4]);
 /* The 4-vector AVX2 dot for a format, or NULL (none, or no AVX2). */
 gm_dot4_fn gm_dot4_avx2(gm_type type);
-
-/* True when the CPU runs AVX2, FMA and F16C (checked at run time). */
-bool gm_cpu_has_avx2(void);
+/* The 4-vector AVX-512 dot, bit-identical to gm_dot_avx512, or NULL. */
+gm_dot4_fn gm_dot4_avx512(gm_type type);
+/* The 4-vector dot paired with gm_dot_for_path(path, type) (bit-identical
+ * to it for every vector), or NULL when that kernel has none. */
+gm_dot4_fn gm_dot4_for_path(gm_cpu_path path, gm_type type);
 
 #endif

@@ -15,29 +15,15 @@
 #include "engine/quant/blocks.h"
 #include "engine/quant/quant.h"
 
-/* __builtin_cpu_supports reads what libgcc/compiler-rt detected at start-up
- * (no CPUID instruction per call, which is slow under virtualization).
- * Not every clang knows "f16c" there; every CPU with AVX2 and FMA has it. */
-bool gm_cpu_has_avx2(void)
-{
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#if defined(__clang__)
-    const bool f16c = true;
-#else
-    const bool f16c = __builtin_cpu_supports("f16c");
-#endif
-    return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-}
-
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define GM_HAVE_AVX2_KERNELS 1
 
 #include <immintrin.h>
 
 #define GM_AVX2 __attribute__((target("avx2,fma,f16c")))
+/* Fully unroll the small loops of the 4-vector kernels (accumulators and
+ * decoded weights in registers, not on the stack). */
+#define GM_UNROLL4 _Pragma("GCC unroll 8")
 
 GM_AVX2 static inline float gm_hsum_ps(__m256 v)
 {
@@ -379,6 +365,7 @@ GM_AVX2 static void gm_dot4_q8_0_avx2(uint64_t n, const void *w, const void *xq,
     const gm_block_q8_0 *x = w;
     const gm_block_q8_0 *y[4];
     __m256 acc[4];
+    GM_UNROLL4
     for (int k = 0; k < 4; k++) {
         y[k] = GM_Y4(gm_block_q8_0, xq, stride, k);
         acc[k] = _mm256_setzero_ps();
@@ -387,12 +374,14 @@ GM_AVX2 static void gm_dot4_q8_0_avx2(uint64_t n, const void *w, const void *xq,
     for (uint64_t i = 0; i < nb; i++) {
         const float dx = gm_h2f(x[i].d);
         const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        GM_UNROLL4
         for (int k = 0; k < 4; k++) {
             const __m256 d = _mm256_set1_ps(dx * gm_h2f(y[k][i].d));
             const __m256i qy = _mm256_loadu_si256((const __m256i *)y[k][i].qs);
             acc[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(gm_dot_i8(qx, qy)), acc[k]);
         }
     }
+    GM_UNROLL4
     for (int k = 0; k < 4; k++)
         out[k] = gm_hsum_ps(acc[k]);
 }
@@ -403,6 +392,7 @@ GM_AVX2 static void gm_dot4_q4_0_avx2(uint64_t n, const void *w, const void *xq,
     const gm_block_q4_0 *x = w;
     const gm_block_q8_0 *y[4];
     __m256 acc[4];
+    GM_UNROLL4
     for (int k = 0; k < 4; k++) {
         y[k] = GM_Y4(gm_block_q8_0, xq, stride, k);
         acc[k] = _mm256_setzero_ps();
@@ -412,12 +402,14 @@ GM_AVX2 static void gm_dot4_q4_0_avx2(uint64_t n, const void *w, const void *xq,
     for (uint64_t i = 0; i < nb; i++) {
         const float dx = gm_h2f(x[i].d);
         const __m256i qx = _mm256_sub_epi8(gm_nibbles_32(x[i].qs), off);
+        GM_UNROLL4
         for (int k = 0; k < 4; k++) {
             const __m256 d = _mm256_set1_ps(dx * gm_h2f(y[k][i].d));
             const __m256i qy = _mm256_loadu_si256((const __m256i *)y[k][i].qs);
             acc[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(gm_dot_i8(qx, qy)), acc[k]);
         }
     }
+    GM_UNROLL4
     for (int k = 0; k < 4; k++)
         out[k] = gm_hsum_ps(acc[k]);
 }
@@ -429,6 +421,7 @@ GM_AVX2 static void gm_dot4_q4_K_avx2(uint64_t n, const void *w, const void *xq,
     const gm_block_q8_K *y[4];
     __m256 acc[4];
     __m128 acc_m[4];
+    GM_UNROLL4
     for (int k = 0; k < 4; k++) {
         y[k] = GM_Y4(gm_block_q8_K, xq, stride, k);
         acc[k] = _mm256_setzero_ps();
@@ -442,6 +435,7 @@ GM_AVX2 static void gm_dot4_q4_K_avx2(uint64_t n, const void *w, const void *xq,
         const float xd = gm_h2f(x[i].d);
         const float xdmin = gm_h2f(x[i].dmin);
         __m256i lo[4], hi[4], s_lo[4], s_hi[4];
+        GM_UNROLL4
         for (int j = 0; j < 4; j++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
             lo[j] = _mm256_and_si256(bits, m4);
@@ -449,6 +443,7 @@ GM_AVX2 static void gm_dot4_q4_K_avx2(uint64_t n, const void *w, const void *xq,
             s_lo[j] = _mm256_set1_epi16(sc[2 * j]);
             s_hi[j] = _mm256_set1_epi16(sc[2 * j + 1]);
         }
+        GM_UNROLL4
         for (int k = 0; k < 4; k++) {
             const gm_block_q8_K *yb = &y[k][i];
             const float d = xd * yb->d;
@@ -456,6 +451,7 @@ GM_AVX2 static void gm_dot4_q4_K_avx2(uint64_t n, const void *w, const void *xq,
             const __m128i prod_m = gm_k4_mins_dot(mn, yb->bsums);
             acc_m[k] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m[k]);
             __m256i sumi = _mm256_setzero_si256();
+            GM_UNROLL4
             for (int j = 0; j < 4; j++) {
                 const __m256i y_lo = _mm256_loadu_si256((const __m256i *)(yb->qs + 64 * j));
                 const __m256i y_hi = _mm256_loadu_si256((const __m256i *)(yb->qs + 64 * j + 32));
@@ -466,6 +462,7 @@ GM_AVX2 static void gm_dot4_q4_K_avx2(uint64_t n, const void *w, const void *xq,
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[k]);
         }
     }
+    GM_UNROLL4
     for (int k = 0; k < 4; k++) {
         __m128 m = _mm_add_ps(acc_m[k], _mm_movehl_ps(acc_m[k], acc_m[k]));
         m = _mm_add_ss(m, _mm_movehdup_ps(m));
@@ -480,6 +477,7 @@ GM_AVX2 static void gm_dot4_q5_K_avx2(uint64_t n, const void *w, const void *xq,
     const gm_block_q8_K *y[4];
     __m256 acc[4];
     __m128 acc_m[4];
+    GM_UNROLL4
     for (int k = 0; k < 4; k++) {
         y[k] = GM_Y4(gm_block_q8_K, xq, stride, k);
         acc[k] = _mm256_setzero_ps();
@@ -495,6 +493,7 @@ GM_AVX2 static void gm_dot4_q5_K_avx2(uint64_t n, const void *w, const void *xq,
         const float xdmin = gm_h2f(x[i].dmin);
         __m256i hbits = _mm256_loadu_si256((const __m256i *)x[i].qh);
         __m256i lo[4], hi[4], s_lo[4], s_hi[4];
+        GM_UNROLL4
         for (int j = 0; j < 4; j++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
             const __m256i h_lo = _mm256_slli_epi16(_mm256_and_si256(hbits, one), 4);
@@ -506,6 +505,7 @@ GM_AVX2 static void gm_dot4_q5_K_avx2(uint64_t n, const void *w, const void *xq,
             s_lo[j] = _mm256_set1_epi16(sc[2 * j]);
             s_hi[j] = _mm256_set1_epi16(sc[2 * j + 1]);
         }
+        GM_UNROLL4
         for (int k = 0; k < 4; k++) {
             const gm_block_q8_K *yb = &y[k][i];
             const float d = xd * yb->d;
@@ -513,6 +513,7 @@ GM_AVX2 static void gm_dot4_q5_K_avx2(uint64_t n, const void *w, const void *xq,
             const __m128i prod_m = gm_k4_mins_dot(mn, yb->bsums);
             acc_m[k] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m[k]);
             __m256i sumi = _mm256_setzero_si256();
+            GM_UNROLL4
             for (int j = 0; j < 4; j++) {
                 const __m256i y_lo = _mm256_loadu_si256((const __m256i *)(yb->qs + 64 * j));
                 const __m256i y_hi = _mm256_loadu_si256((const __m256i *)(yb->qs + 64 * j + 32));
@@ -523,6 +524,7 @@ GM_AVX2 static void gm_dot4_q5_K_avx2(uint64_t n, const void *w, const void *xq,
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[k]);
         }
     }
+    GM_UNROLL4
     for (int k = 0; k < 4; k++) {
         __m128 m = _mm_add_ps(acc_m[k], _mm_movehl_ps(acc_m[k], acc_m[k]));
         m = _mm_add_ss(m, _mm_movehdup_ps(m));
@@ -536,6 +538,7 @@ GM_AVX2 static void gm_dot4_q6_K_avx2(uint64_t n, const void *w, const void *xq,
     const gm_block_q6_K *x = w;
     const gm_block_q8_K *y[4];
     __m256 acc[4];
+    GM_UNROLL4
     for (int k = 0; k < 4; k++) {
         y[k] = GM_Y4(gm_block_q8_K, xq, stride, k);
         acc[k] = _mm256_setzero_ps();
@@ -547,11 +550,13 @@ GM_AVX2 static void gm_dot4_q6_K_avx2(uint64_t n, const void *w, const void *xq,
         const int8_t *sc = x[i].scales;
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
         __m256i sumi[4];
+        GM_UNROLL4
         for (int k = 0; k < 4; k++) {
             const __m256i bs = _mm256_loadu_si256((const __m256i *)y[k][i].bsums);
             sumi[k] = _mm256_sub_epi32(_mm256_setzero_si256(),
                                        _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
         }
+        GM_UNROLL4
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = x[i].ql + 64 * h;
             const uint8_t *qh = x[i].qh + 32 * h;
@@ -570,12 +575,15 @@ GM_AVX2 static void gm_dot4_q6_K_avx2(uint64_t n, const void *w, const void *xq,
             q[3] = _mm256_or_si256(
                 _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+            GM_UNROLL4
             for (int kk = 0; kk < 4; kk++)
                 s[kk] = _mm256_insertf128_si256(
                     _mm256_castsi128_si256(_mm_set1_epi16(sc[8 * h + 2 * kk])),
                     _mm_set1_epi16(sc[8 * h + 2 * kk + 1]), 1);
+            GM_UNROLL4
             for (int k = 0; k < 4; k++) {
                 const int8_t *q8 = y[k][i].qs + 128 * h;
+                GM_UNROLL4
                 for (int kk = 0; kk < 4; kk++) {
                     const __m256i yk = _mm256_loadu_si256((const __m256i *)(q8 + 32 * kk));
                     const __m256i p = _mm256_maddubs_epi16(q[kk], yk);
@@ -584,11 +592,13 @@ GM_AVX2 static void gm_dot4_q6_K_avx2(uint64_t n, const void *w, const void *xq,
             }
         }
         const float xd = gm_h2f(x[i].d);
+        GM_UNROLL4
         for (int k = 0; k < 4; k++) {
             const float d = xd * y[k][i].d;
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
         }
     }
+    GM_UNROLL4
     for (int k = 0; k < 4; k++)
         out[k] = gm_hsum_ps(acc[k]);
 }
@@ -651,10 +661,4 @@ gm_dot4_fn gm_dot4_avx2(gm_type type)
     (void)type;
     return NULL;
 #endif
-}
-
-gm_dot_fn gm_dot_best(gm_type type)
-{
-    gm_dot_fn fn = gm_dot_avx2(type);
-    return fn != NULL ? fn : gm_dot_scalar(type);
 }

@@ -4,6 +4,10 @@
  * type, the per-row dot product, and gm_matmul() spread over a thread pool
  * (with OpenBLAS sgemm for F32 weights and several vectors).
  *
+ * The kernels are those of the process's CPU path (cpu_path.h): every
+ * vector of a batch gets exactly the bits it would get alone, on any
+ * number of threads.
+ *
  * Activation conversion is what ggml's CPU backend does on x86 with AVX2:
  * Q8_0 per block of 32 with d = fp16(amax / 127) and
  * q = round-half-even(x * (127 / amax)) (quantize_row_q8_0, x86 quants.c);
@@ -27,6 +31,10 @@
 #define GM_SGEMM_MIN_VECS 4
 /* Rows per chunk handed to a thread. */
 #define GM_MATMUL_GRAIN 16
+/* Converted activations up to this size live on the stack: a decode step
+ * (one vector; 32 KiB holds a Q8_K row of 28672 elements) allocates
+ * nothing. */
+#define GM_MATMUL_STACK_BYTES 32768
 /* Vectors per tile inside a chunk. */
 #define GM_MATMUL_VEC_TILE 16
 
@@ -207,7 +215,10 @@ static void gm_convert_vecs(void *ctx, uint64_t begin, uint64_t end, uint32_t wo
 int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows, uint64_t cols,
               const float *x, uint32_t n_vec, float *y, cm_err *err)
 {
-    gm_dot_fn dot = gm_dot_best(type);
+    if (gm_cpu_path_check(err) < 0)
+        return -1;
+    const gm_cpu_path path = gm_cpu_active_path();
+    gm_dot_fn dot = gm_dot_for_path(path, type);
     if (dot == NULL)
         return cm_err_set(err, "matmul: no CPU kernel for weight format %s", gm_type_name(type));
     uint64_t qk, act_block;
@@ -238,26 +249,27 @@ int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows, uint64_
 
     const uint8_t *xq;
     uint8_t *buf = NULL;
+    _Alignas(64) uint8_t stack_buf[GM_MATMUL_STACK_BYTES];
     const size_t xq_bytes = gm_act_bytes(type, cols);
     if (type == GM_TYPE_F32) {
         xq = (const uint8_t *)x; /* no conversion */
     } else {
         if (xq_bytes == 0 || xq_bytes > SIZE_MAX / n_vec)
             return cm_err_set(err, "matmul: activation buffer size overflows");
-        buf = malloc(xq_bytes * n_vec);
-        if (buf == NULL)
+        uint8_t *conv = stack_buf;
+        if (xq_bytes * n_vec > sizeof(stack_buf))
+            conv = buf = malloc(xq_bytes * n_vec);
+        if (conv == NULL)
             return cm_err_set(err, "matmul: out of memory for %u converted vectors of %llu", n_vec,
                               (unsigned long long)cols);
-        gm_convert_job cj = {type, x, buf, cols, xq_bytes};
+        gm_convert_job cj = {type, x, conv, cols, xq_bytes};
         gm_pool_run(pool, n_vec, 1, gm_convert_vecs, &cj);
-        xq = buf;
+        xq = conv;
     }
 
-    /* the 4-vector kernels give the same bits as `dot`, which is then the
-     * AVX2 kernel too */
-    gm_dot4_fn dot4 = n_vec >= 4 ? gm_dot4_avx2(type) : NULL;
-    if (dot4 != NULL && dot != gm_dot_avx2(type))
-        dot4 = NULL;
+    /* the 4-vector kernel gives each vector the same bits as `dot`, so a
+     * row's result does not depend on the batch size (batch invariance) */
+    gm_dot4_fn dot4 = n_vec >= 4 ? gm_dot4_for_path(path, type) : NULL;
     gm_matmul_job job = {dot, dot4, w, (size_t)w_row_bytes, xq, xq_bytes, rows, cols, n_vec, y};
     gm_pool_run(pool, rows, GM_MATMUL_GRAIN, gm_matmul_rows, &job);
     free(buf);

@@ -1,13 +1,15 @@
 # engine/cpu/local.mk -- rules for engine/cpu/ (sources are added to engine_libengine_a_SOURCES).
 #
 # CPU compute kernels: activation conversion, per-format dot products
-# (scalar reference and AVX2/FMA chosen at run time), matmul over a
+# (scalar reference, AVX2/FMA and AVX-512 chosen at run time), matmul over a
 # thread pool, OpenBLAS sgemm for F32 batches.
 
 engine_libengine_a_SOURCES += \
 	engine/cpu/kernels.h engine/cpu/kernels.c \
 	engine/cpu/pool.h engine/cpu/pool.c \
-	engine/cpu/dot.h engine/cpu/dot_scalar.c engine/cpu/dot_avx2.c
+	engine/cpu/dot.h engine/cpu/dot_scalar.c engine/cpu/dot_avx2.c \
+	engine/cpu/cpu_path.h engine/cpu/cpu_path.c engine/cpu/dot_dispatch.c \
+	engine/cpu/dot_avx512.c engine/cpu/dot_avx512_body.h
 
 check_PROGRAMS += tests/unit/test_kernels
 TESTS += tests/unit/test_kernels
@@ -20,3 +22,7 @@ tests_unit_test_kernels_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
 noinst_PROGRAMS += engine/cpu/kernels-bench
 engine_cpu_kernels_bench_SOURCES = engine/cpu/kernels_bench.c
 engine_cpu_kernels_bench_LDADD = $(ENGINE_LIBS)
+
+# gemma-run bench --json and the GEMMA_CPU paths end to end.
+TESTS += tests/integration/bench_cli.sh
+EXTRA_DIST += tests/integration/bench_cli.sh

@@ -1,6 +1,6 @@
 /*
- * engine/model/attention.c -- the attention block of one layer (gemma4.md
- * section 6): Q/K/V projections, per-head RMS norms (V without weight),
+ * engine/model/attention.c -- the attention block of one layer (docs/architecture.md
+ * E6): Q/K/V projections, per-head RMS norms (V without weight),
  * NEOX RoPE, causal and sliding-window masks, grouped-query attention with
  * scale 1, KV-shared layers reading their source layer's cache, and the
  * output projection.

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/checked.h"
+#include "engine/backend.h"
 #include "engine/cpu/pool.h"
 #include "engine/model/model.h"
 
@@ -158,6 +159,10 @@ int gm_context_new(gm_model *model, const gm_context_opts *opts, gm_context **ou
         gm_context_free(ctx);
         return -1;
     }
+    if (model->backend->context_init != NULL && model->backend->context_init(ctx, err) < 0) {
+        gm_context_free(ctx);
+        return -1;
+    }
     *out = ctx;
     return 0;
 }
@@ -166,6 +171,8 @@ void gm_context_free(gm_context *ctx)
 {
     if (ctx == NULL)
         return;
+    if (ctx->backend_ctx != NULL && ctx->model->backend->context_free != NULL)
+        ctx->model->backend->context_free(ctx);
     gm_pool_destroy(ctx->pool);
     gm_kv_free(&ctx->kv);
     scratch_free(&ctx->s);

@@ -1,6 +1,6 @@
 /*
- * engine/model/ffn.c -- the dense GeGLU feed-forward network (gemma4.md
- * section 7): down( gelu(gate * u) . (up * u) ), also used as the shared
+ * engine/model/ffn.c -- the dense GeGLU feed-forward network (docs/architecture.md
+ * E7): down( gelu(gate * u) . (up * u) ), also used as the shared
  * MLP of MoE layers.
  */
 #include "engine/model/model.h"

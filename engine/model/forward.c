@@ -1,6 +1,6 @@
 /*
  * engine/model/forward.c -- gm_decode(): the Gemma 4 forward pass over a
- * batch of tokens from one or more sequences (gemma4.md section 3).
+ * batch of tokens from one or more sequences (docs/architecture.md E3).
  *
  * The batch is cut into steps of at most GM_UBATCH tokens. Within a step,
  * every projection runs once over all tokens (a matrix-matrix product);
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/backend.h"
 #include "engine/model/model.h"
 #include "engine/model/ops.h"
 #include "engine/quant/quant.h"
@@ -143,9 +144,10 @@ static int output(gm_context *ctx, const uint32_t *out_rows, uint32_t n_out, flo
     return 0;
 }
 
-int gm_forward_ubatch(gm_context *ctx, const int32_t *tokens, uint32_t n,
-                      const uint32_t *out_rows, uint32_t n_out, float *logits,
-                      cm_err *err)
+/* The CPU backend's step (engine/backend.h). */
+static int cpu_forward_ubatch(gm_context *ctx, const int32_t *tokens, uint32_t n,
+                              const uint32_t *out_rows, uint32_t n_out, float *logits,
+                              cm_err *err)
 {
     const gm_hparams *hp = &ctx->model->hp;
     if (embed(ctx, tokens, n, err) < 0)
@@ -164,6 +166,16 @@ int gm_forward_ubatch(gm_context *ctx, const int32_t *tokens, uint32_t n,
     if (n_out > 0 && output(ctx, out_rows, n_out, logits, err) < 0)
         return -1;
     return 0;
+}
+
+const gm_backend gm_backend_cpu = {.name = "cpu", .forward_ubatch = cpu_forward_ubatch};
+
+/* One step on the model's backend. */
+int gm_forward_ubatch(gm_context *ctx, const int32_t *tokens, uint32_t n,
+                      const uint32_t *out_rows, uint32_t n_out, float *logits,
+                      cm_err *err)
+{
+    return ctx->model->backend->forward_ubatch(ctx, tokens, n, out_rows, n_out, logits, err);
 }
 
 uint32_t gm_batch_n_outputs(const gm_batch *batch)

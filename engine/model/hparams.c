@@ -1,6 +1,6 @@
 /*
  * engine/model/hparams.c -- the gemma4.* hyperparameters of a GGUF file
- * (gemma4.md section 1): exact key types as llama.cpp requires them, the
+ * (docs/architecture.md E1): exact key types as llama.cpp requires them, the
  * per-layer arrays, defaults, and the derived per-layer quantities.
  */
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * engine/model/kv_cache.h -- the attention key/value cache of a context.
  *
- * One cache per layer that computes its own K/V (gemma4.md section 6).
+ * One cache per layer that computes its own K/V (docs/architecture.md E6).
  * Full-attention layers keep every position of a sequence; sliding layers
  * keep only the last W positions in a ring buffer (position p lives in slot
  * p % W); KV-shared layers keep nothing and read another layer's cache.

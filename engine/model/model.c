@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/backend.h"
+#include "engine/cpu/cpu_path.h"
 #include "engine/model/model.h"
 #include "engine/model/ops.h"
 #include "engine/text/vocab.h"
@@ -44,6 +46,7 @@ static void fill_info(gm_model *m, const char *display_name)
 static int load_open(gm_model *m, const char *display_name, const gm_load_opts *opts,
                      cm_err *err)
 {
+    m->backend = &gm_backend_cpu;
     m->vocab_only = opts != NULL && opts->vocab_only;
     m->gelu_exact = opts != NULL && opts->gelu_exact;
     m->n_threads = opts != NULL && opts->n_threads > 0 ? opts->n_threads : 0;
@@ -72,12 +75,58 @@ static int load_open(gm_model *m, const char *display_name, const gm_load_opts *
         }
     }
     fill_info(m, display_name);
+    /* the backend last: it may copy the bound weights elsewhere */
+    int cuda_index = -1;
+    if (gm_device_parse(opts != NULL ? opts->device : NULL, &cuda_index, err) < 0)
+        return -1;
+    if (cuda_index >= 0 && !m->vocab_only) {
+        if (gm_backend_cuda.model_init(m, cuda_index, err) < 0)
+            return -1;
+        m->backend = &gm_backend_cuda;
+    }
     return 0;
+}
+
+int gm_device_parse(const char *device, int *cuda_index, cm_err *err)
+{
+    *cuda_index = -1;
+    if (device == NULL || device[0] == '\0' || strcmp(device, "cpu") == 0)
+        return 0;
+    if (strcmp(device, "cuda") == 0) {
+        *cuda_index = 0;
+        return 0;
+    }
+    if (strncmp(device, "cuda:", 5) == 0) {
+        const char *p = device + 5;
+        long v = 0;
+        size_t digits = 0;
+        for (; p[digits] >= '0' && p[digits] <= '9' && digits < 4; digits++)
+            v = v * 10 + (p[digits] - '0');
+        if (digits > 0 && p[digits] == '\0') {
+            *cuda_index = (int)v;
+            return 0;
+        }
+    }
+    return cm_err_set(err, "device '%.32s': expected cpu, cuda or cuda:N (N a GPU number, 0 to 9999)",
+                      device);
+}
+
+void gm_model_device_info(const gm_model *model, gm_device_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (model->backend != NULL && model->backend->device_info != NULL) {
+        model->backend->device_info(model, out);
+        return;
+    }
+    snprintf(out->device, sizeof(out->device), "cpu");
+    out->model_bytes = model->info.n_bytes;
 }
 
 int gm_model_load(const char *path, const gm_load_opts *opts, gm_model **out, cm_err *err)
 {
     *out = NULL;
+    if (gm_cpu_path_check(err) < 0) /* a bad GEMMA_CPU: refuse before any work */
+        return -1;
     gm_model *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return cm_err_set(err, "out of memory");
@@ -98,6 +147,8 @@ int gm_model_load_fd(int fd, const char *display_name, const gm_load_opts *opts,
                      gm_model **out, cm_err *err)
 {
     *out = NULL;
+    if (gm_cpu_path_check(err) < 0) /* a bad GEMMA_CPU: refuse before any work */
+        return -1;
     gm_model *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return cm_err_set(err, "out of memory");
@@ -118,6 +169,8 @@ void gm_model_free(gm_model *model)
 {
     if (model == NULL)
         return;
+    if (model->backend != NULL && model->backend->model_free != NULL)
+        model->backend->model_free(model);
     free(model->gelu_table);
     free(model->layers);
     gm_hparams_free(&model->hp);

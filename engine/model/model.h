@@ -6,7 +6,7 @@
  * Reading order: hparams.c (metadata), weights.c (tensor binding),
  * model.c (load/free), context.c (KV cache, scratch), forward.c (one
  * decode call), then ple.c, attention.c, ffn.c, moe.c, and ops.c for the
- * elementwise arithmetic. The spec is ../shared/gemma4.md.
+ * elementwise arithmetic. The spec is docs/architecture.md (E1-E14).
  */
 #ifndef GM_MODEL_INTERNAL_H
 #define GM_MODEL_INTERNAL_H
@@ -25,7 +25,7 @@
 #define GM_MAX_EXPERTS 1024
 #define GM_UBATCH 256 /* tokens computed together per step of gm_decode */
 
-/* Hyperparameters of one layer (gemma4.md section 1, "derived"). */
+/* Hyperparameters of one layer (docs/architecture.md E1, "derived"). */
 typedef struct gm_layer_hp {
     bool swa;             /* sliding-window attention layer */
     uint32_t n_head;
@@ -99,6 +99,9 @@ struct gm_model {
     gm_weight tok_embd, output, output_norm, rope_freqs;
     gm_weight ple_tok_embd, ple_model_proj, ple_proj_norm;
     gm_layer *layers; /* [n_layer] */
+
+    const struct gm_backend *backend; /* engine/backend.h: CPU or CUDA */
+    void *backend_model;              /* the backend's state (device weights) */
 };
 
 /* Bind every tensor of the file to the model (weights.c). */
@@ -149,6 +152,7 @@ struct gm_context {
     gm_scratch s;
     uint32_t *seq_count; /* [n_seq_max] tokens per sequence in the current batch */
     int kv_slot_of_layer[GM_MAX_LAYERS]; /* index into kv_k/kv_v for each layer */
+    void *backend_ctx;                   /* the backend's state (device KV, buffers) */
 };
 
 /* One step of the forward pass over n tokens whose tokens, positions and

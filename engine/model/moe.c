@@ -1,6 +1,6 @@
 /*
  * engine/model/moe.c -- the mixture-of-experts feed-forward block of a MoE
- * layer (gemma4.md section 8): a shared GeGLU MLP plus the top-k of
+ * layer (docs/architecture.md E8): a shared GeGLU MLP plus the top-k of
  * n_expert routed experts, each normed and then added.
  *
  * Tokens are grouped by expert so that each selected expert's weights run

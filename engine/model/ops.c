@@ -1,7 +1,7 @@
 /*
  * engine/model/ops.c -- RMS norm, RoPE, softmax, GELU and soft-cap, each
  * evaluated in the order llama.cpp's CPU backend uses so that results agree
- * to the last bit or close to it (ops.h, gemma4.md section 10).
+ * to the last bit or close to it (ops.h, docs/architecture.md E10).
  */
 #include "engine/model/ops.h"
 

@@ -1,6 +1,6 @@
 /*
  * engine/model/ops.h -- the elementwise arithmetic of the forward pass,
- * written to round like llama.cpp's CPU backend (gemma4.md section 10):
+ * written to round like llama.cpp's CPU backend (docs/architecture.md E10):
  * RMS norm, NEOX RoPE, softmax, GELU (tanh form) and the logit soft-cap.
  */
 #ifndef GM_OPS_H

@@ -1,5 +1,5 @@
 /*
- * engine/model/ple.c -- per-layer embeddings (PLE, gemma4.md section 4):
+ * engine/model/ple.c -- per-layer embeddings (PLE, docs/architecture.md E4):
  * the per-layer inputs computed once per token before layer 0, and the
  * residual block each layer adds after its feed-forward block.
  */

@@ -1,6 +1,6 @@
 /*
  * engine/model/weights.c -- binding the tensors of a gemma4 GGUF to the
- * model (gemma4.md section 2). Each tensor is looked up by name, its shape
+ * model (docs/architecture.md E2). Each tensor is looked up by name, its shape
  * and type are checked, and the model keeps a pointer into the mapping:
  * weights are used in place, never copied. A file holding a tensor the
  * model does not use is rejected, as llama.cpp rejects it.

@@ -4,7 +4,7 @@
  * A gm_synth_config describes a complete `gemma4` model (layer pattern,
  * head sizes, PLE, shared-KV layers, MoE ...). Presets give small test
  * models ("tiny", "tiny-moe") and the real shapes ("e2b", "e4b",
- * "26b-a4b", "31b", ../shared/gemma4.md s14), which gm_synth_set_layers()
+ * "26b-a4b", "31b", docs/architecture.md E14), which gm_synth_set_layers()
  * and gm_synth_set_vocab() shrink. gm_synth_write() writes the model as a
  * GGUF with every metadata key and tensor llama.cpp's converter writes,
  * a synthetic BPE vocabulary with the real special-token ids, the chat

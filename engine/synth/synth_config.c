@@ -2,7 +2,7 @@
  * engine/synth/synth_config.c -- synthetic model configurations: the
  * presets, the sliding/full layer pattern, shared-KV rules, validation.
  *
- * The real shapes follow ../shared/gemma4.md s14. The layer pattern is
+ * The real shapes follow docs/architecture.md E14. The layer pattern is
  * "swa_period - 1 sliding layers, then one full layer", with the last
  * layer always full (as HF forces it). With KV-shared layers llama.cpp
  * maps shared sliding layers to layer n_kv_start-2 and shared full layers
@@ -40,7 +40,7 @@ static const synth_preset presets[] = {
       .rope_base = 1e6f, .rope_base_swa = 1e4f, .partial_rotary_full = 0.25f,
       .v_on_full = false, .n_expert = 8, .n_expert_used = 2, .n_ff_exp = 64,
       .fused_gate_up = true, .softcap = 30.0f, .eps = 1e-6f, .layer_output_scale = true}},
-    /* The real shapes (../shared/gemma4.md s14). */
+    /* The real shapes (docs/architecture.md E14). */
     {"e2b",
      {.preset = "e2b", .n_layer = 35, .n_embd = 1536, .n_vocab = 262144, .n_ctx_train = 131072,
       .n_head = 8, .n_head_kv_swa = 1, .n_head_kv_full = 1, .head_dim_swa = 256,

@@ -3,7 +3,7 @@
  * as tokenizer.chat_template.
  *
  * The core of the real Gemma 4 template (google-gemma-4-31B-it.jinja,
- * ../shared/gemma4.md s13), without tools: <bos>; a system turn when
+ * docs/architecture.md E13), without tools: <bos>; a system turn when
  * there is a system/developer message or thinking is on (<|think|> at its
  * top); "<|turn>ROLE\n...<turn|>\n" per message with the assistant written
  * "model", user/system text trimmed and the thought channel stripped from

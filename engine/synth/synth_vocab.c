@@ -2,7 +2,7 @@
  * engine/synth/synth_vocab.c -- the synthetic Gemma 4 vocabulary.
  *
  * Ids 0..493 copy the layout of the real 262144-token vocabulary
- * (../shared/gemma4.md s12.4): control and user-defined specials,
+ * (docs/architecture.md E12.4): control and user-defined specials,
  * <unusedN> fillers, newline runs (107..137), space runs (138..167), HTML
  * tags (168..237) and byte tokens <0x00>..<0xFF> (238..493), with the
  * token types the converter writes. Then come single characters and

@@ -1,7 +1,7 @@
 /*
  * engine/synth/synth_write.c -- writing a synthetic Gemma 4 model as GGUF:
  * the metadata keys (with the exact types llama.cpp requires,
- * ../shared/gemma4.md s1 and s12), then the tensor list of s2 with the
+ * docs/architecture.md E1, E12), then the tensor list of E2 with the
  * tensors that this configuration needs and no others.
  *
  * Weight scales keep activations finite and O(1): norm weights near 1,

@@ -1,6 +1,6 @@
 /*
  * engine/text/chat.c -- rendering a conversation in the Gemma 4 chat format
- * (../shared/gemma4.md s13), as llama.cpp's Jinja engine renders
+ * (docs/architecture.md E13), as llama.cpp's Jinja engine renders
  * models/templates/google-gemma-4-31B-it.jinja for text-only messages:
  *
  *   <bos>[<|turn>system\n[<|think|>\n]{first system text, trimmed}<turn|>\n]

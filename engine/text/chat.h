@@ -1,5 +1,5 @@
 /*
- * engine/text/chat.h -- the Gemma 4 chat format (../shared/gemma4.md s13):
+ * engine/text/chat.h -- the Gemma 4 chat format (docs/architecture.md E13):
  * turning a conversation into the prompt text the model was trained on.
  */
 #ifndef GM_CHAT_H

@@ -1,6 +1,6 @@
 /*
- * engine/text/detok.c -- token ids back to text (../shared/gemma4.md
- * s12.3): one token's piece, as llama_token_to_piece() gives it, and the
+ * engine/text/detok.c -- token ids back to text (docs/architecture.md
+ * E12.3): one token's piece, as llama_token_to_piece() gives it, and the
  * streaming detokenizer that only lets out complete UTF-8.
  */
 #include <stdlib.h>

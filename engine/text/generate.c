@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/grammar/grammar.h"
+#include "engine/grammar/logprobs.h"
 #include "engine/text/stop.h"
 #include "engine/text/vocab.h"
 
@@ -35,6 +37,14 @@ struct gm_gen {
     bool ignore_eos;
     gm_text_cb on_text;
     void *user;
+    /* issue 14: constrained decoding, per-token callback, logprobs */
+    gm_matcher *matcher;          /* the grammar's state, or NULL */
+    gm_token_index *own_index;    /* built here when params gave none */
+    gm_token_cb on_token;
+    void *token_user;
+    uint32_t top_logprobs;
+    float *raw;                   /* a copy of the logits for logprobs, or NULL */
+    uint32_t n_vocab;
     bool cancelled;   /* the callback asked to stop */
     bool ended;
     double t_first;
@@ -69,6 +79,9 @@ void gm_gen_free(gm_gen *g)
     if (g == NULL)
         return;
     gm_sampler_free(g->smp);
+    gm_matcher_free(g->matcher);
+    gm_token_index_free(g->own_index);
+    free(g->raw);
     if (g->stop_ready)
         gm_stop_free(&g->stop);
     for (size_t i = 0; i < GM_MAX_STOP_STRINGS; i++)
@@ -119,6 +132,38 @@ int gm_gen_new(const gm_model *model, const int32_t *prompt, size_t n_prompt,
         gm_gen_free(g);
         return -1;
     }
+    g->n_vocab = n_vocab;
+    g->on_token = params->on_token;
+    g->token_user = params->token_user;
+    g->top_logprobs = params->top_logprobs;
+    if (params->on_token && params->want_logprobs) {
+        g->raw = malloc((size_t)n_vocab * sizeof(*g->raw));
+        if (!g->raw) {
+            gm_gen_free(g);
+            return cm_err_set(err, "generate: out of memory");
+        }
+    }
+    if (params->grammar) { /* after the prompt: the matcher sees generated tokens only */
+        const gm_token_index *ti = params->grammar_tokens;
+        if (!ti) {
+            if (gm_token_index_new(vocab, n_vocab, &g->own_index, err) < 0) {
+                gm_gen_free(g);
+                return -1;
+            }
+            ti = g->own_index;
+        }
+        if (gm_token_index_n_vocab(ti) != n_vocab) {
+            cm_err_set(err, "generate: the grammar's token index covers %u tokens, the model "
+                       "%u", gm_token_index_n_vocab(ti), n_vocab);
+            gm_gen_free(g);
+            return -1;
+        }
+        if (gm_matcher_new(params->grammar, ti, &g->matcher, err) < 0) {
+            gm_gen_free(g);
+            return -1;
+        }
+        gm_sampler_set_grammar(g->smp, g->matcher);
+    }
     *out = g;
     return 0;
 }
@@ -166,8 +211,26 @@ int gm_gen_step(gm_gen *g, float *logits, bool room, int32_t *next, cm_err *err)
         return 1;
     if (g->cancelled)
         return end(g, GM_FINISH_CANCELLED, false, err);
+    gm_token_info ti_info = {0};
+    gm_token_logprob top[GM_TOP_LOGPROBS_MAX], chosen = {0};
+    if (g->raw) /* the raw logits, before sampling changes them */
+        memcpy(g->raw, logits, (size_t)g->n_vocab * sizeof(*g->raw));
     int32_t tok = gm_sampler_sample(g->smp, logits);
     gm_sampler_accept(g->smp, tok);
+    if (g->raw)
+        ti_info.n_top = gm_logprobs(g->raw, g->n_vocab, tok, g->top_logprobs, &chosen, top);
+    if (g->on_token) {
+        char pbytes[64];
+        size_t pl = gm_token_to_piece(g->vocab, tok, false, pbytes, sizeof(pbytes));
+        ti_info.token = tok;
+        ti_info.bytes = pbytes;
+        ti_info.n_bytes = pl < sizeof(pbytes) ? pl : sizeof(pbytes);
+        ti_info.eog = gm_vocab_is_eog(g->vocab, tok);
+        ti_info.top = top;
+        ti_info.logprob = chosen.logprob;
+        if (g->on_token(g->token_user, &ti_info) != 0)
+            g->cancelled = true;
+    }
     g->result.n_generated_tokens++;
     if (g->result.n_generated_tokens == 1)
         g->t_first = now_seconds();

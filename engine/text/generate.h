@@ -23,11 +23,36 @@ typedef enum gm_finish_reason {
     GM_FINISH_CONTEXT,      /* the context is full */
 } gm_finish_reason;
 
+struct gm_grammar;
+struct gm_token_index;
+
+/* One generated token, as gm_generate_params.on_token sees it. */
+typedef struct gm_token_info {
+    int32_t token;
+    const char *bytes;       /* its text (gm_token_to_piece, special = false) */
+    size_t n_bytes;
+    bool eog;                /* an end-of-generation token (no text shown) */
+    float logprob;           /* log-softmax of the raw logits (want_logprobs) */
+    size_t n_top;            /* top_logprobs alternatives, best first */
+    const struct gm_token_logprob *top;
+} gm_token_info;
+
+/* Called for each sampled token before its text goes out; non-zero stops
+ * generation (finish = CANCELLED). */
+typedef int (*gm_token_cb)(void *user, const gm_token_info *info);
+
 typedef struct gm_generate_params {
     gm_sample_params sample;
     uint32_t max_tokens;                        /* 0 = until the context is full */
     const char *stop[GM_MAX_STOP_STRINGS];      /* NULL-terminated or full */
     bool ignore_eos;
+    /* --- additions (all optional; zero means off) --- */
+    const struct gm_grammar *grammar;           /* constrain the output */
+    const struct gm_token_index *grammar_tokens; /* the model's index; NULL: built here */
+    gm_token_cb on_token;
+    void *token_user;
+    bool want_logprobs;                         /* fill logprob (and top) */
+    uint32_t top_logprobs;                      /* alternatives, at most 20 */
 } gm_generate_params;
 
 typedef struct gm_generate_result {

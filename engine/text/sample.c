@@ -11,6 +11,8 @@
  */
 #include "engine/text/sample.h"
 
+#include "engine/grammar/grammar.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,8 @@ struct gm_sampler {
     uint32_t *stamp;
     uint32_t stamp_now;
     cand *c;
+    gm_matcher *grammar;       /* NULL: unconstrained */
+    bool sampled;              /* a sample since the last accept */
 };
 
 void gm_sample_params_default(gm_sample_params *p)
@@ -143,8 +147,17 @@ int gm_sampler_suppress(gm_sampler *s, const int32_t *ids, size_t n, cm_err *err
     return 0;
 }
 
+void gm_sampler_set_grammar(gm_sampler *s, gm_matcher *m)
+{
+    s->grammar = m;
+    s->sampled = false;
+}
+
 void gm_sampler_accept(gm_sampler *s, int32_t token)
 {
+    if (s->grammar && s->sampled)
+        gm_matcher_accept_token(s->grammar, token); /* refused: the matcher stays */
+    s->sampled = false;
     if (token < 0 || (uint32_t)token >= s->n_vocab)
         return;
     if (s->hist_n == s->hist_cap) {
@@ -204,6 +217,23 @@ static void apply_penalties(gm_sampler *s, float *logits)
         else
             logits[t] /= p->repeat_penalty;
         logits[t] -= (float)c * p->frequency_penalty + p->presence_penalty;
+    }
+}
+
+/* Tokens the grammar does not allow now get -inf. */
+static void apply_grammar(gm_sampler *s, float *logits)
+{
+    const uint32_t *bits = gm_matcher_mask(s->grammar);
+    uint32_t n_mask = gm_matcher_n_vocab(s->grammar);
+    uint32_t nv = s->n_vocab;
+    for (uint32_t w = 0; w * 32 < nv; w++) {
+        uint32_t word = w * 32 < n_mask ? bits[w] : 0;
+        if (word == UINT32_MAX)
+            continue;
+        uint32_t end = w * 32 + 32 < nv ? w * 32 + 32 : nv;
+        for (uint32_t i = w * 32; i < end; i++)
+            if (!(word & (1u << (i % 32))))
+                logits[i] = -INFINITY;
     }
 }
 
@@ -271,6 +301,9 @@ int32_t gm_sampler_sample(gm_sampler *s, float *logits)
 {
     const gm_sample_params *p = &s->p;
     const uint32_t nv = s->n_vocab;
+    s->sampled = true;
+    if (s->grammar)
+        apply_grammar(s, logits);
     if (s->any_suppressed)
         for (uint32_t i = 0; i < nv; i++)
             if (s->suppressed[i])

@@ -49,4 +49,14 @@ int32_t gm_sampler_sample(gm_sampler *s, float *logits);
 /* Forget the accepted tokens (the suppressed set and the generator stay). */
 void gm_sampler_reset(gm_sampler *s);
 
+/* Constrained decoding (engine/grammar/grammar.h): from now on every
+ * gm_sampler_sample() allows only the tokens the matcher's mask allows
+ * (applied first, before the penalties and cut-offs), and the first
+ * gm_sampler_accept() after a gm_sampler_sample() advances the matcher by
+ * the accepted token (accepts of prompt tokens, before any sample, do
+ * not). The matcher stays the caller's and must outlive its use; NULL
+ * removes it. */
+struct gm_matcher;
+void gm_sampler_set_grammar(gm_sampler *s, struct gm_matcher *m);
+
 #endif

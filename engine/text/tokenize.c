@@ -1,6 +1,6 @@
 /*
  * engine/text/tokenize.c -- text to token ids with the "gemma4" BPE
- * tokenizer, as llama_tokenize() does (../shared/gemma4.md s12.2):
+ * tokenizer, as llama_tokenize() does (docs/architecture.md E12.2):
  *
  *  1. split out special tokens (longest text first, then lowest id; with
  *     parse_special = false only USER_DEFINED ones);

@@ -1,6 +1,6 @@
 /*
  * engine/text/vocab.c -- building the Gemma 4 tokenizer's tables from a
- * GGUF file or from memory (../shared/gemma4.md s12.1, s12.2 fix-ups):
+ * GGUF file or from memory (docs/architecture.md E12.1, E12.2 fix-ups):
  * token texts and attributes, the merge ranks, special ids, and the
  * end-of-generation set, exactly as llama.cpp's llama_vocab::load does for
  * tokenizer.ggml.model = "gemma4".

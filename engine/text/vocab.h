@@ -1,6 +1,6 @@
 /*
  * engine/text/vocab.h -- the Gemma 4 tokenizer (llama.cpp's "gemma4" BPE,
- * ../shared/gemma4.md section 12): text to token ids and back.
+ * docs/architecture.md E12): text to token ids and back.
  */
 #ifndef GM_VOCAB_H
 #define GM_VOCAB_H

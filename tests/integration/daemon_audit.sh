@@ -253,7 +253,10 @@ if [ "$AU_MOUNTED" = 1 ]; then
     has "$body" '"code":"audit_unavailable"' && has "$body" '} 503'
     ok $? "full disk, fail-closed: a load is refused (503 audit_unavailable)"
     check "... and the model is still unloaded" has "$(gd_get /v1/models/spare)" '"state":"unloaded"'
-    sed -i 's/^tls:$/tls:\n  min_version: "1.2"/' "$GD_CONF"
+    # Rewritten in place (same file): gemmad cannot read a file created
+    # after its start in a directory above its audit log (gemmad(8)).
+    sed 's/^tls:$/tls:\n  min_version: "1.2"/' "$GD_CONF" > "$GD_TMP/conf.new" &&
+        cat "$GD_TMP/conf.new" > "$GD_CONF"
     body=$(gd_curl_as client -X POST "$U/admin/v1/reload" -w ' %{http_code}')
     has "$body" '"code":"audit_unavailable"' && has "$body" '} 503'
     ok $? "full disk, fail-closed: a reload is refused (503 audit_unavailable)"
@@ -276,7 +279,10 @@ if [ "$AU_MOUNTED" = 1 ]; then
     check "full disk, fail_open: an unload is done (202) unaudited" has "$(as client /admin/v1/models/unload -d '{"model":"tiny"}')" 202
     gd_wait_log 'model tiny unloaded' 15; ok $? "full disk, fail_open: the model is unloaded"
     check "full disk, fail_open: a load is done (202) unaudited" has "$(as client /admin/v1/models/load -d '{"model":"spare"}')" 202
-    sed -i 's/^tls:$/tls:\n  min_version: "1.2"/' "$GD_CONF"
+    # Rewritten in place (same file): gemmad cannot read a file created
+    # after its start in a directory above its audit log (gemmad(8)).
+    sed 's/^tls:$/tls:\n  min_version: "1.2"/' "$GD_CONF" > "$GD_TMP/conf.new" &&
+        cat "$GD_TMP/conf.new" > "$GD_CONF"
     check "full disk, fail_open: a reload is done (200) unaudited" has "$(as client /admin/v1/reload -X POST)" 200
     check "... and the new configuration is in force (tls.min_version 1.2)" has "$(gd_get /admin/v1/status)" '"tls_min_version":"1.2"'
     check "full disk, fail_open: nothing is refused" has "$(gd_get /metrics)" 'gemmad_audit_refused_total 0'

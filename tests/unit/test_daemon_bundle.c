@@ -2,7 +2,8 @@
  * tests/unit/test_daemon_bundle.c -- gemmad opening a model from a signed
  * bundle: a bundle signed by a trusted key opens and yields the very file
  * that was hashed; a changed file, an untrusted signer, or a file name the
- * bundle does not list are refused.
+ * bundle does not list are refused. The same for a GGUF signed on its own
+ * (models[].path + signature).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -139,6 +140,70 @@ static void test_unlisted_name_refused(void **state)
     assert_non_null(strstr(err.msg, "lists no file 'other.gguf'"));
 }
 
+/* A GGUF signed on its own: models[].path + signature (bundle set to the
+ * path by the config parser). */
+static void sign_single(fixture *fx, char *file, size_t fn, char *sig, size_t sn)
+{
+    snprintf(file, fn, "%s/single.gguf", fx->root);
+    snprintf(sig, sn, "%s/single.gguf.sig", fx->root);
+    write_file(file, "GGUF a single signed file\n");
+    char key[400];
+    snprintf(key, sizeof(key), "%s/signer.key", fx->keys);
+    bundle_sign_opts so = {.key_path = key};
+    cm_err err;
+    if (bundle_sign_file(file, sig, &so, &err) < 0)
+        fail_msg("%s", err.msg);
+    snprintf(fx->mc.path, sizeof(fx->mc.path), "%s", file);
+    snprintf(fx->mc.bundle, sizeof(fx->mc.bundle), "%s", file);
+    snprintf(fx->mc.signature, sizeof(fx->mc.signature), "%s", sig);
+}
+
+static void test_single_file_opens(void **state)
+{
+    fixture *fx = *state;
+    char file[400], sig[400];
+    sign_single(fx, file, sizeof(file), sig, sizeof(sig));
+    int fd = -1;
+    char root[65] = "";
+    cm_err err;
+    if (gmd_bundle_open(&fx->cfg, &fx->mc, &fd, root, &err) < 0)
+        fail_msg("%s", err.msg);
+    char buf[64] = {0};
+    assert_int_equal(pread(fd, buf, sizeof(buf) - 1, 0), 26);
+    assert_string_equal(buf, "GGUF a single signed file\n");
+    close(fd);
+    assert_int_equal(strlen(root), 64);
+}
+
+static void test_single_file_changed_refused(void **state)
+{
+    fixture *fx = *state;
+    char file[400], sig[400];
+    sign_single(fx, file, sizeof(file), sig, sizeof(sig));
+    write_file(file, "GGUF a single signed filf\n");
+    int fd = 7;
+    char root[65];
+    cm_err err;
+    assert_int_equal(gmd_bundle_open(&fx->cfg, &fx->mc, &fd, root, &err), -1);
+    assert_int_equal(fd, -1);
+    assert_non_null(strstr(err.msg, "model tiny: "));
+    assert_non_null(strstr(err.msg, "content does not match the signature"));
+}
+
+static void test_single_file_folder_signature_refused(void **state)
+{
+    fixture *fx = *state;
+    char file[400], sig[400];
+    sign_single(fx, file, sizeof(file), sig, sizeof(sig));
+    /* the folder's model.sig given as the file's signature */
+    snprintf(fx->mc.signature, sizeof(fx->mc.signature), "%s/model.sig", fx->bundle);
+    int fd;
+    char root[65];
+    cm_err err;
+    assert_int_equal(gmd_bundle_open(&fx->cfg, &fx->mc, &fd, root, &err), -1);
+    assert_non_null(strstr(err.msg, "not for a single file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +211,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_file_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_signer_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unlisted_name_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_single_file_opens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_single_file_changed_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_single_file_folder_signature_refused, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

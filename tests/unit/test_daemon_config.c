@@ -98,6 +98,24 @@ static void test_all_sections(void **state)
     assert_int_equal(gmd_config_find_model(&cfg, "nope"), -1);
 }
 
+/* models[].device: cpu by default, cuda:N accepted, anything else refused
+ * with the line and the accepted forms. */
+static void test_model_device(void **state)
+{
+    (void)state;
+    gmd_config cfg;
+    cm_err err;
+    const char *ok = "models:\n  - name: a\n    path: /m/a.gguf\n    device: cuda:1\n"
+                     "  - name: b\n    path: /m/b.gguf\n";
+    assert_int_equal(parse_with(ok, &cfg, &err), 0);
+    assert_string_equal(cfg.models[0].device, "cuda:1");
+    assert_string_equal(cfg.models[1].device, "cpu");
+    const char *bad = "models:\n  - name: a\n    path: /m/a.gguf\n    device: gpu0\n";
+    assert_int_equal(parse_with(bad, &cfg, &err), -1);
+    assert_non_null(strstr(err.msg, "models[].device"));
+    assert_non_null(strstr(err.msg, "expected cpu, cuda or cuda:N"));
+}
+
 static void test_unix_socket(void **state)
 {
     (void)state;
@@ -273,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_minimal_and_defaults),
         cmocka_unit_test(test_all_sections),
         cmocka_unit_test(test_unix_socket),
+        cmocka_unit_test(test_model_device),
         cmocka_unit_test(test_unknown_key_names_line),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_batching_keys),

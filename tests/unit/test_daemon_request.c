@@ -25,6 +25,7 @@ typedef struct parsed {
 
 static void release(parsed *r)
 {
+    gmd_api_params_release(&r->p); /* first: it reads the messages */
     for (size_t i = 0; i < r->p.n_messages; i++) {
         free(r->p.messages[i].role);
         free(r->p.messages[i].content);
@@ -131,8 +132,10 @@ static void test_model_and_messages_errors(void **state)
                  "invalid_type", "model");
     expect_error("{\"model\":\"m\"}", true, "missing_parameter", "messages");
     expect_error("{\"model\":\"m\",\"messages\":[]}", true, "invalid_value", "messages");
-    expect_error("{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", true,
+    expect_error("{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", true,
                  "invalid_value", "messages[0]");
+    expect_error("{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", true,
+                 "missing_parameter", "messages[0].tool_call_id");
     expect_error("{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}]}", true,
                  "missing_parameter", "messages[0]");
     expect_error("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
@@ -160,11 +163,84 @@ static void test_sampling_errors(void **state)
     BAD("\"stop\":\"\"", "invalid_value", "stop");
     BAD("\"stream\":\"yes\"", "invalid_type", "stream");
     BAD("\"stream_options\":{\"include_usage\":true}", "invalid_value", "stream_options");
-    BAD("\"tools\":[{}]", "unsupported_parameter", "tools");
-    BAD("\"response_format\":{\"type\":\"json_object\"}", "unsupported_parameter",
+    BAD("\"tools\":[{}]", "invalid_value", "tools[0]");
+    BAD("\"tools\":[]", "invalid_value", "tools");
+    BAD("\"tool_choice\":\"required\"", "invalid_value", "tool_choice");
+    BAD("\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a b\"}}]", "invalid_value",
+        "tools[0]");
+    BAD("\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":"
+        "\"sometimes\"", "invalid_value", "tool_choice");
+    BAD("\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":"
+        "\"required\",\"response_format\":{\"type\":\"json_object\"}", "invalid_value",
         "response_format");
+    BAD("\"functions\":[{}]", "unsupported_parameter", "functions");
+    BAD("\"response_format\":{\"type\":\"xml\"}", "invalid_value", "response_format.type");
+    BAD("\"response_format\":{\"type\":\"json_schema\"}", "missing_parameter",
+        "response_format.json_schema");
+    BAD("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}",
+        "missing_parameter", "response_format.json_schema.schema");
+    BAD("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\","
+        "\"schema\":{\"type\":\"string\",\"pattern\":\"a+\"}}}", "unsupported_schema",
+        "response_format.json_schema.schema");
+    BAD("\"top_logprobs\":21,\"logprobs\":true", "invalid_value", "top_logprobs");
+    BAD("\"top_logprobs\":3", "invalid_value", "top_logprobs");
+    BAD("\"logprobs\":3", "invalid_type", "logprobs");
     BAD("\"frequency_penalty\":3", "invalid_value", "frequency_penalty");
 #undef BAD
+}
+
+static void test_response_format_and_logprobs(void **state)
+{
+    (void)state;
+    parsed r;
+    run(&r, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+            "\"response_format\":{\"type\":\"json_object\"}}", true);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(r.p.grammar);
+    assert_string_equal(r.p.format_kind, "json_object");
+    assert_string_equal(r.p.schema_sha256, "");
+    release(&r);
+    run(&r, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+            "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"p\","
+            "\"strict\":true,\"schema\":{\"type\":\"object\",\"properties\":{\"a\":"
+            "{\"type\":\"integer\"}},\"required\":[\"a\"]}}},\"logprobs\":true,"
+            "\"top_logprobs\":5}", true);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(r.p.grammar);
+    assert_string_equal(r.p.format_kind, "json_schema");
+    /* sha256 of {"properties":{"a":{"type":"integer"}},"required":["a"],"type":"object"} */
+    assert_string_equal(r.p.schema_sha256,
+                        "9c90b768d2a90da4d4d7b57aa60cac86504ccd50f8bcf458e4f5746e8d37586e");
+    assert_true(r.p.logprobs);
+    assert_int_equal(r.p.top_logprobs, 5);
+    assert_non_null(r.p.logprobs_out);
+    release(&r);
+    run(&r, "{\"model\":\"m\",\"prompt\":\"x\",\"logprobs\":2}", false);
+    assert_int_equal(r.rc, 0);
+    assert_true(r.p.logprobs);
+    assert_int_equal(r.p.top_logprobs, 2);
+    release(&r);
+    run(&r, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+            "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
+            "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":"
+            "\"tool\",\"tool_call_id\":\"c1\",\"content\":\"ok\"}],\"tools\":[{\"type\":"
+            "\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\","
+            "\"properties\":{\"a\":{\"type\":\"integer\"}}}}}],\"tool_choice\":{\"type\":"
+            "\"function\",\"function\":{\"name\":\"f\"}}}", true);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.p.tool_choice, GMD_TOOL_CHOICE_NAMED);
+    assert_non_null(r.p.tools_json);
+    assert_non_null(r.p.grammar);
+    assert_string_equal(r.p.format_kind, "tool_call");
+    assert_non_null(r.p.messages[1].tool_calls_json);
+    assert_string_equal(r.p.messages[1].content, "");
+    assert_string_equal(r.p.messages[2].tool_call_id, "c1");
+    release(&r);
+    run(&r, "{\"model\":\"m\",\"prompt\":\"x\",\"response_format\":{\"type\":\"text\"}}",
+        false);
+    assert_int_equal(r.rc, 0);
+    assert_null(r.p.grammar);
+    release(&r);
 }
 
 int main(void)
@@ -174,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_defaults_and_completion),
         cmocka_unit_test(test_model_and_messages_errors),
         cmocka_unit_test(test_sampling_errors),
+        cmocka_unit_test(test_response_format_and_logprobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

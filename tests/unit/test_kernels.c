@@ -2,8 +2,10 @@
  * tests/unit/test_kernels.c -- unit tests for engine/cpu/: the thread pool,
  * activation conversion (ggml's AVX2 Q8_0 rounding, Q8_K, F16, BF16),
  * every format's dot product against a double-precision dot of the
- * dequantized operands, the AVX2 kernels against the scalar ones, and
- * gm_matmul (1..N threads give identical results, odd sizes, bad sizes).
+ * dequantized operands, every CPU path this machine has (AVX2, AVX-512
+ * with and without VNNI) against the scalar ones, and gm_matmul (1..N
+ * threads give identical results, batch invariance, odd sizes, bad sizes).
+ * Run it under GEMMA_CPU=scalar|avx2|avx512 to put gm_matmul on one path.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -739,6 +741,198 @@ static void test_matmul_errors(void **state)
     assert_int_equal(gm_matmul(NULL, GM_TYPE_Q8_0, w, 2, 32, x, 0, y, NULL), 0);
 }
 
+/* ---- CPU paths ------------------------------------------------------------ */
+
+static const gm_cpu_path tk_paths[] = {GM_CPU_SCALAR, GM_CPU_AVX2, GM_CPU_AVX512};
+static const char *const tk_path_names[] = {"scalar", "avx2", "avx512"};
+
+/* Every path this CPU has, for every format, against the scalar reference
+ * (including sizes with an odd number of blocks, which the AVX-512 kernels
+ * finish with a tail loop); the AVX-512 VNNI and plain kernels agree bit
+ * for bit. */
+static void test_paths_match_scalar(void **state)
+{
+    (void)state;
+    tk_rng r = {4242};
+    static const uint64_t sizes[] = {32, 96, 256, 288, 768, 2304, 5376};
+    int n_paths = 0;
+    for (size_t p = 0; p < 3; p++) {
+        if (!gm_cpu_path_supported(tk_paths[p])) {
+            print_message("# this CPU cannot run the %s path: not compared\n", tk_path_names[p]);
+            continue;
+        }
+        n_paths++;
+        for (size_t t = 0; t < TK_NFMT; t++) {
+            const tk_fmt *f = &tk_formats[t];
+            gm_dot_fn fn = gm_dot_for_path(tk_paths[p], f->type);
+            gm_dot_fn ref = gm_dot_scalar(f->type);
+            gm_dot_fn plain = tk_paths[p] == GM_CPU_AVX512 ? gm_dot_avx512_plain(f->type) : NULL;
+            assert_non_null(fn);
+            assert_non_null(ref);
+            for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+                const uint64_t n = sizes[s];
+                if (n % f->qk != 0)
+                    continue;
+                uint8_t *w = tk_make_weights(&r, f, 3, n);
+                float *x = malloc(n * sizeof(float));
+                uint8_t *xq = malloc(gm_act_bytes(f->type, n));
+                assert_non_null(x);
+                assert_non_null(xq);
+                const uint64_t row_bytes = n / f->qk * f->bytes;
+                for (int row = 0; row < 3; row++) {
+                    tk_fill(&r, x, n, row == 1 ? 1e-3f : 1.0f);
+                    assert_int_equal(gm_act_convert(f->type, x, xq, n), 0);
+                    double abs_sum;
+                    const double exact = tk_ref_dot(f, w + row * row_bytes, xq, n, &abs_sum);
+                    const float a = fn(n, w + row * row_bytes, xq);
+                    const float b = ref(n, w + row * row_bytes, xq);
+                    if (fabs((double)a - (double)b) > 2e-6 * abs_sum + 1e-30 ||
+                        fabs((double)a - exact) > 2e-6 * abs_sum + 1e-30)
+                        fail_msg("%s path %s n=%llu: %.9g scalar %.9g exact %.9g", f->name,
+                                 tk_path_names[p], (unsigned long long)n, (double)a, (double)b,
+                                 exact);
+                    if (plain != NULL) {
+                        const float c = plain(n, w + row * row_bytes, xq);
+                        if (memcmp(&a, &c, sizeof a) != 0)
+                            fail_msg("%s n=%llu: avx512 vnni %.9g plain %.9g", f->name,
+                                     (unsigned long long)n, (double)a, (double)c);
+                    }
+                }
+                free(w);
+                free(x);
+                free(xq);
+            }
+        }
+    }
+    print_message("# CPU paths compared with scalar: %d (this CPU: avx2 %s, avx512 %s, vnni %s)\n",
+                  n_paths, gm_cpu_has_avx2() ? "yes" : "no", gm_cpu_has_avx512() ? "yes" : "no",
+                  gm_cpu_has_avx512_vnni() ? "yes" : "no");
+    assert_true(n_paths >= 1);
+}
+
+/* On every path, the 4-vector kernel paired with a path's one-vector
+ * kernel gives each vector exactly that kernel's bits. */
+static void test_dot4_matches_single_all_paths(void **state)
+{
+    (void)state;
+    tk_rng r = {9090};
+    int n_checked = 0;
+    const uint64_t n = 2304; /* 9 K-blocks, 72 Q8_0 blocks */
+    for (size_t p = 0; p < 3; p++) {
+        if (!gm_cpu_path_supported(tk_paths[p]))
+            continue;
+        for (size_t t = 0; t < TK_NFMT; t++) {
+            const tk_fmt *f = &tk_formats[t];
+            gm_dot4_fn dot4 = gm_dot4_for_path(tk_paths[p], f->type);
+            if (dot4 == NULL)
+                continue;
+            gm_dot_fn dot = gm_dot_for_path(tk_paths[p], f->type);
+            n_checked++;
+            const uint64_t nn = f->qk == 32 ? n + 32 : n; /* an odd Q8_0 block count too */
+            uint8_t *w = tk_make_weights(&r, f, 2, nn);
+            const size_t ab = gm_act_bytes(f->type, nn);
+            uint8_t *xq = malloc(4 * ab);
+            float *x = malloc(nn * sizeof(float));
+            assert_non_null(xq);
+            assert_non_null(x);
+            for (int k = 0; k < 4; k++) {
+                tk_fill(&r, x, nn, k == 2 ? 1e-3f : 1.0f);
+                assert_int_equal(gm_act_convert(f->type, x, xq + k * ab, nn), 0);
+            }
+            for (int row = 0; row < 2; row++) {
+                const uint8_t *wr = w + row * (nn / f->qk * f->bytes);
+                float out[4];
+                dot4(nn, wr, xq, ab, out);
+                for (int k = 0; k < 4; k++) {
+                    float one = dot(nn, wr, xq + k * ab);
+                    if (memcmp(&one, &out[k], sizeof one) != 0)
+                        fail_msg("%s path %s vector %d: dot4 %.9g, dot %.9g", f->name,
+                                 tk_path_names[p], k, (double)out[k], (double)one);
+                }
+            }
+            free(w);
+            free(xq);
+            free(x);
+        }
+    }
+    print_message("# 4-vector kernels checked on all paths: %d\n", n_checked);
+    if (gm_cpu_has_avx2())
+        assert_true(n_checked >= 1);
+}
+
+/* Batch invariance: a vector's matmul output does not depend on the other
+ * vectors of its batch (each of 11 vectors alone gives the bits it gets in
+ * the batch of 11, on 1 and on 3 threads). F32 weights are the documented
+ * exception: from 4 vectors on they go through OpenBLAS sgemm. */
+static void test_matmul_batch_invariant(void **state)
+{
+    (void)state;
+    tk_rng r = {777};
+    const uint64_t rows = 37, cols = 1024;
+    const uint32_t nv = 11;
+    cm_err err;
+    gm_pool *pool;
+    assert_int_equal(gm_pool_create(3, &pool, &err), 0);
+    for (size_t t = 0; t < TK_NFMT; t++) {
+        const tk_fmt *f = &tk_formats[t];
+        if (f->type == GM_TYPE_F32)
+            continue;
+        uint8_t *w = tk_make_weights(&r, f, rows, cols);
+        float *x = malloc(nv * cols * sizeof(float));
+        float *yb = malloc(nv * rows * sizeof(float));
+        float *y1 = malloc(rows * sizeof(float));
+        assert_non_null(x);
+        assert_non_null(yb);
+        assert_non_null(y1);
+        tk_fill(&r, x, nv * cols, 1.0f);
+        for (int use_pool = 0; use_pool < 2; use_pool++) {
+            gm_pool *pl = use_pool ? pool : NULL;
+            assert_int_equal(gm_matmul(pl, f->type, w, rows, cols, x, nv, yb, &err), 0);
+            for (uint32_t v = 0; v < nv; v++) {
+                assert_int_equal(gm_matmul(pl, f->type, w, rows, cols, x + v * cols, 1, y1, &err),
+                                 0);
+                if (memcmp(y1, yb + v * rows, rows * sizeof(float)) != 0)
+                    fail_msg("%s (path %s): vector %u alone differs from its batch of %u",
+                             f->name, gm_cpu_path_name(), v, nv);
+            }
+        }
+        free(w);
+        free(x);
+        free(yb);
+        free(y1);
+    }
+    gm_pool_destroy(pool);
+}
+
+static void test_cpu_path_names(void **state)
+{
+    (void)state;
+    gm_cpu_path p;
+    assert_int_equal(gm_cpu_path_parse("scalar", &p), 0);
+    assert_int_equal(p, GM_CPU_SCALAR);
+    assert_int_equal(gm_cpu_path_parse("avx2", &p), 0);
+    assert_int_equal(p, GM_CPU_AVX2);
+    assert_int_equal(gm_cpu_path_parse("avx512", &p), 0);
+    assert_int_equal(p, GM_CPU_AVX512);
+    assert_int_equal(gm_cpu_path_parse("AVX2", &p), -1);
+    assert_int_equal(gm_cpu_path_parse("sse", &p), -1);
+    assert_int_equal(gm_cpu_path_parse("", &p), -1);
+    assert_true(gm_cpu_path_supported(GM_CPU_SCALAR));
+    assert_int_equal(gm_cpu_path_supported(GM_CPU_AVX2), gm_cpu_has_avx2());
+    assert_int_equal(gm_cpu_path_supported(GM_CPU_AVX512), gm_cpu_has_avx512());
+    if (gm_cpu_has_avx512())
+        assert_true(gm_cpu_has_avx2());
+    /* the process's path is one the CPU runs, and the name says which */
+    cm_err err;
+    if (gm_cpu_path_check(&err) == 0) {
+        const gm_cpu_path active = gm_cpu_active_path();
+        assert_true(gm_cpu_path_supported(active));
+        const char *name = gm_cpu_path_name();
+        assert_int_equal(strncmp(name, tk_path_names[active], strlen(tk_path_names[active])), 0);
+        print_message("# active CPU path: %s\n", name);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -758,6 +952,10 @@ int main(void)
         cmocka_unit_test(test_vec_dot_bad_input),
         cmocka_unit_test(test_matmul_threads_identical),
         cmocka_unit_test(test_matmul_errors),
+        cmocka_unit_test(test_paths_match_scalar),
+        cmocka_unit_test(test_dot4_matches_single_all_paths),
+        cmocka_unit_test(test_matmul_batch_invariant),
+        cmocka_unit_test(test_cpu_path_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

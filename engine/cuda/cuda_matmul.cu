@@ -1,0 +1,314 @@
+/*
+ * engine/cuda/cuda_matmul.cu -- y = W x with W kept on the device in its
+ * GGUF format (F32, F16, BF16, Q4_0, Q5_0, Q8_0, Q4_K, Q6_K), computed as
+ * the CPU backend (and llama.cpp's) computes it.
+ *
+ * Quantized weights (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K): the activations are
+ * quantized exactly as the CPU backend quantizes them (Q8_0 or Q8_K
+ * blocks), and each block's dot product is the CPU's integer one
+ * (cuda_dequant.cuh gm_block_dot): mmvq, one warp per weight row, each
+ * lane summing whole blocks, for any number of vectors 8 at a time. Then
+ * the GPU and CPU differ only in the order block results are added.
+ *
+ * F32, F16 and BF16 weights: the activations rounded to the weight's
+ * format as the CPU rounds them (F16, BF16; F32 as they are), then two
+ * kernels on f32 products of weights widened in the kernel:
+ *  - mmv, for up to 8 vectors (decode): one warp per weight row, each lane
+ *    reading groups of 8 elements 32 groups apart, so a warp reads a row
+ *    front to back in contiguous 256-element stretches; every dequantized
+ *    group is used for all the vectors.
+ *  - mmm, for more (prefill): 64 rows x 64 vectors per block of 256
+ *    threads, each computing 4x4 outputs from 32-element slices of W and x
+ *    staged in shared memory.
+ */
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "engine/cuda/cuda_dequant.cuh"
+#include "engine/cuda/cuda_impl.cuh"
+
+#define MMV_MAX 8
+#define MMV_WARPS 4
+
+template <int T>
+__global__ static void mmv_kernel(const uint8_t *w, size_t row_bytes, uint32_t rows,
+                                  uint32_t cols, const float *x, uint32_t n, float *y)
+{
+    const uint32_t row = blockIdx.x * MMV_WARPS + threadIdx.y;
+    const uint32_t lane = threadIdx.x;
+    if (row >= rows)
+        return;
+    const uint8_t *r = w + (size_t)row * row_bytes;
+    float acc[MMV_MAX];
+#pragma unroll
+    for (int j = 0; j < MMV_MAX; j++)
+        acc[j] = 0.0f;
+    const uint32_t groups = cols / 8;
+    for (uint32_t g = lane; g < groups; g += 32) {
+        float v[8];
+        dq8<T>(r, g, v);
+#pragma unroll
+        for (int j = 0; j < MMV_MAX; j++) {
+            if ((uint32_t)j < n) {
+                const float4 *xp = (const float4 *)(x + (size_t)j * cols + (size_t)g * 8);
+                const float4 a = xp[0], b = xp[1];
+                acc[j] += v[0] * a.x + v[1] * a.y + v[2] * a.z + v[3] * a.w + v[4] * b.x
+                          + v[5] * b.y + v[6] * b.z + v[7] * b.w;
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < MMV_MAX; j++) {
+        float s = acc[j];
+        for (int o = 16; o > 0; o /= 2)
+            s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0 && (uint32_t)j < n)
+            y[(size_t)j * rows + row] = s;
+    }
+}
+
+#define MM_TILE 64
+#define MM_K 32
+
+template <int T>
+__global__ static void __launch_bounds__(256)
+mmm_kernel(const uint8_t *w, size_t row_bytes, uint32_t rows, uint32_t cols, const float *x,
+           uint32_t n, float *y)
+{
+    __shared__ float ws[MM_K][MM_TILE + 1];
+    __shared__ float xs[MM_K][MM_TILE + 1];
+    const uint32_t tid = threadIdx.x;
+    const uint32_t r0 = blockIdx.x * MM_TILE, v0 = blockIdx.y * MM_TILE;
+    const uint32_t tr = tid % 16, tv = tid / 16;
+    const uint32_t lr = tid / 4, lg = tid % 4; /* loading: row/vector lr, group lg */
+    float acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            acc[i][j] = 0.0f;
+
+    for (uint32_t k0 = 0; k0 < cols; k0 += MM_K) {
+        float v[8];
+        if (r0 + lr < rows)
+            dq8<T>(w + (size_t)(r0 + lr) * row_bytes, k0 / 8 + lg, v);
+        else
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+                v[i] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+            ws[lg * 8 + i][lr] = v[i];
+        if (v0 + lr < n) {
+            const float4 *xp = (const float4 *)(x + (size_t)(v0 + lr) * cols + k0 + lg * 8);
+            const float4 a = xp[0], b = xp[1];
+            xs[lg * 8 + 0][lr] = a.x, xs[lg * 8 + 1][lr] = a.y;
+            xs[lg * 8 + 2][lr] = a.z, xs[lg * 8 + 3][lr] = a.w;
+            xs[lg * 8 + 4][lr] = b.x, xs[lg * 8 + 5][lr] = b.y;
+            xs[lg * 8 + 6][lr] = b.z, xs[lg * 8 + 7][lr] = b.w;
+        } else {
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+                xs[lg * 8 + i][lr] = 0.0f;
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int k = 0; k < MM_K; k++) {
+            float a[4], b[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                a[i] = ws[k][tr + 16 * i];
+                b[i] = xs[k][tv + 16 * i];
+            }
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    acc[i][j] += a[i] * b[j];
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const uint32_t r = r0 + tr + 16 * i, vv = v0 + tv + 16 * j;
+            if (r < rows && vv < n)
+                y[(size_t)vv * rows + r] = acc[i][j];
+        }
+}
+
+template <int T>
+static void launch(cudaStream_t st, const uint8_t *w, size_t row_bytes, uint32_t rows,
+                   uint32_t cols, const float *x, uint32_t n, float *y)
+{
+    if (n > MMV_MAX && cols % MM_K == 0) {
+        const dim3 grid((rows + MM_TILE - 1) / MM_TILE, (n + MM_TILE - 1) / MM_TILE);
+        mmm_kernel<T><<<grid, 256, 0, st>>>(w, row_bytes, rows, cols, x, n, y);
+        return;
+    }
+    for (uint32_t v = 0; v < n; v += MMV_MAX) {
+        const uint32_t nv = n - v < MMV_MAX ? n - v : MMV_MAX;
+        mmv_kernel<T><<<(rows + MMV_WARPS - 1) / MMV_WARPS, dim3(32, MMV_WARPS), 0, st>>>(
+            w, row_bytes, rows, cols, x + (size_t)v * cols, nv, y + (size_t)v * rows);
+    }
+}
+
+/* ---- activation rounding for F16/BF16 weights (engine/cpu/kernels.c) ---- */
+
+/* F16 or BF16 rounding, elementwise (BF16 as ggml: nearest even, NaN quieted). */
+__global__ static void act_half_kernel(const float *x, float *y, size_t n, bool bf16)
+{
+    const size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    if (!bf16) {
+        y[i] = __half2float(__float2half_rn(x[i]));
+        return;
+    }
+    const uint32_t u = __float_as_uint(x[i]);
+    const uint32_t h = (u & 0x7fffffffu) > 0x7f800000u ? ((u >> 16) | 64u)
+                                                        : ((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
+    y[i] = __uint_as_float(h << 16);
+}
+
+/* d_x rounded for F16 or BF16 weights into the handle's buffer; d_x
+ * itself for F32 weights. NULL with err set on failure. */
+static const float *round_activations(gm_cuda *cu, gm_type type, const float *d_x, size_t n,
+                                      cm_err *err)
+{
+    if (type == GM_TYPE_F32)
+        return d_x;
+    if (gm_cuda_reserve(cu, n, err) < 0)
+        return NULL;
+    act_half_kernel<<<gm_cuda_blocks(n, 256), 256, 0, cu->stream>>>(d_x, cu->act, n,
+                                                                    type == GM_TYPE_BF16);
+    return gm_cuda_launched(err, "activation rounding") < 0 ? NULL : cu->act;
+}
+
+/* ---- quantized weights: integer block dots (cuda_dequant.cuh) ---- */
+
+/* One thread per activation block: Q8_0 (k false) or Q8_K blocks in the
+ * CPU's byte layout, n_blocks of them back to back. */
+__global__ static void act_quant_kernel(const float *x, uint8_t *q, size_t n_blocks, bool k)
+{
+    const size_t b = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (b >= n_blocks)
+        return;
+    if (k)
+        gm_act_quant_q8_K(x + b * 256, q + b * GM_Q8_K_BYTES);
+    else
+        gm_act_quant_q8_0(x + b * 32, q + b * GM_Q8_0_BYTES);
+}
+
+/* Weight block size (elements and bytes) and activation block bytes. */
+template <int T> struct qk_of;
+template <> struct qk_of<GM_TYPE_Q8_0> { enum { QK = 32, WB = 34, XB = GM_Q8_0_BYTES }; };
+template <> struct qk_of<GM_TYPE_Q4_0> { enum { QK = 32, WB = 18, XB = GM_Q8_0_BYTES }; };
+template <> struct qk_of<GM_TYPE_Q5_0> { enum { QK = 32, WB = 22, XB = GM_Q8_0_BYTES }; };
+template <> struct qk_of<GM_TYPE_Q4_K> { enum { QK = 256, WB = 144, XB = GM_Q8_K_BYTES }; };
+template <> struct qk_of<GM_TYPE_Q6_K> { enum { QK = 256, WB = 210, XB = GM_Q8_K_BYTES }; };
+
+/* One warp per weight row: lane l takes blocks l, l+32, ... and sums their
+ * dots in f32; the warp adds its lanes pairwise. Up to MMV_MAX vectors. */
+template <int T>
+__global__ static void mmvq_kernel(const uint8_t *w, size_t row_bytes, uint32_t rows,
+                                   uint32_t cols, const uint8_t *xq, uint32_t n, float *y)
+{
+    const uint32_t row = blockIdx.x * MMV_WARPS + threadIdx.y;
+    const uint32_t lane = threadIdx.x;
+    if (row >= rows)
+        return;
+    const uint8_t *r = w + (size_t)row * row_bytes;
+    const uint32_t nb = cols / qk_of<T>::QK;
+    const size_t x_row = (size_t)nb * qk_of<T>::XB;
+    float acc[MMV_MAX];
+#pragma unroll
+    for (int j = 0; j < MMV_MAX; j++)
+        acc[j] = 0.0f;
+    for (uint32_t b = lane; b < nb; b += 32) {
+        const uint8_t *wb = r + (size_t)b * qk_of<T>::WB;
+        for (uint32_t j = 0; j < n; j++)
+            acc[j] += gm_block_dot<T>(wb, xq + j * x_row + (size_t)b * qk_of<T>::XB);
+    }
+#pragma unroll
+    for (int j = 0; j < MMV_MAX; j++) {
+        float s = acc[j];
+        for (int o = 16; o > 0; o /= 2)
+            s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0 && (uint32_t)j < n)
+            y[(size_t)j * rows + row] = s;
+    }
+}
+
+template <int T>
+static int launch_q(gm_cuda *cu, const uint8_t *w, size_t row_bytes, uint32_t rows,
+                    uint32_t cols, const float *x, uint32_t n, float *y, cm_err *err)
+{
+    const bool k = qk_of<T>::QK == 256;
+    const size_t nb = (size_t)n * (cols / qk_of<T>::QK);
+    /* the quantized activations are smaller than n * cols floats */
+    if (gm_cuda_reserve(cu, (size_t)n * cols, err) < 0)
+        return -1;
+    uint8_t *xq = (uint8_t *)cu->act;
+    act_quant_kernel<<<gm_cuda_blocks(nb, 64), 64, 0, cu->stream>>>(x, xq, nb, k);
+    const size_t x_row = (size_t)(cols / qk_of<T>::QK) * qk_of<T>::XB;
+    for (uint32_t v = 0; v < n; v += MMV_MAX) {
+        const uint32_t nv = n - v < MMV_MAX ? n - v : MMV_MAX;
+        mmvq_kernel<T><<<(rows + MMV_WARPS - 1) / MMV_WARPS, dim3(32, MMV_WARPS), 0, cu->stream>>>(
+            w, row_bytes, rows, cols, xq + (size_t)v * x_row, nv, y + (size_t)v * rows);
+    }
+    return gm_cuda_launched(err, "matmul");
+}
+
+extern "C" bool gm_cuda_type_supported(gm_type type)
+{
+    switch (type) {
+    case GM_TYPE_F32:
+    case GM_TYPE_F16:
+    case GM_TYPE_BF16:
+    case GM_TYPE_Q4_0:
+    case GM_TYPE_Q5_0:
+    case GM_TYPE_Q8_0:
+    case GM_TYPE_Q4_K:
+    case GM_TYPE_Q6_K:
+        return true;
+    default:
+        return false;
+    }
+}
+
+extern "C" int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t row_bytes,
+                              uint32_t rows, uint32_t cols, const float *d_x, uint32_t n,
+                              float *d_y, cm_err *err)
+{
+    if (n == 0 || rows == 0)
+        return 0;
+    if (cols % 8 != 0)
+        return cm_err_set(err, "CUDA matmul: rows of %u elements (not a multiple of 8)", cols);
+    const uint8_t *w = (const uint8_t *)d_w;
+    cudaStream_t st = cu->stream;
+    /* quantized: activations quantized as the CPU's, integer block dots */
+    switch (type) {
+    case GM_TYPE_Q4_0: return launch_q<GM_TYPE_Q4_0>(cu, w, row_bytes, rows, cols, d_x, n, d_y, err);
+    case GM_TYPE_Q5_0: return launch_q<GM_TYPE_Q5_0>(cu, w, row_bytes, rows, cols, d_x, n, d_y, err);
+    case GM_TYPE_Q8_0: return launch_q<GM_TYPE_Q8_0>(cu, w, row_bytes, rows, cols, d_x, n, d_y, err);
+    case GM_TYPE_Q4_K: return launch_q<GM_TYPE_Q4_K>(cu, w, row_bytes, rows, cols, d_x, n, d_y, err);
+    case GM_TYPE_Q6_K: return launch_q<GM_TYPE_Q6_K>(cu, w, row_bytes, rows, cols, d_x, n, d_y, err);
+    default: break;
+    }
+    /* f32, f16, bf16: activations rounded to the weight's format, f32 products */
+    if (gm_cuda_type_supported(type)) {
+        d_x = round_activations(cu, type, d_x, (size_t)n * cols, err);
+        if (d_x == NULL)
+            return -1;
+    }
+    switch (type) {
+    case GM_TYPE_F32: launch<GM_TYPE_F32>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
+    case GM_TYPE_F16: launch<GM_TYPE_F16>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
+    case GM_TYPE_BF16: launch<GM_TYPE_BF16>(st, w, row_bytes, rows, cols, d_x, n, d_y); break;
+    default:
+        return cm_err_set(err, "CUDA matmul: no kernel for type %s", gm_type_name(type));
+    }
+    return gm_cuda_launched(err, "matmul");
+}
