@@ -6,7 +6,7 @@
  * additionalProperties (false, true or a schema), items / minItems /
  * maxItems, enum, const, minLength / maxLength, format (date, date-time,
  * email, uuid), minimum / maximum / exclusiveMinimum / exclusiveMaximum,
- * anyOf / oneOf, $ref to "#", "#/$defs/NAME" or "#/definitions/NAME", and
+ * anyOf / oneOf (branches that exclude each other), $ref to "#", "#/$defs/NAME" or "#/definitions/NAME", and
  * the annotations (title, description, default, examples, ...). Anything
  * else is refused, naming the keyword and where it is.
  */
@@ -692,6 +692,255 @@ static uint32_t compile_alts(compiler *c, json_t *alts, const char *kw, const ch
     return id;
 }
 
+/* ---- oneOf: the branches must exclude each other ----
+ *
+ * The grammar lets the model follow any branch of a oneOf, so a value it
+ * writes must not match two branches. That is checked here on the schemas
+ * themselves, soundly but not completely: two branches are accepted as
+ * exclusive when
+ *   - no JSON type one branch may write is a type the other accepts, or
+ *   - both are enum/const with no value in common, or
+ *   - both write only objects and some property is required by both with
+ *     const/enum values that have none in common (a discriminator).
+ * Any other oneOf is refused. */
+
+enum { T_NULL = 1, T_BOOL = 2, T_OBJ = 4, T_ARR = 8, T_STR = 16, T_NUM = 32, T_ALL = 63 };
+
+/* Follow $ref (local only); NULL when it does not resolve. */
+static json_t *resolve(compiler *c, json_t *s)
+{
+    for (int i = 0; i < 32 && json_is_object(s); i++) {
+        const char *ref = json_string_value(json_object_get(s, "$ref"));
+        if (!ref)
+            return s;
+        if (strcmp(ref, "#") == 0) {
+            s = c->root;
+        } else if (strncmp(ref, "#/$defs/", 8) == 0) {
+            s = json_object_get(json_object_get(c->root, "$defs"), ref + 8);
+        } else if (strncmp(ref, "#/definitions/", 14) == 0) {
+            s = json_object_get(json_object_get(c->root, "definitions"), ref + 14);
+        } else {
+            return NULL;
+        }
+    }
+    return json_is_object(s) || json_is_boolean(s) ? s : NULL;
+}
+
+static unsigned value_type(json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_NULL: return T_NULL;
+    case JSON_TRUE:
+    case JSON_FALSE: return T_BOOL;
+    case JSON_OBJECT: return T_OBJ;
+    case JSON_ARRAY: return T_ARR;
+    case JSON_STRING: return T_STR;
+    default: return T_NUM;
+    }
+}
+
+static unsigned type_name_bits(const char *t)
+{
+    if (!t)
+        return T_ALL;
+    if (strcmp(t, "null") == 0)
+        return T_NULL;
+    if (strcmp(t, "boolean") == 0)
+        return T_BOOL;
+    if (strcmp(t, "object") == 0)
+        return T_OBJ;
+    if (strcmp(t, "array") == 0)
+        return T_ARR;
+    if (strcmp(t, "string") == 0)
+        return T_STR;
+    if (strcmp(t, "number") == 0 || strcmp(t, "integer") == 0)
+        return T_NUM; /* integers are numbers: never told apart here */
+    return T_ALL;
+}
+
+static unsigned type_bits(json_t *type)
+{
+    if (json_is_string(type))
+        return type_name_bits(json_string_value(type));
+    if (!json_is_array(type))
+        return T_ALL;
+    unsigned b = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(type, i, t) b |= type_name_bits(json_string_value(t));
+    return b;
+}
+
+/* The values of enum or const (as a list in *vals, *n); false if neither. */
+static bool literal_values(json_t *s, json_t ***vals, size_t *n, json_t **one)
+{
+    json_t *en = json_object_get(s, "enum"), *cst = json_object_get(s, "const");
+    if (cst) {
+        *one = cst;
+        *vals = one;
+        *n = 1;
+        return true;
+    }
+    if (json_is_array(en)) {
+        *n = json_array_size(en);
+        *vals = NULL;
+        return true;
+    }
+    return false;
+}
+
+static json_t *literal_at(json_t *s, json_t **vals, size_t i)
+{
+    return vals ? vals[i] : json_array_get(json_object_get(s, "enum"), i);
+}
+
+/* The types of the values a schema accepts (accepted) or the grammar may
+ * write for it (written: as compile() reads a schema without "type"). */
+static unsigned schema_types(compiler *c, json_t *s, bool written, int depth)
+{
+    s = resolve(c, s);
+    if (!s || depth > 16 || json_is_true(s))
+        return T_ALL;
+    if (json_is_false(s))
+        return 0;
+    unsigned b = type_bits(json_object_get(s, "type"));
+    json_t **vals, *one;
+    size_t n;
+    if (literal_values(s, &vals, &n, &one)) {
+        unsigned v = 0;
+        for (size_t i = 0; i < n; i++)
+            v |= value_type(literal_at(s, vals, i));
+        b &= v;
+    }
+    const char *alts_kw[] = {"anyOf", "oneOf"};
+    for (int k = 0; k < 2; k++) {
+        json_t *alts = json_object_get(s, alts_kw[k]);
+        if (!json_is_array(alts))
+            continue;
+        unsigned u = 0;
+        size_t i;
+        json_t *a;
+        json_array_foreach(alts, i, a) u |= schema_types(c, a, written, depth + 1);
+        b &= u;
+    }
+    if (written && !json_object_get(s, "type") && !json_object_get(s, "enum") &&
+        !json_object_get(s, "const") && !json_object_get(s, "anyOf") &&
+        !json_object_get(s, "oneOf")) {
+        if (json_object_get(s, "properties") || json_object_get(s, "required") ||
+            json_object_get(s, "additionalProperties"))
+            b &= T_OBJ;
+        else if (json_object_get(s, "items") || json_object_get(s, "minItems") ||
+                 json_object_get(s, "maxItems"))
+            b &= T_ARR;
+        else if (json_object_get(s, "format") || json_object_get(s, "maxLength") ||
+                 json_object_get(s, "minLength"))
+            b &= T_STR;
+        else if (json_object_get(s, "minimum") || json_object_get(s, "maximum") ||
+                 json_object_get(s, "exclusiveMinimum") ||
+                 json_object_get(s, "exclusiveMaximum"))
+            b &= T_NUM;
+    }
+    return b;
+}
+
+/* Equal as JSON schema values (1 and 1.0 are the same number). */
+static bool same_value(json_t *a, json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b))
+        return json_number_value(a) == json_number_value(b);
+    if (json_is_array(a) && json_is_array(b)) {
+        if (json_array_size(a) != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!same_value(json_array_get(a, i), json_array_get(b, i)))
+                return false;
+        return true;
+    }
+    if (json_is_object(a) && json_is_object(b)) {
+        if (json_object_size(a) != json_object_size(b))
+            return false;
+        const char *k;
+        json_t *v;
+        json_object_foreach(a, k, v) {
+            json_t *w = json_object_get(b, k);
+            if (!w || !same_value(v, w))
+                return false;
+        }
+        return true;
+    }
+    return json_equal(a, b);
+}
+
+/* Both schemas are enum/const and share no value. */
+static bool literals_disjoint(json_t *a, json_t *b)
+{
+    json_t **va, **vb, *oa, *ob;
+    size_t na, nb;
+    if (!a || !b || !json_is_object(a) || !json_is_object(b) ||
+        !literal_values(a, &va, &na, &oa) || !literal_values(b, &vb, &nb, &ob))
+        return false;
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            if (same_value(literal_at(a, va, i), literal_at(b, vb, j)))
+                return false;
+    return true;
+}
+
+static bool requires_name(json_t *s, const char *name)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(s, "required"), i, r) if (json_is_string(r) &&
+                                                                 strcmp(json_string_value(r),
+                                                                        name) == 0) return true;
+    return false;
+}
+
+static bool branches_exclusive(compiler *c, json_t *a, json_t *b)
+{
+    unsigned wa = schema_types(c, a, true, 0), wb = schema_types(c, b, true, 0);
+    unsigned aa = schema_types(c, a, false, 0), ab = schema_types(c, b, false, 0);
+    if ((wa & ab) == 0 && (wb & aa) == 0)
+        return true;
+    json_t *ra = resolve(c, a), *rb = resolve(c, b);
+    if (!json_is_object(ra) || !json_is_object(rb))
+        return false;
+    if (literals_disjoint(ra, rb))
+        return true;
+    if ((wa & ~(unsigned)T_OBJ) || (wb & ~(unsigned)T_OBJ))
+        return false;
+    json_t *pa = json_object_get(ra, "properties"), *pb = json_object_get(rb, "properties");
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(ra, "required"), i, r) {
+        const char *name = json_string_value(r);
+        if (!name || !requires_name(rb, name))
+            continue;
+        if (literals_disjoint(resolve(c, json_object_get(pa, name)),
+                              resolve(c, json_object_get(pb, name))))
+            return true;
+    }
+    return false;
+}
+
+static int check_one_of(compiler *c, json_t *alts, const char *path)
+{
+    size_t n = json_array_size(alts);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (!branches_exclusive(c, json_array_get(alts, i), json_array_get(alts, j))) {
+                if (c->keyword && c->keyword_cap)
+                    snprintf(c->keyword, c->keyword_cap, "oneOf");
+                return cm_err_set(c->err,
+                                  "unsupported JSON schema keyword 'oneOf' at %s: branches %zu "
+                                  "and %zu might both match a value (oneOf branches must be "
+                                  "distinguishable by type or by a required const/enum "
+                                  "property; use anyOf if either may match)",
+                                  path, i, j);
+            }
+    return 0;
+}
+
 static uint32_t compile(compiler *c, json_t *s, const char *path)
 {
     if (json_is_true(s))
@@ -736,6 +985,8 @@ static uint32_t compile(compiler *c, json_t *s, const char *path)
     } else if (any) {
         id = compile_alts(c, any, "anyOf", path);
     } else if (one) {
+        if (json_is_array(one) && check_one_of(c, one, path) < 0)
+            goto out;
         id = compile_alts(c, one, "oneOf", path);
     } else if (json_object_get(s, "enum") || json_object_get(s, "const")) {
         id = compile_enum(c, s, path);

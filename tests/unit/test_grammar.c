@@ -124,6 +124,23 @@ static void test_refused_keywords(void **state)
         {"{\"type\":\"string\",\"minLength\":5,\"maxLength\":2}", "minLength"},
         {"{\"type\":\"string\",\"format\":\"date\",\"maxLength\":8}", "maxLength"},
         {"{\"type\":\"string\",\"format\":\"uuid\",\"minLength\":40}", "minLength"},
+        /* oneOf whose branches may both match: "ab" matches both */
+        {"{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"string\",\"maxLength\":3}]}", "oneOf"},
+        {"{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}", "oneOf"},
+        /* {} matches both */
+        {"{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}},"
+         "{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"string\"}}}]}", "oneOf"},
+        /* a tag that is not required does not tell them apart: {} */
+        {"{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"k\":{\"const\":\"a\"}}},"
+         "{\"type\":\"object\",\"properties\":{\"k\":{\"const\":\"b\"}}}]}", "oneOf"},
+        /* without "type", properties do not constrain a string: "x" matches both */
+        {"{\"oneOf\":[{\"properties\":{\"a\":{\"type\":\"string\"}}},{\"type\":\"string\"}]}",
+         "oneOf"},
+        /* 2 and 2.0 are the same number */
+        {"{\"oneOf\":[{\"enum\":[1,2]},{\"enum\":[2.0,3]}]}", "oneOf"},
+        /* overlap through $ref, nested in an array */
+        {"{\"$defs\":{\"s\":{\"type\":\"string\"}},\"type\":\"array\",\"items\":"
+         "{\"oneOf\":[{\"$ref\":\"#/$defs/s\"},{\"enum\":[\"x\",null]}]}}", "oneOf"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         gm_grammar *g = NULL;
@@ -138,6 +155,31 @@ static void test_refused_keywords(void **state)
     gm_grammar *g = NULL;
     cm_err err;
     assert_int_equal(gm_grammar_from_schema("{not json", 9, &g, NULL, 0, &err), -1);
+}
+
+/* oneOf branches that exclude each other compile, and a value takes one */
+static void test_one_of_exclusive(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"null\"},{\"type\":\"array\"}]}",
+        "{\"oneOf\":[{\"enum\":[\"a\",\"b\"]},{\"const\":\"c\"},{\"type\":\"integer\"}]}",
+        "{\"oneOf\":[{\"type\":\"object\",\"required\":[\"k\",\"x\"],\"properties\":"
+        "{\"k\":{\"const\":\"a\"},\"x\":{\"type\":\"string\"}}},"
+        "{\"type\":\"object\",\"required\":[\"k\"],\"properties\":{\"k\":{\"$ref\":"
+        "\"#/$defs/bc\"}}}],\"$defs\":{\"bc\":{\"enum\":[\"b\",\"c\"]}}}",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        gm_grammar *g = NULL;
+        cm_err err;
+        if (gm_grammar_from_schema(ok[i], strlen(ok[i]), &g, NULL, 0, &err) < 0)
+            fail_msg("schema %zu refused: %s", i, err.msg);
+        gm_grammar_free(g);
+    }
+    assert_true(matches(ok[2], "{\"k\":\"a\",\"x\":\"q\"}"));
+    assert_true(matches(ok[2], "{\"k\":\"c\"}"));
+    assert_false(matches(ok[2], "{\"k\":\"a\"}"));
+    assert_false(matches(ok[2], "{\"k\":\"d\"}"));
 }
 
 /* ---- the byte matcher ---- */
@@ -520,7 +562,8 @@ static void test_tool_call_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refused_keywords), cmocka_unit_test(test_matcher_bytes),
+        cmocka_unit_test(test_refused_keywords), cmocka_unit_test(test_one_of_exclusive),
+        cmocka_unit_test(test_matcher_bytes),
         cmocka_unit_test(test_token_walks),      cmocka_unit_test(test_json_object),
         cmocka_unit_test(test_sampler_grammar),  cmocka_unit_test(test_logprobs),
         cmocka_unit_test(test_tool_call_walks),  cmocka_unit_test(test_tool_call_parse),
