@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "daemon/api.h"
 #include "daemon/api_request.h"
+#include "engine/grammar/grammar.h"
 #include "engine/grammar/tool_format.h"
 
 /* A generate job and what its parsed request holds. */
@@ -165,6 +166,22 @@ static const char *finish_name(gmd_infer_finish f)
     return "stop";
 }
 
+/* The finish_reason of a whole answer. A json_schema/json_object answer
+ * that ended ("stop") before its value was complete -- which the grammar
+ * is built never to allow, but the client must not take such text for
+ * valid JSON -- says "length", as a cut answer does. (A stop string of
+ * the client's own may cut it: that stays "stop".) */
+static const char *answer_finish(const gmd_job *job)
+{
+    const gmd_infer_params *p = &job->params;
+    if (job->result.finish == GMD_FINISH_STOP && p->grammar && p->format_kind &&
+        strcmp(p->format_kind, "tool_call") != 0 && !p->stop[0] &&
+        gm_grammar_check_text(p->grammar, job->text.data ? job->text.data : "",
+                              job->text.len) == 0)
+        return "length";
+    return finish_name(job->result.finish);
+}
+
 static json_t *usage_object(const gmd_infer_result *r)
 {
     return json_pack("{s:i, s:i, s:i}", "prompt_tokens", (int)r->n_prompt_tokens,
@@ -244,10 +261,10 @@ static void answer_whole(gmd_conn *c, gmd_job *job, const gmd_infer_result *r)
     } else if (chat)
         choice = json_pack("{s:i, s:{s:s, s:s%}, s:s, s:o}", "index", 0, "message", "role",
                            "assistant", "content", text, job->text.len, "finish_reason",
-                           finish_name(r->finish), "logprobs", logprobs);
+                           answer_finish(job), "logprobs", logprobs);
     else
         choice = json_pack("{s:i, s:s%, s:s, s:o}", "index", 0, "text", text, job->text.len,
-                           "finish_reason", finish_name(r->finish), "logprobs", logprobs);
+                           "finish_reason", answer_finish(job), "logprobs", logprobs);
     gmd_api_send_json(c, 200,
               json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o, s:n}", "id", job->id, "object",
                         chat ? "chat.completion" : "text_completion", "created",
@@ -389,7 +406,7 @@ static void finish_response(gmd_conn *c, gmd_job *job)
                 free(s);
             }
         } else {
-            const char *finish = job->http_status == 504 ? "length" : finish_name(r->finish);
+            const char *finish = job->http_status == 504 ? "length" : answer_finish(job);
             if (tools_active(job) && send_tool_deltas(c, job))
                 finish = "tool_calls";
             json_t *rest = take_logprobs(job); /* tokens whose text came last */

@@ -1094,6 +1094,128 @@ static gm_grammar *grammar_new(compiler *c, bool gemma)
     return g;
 }
 
+/* ---- depth: what a value needs to be completed ----
+ *
+ * need[node]: the fewest frames on a stack that a value of node needs to
+ * be completed: 1 for a scalar, 1 + the deepest required part for an
+ * object, 1 + the items for an array with minItems, the least of the
+ * alternatives for anyOf. Computed by rounds until nothing changes (a
+ * recursive $ref converges: a value above the cap counts as the cap). */
+static uint8_t need_of(const gm_grammar *g, const gm_gnode *n)
+{
+    const uint8_t *need = g->need;
+    unsigned v = 1;
+    switch (n->kind) {
+    case GK_ANY:
+    case GK_MAP:
+    case GK_STRING:
+    case GK_NUMBER:
+    case GK_LITERAL:
+        return 1;
+    case GK_ARRAY:
+        v = n->min_items == 0 ? 1u : 1u + need[n->items];
+        break;
+    case GK_OBJECT:
+        for (uint32_t i = 0; i < n->n; i++)
+            if (g->props[n->first + i].required && 1u + need[g->props[n->first + i].value] > v)
+                v = 1u + need[g->props[n->first + i].value];
+        break;
+    case GK_ANYOF:
+        v = GM_G_NEED_NEVER;
+        for (uint32_t i = 0; i < n->n; i++)
+            if (need[g->u32[n->first + i]] < v)
+                v = need[g->u32[n->first + i]];
+        break;
+    case GK_SEQ:
+        for (uint32_t i = 0; i < n->n; i++) {
+            unsigned part = need[g->u32[n->first + i]] + (i + 1 < n->n ? 1u : 0u);
+            if (part > v)
+                v = part;
+        }
+        break;
+    }
+    if (v >= GM_G_NEED_NEVER)
+        return GM_G_NEED_NEVER;
+    return (uint8_t)(v > GM_G_MAX_DEPTH + 1 ? GM_G_MAX_DEPTH + 1 : v);
+}
+
+/* trie_need[] of the key tries of every object: walked in preorder from
+ * each root, then in reverse so that children come before parents. */
+static int key_needs(gm_grammar *g)
+{
+    g->trie_need = malloc(g->n_trie ? g->n_trie : 1);
+    uint32_t *order = malloc((g->n_trie ? g->n_trie : 1) * sizeof(uint32_t));
+    uint32_t *todo = malloc((g->n_trie ? g->n_trie : 1) * sizeof(uint32_t));
+    if (!g->trie_need || !order || !todo) {
+        free(order);
+        free(todo);
+        return -1;
+    }
+    memset(g->trie_need, 1, g->n_trie);
+    for (uint32_t id = 0; id < g->n_nodes; id++) {
+        const gm_gnode *n = &g->nodes[id];
+        if (n->kind != GK_OBJECT)
+            continue;
+        for (uint32_t r = 0; r <= n->n; r++) {
+            uint32_t root = g->u32[n->first_root + r];
+            if (root == GM_G_NONE)
+                continue;
+            size_t n_order = 0, n_todo = 0;
+            todo[n_todo++] = root;
+            while (n_todo > 0 && n_order < g->n_trie) {
+                uint32_t t = todo[--n_todo];
+                order[n_order++] = t;
+                for (uint32_t ch = g->trie[t].child; ch != GM_G_NONE; ch = g->trie[ch].sibling)
+                    if (n_todo < g->n_trie)
+                        todo[n_todo++] = ch;
+            }
+            while (n_order > 0) {
+                uint32_t t = order[--n_order];
+                uint8_t v = GM_G_NEED_NEVER;
+                if (g->trie[t].value >= 0)
+                    v = g->need[g->props[n->first + (uint32_t)g->trie[t].value].value];
+                for (uint32_t ch = g->trie[t].child; ch != GM_G_NONE; ch = g->trie[ch].sibling)
+                    if (g->trie_need[ch] < v)
+                        v = g->trie_need[ch];
+                g->trie_need[t] = v;
+            }
+        }
+    }
+    free(order);
+    free(todo);
+    return 0;
+}
+
+/* Fill need[] and refuse a grammar whose root cannot be completed within
+ * the nesting cap (the model could only write an unfinished value). */
+static int finish_grammar(gm_grammar *g, cm_err *err)
+{
+    g->need = malloc(g->n_nodes ? g->n_nodes : 1);
+    if (!g->need)
+        return cm_err_set(err, "JSON schema: out of memory");
+    memset(g->need, GM_G_NEED_NEVER, g->n_nodes);
+    bool changed = true;
+    for (int round = 0; changed && round < 4 * GM_G_MAX_DEPTH; round++) {
+        changed = false;
+        for (uint32_t i = 0; i < g->n_nodes; i++) {
+            uint8_t v = need_of(g, &g->nodes[i]);
+            if (v < g->need[i]) {
+                g->need[i] = v;
+                changed = true;
+            }
+        }
+    }
+    if (key_needs(g) < 0)
+        return cm_err_set(err, "JSON schema: out of memory");
+    if (g->need[g->root] == GM_G_NEED_NEVER)
+        return cm_err_set(err, "JSON schema allows no finite value (a required property or "
+                          "minItems leads back into itself without end)");
+    if (g->need[g->root] > GM_G_MAX_DEPTH)
+        return cm_err_set(err, "JSON schema: every value it allows is nested more than %d "
+                          "deep, gemmad's limit", GM_G_MAX_DEPTH);
+    return 0;
+}
+
 int gm_grammar_from_schema(const char *json, size_t len, gm_grammar **out, char *keyword,
                            size_t keyword_cap, cm_err *err)
 {
@@ -1120,6 +1242,10 @@ int gm_grammar_from_schema(const char *json, size_t len, gm_grammar **out, char 
         return -1;
     }
     g->root = id;
+    if (finish_grammar(g, err) < 0) {
+        gm_grammar_free(g);
+        return -1;
+    }
     *out = g;
     return 0;
 }
@@ -1132,6 +1258,10 @@ int gm_grammar_json_object(gm_grammar **out, cm_err *err)
     if (!g)
         return -1;
     g->root = g->any_map;
+    if (finish_grammar(g, err) < 0) {
+        gm_grammar_free(g);
+        return -1;
+    }
     *out = g;
     return 0;
 }
@@ -1226,6 +1356,10 @@ int gm_grammar_tool_call(const char *const *names, const char *const *schemas, s
             }
         g->root = id;
     }
+    if (finish_grammar(g, err) < 0) {
+        gm_grammar_free(g);
+        return -1;
+    }
     *out = g;
     return 0;
 }
@@ -1239,5 +1373,7 @@ void gm_grammar_free(gm_grammar *g)
     free(g->u32);
     free(g->req_from);
     free(g->trie);
+    free(g->need);
+    free(g->trie_need);
     free(g);
 }

@@ -557,8 +557,16 @@ static int step_literal(const gm_grammar *g, gm_frame *f, uint8_t c)
 
 /* ---- containers ---- */
 
+/* An object at stack depth `depth` may take a key only when its value
+ * then fits under the nesting cap (trie_need: the least any key below a
+ * trie node needs), so that a key is never written without a value. */
+static bool key_fits(const gm_grammar *g, uint32_t depth, uint32_t trie_node)
+{
+    return depth + g->trie_need[trie_node] <= GM_G_MAX_DEPTH;
+}
+
 static int step_object(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint8_t c,
-                       uint32_t *child)
+                       uint32_t *child, uint32_t depth)
 {
     const bool *req_from = g->req_from + n->min_items;
     switch (f->phase) {
@@ -572,7 +580,8 @@ static int step_object(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint
         if (c == '}')
             return req_from[f->count] ? R_REJECT : R_POP;
         if (f->phase == O_AFTER) {
-            if (c != ',' || g->u32[n->first_root + f->count] == GM_G_NONE)
+            if (c != ',' || g->u32[n->first_root + f->count] == GM_G_NONE ||
+                !key_fits(g, depth, g->u32[n->first_root + f->count]))
                 return R_REJECT;
             f->phase = O_KEY;
             f->pos = g->u32[n->first_root + f->count];
@@ -585,7 +594,7 @@ static int step_object(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint
     case O_KEY: {
         const gm_gtrie *t = g->trie;
         for (uint32_t ch = t[f->pos].child; ch != GM_G_NONE; ch = t[ch].sibling) {
-            if (t[ch].byte != c)
+            if (t[ch].byte != c || !key_fits(g, depth, ch))
                 continue;
             if (t[ch].value >= 0) {
                 f->count = (uint32_t)t[ch].value + 1;
@@ -607,8 +616,10 @@ static int step_object(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint
 }
 
 static int step_map(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint8_t c,
-                    uint32_t *child)
+                    uint32_t *child, uint32_t depth)
 {
+    /* a key is opened only when the value after it fits as well */
+    bool fits = depth + (g->need[n->items] > 1 ? g->need[n->items] : 1u) <= GM_G_MAX_DEPTH;
     switch (f->phase) {
     case P_OPEN:
         if (c != '{')
@@ -618,6 +629,8 @@ static int step_map(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint8_t
     case M_FIRST:
         if (c == '}')
             return R_POP;
+        if (!fits)
+            return R_REJECT;
         /* fall through */
     case M_KEY:
         f->phase = M_COLON;
@@ -635,7 +648,7 @@ static int step_map(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint8_t
     case M_AFTER:
         if (c == '}')
             return R_POP;
-        if (c != ',')
+        if (c != ',' || !fits)
             return R_REJECT;
         f->phase = M_KEY;
         return R_CONSUMED;
@@ -704,7 +717,8 @@ static int step_seq(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint32_
     return R_PUSH_REFEED;
 }
 
-static int step_frame(const gm_grammar *g, gm_frame *f, uint8_t c, uint32_t *child)
+static int step_frame(const gm_grammar *g, gm_frame *f, uint8_t c, uint32_t *child,
+                      uint32_t depth)
 {
     const gm_gnode *n = &g->nodes[f->node];
     if (n->kind == GK_STRING && g->gemma)
@@ -712,8 +726,8 @@ static int step_frame(const gm_grammar *g, gm_frame *f, uint8_t c, uint32_t *chi
     switch (n->kind) {
     case GK_SEQ: return step_seq(g, n, f, child);
     case GK_ANY: return step_any(g, c, child);
-    case GK_MAP: return step_map(g, n, f, c, child);
-    case GK_OBJECT: return step_object(g, n, f, c, child);
+    case GK_MAP: return step_map(g, n, f, c, child, depth);
+    case GK_OBJECT: return step_object(g, n, f, c, child, depth);
     case GK_ARRAY: return step_array(n, f, c, child);
     case GK_STRING: return step_string(n, f, c);
     case GK_NUMBER: return step_number(n, f, c);
@@ -769,7 +783,9 @@ static void feed_push(const gm_grammar *g, gm_gstack *st, uint32_t node, uint8_t
         }
         return;
     }
-    if (st->depth >= GM_G_MAX_DEPTH)
+    /* open a value only where it can be completed under the cap: no
+     * reading may run into a dead end */
+    if (st->depth + g->need[node] > GM_G_MAX_DEPTH)
         return;
     frame_init(g, &st->fr[st->depth++], node);
     feed(g, st, c, out, budget);
@@ -782,7 +798,7 @@ static void feed(const gm_grammar *g, gm_gstack *st, uint8_t c, gm_gstate *out, 
             return;
         gm_frame *f = &st->fr[st->depth - 1];
         uint32_t child = GM_G_NONE;
-        switch (step_frame(g, f, c, &child)) {
+        switch (step_frame(g, f, c, &child, st->depth)) {
         case R_REJECT:
             return;
         case R_CONSUMED:
@@ -825,6 +841,8 @@ void gm_gstate_init(const gm_grammar *g, gm_gstate *s)
                     todo[n_todo++] = g->u32[n->first + i];
             continue;
         }
+        if (g->need[id] > GM_G_MAX_DEPTH)
+            continue;
         frame_init(g, &st.fr[0], id);
         st.depth = 1;
         emit(s, &st);

@@ -182,6 +182,76 @@ static void test_one_of_exclusive(void **state)
     assert_false(matches(ok[2], "{\"k\":\"d\"}"));
 }
 
+/* Nesting: a schema that cannot be finished, or only deeper than the cap
+ * of 48, is refused; a recursive one never lets a value be opened (or a
+ * key written) where what it needs would not fit under the cap. */
+static void test_no_dead_ends(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        /* a required property that leads back into itself: no finite value */
+        "{\"type\":\"object\",\"required\":[\"a\"],\"properties\":{\"a\":{\"$ref\":\"#\"}}}",
+        /* minItems through a recursive $ref */
+        "{\"$defs\":{\"l\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"$ref\":"
+        "\"#/$defs/l\"}}},\"$ref\":\"#/$defs/l\"}",
+        NULL, /* 50 nested arrays with minItems 1, built below */
+    };
+    char deep[4096] = "";
+    for (int i = 0; i < 49; i++)
+        strcat(deep, "{\"type\":\"array\",\"minItems\":1,\"items\":");
+    strcat(deep, "{\"type\":\"null\"}");
+    for (int i = 0; i < 49; i++)
+        strcat(deep, "}");
+    for (size_t i = 0; i < 3; i++) {
+        const char *js = refused[i] ? refused[i] : deep;
+        gm_grammar *g = NULL;
+        cm_err err;
+        if (gm_grammar_from_schema(js, strlen(js), &g, NULL, 0, &err) == 0)
+            fail_msg("schema %zu compiled, but no value of it fits", i);
+        assert_null(g);
+    }
+    /* 47 nested arrays fit */
+    deep[0] = '\0';
+    for (int i = 0; i < 46; i++)
+        strcat(deep, "{\"type\":\"array\",\"minItems\":1,\"items\":");
+    strcat(deep, "{\"type\":\"null\"}");
+    for (int i = 0; i < 46; i++)
+        strcat(deep, "}");
+    gm_grammar_free(schema(deep));
+
+    /* An optional "c" nests the object; the required "v" needs 3 more
+     * levels. Go as deep as "c" is allowed, then finish with "v" on every
+     * level: that must be possible (no dead end at the bottom). */
+    const char *rec = "{\"type\":\"object\",\"required\":[\"v\"],\"properties\":{"
+                      "\"c\":{\"$ref\":\"#\"},\"v\":{\"type\":\"array\",\"minItems\":1,"
+                      "\"items\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":"
+                      "\"integer\"}}}}}";
+    gm_grammar *g = schema(rec);
+    gm_vocab *v = make_vocab();
+    gm_token_index *ti = NULL;
+    gm_matcher *m = NULL;
+    cm_err err;
+    assert_int_equal(gm_token_index_new(v, gm_vocab_n_tokens(v), &ti, &err), 0);
+    assert_int_equal(gm_matcher_new(g, ti, &m, &err), 0);
+    int k = 0;
+    while (k < 100 && gm_matcher_accept_bytes(m, "{\"c\":", 5))
+        k++;
+    assert_true(k > 10 && k < 48);
+    assert_true(gm_matcher_accept_bytes(m, "{\"v\":[[1]]}", 11));
+    for (int i = 0; i < k; i++)
+        assert_true(gm_matcher_accept_bytes(m, ",\"v\":[[2]]}", 11));
+    assert_true(gm_matcher_can_end(m));
+    gm_matcher_free(m);
+    gm_token_index_free(ti);
+    gm_vocab_free(v);
+    /* the check after generation: complete, unfinished, wrong */
+    assert_int_equal(gm_grammar_check_text(g, "{\"v\":[[1]]}", 11), 1);
+    assert_int_equal(gm_grammar_check_text(g, "{\"c\":{\"v\":[[1]]}", 17), 0);
+    assert_int_equal(gm_grammar_check_text(g, "{\"v\":[]}", 8), 0);
+    assert_int_equal(gm_grammar_check_text(g, "", 0), 0);
+    gm_grammar_free(g);
+}
+
 /* ---- the byte matcher ---- */
 
 static void test_matcher_bytes(void **state)
@@ -563,6 +633,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused_keywords), cmocka_unit_test(test_one_of_exclusive),
+        cmocka_unit_test(test_no_dead_ends),
         cmocka_unit_test(test_matcher_bytes),
         cmocka_unit_test(test_token_walks),      cmocka_unit_test(test_json_object),
         cmocka_unit_test(test_sampler_grammar),  cmocka_unit_test(test_logprobs),
