@@ -334,7 +334,10 @@ static uint32_t compile_string(compiler *c, json_t *s, const char *path)
     if (mx < shortest[f])
         return invalid(c, "maxLength", path, "is shorter than any value of the format"),
                GM_G_NONE;
-    if ((f == GF_DATE || f == GF_UUID) && mn > shortest[f])
+    static const uint32_t longest[] = {[GF_NONE] = UINT32_MAX, [GF_DATE] = 10,
+                                       [GF_DATE_TIME] = 32, [GF_EMAIL] = UINT32_MAX,
+                                       [GF_UUID] = 36};
+    if (mn > longest[f])
         return invalid(c, "minLength", path, "is longer than any value of the format"),
                GM_G_NONE;
     gm_gnode *n = &c->g->nodes[id];

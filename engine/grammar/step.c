@@ -321,9 +321,61 @@ static uint32_t email_need(const gm_frame *f)
     case EM_LOCAL0: return 5;
     case EM_LOCAL: return 4;
     case EM_LABEL0: return f->b ? 1 : 3;
-    case EM_LABEL: return f->b ? (f->pos == '-' ? 1 : 0) : 2;
+    case EM_LABEL: /* a label ends in a letter or digit; then ".b" if no dot yet */
+        return (f->pos == '-' ? 1u : 0u) + (f->b ? 0u : 2u);
     }
     return 0;
+}
+
+/* The numbers of characters a date-time in state f may still take to be
+ * complete, as a bitmap (bit k: k more characters). Not an interval: a
+ * fraction is ".d" to ".dddddd" (0 or 2..7) and the end "Z" or "+hh:mm"
+ * (1 or 6). */
+static uint64_t date_time_rest(const gm_frame *f)
+{
+    const uint64_t end = (1u << 1) | (1u << 6);
+    uint64_t r = 0;
+    switch (f->a) {
+    case DT_DONE: return 1;
+    case DT_OFFSET: return (uint64_t)1 << (5u - f->b);
+    case DT_FRAC:
+        for (uint32_t k = f->b == 0 ? 1 : 0; k + f->b <= 6; k++)
+            r |= end << k;
+        return r;
+    default: { /* DT_MAIN, DT_SUFFIX: the rest of HH:MM:SS, a fraction, the end */
+        uint32_t main_left = f->a == DT_MAIN && f->count < 19 ? 19 - f->count : 0;
+        r = end;
+        for (uint32_t k = 2; k <= 7; k++)
+            r |= end << k;
+        return r << main_left;
+    }
+    }
+}
+
+/* After a format character (state f, count updated): the string can still
+ * be completed within minLength..maxLength. */
+static bool format_fits(const gm_gnode *n, const gm_frame *f)
+{
+    uint64_t lo = n->min_len, hi = n->max_len; /* UINT32_MAX: no maximum */
+    uint64_t at = f->count;
+    switch (n->format) {
+    case GF_NONE: return true;
+    case GF_DATE:
+    case GF_UUID: { /* fixed length, checked at compile time */
+        uint64_t total = n->format == GF_DATE ? 10 : 36;
+        return total >= lo && total <= hi;
+    }
+    case GF_EMAIL: /* any length from the least it needs up */
+        return at + email_need(f) <= hi;
+    case GF_DATE_TIME: {
+        uint64_t rest = date_time_rest(f);
+        for (uint64_t k = 0; k < 64; k++)
+            if ((rest >> k & 1) && at + k >= lo && at + k <= hi)
+                return true;
+        return false;
+    }
+    }
+    return false;
 }
 
 static bool format_complete(const gm_gnode *n, const gm_frame *f)
@@ -361,8 +413,7 @@ static int gemma_text_byte(const gm_gnode *n, gm_frame *f, uint8_t c)
         if (c >= 0x80 || !format_char(n, &next, c))
             return R_REJECT;
         next.count++;
-        if (n->format == GF_EMAIL && n->max_len != UINT32_MAX &&
-            next.count + email_need(&next) > n->max_len)
+        if (!format_fits(n, &next))
             return R_REJECT;
         *f = next;
         return R_CONSUMED;
@@ -469,8 +520,7 @@ static int step_string(const gm_gnode *n, gm_frame *f, uint8_t c)
             if (c >= 0x80 || c == '\\' || !format_char(n, &next, c))
                 return R_REJECT;
             next.count++;
-            if (n->format == GF_EMAIL && n->max_len != UINT32_MAX &&
-                next.count + email_need(&next) > n->max_len)
+            if (!format_fits(n, &next))
                 return R_REJECT;
             *f = next;
             return R_CONSUMED;

@@ -252,6 +252,75 @@ static void test_no_dead_ends(void **state)
     gm_grammar_free(g);
 }
 
+/* Formats with length bounds: random byte walks (each byte drawn among
+ * those allowed) never reach a point where nothing is allowed and the
+ * value is unfinished. */
+static void test_format_lengths(void **state)
+{
+    (void)state;
+    static const char *const schemas[] = {
+        "{\"type\":\"string\",\"format\":\"date-time\",\"maxLength\":20}",
+        "{\"type\":\"string\",\"format\":\"date-time\",\"maxLength\":21}",
+        "{\"type\":\"string\",\"format\":\"date-time\",\"maxLength\":22}",
+        "{\"type\":\"string\",\"format\":\"date-time\",\"maxLength\":25}",
+        "{\"type\":\"string\",\"format\":\"date-time\",\"minLength\":25}",
+        "{\"type\":\"string\",\"format\":\"date-time\",\"minLength\":30,\"maxLength\":31}",
+        "{\"type\":\"string\",\"format\":\"date-time\",\"minLength\":32}",
+        "{\"type\":\"string\",\"format\":\"email\",\"maxLength\":5}",
+        "{\"type\":\"string\",\"format\":\"email\",\"minLength\":8,\"maxLength\":8}",
+        "{\"type\":\"string\",\"format\":\"date\",\"minLength\":10}",
+        "{\"type\":\"string\",\"format\":\"uuid\",\"maxLength\":36}",
+    };
+    gm_vocab *v = make_vocab();
+    gm_token_index *ti = NULL;
+    cm_err err;
+    assert_int_equal(gm_token_index_new(v, gm_vocab_n_tokens(v), &ti, &err), 0);
+    srand(7);
+    for (size_t i = 0; i < sizeof(schemas) / sizeof(schemas[0]); i++) {
+        gm_grammar *g = schema(schemas[i]);
+        for (int walk = 0; walk < 150; walk++) {
+            gm_matcher *m = NULL;
+            assert_int_equal(gm_matcher_new(g, ti, &m, &err), 0);
+            char text[128];
+            size_t n = 0;
+            while (!gm_matcher_is_done(m)) {
+                char c = 0;
+                int start = rand() % 95;
+                for (int k = 0; k < 95 && c == 0; k++) {
+                    char b = (char)(0x20 + (start + k) % 95);
+                    if (gm_matcher_accept_bytes(m, &b, 1))
+                        c = b;
+                }
+                if (c == 0)
+                    fail_msg("%s: dead end after %.*s", schemas[i], (int)n, text);
+                assert_true(n + 1 < sizeof(text));
+                text[n++] = c;
+            }
+            text[n] = '\0';
+            gm_matcher_free(m);
+            /* the length is what the schema says, in characters (ASCII) */
+            json_t *val = json_loads(text, JSON_DECODE_ANY, NULL);
+            assert_non_null(val);
+            json_t *sch = json_loads(schemas[i], 0, NULL);
+            size_t len = json_string_length(val);
+            json_t *mx = json_object_get(sch, "maxLength"), *mn = json_object_get(sch, "minLength");
+            if (mx && len > (size_t)json_integer_value(mx))
+                fail_msg("%s: %s is too long", schemas[i], text);
+            if (mn && len < (size_t)json_integer_value(mn))
+                fail_msg("%s: %s is too short", schemas[i], text);
+            json_decref(val);
+            json_decref(sch);
+        }
+        gm_grammar_free(g);
+    }
+    gm_token_index_free(ti);
+    gm_vocab_free(v);
+    /* no date-time is longer than 32 characters */
+    gm_grammar *g = NULL;
+    const char *too_long = "{\"type\":\"string\",\"format\":\"date-time\",\"minLength\":33}";
+    assert_int_equal(gm_grammar_from_schema(too_long, strlen(too_long), &g, NULL, 0, &err), -1);
+}
+
 /* ---- the byte matcher ---- */
 
 static void test_matcher_bytes(void **state)
@@ -634,6 +703,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused_keywords), cmocka_unit_test(test_one_of_exclusive),
         cmocka_unit_test(test_no_dead_ends),
+        cmocka_unit_test(test_format_lengths),
         cmocka_unit_test(test_matcher_bytes),
         cmocka_unit_test(test_token_walks),      cmocka_unit_test(test_json_object),
         cmocka_unit_test(test_sampler_grammar),  cmocka_unit_test(test_logprobs),
