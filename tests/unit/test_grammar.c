@@ -627,6 +627,37 @@ static void test_logprobs(void **state)
 
 /* ---- tool calls ---- */
 
+/* Streaming a call: at every byte of the text, the settled arguments
+ * extend those of the byte before and begin the finished call's; the name
+ * comes with the '{'; at the end they are the whole arguments. */
+static void check_stream_prefixes(const char *text, const gm_tool_call *call)
+{
+    size_t len = strlen(text), prev_len = 0;
+    char *prev = NULL;
+    for (size_t l = 0; l <= len; l++) {
+        char *name = NULL, *args = NULL;
+        cm_err err;
+        assert_int_equal(gm_tool_call_stream(text, l, &name, &args, &err), 0);
+        if (!args) {
+            assert_null(prev);
+            continue;
+        }
+        assert_string_equal(name, call->name);
+        size_t al = strlen(args);
+        if (al < prev_len || (prev && memcmp(args, prev, prev_len) != 0) ||
+            strncmp(call->arguments, args, al) != 0)
+            fail_msg("streamed arguments '%s' after %zu bytes of %s do not lead to '%s'", args,
+                     l, text, call->arguments);
+        free(prev);
+        prev = args;
+        prev_len = al;
+        free(name);
+    }
+    assert_non_null(prev);
+    assert_string_equal(prev, call->arguments);
+    free(prev);
+}
+
 static void test_tool_call_walks(void **state)
 {
     (void)state;
@@ -658,6 +689,7 @@ static void test_tool_call_walks(void **state)
         if (n != 1 || content[0] != '\0')
             fail_msg("tool call text %s parsed into %d calls and content '%s'", text, n,
                      content ? content : "");
+        check_stream_prefixes(text, &calls[0]);
         json_error_t je;
         json_t *args = json_loads(calls[0].arguments, 0, &je);
         assert_non_null(args);
@@ -688,6 +720,46 @@ static void test_tool_call_walks(void **state)
     gm_token_index_free(ti);
     gm_grammar_free(g);
     gm_vocab_free(v);
+}
+
+static void test_tool_call_stream(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *args; /* args NULL: no call yet */
+    } cases[] = {
+        {"Sure. <|tool_call>call:get_wea", NULL},
+        {"<|tool_call>call:f{", "{"},
+        {"<|tool_call>call:f{ci", "{"},
+        {"<|tool_call>call:f{city:", "{\"city\":"},
+        {"<|tool_call>call:f{city:<|\"", "{\"city\":"},
+        {"<|tool_call>call:f{city:<|\"|>Os", "{\"city\":\"Os"},
+        {"<|tool_call>call:f{city:<|\"|>Os\"lo<|", "{\"city\":\"Os\\\"lo"},
+        {"<|tool_call>call:f{city:<|\"|>Z\xc3", "{\"city\":\"Z"},
+        {"<|tool_call>call:f{city:<|\"|>Z\xc3\xbc", "{\"city\":\"Z\xc3\xbc"},
+        {"<|tool_call>call:f{city:<|\"|>Oslo<|\"|>,days:1", "{\"city\":\"Oslo\","
+                                                            "\"days\":"},
+        {"<|tool_call>call:f{city:<|\"|>Oslo<|\"|>,days:12,ok:true}",
+         "{\"city\":\"Oslo\",\"days\":12,\"ok\":true}"},
+        {"<|tool_call>call:f{a:[1.50,None,{b:<|\"|>x<|\"|>}]}<tool_call|>",
+         "{\"a\":[1.5,null,{\"b\":\"x\"}]}"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *name = NULL, *args = NULL;
+        cm_err err;
+        assert_int_equal(gm_tool_call_stream(cases[i].text, strlen(cases[i].text), &name,
+                                             &args, &err), 0);
+        if (!cases[i].args) {
+            assert_null(args);
+            assert_null(name);
+            continue;
+        }
+        if (!args || strcmp(args, cases[i].args) != 0)
+            fail_msg("case %zu: '%s', not '%s'", i, args ? args : "(none)", cases[i].args);
+        assert_string_equal(name, "f");
+        free(name);
+        free(args);
+    }
 }
 
 static void test_tool_call_parse(void **state)
@@ -728,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_token_walks),      cmocka_unit_test(test_json_object),
         cmocka_unit_test(test_sampler_grammar),  cmocka_unit_test(test_logprobs),
         cmocka_unit_test(test_tool_call_walks),  cmocka_unit_test(test_tool_call_parse),
+        cmocka_unit_test(test_tool_call_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
