@@ -818,18 +818,40 @@ static void feed(const gm_grammar *g, gm_gstack *st, uint8_t c, gm_gstate *out, 
 
 /* Open `node` on st and give it byte c; anyOf opens each alternative on
  * its own copy of the stack. */
+/* The anyOf nodes being expanded for one byte, innermost first: an anyOf
+ * that comes back to itself through its alternatives (left recursion)
+ * adds no reading, and following it would spend the budget before the
+ * other alternatives are tried. */
+typedef struct anyof_chain {
+    uint32_t node;
+    const struct anyof_chain *up;
+} anyof_chain;
+
+static void feed_alts(const gm_grammar *g, gm_gstack *st, uint32_t node, uint8_t c,
+                      gm_gstate *out, int *budget, const anyof_chain *up);
+
 static void feed_push(const gm_grammar *g, gm_gstack *st, uint32_t node, uint8_t c,
                       gm_gstate *out, int *budget)
+{
+    feed_alts(g, st, node, c, out, budget, NULL);
+}
+
+static void feed_alts(const gm_grammar *g, gm_gstack *st, uint32_t node, uint8_t c,
+                      gm_gstate *out, int *budget, const anyof_chain *up)
 {
     if (--*budget <= 0)
         return;
     const gm_gnode *n = &g->nodes[node];
     if (n->kind == GK_ANYOF) {
+        for (const anyof_chain *a = up; a; a = a->up)
+            if (a->node == node)
+                return;
+        anyof_chain here = {node, up};
         for (uint32_t i = 0; i < n->n; i++) {
             gm_gstack copy;
             copy.depth = st->depth;
             memcpy(copy.fr, st->fr, st->depth * sizeof(gm_frame));
-            feed_push(g, &copy, g->u32[n->first + i], c, out, budget);
+            feed_alts(g, &copy, g->u32[n->first + i], c, out, budget, &here);
         }
         return;
     }

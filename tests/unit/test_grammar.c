@@ -244,6 +244,14 @@ static void test_no_dead_ends(void **state)
     gm_matcher_free(m);
     gm_token_index_free(ti);
     gm_vocab_free(v);
+    /* an anyOf that leads back to itself before its other alternatives
+     * (left recursion) must not hide them */
+    const char *left = "{\"$defs\":{\"a\":{\"anyOf\":[{\"$ref\":\"#/$defs/b\"},{\"type\":"
+                       "\"string\"}]},\"b\":{\"anyOf\":[{\"$ref\":\"#/$defs/a\"},{\"type\":"
+                       "\"null\"}]}},\"type\":\"array\",\"minItems\":1,\"items\":{\"$ref\":"
+                       "\"#/$defs/a\"}}";
+    assert_true(matches(left, "[null,\"x\",null]"));
+    assert_false(matches(left, "[]"));
     /* the check after generation: complete, unfinished, wrong */
     assert_int_equal(gm_grammar_check_text(g, "{\"v\":[[1]]}", 11), 1);
     assert_int_equal(gm_grammar_check_text(g, "{\"c\":{\"v\":[[1]]}", 17), 0);
