@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "daemon/api.h"
 #include "daemon/api_request.h"
+#include "engine/grammar/grammar.h"
 #include "engine/grammar/tool_format.h"
 
 /* A generate job and what its parsed request holds. */
@@ -165,6 +166,22 @@ static const char *finish_name(gmd_infer_finish f)
     return "stop";
 }
 
+/* The finish_reason of a whole answer. A json_schema/json_object answer
+ * that ended ("stop") before its value was complete -- which the grammar
+ * is built never to allow, but the client must not take such text for
+ * valid JSON -- says "length", as a cut answer does. (A stop string of
+ * the client's own may cut it: that stays "stop".) */
+static const char *answer_finish(const gmd_job *job)
+{
+    const gmd_infer_params *p = &job->params;
+    if (job->result.finish == GMD_FINISH_STOP && p->grammar && p->format_kind &&
+        strcmp(p->format_kind, "tool_call") != 0 && !p->stop[0] &&
+        gm_grammar_check_text(p->grammar, job->text.data ? job->text.data : "",
+                              job->text.len) == 0)
+        return "length";
+    return finish_name(job->result.finish);
+}
+
 static json_t *usage_object(const gmd_infer_result *r)
 {
     return json_pack("{s:i, s:i, s:i}", "prompt_tokens", (int)r->n_prompt_tokens,
@@ -244,10 +261,10 @@ static void answer_whole(gmd_conn *c, gmd_job *job, const gmd_infer_result *r)
     } else if (chat)
         choice = json_pack("{s:i, s:{s:s, s:s%}, s:s, s:o}", "index", 0, "message", "role",
                            "assistant", "content", text, job->text.len, "finish_reason",
-                           finish_name(r->finish), "logprobs", logprobs);
+                           answer_finish(job), "logprobs", logprobs);
     else
         choice = json_pack("{s:i, s:s%, s:s, s:o}", "index", 0, "text", text, job->text.len,
-                           "finish_reason", finish_name(r->finish), "logprobs", logprobs);
+                           "finish_reason", answer_finish(job), "logprobs", logprobs);
     gmd_api_send_json(c, 200,
               json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o, s:n}", "id", job->id, "object",
                         chat ? "chat.completion" : "text_completion", "created",
@@ -369,6 +386,64 @@ static bool send_tool_deltas(gmd_conn *c, gmd_job *job)
     return n > 0;
 }
 
+/* tool_choice required or a named function: the answer is one call, as
+ * its grammar writes it, so it can stream as it comes. */
+static bool call_constrained(const gmd_job *job)
+{
+    return tools_active(job) && job->params.format_kind &&
+           strcmp(job->params.format_kind, "tool_call") == 0;
+}
+
+/* A constrained call, streamed as OpenAI does: once its name is written, a
+ * delta with index, id, type, function.name and empty arguments; then the
+ * arguments in pieces as they are settled (gm_tool_call_stream). No text
+ * is streamed as content here, so text_streamed counts instead: 0 before
+ * the first delta, then 1 + the argument bytes sent. `last`: the answer
+ * has ended; returns whether it was a whole call then. */
+static bool stream_call(gmd_conn *c, gmd_job *job, bool last)
+{
+    size_t *sent = &job->params.text_streamed;
+    char *name = NULL, *args = NULL;
+    cm_err err;
+    bool whole_call = false;
+    const char *text = job->text.data ? job->text.data : "";
+    if (gm_tool_call_stream(text, job->text.len, &name, &args, &err) < 0 || !args)
+        return false;
+    if (last) { /* the finished call: what the plain answer's arguments are */
+        gm_tool_call *calls = NULL;
+        char *content = NULL;
+        int n = gm_tool_calls_parse(text, job->text.len, &calls, &content, &err);
+        if (n > 0 && strncmp(calls[0].arguments, args, strlen(args)) == 0) {
+            char *whole = strdup(calls[0].arguments);
+            if (whole) {
+                free(args);
+                args = whole;
+                whole_call = true;
+            }
+        }
+        gm_tool_calls_free(calls, n > 0 ? (size_t)n : 0);
+        free(content);
+    }
+    if (*sent == 0) {
+        char id[96];
+        snprintf(id, sizeof(id), "call_%s_%d", job->id, 0);
+        send_delta(c, job, json_pack("{s:[{s:i, s:s, s:s, s:{s:s, s:s}}]}", "tool_calls",
+                                     "index", 0, "id", id, "type", "function", "function",
+                                     "name", name, "arguments", ""), NULL, take_logprobs(job));
+        *sent = 1;
+    }
+    size_t al = strlen(args);
+    if (al > *sent - 1) {
+        send_delta(c, job, json_pack("{s:[{s:i, s:{s:s}}]}", "tool_calls", "index", 0,
+                                     "function", "arguments", args + (*sent - 1)),
+                   NULL, take_logprobs(job));
+        *sent = al + 1;
+    }
+    free(name);
+    free(args);
+    return whole_call;
+}
+
 /* Send the end of a response whose "response" event is durable. */
 static void finish_response(gmd_conn *c, gmd_job *job)
 {
@@ -389,9 +464,13 @@ static void finish_response(gmd_conn *c, gmd_job *job)
                 free(s);
             }
         } else {
-            const char *finish = job->http_status == 504 ? "length" : finish_name(r->finish);
-            if (tools_active(job) && send_tool_deltas(c, job))
+            const char *finish = job->http_status == 504 ? "length" : answer_finish(job);
+            if (call_constrained(job) && job->params.text_streamed > 0) {
+                if (stream_call(c, job, true)) /* what is left of its arguments */
+                    finish = "tool_calls";     /* (else cut: "length") */
+            } else if (tools_active(job) && send_tool_deltas(c, job)) {
                 finish = "tool_calls";
+            }
             json_t *rest = take_logprobs(job); /* tokens whose text came last */
             send_chunk(c, job, NULL, 0, finish, NULL, rest);
             if (job->include_usage)
@@ -567,6 +646,8 @@ void gmd_api_event(gmd_server *srv, gmd_event *ev)
     gmd_buf_add(&job->text, ev->text, ev->len); /* the whole answer, for the audit HMAC */
     if (job->stream && !tools_active(job))
         send_chunk(c, job, ev->text, ev->len, NULL, NULL, take_logprobs(job));
+    else if (job->stream && call_constrained(job))
+        stream_call(c, job, false);
     else if (job->stream)
         stream_before_calls(c, job);
 }

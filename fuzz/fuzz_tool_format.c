@@ -1,7 +1,8 @@
 /*
  * fuzz/fuzz_tool_format.c -- libFuzzer target for Gemma 4's tool format
  * (engine/grammar/tool_format.c): the parser of tool calls in generated
- * text, and the renderer of a conversation with tools.
+ * text (whole, and streamed: gm_tool_call_stream), and the renderer of a
+ * conversation with tools.
  *
  * Input: bytes given to gm_tool_calls_parse() as model output; the same
  * bytes, when they are a JSON object {"messages": [...], "tools": [...]},
@@ -61,6 +62,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n >= 0) {
         gm_tool_calls_free(calls, (size_t)n);
         free(content);
+    }
+    /* the same bytes as an answer being streamed, cut anywhere */
+    for (size_t cut = size / 2; cut <= size; cut += size / 2 + 1) {
+        char *name = NULL, *args = NULL;
+        if (gm_tool_call_stream((const char *)data, cut, &name, &args, &err) == 0) {
+            free(name);
+            free(args);
+        }
     }
     render(data, size);
     return 0;

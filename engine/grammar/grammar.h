@@ -45,6 +45,9 @@ int gm_grammar_tool_call(const char *const *names, const char *const *schemas, s
 /* A grammar of any JSON object (OpenAI's response_format json_object). */
 int gm_grammar_json_object(gm_grammar **out, cm_err *err);
 void gm_grammar_free(gm_grammar *g);
+/* Whether text is a complete value of g: 1 yes, 0 no (unfinished or not
+ * allowed), -1 out of memory. For a check after generation. */
+int gm_grammar_check_text(const gm_grammar *g, const char *text, size_t len);
 
 /* Index the tokens of `v` below n_vocab (the model's output size) that a
  * grammar may produce: NORMAL and BYTE tokens with text. End-of-generation
@@ -58,8 +61,11 @@ int gm_matcher_new(const gm_grammar *g, const gm_token_index *ti, gm_matcher **o
                    cm_err *err);
 void gm_matcher_free(gm_matcher *m);
 /* The tokens allowed next: a bitmap of n_vocab bits (bit i of word i/32),
- * valid until the matcher changes. Never fails: a matcher in a dead end
- * allows the end-of-generation tokens only. */
+ * valid until the matcher changes. Never fails. The grammar keeps every
+ * reading completable (values open only where they fit under the nesting
+ * cap), so a dead end should not happen; if one did, the mask allows the
+ * end-of-generation tokens only, and gm_grammar_check_text() tells the
+ * caller afterwards that the value is unfinished. */
 const uint32_t *gm_matcher_mask(gm_matcher *m);
 /* Advance by a token (its text, or end of generation). Returns false,
  * leaving the matcher unchanged, when the grammar does not allow it. */

@@ -22,6 +22,7 @@
 #define GM_G_MAX_DEPTH 48        /* frames on one stack: JSON nesting cap */
 #define GM_G_MAX_STACKS 16       /* readings kept open at once */
 #define GM_G_MAX_FRAMES 384      /* frames in a state, all stacks */
+#define GM_G_NEED_NEVER 255      /* need[]: no completion at all */
 
 typedef enum gm_gkind {
     GK_ANY,        /* any JSON value */
@@ -81,6 +82,13 @@ struct gm_grammar {
     uint32_t n_req, cap_req;
     gm_gtrie *trie;
     uint32_t n_trie, cap_trie;
+    /* per node: the fewest frames a value of it needs to be completed
+     * (itself and the children it must open), GM_G_NEED_NEVER when it can
+     * never be completed; a value is opened only where it fits under
+     * GM_G_MAX_DEPTH, so that no reading ends in a dead end */
+    uint8_t *need;
+    uint8_t *trie_need; /* per trie node of object keys: the least need[] of
+                           the values of the keys below it */
     uint32_t root;
     bool gemma;       /* Gemma 4's tool syntax: bare keys, strings in <|"|> */
     /* nodes for values of any JSON */

@@ -260,3 +260,24 @@ bool gm_matcher_is_done(const gm_matcher *m)
 {
     return gm_gstate_can_end(m->g, m->state) && !gm_gstate_can_continue(m->g, m->state);
 }
+
+/* ---- a whole text ---- */
+
+int gm_grammar_check_text(const gm_grammar *g, const char *text, size_t len)
+{
+    gm_gstate *st = malloc(2 * sizeof(gm_gstate));
+    if (!st)
+        return -1;
+    gm_gstate_init(g, &st[0]);
+    int cur = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!gm_gstate_step(g, &st[cur], (uint8_t)text[i], &st[1 - cur])) {
+            free(st);
+            return 0;
+        }
+        cur = 1 - cur;
+    }
+    int ok = gm_gstate_can_end(g, &st[cur]) ? 1 : 0;
+    free(st);
+    return ok;
+}

@@ -6,7 +6,7 @@
  * additionalProperties (false, true or a schema), items / minItems /
  * maxItems, enum, const, minLength / maxLength, format (date, date-time,
  * email, uuid), minimum / maximum / exclusiveMinimum / exclusiveMaximum,
- * anyOf / oneOf, $ref to "#", "#/$defs/NAME" or "#/definitions/NAME", and
+ * anyOf / oneOf (branches that exclude each other), $ref to "#", "#/$defs/NAME" or "#/definitions/NAME", and
  * the annotations (title, description, default, examples, ...). Anything
  * else is refused, naming the keyword and where it is.
  */
@@ -334,7 +334,10 @@ static uint32_t compile_string(compiler *c, json_t *s, const char *path)
     if (mx < shortest[f])
         return invalid(c, "maxLength", path, "is shorter than any value of the format"),
                GM_G_NONE;
-    if ((f == GF_DATE || f == GF_UUID) && mn > shortest[f])
+    static const uint32_t longest[] = {[GF_NONE] = UINT32_MAX, [GF_DATE] = 10,
+                                       [GF_DATE_TIME] = 32, [GF_EMAIL] = UINT32_MAX,
+                                       [GF_UUID] = 36};
+    if (mn > longest[f])
         return invalid(c, "minLength", path, "is longer than any value of the format"),
                GM_G_NONE;
     gm_gnode *n = &c->g->nodes[id];
@@ -692,6 +695,255 @@ static uint32_t compile_alts(compiler *c, json_t *alts, const char *kw, const ch
     return id;
 }
 
+/* ---- oneOf: the branches must exclude each other ----
+ *
+ * The grammar lets the model follow any branch of a oneOf, so a value it
+ * writes must not match two branches. That is checked here on the schemas
+ * themselves, soundly but not completely: two branches are accepted as
+ * exclusive when
+ *   - no JSON type one branch may write is a type the other accepts, or
+ *   - both are enum/const with no value in common, or
+ *   - both write only objects and some property is required by both with
+ *     const/enum values that have none in common (a discriminator).
+ * Any other oneOf is refused. */
+
+enum { T_NULL = 1, T_BOOL = 2, T_OBJ = 4, T_ARR = 8, T_STR = 16, T_NUM = 32, T_ALL = 63 };
+
+/* Follow $ref (local only); NULL when it does not resolve. */
+static json_t *resolve(compiler *c, json_t *s)
+{
+    for (int i = 0; i < 32 && json_is_object(s); i++) {
+        const char *ref = json_string_value(json_object_get(s, "$ref"));
+        if (!ref)
+            return s;
+        if (strcmp(ref, "#") == 0) {
+            s = c->root;
+        } else if (strncmp(ref, "#/$defs/", 8) == 0) {
+            s = json_object_get(json_object_get(c->root, "$defs"), ref + 8);
+        } else if (strncmp(ref, "#/definitions/", 14) == 0) {
+            s = json_object_get(json_object_get(c->root, "definitions"), ref + 14);
+        } else {
+            return NULL;
+        }
+    }
+    return json_is_object(s) || json_is_boolean(s) ? s : NULL;
+}
+
+static unsigned value_type(json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_NULL: return T_NULL;
+    case JSON_TRUE:
+    case JSON_FALSE: return T_BOOL;
+    case JSON_OBJECT: return T_OBJ;
+    case JSON_ARRAY: return T_ARR;
+    case JSON_STRING: return T_STR;
+    default: return T_NUM;
+    }
+}
+
+static unsigned type_name_bits(const char *t)
+{
+    if (!t)
+        return T_ALL;
+    if (strcmp(t, "null") == 0)
+        return T_NULL;
+    if (strcmp(t, "boolean") == 0)
+        return T_BOOL;
+    if (strcmp(t, "object") == 0)
+        return T_OBJ;
+    if (strcmp(t, "array") == 0)
+        return T_ARR;
+    if (strcmp(t, "string") == 0)
+        return T_STR;
+    if (strcmp(t, "number") == 0 || strcmp(t, "integer") == 0)
+        return T_NUM; /* integers are numbers: never told apart here */
+    return T_ALL;
+}
+
+static unsigned type_bits(json_t *type)
+{
+    if (json_is_string(type))
+        return type_name_bits(json_string_value(type));
+    if (!json_is_array(type))
+        return T_ALL;
+    unsigned b = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(type, i, t) b |= type_name_bits(json_string_value(t));
+    return b;
+}
+
+/* The values of enum or const (as a list in *vals, *n); false if neither. */
+static bool literal_values(json_t *s, json_t ***vals, size_t *n, json_t **one)
+{
+    json_t *en = json_object_get(s, "enum"), *cst = json_object_get(s, "const");
+    if (cst) {
+        *one = cst;
+        *vals = one;
+        *n = 1;
+        return true;
+    }
+    if (json_is_array(en)) {
+        *n = json_array_size(en);
+        *vals = NULL;
+        return true;
+    }
+    return false;
+}
+
+static json_t *literal_at(json_t *s, json_t **vals, size_t i)
+{
+    return vals ? vals[i] : json_array_get(json_object_get(s, "enum"), i);
+}
+
+/* The types of the values a schema accepts (accepted) or the grammar may
+ * write for it (written: as compile() reads a schema without "type"). */
+static unsigned schema_types(compiler *c, json_t *s, bool written, int depth)
+{
+    s = resolve(c, s);
+    if (!s || depth > 16 || json_is_true(s))
+        return T_ALL;
+    if (json_is_false(s))
+        return 0;
+    unsigned b = type_bits(json_object_get(s, "type"));
+    json_t **vals, *one;
+    size_t n;
+    if (literal_values(s, &vals, &n, &one)) {
+        unsigned v = 0;
+        for (size_t i = 0; i < n; i++)
+            v |= value_type(literal_at(s, vals, i));
+        b &= v;
+    }
+    const char *alts_kw[] = {"anyOf", "oneOf"};
+    for (int k = 0; k < 2; k++) {
+        json_t *alts = json_object_get(s, alts_kw[k]);
+        if (!json_is_array(alts))
+            continue;
+        unsigned u = 0;
+        size_t i;
+        json_t *a;
+        json_array_foreach(alts, i, a) u |= schema_types(c, a, written, depth + 1);
+        b &= u;
+    }
+    if (written && !json_object_get(s, "type") && !json_object_get(s, "enum") &&
+        !json_object_get(s, "const") && !json_object_get(s, "anyOf") &&
+        !json_object_get(s, "oneOf")) {
+        if (json_object_get(s, "properties") || json_object_get(s, "required") ||
+            json_object_get(s, "additionalProperties"))
+            b &= T_OBJ;
+        else if (json_object_get(s, "items") || json_object_get(s, "minItems") ||
+                 json_object_get(s, "maxItems"))
+            b &= T_ARR;
+        else if (json_object_get(s, "format") || json_object_get(s, "maxLength") ||
+                 json_object_get(s, "minLength"))
+            b &= T_STR;
+        else if (json_object_get(s, "minimum") || json_object_get(s, "maximum") ||
+                 json_object_get(s, "exclusiveMinimum") ||
+                 json_object_get(s, "exclusiveMaximum"))
+            b &= T_NUM;
+    }
+    return b;
+}
+
+/* Equal as JSON schema values (1 and 1.0 are the same number). */
+static bool same_value(json_t *a, json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b))
+        return json_number_value(a) == json_number_value(b);
+    if (json_is_array(a) && json_is_array(b)) {
+        if (json_array_size(a) != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!same_value(json_array_get(a, i), json_array_get(b, i)))
+                return false;
+        return true;
+    }
+    if (json_is_object(a) && json_is_object(b)) {
+        if (json_object_size(a) != json_object_size(b))
+            return false;
+        const char *k;
+        json_t *v;
+        json_object_foreach(a, k, v) {
+            json_t *w = json_object_get(b, k);
+            if (!w || !same_value(v, w))
+                return false;
+        }
+        return true;
+    }
+    return json_equal(a, b);
+}
+
+/* Both schemas are enum/const and share no value. */
+static bool literals_disjoint(json_t *a, json_t *b)
+{
+    json_t **va, **vb, *oa, *ob;
+    size_t na, nb;
+    if (!a || !b || !json_is_object(a) || !json_is_object(b) ||
+        !literal_values(a, &va, &na, &oa) || !literal_values(b, &vb, &nb, &ob))
+        return false;
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            if (same_value(literal_at(a, va, i), literal_at(b, vb, j)))
+                return false;
+    return true;
+}
+
+static bool requires_name(json_t *s, const char *name)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(s, "required"), i, r) if (json_is_string(r) &&
+                                                                 strcmp(json_string_value(r),
+                                                                        name) == 0) return true;
+    return false;
+}
+
+static bool branches_exclusive(compiler *c, json_t *a, json_t *b)
+{
+    unsigned wa = schema_types(c, a, true, 0), wb = schema_types(c, b, true, 0);
+    unsigned aa = schema_types(c, a, false, 0), ab = schema_types(c, b, false, 0);
+    if ((wa & ab) == 0 && (wb & aa) == 0)
+        return true;
+    json_t *ra = resolve(c, a), *rb = resolve(c, b);
+    if (!json_is_object(ra) || !json_is_object(rb))
+        return false;
+    if (literals_disjoint(ra, rb))
+        return true;
+    if ((wa & ~(unsigned)T_OBJ) || (wb & ~(unsigned)T_OBJ))
+        return false;
+    json_t *pa = json_object_get(ra, "properties"), *pb = json_object_get(rb, "properties");
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(ra, "required"), i, r) {
+        const char *name = json_string_value(r);
+        if (!name || !requires_name(rb, name))
+            continue;
+        if (literals_disjoint(resolve(c, json_object_get(pa, name)),
+                              resolve(c, json_object_get(pb, name))))
+            return true;
+    }
+    return false;
+}
+
+static int check_one_of(compiler *c, json_t *alts, const char *path)
+{
+    size_t n = json_array_size(alts);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (!branches_exclusive(c, json_array_get(alts, i), json_array_get(alts, j))) {
+                if (c->keyword && c->keyword_cap)
+                    snprintf(c->keyword, c->keyword_cap, "oneOf");
+                return cm_err_set(c->err,
+                                  "unsupported JSON schema keyword 'oneOf' at %s: branches %zu "
+                                  "and %zu might both match a value (oneOf branches must be "
+                                  "distinguishable by type or by a required const/enum "
+                                  "property; use anyOf if either may match)",
+                                  path, i, j);
+            }
+    return 0;
+}
+
 static uint32_t compile(compiler *c, json_t *s, const char *path)
 {
     if (json_is_true(s))
@@ -736,6 +988,8 @@ static uint32_t compile(compiler *c, json_t *s, const char *path)
     } else if (any) {
         id = compile_alts(c, any, "anyOf", path);
     } else if (one) {
+        if (json_is_array(one) && check_one_of(c, one, path) < 0)
+            goto out;
         id = compile_alts(c, one, "oneOf", path);
     } else if (json_object_get(s, "enum") || json_object_get(s, "const")) {
         id = compile_enum(c, s, path);
@@ -843,6 +1097,128 @@ static gm_grammar *grammar_new(compiler *c, bool gemma)
     return g;
 }
 
+/* ---- depth: what a value needs to be completed ----
+ *
+ * need[node]: the fewest frames on a stack that a value of node needs to
+ * be completed: 1 for a scalar, 1 + the deepest required part for an
+ * object, 1 + the items for an array with minItems, the least of the
+ * alternatives for anyOf. Computed by rounds until nothing changes (a
+ * recursive $ref converges: a value above the cap counts as the cap). */
+static uint8_t need_of(const gm_grammar *g, const gm_gnode *n)
+{
+    const uint8_t *need = g->need;
+    unsigned v = 1;
+    switch (n->kind) {
+    case GK_ANY:
+    case GK_MAP:
+    case GK_STRING:
+    case GK_NUMBER:
+    case GK_LITERAL:
+        return 1;
+    case GK_ARRAY:
+        v = n->min_items == 0 ? 1u : 1u + need[n->items];
+        break;
+    case GK_OBJECT:
+        for (uint32_t i = 0; i < n->n; i++)
+            if (g->props[n->first + i].required && 1u + need[g->props[n->first + i].value] > v)
+                v = 1u + need[g->props[n->first + i].value];
+        break;
+    case GK_ANYOF:
+        v = GM_G_NEED_NEVER;
+        for (uint32_t i = 0; i < n->n; i++)
+            if (need[g->u32[n->first + i]] < v)
+                v = need[g->u32[n->first + i]];
+        break;
+    case GK_SEQ:
+        for (uint32_t i = 0; i < n->n; i++) {
+            unsigned part = need[g->u32[n->first + i]] + (i + 1 < n->n ? 1u : 0u);
+            if (part > v)
+                v = part;
+        }
+        break;
+    }
+    if (v >= GM_G_NEED_NEVER)
+        return GM_G_NEED_NEVER;
+    return (uint8_t)(v > GM_G_MAX_DEPTH + 1 ? GM_G_MAX_DEPTH + 1 : v);
+}
+
+/* trie_need[] of the key tries of every object: walked in preorder from
+ * each root, then in reverse so that children come before parents. */
+static int key_needs(gm_grammar *g)
+{
+    g->trie_need = malloc(g->n_trie ? g->n_trie : 1);
+    uint32_t *order = malloc((g->n_trie ? g->n_trie : 1) * sizeof(uint32_t));
+    uint32_t *todo = malloc((g->n_trie ? g->n_trie : 1) * sizeof(uint32_t));
+    if (!g->trie_need || !order || !todo) {
+        free(order);
+        free(todo);
+        return -1;
+    }
+    memset(g->trie_need, 1, g->n_trie);
+    for (uint32_t id = 0; id < g->n_nodes; id++) {
+        const gm_gnode *n = &g->nodes[id];
+        if (n->kind != GK_OBJECT)
+            continue;
+        for (uint32_t r = 0; r <= n->n; r++) {
+            uint32_t root = g->u32[n->first_root + r];
+            if (root == GM_G_NONE)
+                continue;
+            size_t n_order = 0, n_todo = 0;
+            todo[n_todo++] = root;
+            while (n_todo > 0 && n_order < g->n_trie) {
+                uint32_t t = todo[--n_todo];
+                order[n_order++] = t;
+                for (uint32_t ch = g->trie[t].child; ch != GM_G_NONE; ch = g->trie[ch].sibling)
+                    if (n_todo < g->n_trie)
+                        todo[n_todo++] = ch;
+            }
+            while (n_order > 0) {
+                uint32_t t = order[--n_order];
+                uint8_t v = GM_G_NEED_NEVER;
+                if (g->trie[t].value >= 0)
+                    v = g->need[g->props[n->first + (uint32_t)g->trie[t].value].value];
+                for (uint32_t ch = g->trie[t].child; ch != GM_G_NONE; ch = g->trie[ch].sibling)
+                    if (g->trie_need[ch] < v)
+                        v = g->trie_need[ch];
+                g->trie_need[t] = v;
+            }
+        }
+    }
+    free(order);
+    free(todo);
+    return 0;
+}
+
+/* Fill need[] and refuse a grammar whose root cannot be completed within
+ * the nesting cap (the model could only write an unfinished value). */
+static int finish_grammar(gm_grammar *g, cm_err *err)
+{
+    g->need = malloc(g->n_nodes ? g->n_nodes : 1);
+    if (!g->need)
+        return cm_err_set(err, "JSON schema: out of memory");
+    memset(g->need, GM_G_NEED_NEVER, g->n_nodes);
+    bool changed = true;
+    for (int round = 0; changed && round < 4 * GM_G_MAX_DEPTH; round++) {
+        changed = false;
+        for (uint32_t i = 0; i < g->n_nodes; i++) {
+            uint8_t v = need_of(g, &g->nodes[i]);
+            if (v < g->need[i]) {
+                g->need[i] = v;
+                changed = true;
+            }
+        }
+    }
+    if (key_needs(g) < 0)
+        return cm_err_set(err, "JSON schema: out of memory");
+    if (g->need[g->root] == GM_G_NEED_NEVER)
+        return cm_err_set(err, "JSON schema allows no finite value (a required property or "
+                          "minItems leads back into itself without end)");
+    if (g->need[g->root] > GM_G_MAX_DEPTH)
+        return cm_err_set(err, "JSON schema: every value it allows is nested more than %d "
+                          "deep, gemmad's limit", GM_G_MAX_DEPTH);
+    return 0;
+}
+
 int gm_grammar_from_schema(const char *json, size_t len, gm_grammar **out, char *keyword,
                            size_t keyword_cap, cm_err *err)
 {
@@ -869,6 +1245,10 @@ int gm_grammar_from_schema(const char *json, size_t len, gm_grammar **out, char 
         return -1;
     }
     g->root = id;
+    if (finish_grammar(g, err) < 0) {
+        gm_grammar_free(g);
+        return -1;
+    }
     *out = g;
     return 0;
 }
@@ -881,6 +1261,10 @@ int gm_grammar_json_object(gm_grammar **out, cm_err *err)
     if (!g)
         return -1;
     g->root = g->any_map;
+    if (finish_grammar(g, err) < 0) {
+        gm_grammar_free(g);
+        return -1;
+    }
     *out = g;
     return 0;
 }
@@ -975,6 +1359,10 @@ int gm_grammar_tool_call(const char *const *names, const char *const *schemas, s
             }
         g->root = id;
     }
+    if (finish_grammar(g, err) < 0) {
+        gm_grammar_free(g);
+        return -1;
+    }
     *out = g;
     return 0;
 }
@@ -988,5 +1376,7 @@ void gm_grammar_free(gm_grammar *g)
     free(g->u32);
     free(g->req_from);
     free(g->trie);
+    free(g->need);
+    free(g->trie_need);
     free(g);
 }

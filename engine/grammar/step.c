@@ -321,9 +321,61 @@ static uint32_t email_need(const gm_frame *f)
     case EM_LOCAL0: return 5;
     case EM_LOCAL: return 4;
     case EM_LABEL0: return f->b ? 1 : 3;
-    case EM_LABEL: return f->b ? (f->pos == '-' ? 1 : 0) : 2;
+    case EM_LABEL: /* a label ends in a letter or digit; then ".b" if no dot yet */
+        return (f->pos == '-' ? 1u : 0u) + (f->b ? 0u : 2u);
     }
     return 0;
+}
+
+/* The numbers of characters a date-time in state f may still take to be
+ * complete, as a bitmap (bit k: k more characters). Not an interval: a
+ * fraction is ".d" to ".dddddd" (0 or 2..7) and the end "Z" or "+hh:mm"
+ * (1 or 6). */
+static uint64_t date_time_rest(const gm_frame *f)
+{
+    const uint64_t end = (1u << 1) | (1u << 6);
+    uint64_t r = 0;
+    switch (f->a) {
+    case DT_DONE: return 1;
+    case DT_OFFSET: return (uint64_t)1 << (5u - f->b);
+    case DT_FRAC:
+        for (uint32_t k = f->b == 0 ? 1 : 0; k + f->b <= 6; k++)
+            r |= end << k;
+        return r;
+    default: { /* DT_MAIN, DT_SUFFIX: the rest of HH:MM:SS, a fraction, the end */
+        uint32_t main_left = f->a == DT_MAIN && f->count < 19 ? 19 - f->count : 0;
+        r = end;
+        for (uint32_t k = 2; k <= 7; k++)
+            r |= end << k;
+        return r << main_left;
+    }
+    }
+}
+
+/* After a format character (state f, count updated): the string can still
+ * be completed within minLength..maxLength. */
+static bool format_fits(const gm_gnode *n, const gm_frame *f)
+{
+    uint64_t lo = n->min_len, hi = n->max_len; /* UINT32_MAX: no maximum */
+    uint64_t at = f->count;
+    switch (n->format) {
+    case GF_NONE: return true;
+    case GF_DATE:
+    case GF_UUID: { /* fixed length, checked at compile time */
+        uint64_t total = n->format == GF_DATE ? 10 : 36;
+        return total >= lo && total <= hi;
+    }
+    case GF_EMAIL: /* any length from the least it needs up */
+        return at + email_need(f) <= hi;
+    case GF_DATE_TIME: {
+        uint64_t rest = date_time_rest(f);
+        for (uint64_t k = 0; k < 64; k++)
+            if ((rest >> k & 1) && at + k >= lo && at + k <= hi)
+                return true;
+        return false;
+    }
+    }
+    return false;
 }
 
 static bool format_complete(const gm_gnode *n, const gm_frame *f)
@@ -361,8 +413,7 @@ static int gemma_text_byte(const gm_gnode *n, gm_frame *f, uint8_t c)
         if (c >= 0x80 || !format_char(n, &next, c))
             return R_REJECT;
         next.count++;
-        if (n->format == GF_EMAIL && n->max_len != UINT32_MAX &&
-            next.count + email_need(&next) > n->max_len)
+        if (!format_fits(n, &next))
             return R_REJECT;
         *f = next;
         return R_CONSUMED;
@@ -469,8 +520,7 @@ static int step_string(const gm_gnode *n, gm_frame *f, uint8_t c)
             if (c >= 0x80 || c == '\\' || !format_char(n, &next, c))
                 return R_REJECT;
             next.count++;
-            if (n->format == GF_EMAIL && n->max_len != UINT32_MAX &&
-                next.count + email_need(&next) > n->max_len)
+            if (!format_fits(n, &next))
                 return R_REJECT;
             *f = next;
             return R_CONSUMED;
@@ -557,8 +607,16 @@ static int step_literal(const gm_grammar *g, gm_frame *f, uint8_t c)
 
 /* ---- containers ---- */
 
+/* An object at stack depth `depth` may take a key only when its value
+ * then fits under the nesting cap (trie_need: the least any key below a
+ * trie node needs), so that a key is never written without a value. */
+static bool key_fits(const gm_grammar *g, uint32_t depth, uint32_t trie_node)
+{
+    return depth + g->trie_need[trie_node] <= GM_G_MAX_DEPTH;
+}
+
 static int step_object(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint8_t c,
-                       uint32_t *child)
+                       uint32_t *child, uint32_t depth)
 {
     const bool *req_from = g->req_from + n->min_items;
     switch (f->phase) {
@@ -572,7 +630,8 @@ static int step_object(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint
         if (c == '}')
             return req_from[f->count] ? R_REJECT : R_POP;
         if (f->phase == O_AFTER) {
-            if (c != ',' || g->u32[n->first_root + f->count] == GM_G_NONE)
+            if (c != ',' || g->u32[n->first_root + f->count] == GM_G_NONE ||
+                !key_fits(g, depth, g->u32[n->first_root + f->count]))
                 return R_REJECT;
             f->phase = O_KEY;
             f->pos = g->u32[n->first_root + f->count];
@@ -585,7 +644,7 @@ static int step_object(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint
     case O_KEY: {
         const gm_gtrie *t = g->trie;
         for (uint32_t ch = t[f->pos].child; ch != GM_G_NONE; ch = t[ch].sibling) {
-            if (t[ch].byte != c)
+            if (t[ch].byte != c || !key_fits(g, depth, ch))
                 continue;
             if (t[ch].value >= 0) {
                 f->count = (uint32_t)t[ch].value + 1;
@@ -607,8 +666,10 @@ static int step_object(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint
 }
 
 static int step_map(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint8_t c,
-                    uint32_t *child)
+                    uint32_t *child, uint32_t depth)
 {
+    /* a key is opened only when the value after it fits as well */
+    bool fits = depth + (g->need[n->items] > 1 ? g->need[n->items] : 1u) <= GM_G_MAX_DEPTH;
     switch (f->phase) {
     case P_OPEN:
         if (c != '{')
@@ -618,6 +679,8 @@ static int step_map(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint8_t
     case M_FIRST:
         if (c == '}')
             return R_POP;
+        if (!fits)
+            return R_REJECT;
         /* fall through */
     case M_KEY:
         f->phase = M_COLON;
@@ -635,7 +698,7 @@ static int step_map(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint8_t
     case M_AFTER:
         if (c == '}')
             return R_POP;
-        if (c != ',')
+        if (c != ',' || !fits)
             return R_REJECT;
         f->phase = M_KEY;
         return R_CONSUMED;
@@ -704,7 +767,8 @@ static int step_seq(const gm_grammar *g, const gm_gnode *n, gm_frame *f, uint32_
     return R_PUSH_REFEED;
 }
 
-static int step_frame(const gm_grammar *g, gm_frame *f, uint8_t c, uint32_t *child)
+static int step_frame(const gm_grammar *g, gm_frame *f, uint8_t c, uint32_t *child,
+                      uint32_t depth)
 {
     const gm_gnode *n = &g->nodes[f->node];
     if (n->kind == GK_STRING && g->gemma)
@@ -712,8 +776,8 @@ static int step_frame(const gm_grammar *g, gm_frame *f, uint8_t c, uint32_t *chi
     switch (n->kind) {
     case GK_SEQ: return step_seq(g, n, f, child);
     case GK_ANY: return step_any(g, c, child);
-    case GK_MAP: return step_map(g, n, f, c, child);
-    case GK_OBJECT: return step_object(g, n, f, c, child);
+    case GK_MAP: return step_map(g, n, f, c, child, depth);
+    case GK_OBJECT: return step_object(g, n, f, c, child, depth);
     case GK_ARRAY: return step_array(n, f, c, child);
     case GK_STRING: return step_string(n, f, c);
     case GK_NUMBER: return step_number(n, f, c);
@@ -754,22 +818,46 @@ static void feed(const gm_grammar *g, gm_gstack *st, uint8_t c, gm_gstate *out, 
 
 /* Open `node` on st and give it byte c; anyOf opens each alternative on
  * its own copy of the stack. */
+/* The anyOf nodes being expanded for one byte, innermost first: an anyOf
+ * that comes back to itself through its alternatives (left recursion)
+ * adds no reading, and following it would spend the budget before the
+ * other alternatives are tried. */
+typedef struct anyof_chain {
+    uint32_t node;
+    const struct anyof_chain *up;
+} anyof_chain;
+
+static void feed_alts(const gm_grammar *g, gm_gstack *st, uint32_t node, uint8_t c,
+                      gm_gstate *out, int *budget, const anyof_chain *up);
+
 static void feed_push(const gm_grammar *g, gm_gstack *st, uint32_t node, uint8_t c,
                       gm_gstate *out, int *budget)
+{
+    feed_alts(g, st, node, c, out, budget, NULL);
+}
+
+static void feed_alts(const gm_grammar *g, gm_gstack *st, uint32_t node, uint8_t c,
+                      gm_gstate *out, int *budget, const anyof_chain *up)
 {
     if (--*budget <= 0)
         return;
     const gm_gnode *n = &g->nodes[node];
     if (n->kind == GK_ANYOF) {
+        for (const anyof_chain *a = up; a; a = a->up)
+            if (a->node == node)
+                return;
+        anyof_chain here = {node, up};
         for (uint32_t i = 0; i < n->n; i++) {
             gm_gstack copy;
             copy.depth = st->depth;
             memcpy(copy.fr, st->fr, st->depth * sizeof(gm_frame));
-            feed_push(g, &copy, g->u32[n->first + i], c, out, budget);
+            feed_alts(g, &copy, g->u32[n->first + i], c, out, budget, &here);
         }
         return;
     }
-    if (st->depth >= GM_G_MAX_DEPTH)
+    /* open a value only where it can be completed under the cap: no
+     * reading may run into a dead end */
+    if (st->depth + g->need[node] > GM_G_MAX_DEPTH)
         return;
     frame_init(g, &st->fr[st->depth++], node);
     feed(g, st, c, out, budget);
@@ -782,7 +870,7 @@ static void feed(const gm_grammar *g, gm_gstack *st, uint8_t c, gm_gstate *out, 
             return;
         gm_frame *f = &st->fr[st->depth - 1];
         uint32_t child = GM_G_NONE;
-        switch (step_frame(g, f, c, &child)) {
+        switch (step_frame(g, f, c, &child, st->depth)) {
         case R_REJECT:
             return;
         case R_CONSUMED:
@@ -825,6 +913,8 @@ void gm_gstate_init(const gm_grammar *g, gm_gstate *s)
                     todo[n_todo++] = g->u32[n->first + i];
             continue;
         }
+        if (g->need[id] > GM_G_MAX_DEPTH)
+            continue;
         frame_init(g, &st.fr[0], id);
         st.depth = 1;
         emit(s, &st);

@@ -809,3 +809,250 @@ int gm_tool_calls_parse(const char *text, size_t len, gm_tool_call **calls_out,
     *content_out = content;
     return (int)n;
 }
+
+/* ---- a call's arguments while they are written (streaming) ----
+ *
+ * The arguments of an unfinished call, converted to JSON as far as the
+ * text settles them: bare keys once their ':' has come, string contents
+ * as they come (but not a trailing piece that may begin <|"|>, nor half a
+ * UTF-8 character), numbers and words once a ',', '}' or ']' ends them.
+ * Every piece is jansson's text for it, as gm_tool_calls_parse() writes
+ * the whole object, so what is settled is a prefix of its arguments. */
+
+typedef struct jtext {
+    char *p;
+    size_t n, cap;
+    bool failed;
+} jtext;
+
+static void jt_add(jtext *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 256;
+        while (nc < b->n + n + 1)
+            nc *= 2;
+        char *q = realloc(b->p, nc);
+        if (!q) {
+            b->failed = true;
+            return;
+        }
+        b->p = q;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+/* jansson's JSON text of a string (quoted, or its inside only). */
+static bool jt_string(jtext *b, const char *s, size_t n, bool quotes)
+{
+    json_t *v = json_stringn(s, n);
+    char *t = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!t)
+        return false;
+    size_t tl = strlen(t);
+    if (quotes)
+        jt_add(b, t, tl);
+    else
+        jt_add(b, t + 1, tl - 2);
+    free(t);
+    return true;
+}
+
+static bool stream_value(reader *r, jtext *out, int depth);
+
+/* A string value: settled contents, then the closing quote once it came.
+ * false: the text ends inside it. */
+static bool stream_string(reader *r, jtext *out)
+{
+    r->p += strlen(Q);
+    const char *s = r->p;
+    while (r->p < r->end && !starts(r, Q))
+        r->p++;
+    if (r->p < r->end) {
+        bool ok = jt_string(out, s, (size_t)(r->p - s), true);
+        r->p += strlen(Q);
+        return ok;
+    }
+    /* unfinished: hold a tail that may start <|"|>, and half a character */
+    size_t n = (size_t)(r->end - s);
+    for (size_t k = strlen(Q) - 1; k > 0; k--)
+        if (n >= k && memcmp(s + n - k, Q, k) == 0) {
+            n -= k;
+            break;
+        }
+    size_t lead = n;
+    while (lead > 0 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80)
+        lead--;
+    if (lead > 0) {
+        unsigned char c = (unsigned char)s[lead - 1];
+        size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        if (n - (lead - 1) < want)
+            n = lead - 1;
+    }
+    jt_add(out, "\"", 1);
+    if (n > 0)
+        jt_string(out, s, n, false);
+    return false;
+}
+
+static bool stream_word(reader *r, jtext *out)
+{
+    const char *s = r->p;
+    while (r->p < r->end && !strchr(",}]", *r->p))
+        r->p++;
+    if (r->p >= r->end)
+        return false; /* a number may go on */
+    size_t n = (size_t)(r->p - s);
+    char word[64];
+    if (n == 0 || n >= sizeof(word))
+        return false;
+    memcpy(word, s, n);
+    word[n] = '\0';
+    if (strcmp(word, "true") == 0 || strcmp(word, "false") == 0 || strcmp(word, "null") == 0) {
+        jt_add(out, word, n);
+        return true;
+    }
+    if (strcmp(word, "None") == 0) {
+        jt_add(out, "null", 4);
+        return true;
+    }
+    json_error_t je;
+    json_t *num = json_loads(word, JSON_DECODE_ANY, &je);
+    char *t = num && json_is_number(num) ? json_dumps(num, JSON_ENCODE_ANY | JSON_COMPACT)
+                                         : NULL;
+    json_decref(num);
+    if (!t)
+        return false;
+    jt_add(out, t, strlen(t));
+    free(t);
+    return true;
+}
+
+static bool stream_object(reader *r, jtext *out, int depth)
+{
+    r->p++; /* { */
+    jt_add(out, "{", 1);
+    if (r->p < r->end && *r->p == '}') {
+        r->p++;
+        jt_add(out, "}", 1);
+        return true;
+    }
+    while (r->p < r->end) {
+        const char *k;
+        size_t kl;
+        if (starts(r, Q)) {
+            r->p += strlen(Q);
+            k = r->p;
+            while (r->p < r->end && !starts(r, Q))
+                r->p++;
+            if (r->p >= r->end)
+                return false;
+            kl = (size_t)(r->p - k);
+            r->p += strlen(Q);
+        } else {
+            k = r->p;
+            while (r->p < r->end && *r->p != ':' && (size_t)(r->p - k) < 255)
+                r->p++;
+            kl = (size_t)(r->p - k);
+        }
+        if (r->p >= r->end || *r->p != ':' || kl == 0 || kl >= 256)
+            return false;
+        r->p++;
+        if (!jt_string(out, k, kl, true))
+            return false;
+        jt_add(out, ":", 1);
+        if (!stream_value(r, out, depth + 1) || r->p >= r->end)
+            return false;
+        if (*r->p == ',') {
+            r->p++;
+            jt_add(out, ",", 1);
+            continue;
+        }
+        if (*r->p == '}') {
+            r->p++;
+            jt_add(out, "}", 1);
+            return true;
+        }
+        return false;
+    }
+    return false;
+}
+
+static bool stream_array(reader *r, jtext *out, int depth)
+{
+    r->p++; /* [ */
+    jt_add(out, "[", 1);
+    if (r->p < r->end && *r->p == ']') {
+        r->p++;
+        jt_add(out, "]", 1);
+        return true;
+    }
+    while (r->p < r->end) {
+        if (!stream_value(r, out, depth + 1) || r->p >= r->end)
+            return false;
+        if (*r->p == ',') {
+            r->p++;
+            jt_add(out, ",", 1);
+            continue;
+        }
+        if (*r->p == ']') {
+            r->p++;
+            jt_add(out, "]", 1);
+            return true;
+        }
+        return false;
+    }
+    return false;
+}
+
+static bool stream_value(reader *r, jtext *out, int depth)
+{
+    if (depth > 64 || r->p >= r->end)
+        return false;
+    size_t rest = (size_t)(r->end - r->p);
+    if (rest < strlen(Q) && memcmp(r->p, Q, rest) == 0)
+        return false; /* may begin a string */
+    if (starts(r, Q))
+        return stream_string(r, out);
+    if (*r->p == '{')
+        return stream_object(r, out, depth);
+    if (*r->p == '[')
+        return stream_array(r, out, depth);
+    return stream_word(r, out);
+}
+
+int gm_tool_call_stream(const char *text, size_t len, char **name, char **args, cm_err *err)
+{
+    static const char open[] = "<|tool_call>call:";
+    *name = NULL;
+    *args = NULL;
+    const char *at = len >= strlen(open) ? memmem(text, len, open, strlen(open)) : NULL;
+    if (!at)
+        return 0;
+    reader r = {at + strlen(open), text + len};
+    const char *nm = r.p;
+    while (r.p < r.end && *r.p != '{' && (isalnum((unsigned char)*r.p) || *r.p == '_' ||
+                                          *r.p == '-' || *r.p == '.'))
+        r.p++;
+    size_t nl = (size_t)(r.p - nm);
+    if (r.p >= r.end || *r.p != '{' || nl == 0 || nl > 64)
+        return 0;
+    jtext out = {0};
+    stream_object(&r, &out, 0);
+    *name = malloc(nl + 1);
+    if (!*name || out.failed || !out.p) {
+        free(*name);
+        *name = NULL;
+        free(out.p);
+        return cm_err_set(err, "tool call arguments: out of memory");
+    }
+    memcpy(*name, nm, nl);
+    (*name)[nl] = '\0';
+    *args = out.p;
+    return 0;
+}

@@ -48,5 +48,11 @@ typedef struct gm_tool_call {
 int gm_tool_calls_parse(const char *text, size_t len, gm_tool_call **calls, char **content,
                         cm_err *err);
 void gm_tool_calls_free(gm_tool_call *calls, size_t n);
+/* The first call in an answer still being written: once "<|tool_call>
+ * call:NAME{" has come, *name gets NAME and *args the JSON text of the
+ * arguments as far as the text settles them, a prefix of what
+ * gm_tool_calls_parse() gives for the finished call (both malloc'ed);
+ * before that both stay NULL. -1 on out of memory. */
+int gm_tool_call_stream(const char *text, size_t len, char **name, char **args, cm_err *err);
 
 #endif

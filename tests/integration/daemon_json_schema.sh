@@ -5,7 +5,8 @@
 # completions, plain and streamed; each answer that ends (finish "stop")
 # must parse and validate against its schema with python3-jsonschema (and
 # strict format checks), an answer cut by max_tokens must say "length".
-# Also: json_object, an unsupported keyword refused with 400 naming it,
+# Also: json_object, an unsupported keyword and a oneOf whose branches
+# overlap refused with 400 naming them,
 # and the audit row recording the constraint and the schema's SHA-256.
 . "$top_srcdir/tests/lib/tap.sh"
 . "$top_srcdir/tests/integration/daemon_lib.sh"
@@ -93,6 +94,11 @@ check "max_tokens 3 on a schema: finish_reason length" grep -q '"finish_reason":
 code=$(gd_get /v1/chat/completions -o "$GD_TMP/e400.out" -w '%{http_code}' -d '{"model":"tiny","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"string","pattern":"^a"}}}}')
 [ "$code" = 400 ] && grep -q "'pattern'" "$GD_TMP/e400.out" && grep -q '"code":"unsupported_schema"' "$GD_TMP/e400.out"
 ok $? "an unsupported keyword is a 400 naming it (got $code: $(head -c 300 "$GD_TMP/e400.out"))"
+
+# oneOf whose branches may both match ("ab" is both): 400 naming oneOf
+code=$(gd_get /v1/chat/completions -o "$GD_TMP/e400b.out" -w '%{http_code}' -d '{"model":"tiny","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"oneOf":[{"type":"string"},{"type":"string","maxLength":3}]}}}}')
+[ "$code" = 400 ] && grep -q "'oneOf'" "$GD_TMP/e400b.out" && grep -q '"code":"unsupported_schema"' "$GD_TMP/e400b.out"
+ok $? "an overlapping oneOf is a 400 naming it (got $code: $(head -c 300 "$GD_TMP/e400b.out"))"
 
 # the audit rows of the constrained requests
 gd_stop TERM

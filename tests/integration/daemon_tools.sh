@@ -79,6 +79,25 @@ case $r in "valid find_flights") true ;; *) false ;; esac; ok $? "named: a call 
 gd_get /v1/chat/completions -d "{\"model\":\"tiny\",$user,\"tools\":$tools,\"tool_choice\":\"required\",\"temperature\":1,\"seed\":9,\"max_tokens\":300,\"stream\":true}" > "$GD_TMP/stream"
 r=$(check_calls "$GD_TMP/stream" 2>&1)
 case $r in valid*) true ;; *) false ;; esac; ok $? "streamed: tool_calls deltas make a valid call ($r)"
+# as OpenAI streams a call: first index, id, type, name and empty
+# arguments, then the arguments in pieces as they are generated
+r=$(python3 - "$GD_TMP/stream" <<'PY' 2>&1
+import json, sys
+deltas = []
+for line in open(sys.argv[1]).read().splitlines():
+    if line.startswith("data: {"):
+        for ch in json.loads(line[6:]).get("choices", []):
+            deltas += (ch.get("delta") or {}).get("tool_calls") or []
+first = deltas[0]
+assert first["index"] == 0 and first["id"].startswith("call_") and first["type"] == "function", first
+assert first["function"]["name"] and first["function"]["arguments"] == "", first
+pieces = [d["function"]["arguments"] for d in deltas[1:] if d["function"].get("arguments")]
+assert all("name" not in d["function"] for d in deltas[1:]), deltas
+assert len(pieces) >= 2, "arguments in %d piece(s): %r" % (len(pieces), pieces)
+print("ok %d pieces" % len(pieces))
+PY
+)
+case $r in ok*) true ;; *) false ;; esac; ok $? "streamed: the call's name first, then its arguments in pieces ($r)"
 
 body=$(gd_get /v1/chat/completions -d "{\"model\":\"tiny\",$user,\"tools\":$tools,\"tool_choice\":\"none\",\"max_tokens\":8}")
 case $body in *'"tool_calls"'*) false ;; *'"content":"'*) true ;; *) false ;; esac

@@ -124,6 +124,23 @@ static void test_refused_keywords(void **state)
         {"{\"type\":\"string\",\"minLength\":5,\"maxLength\":2}", "minLength"},
         {"{\"type\":\"string\",\"format\":\"date\",\"maxLength\":8}", "maxLength"},
         {"{\"type\":\"string\",\"format\":\"uuid\",\"minLength\":40}", "minLength"},
+        /* oneOf whose branches may both match: "ab" matches both */
+        {"{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"string\",\"maxLength\":3}]}", "oneOf"},
+        {"{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}", "oneOf"},
+        /* {} matches both */
+        {"{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}},"
+         "{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"string\"}}}]}", "oneOf"},
+        /* a tag that is not required does not tell them apart: {} */
+        {"{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"k\":{\"const\":\"a\"}}},"
+         "{\"type\":\"object\",\"properties\":{\"k\":{\"const\":\"b\"}}}]}", "oneOf"},
+        /* without "type", properties do not constrain a string: "x" matches both */
+        {"{\"oneOf\":[{\"properties\":{\"a\":{\"type\":\"string\"}}},{\"type\":\"string\"}]}",
+         "oneOf"},
+        /* 2 and 2.0 are the same number */
+        {"{\"oneOf\":[{\"enum\":[1,2]},{\"enum\":[2.0,3]}]}", "oneOf"},
+        /* overlap through $ref, nested in an array */
+        {"{\"$defs\":{\"s\":{\"type\":\"string\"}},\"type\":\"array\",\"items\":"
+         "{\"oneOf\":[{\"$ref\":\"#/$defs/s\"},{\"enum\":[\"x\",null]}]}}", "oneOf"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         gm_grammar *g = NULL;
@@ -138,6 +155,198 @@ static void test_refused_keywords(void **state)
     gm_grammar *g = NULL;
     cm_err err;
     assert_int_equal(gm_grammar_from_schema("{not json", 9, &g, NULL, 0, &err), -1);
+}
+
+/* oneOf branches that exclude each other compile, and a value takes one */
+static void test_one_of_exclusive(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"null\"},{\"type\":\"array\"}]}",
+        "{\"oneOf\":[{\"enum\":[\"a\",\"b\"]},{\"const\":\"c\"},{\"type\":\"integer\"}]}",
+        "{\"oneOf\":[{\"type\":\"object\",\"required\":[\"k\",\"x\"],\"properties\":"
+        "{\"k\":{\"const\":\"a\"},\"x\":{\"type\":\"string\"}}},"
+        "{\"type\":\"object\",\"required\":[\"k\"],\"properties\":{\"k\":{\"$ref\":"
+        "\"#/$defs/bc\"}}}],\"$defs\":{\"bc\":{\"enum\":[\"b\",\"c\"]}}}",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        gm_grammar *g = NULL;
+        cm_err err;
+        if (gm_grammar_from_schema(ok[i], strlen(ok[i]), &g, NULL, 0, &err) < 0)
+            fail_msg("schema %zu refused: %s", i, err.msg);
+        gm_grammar_free(g);
+    }
+    assert_true(matches(ok[2], "{\"k\":\"a\",\"x\":\"q\"}"));
+    assert_true(matches(ok[2], "{\"k\":\"c\"}"));
+    assert_false(matches(ok[2], "{\"k\":\"a\"}"));
+    assert_false(matches(ok[2], "{\"k\":\"d\"}"));
+}
+
+/* Nesting: a schema that cannot be finished, or only deeper than the cap
+ * of 48, is refused; a recursive one never lets a value be opened (or a
+ * key written) where what it needs would not fit under the cap. */
+static void test_no_dead_ends(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        /* a required property that leads back into itself: no finite value */
+        "{\"type\":\"object\",\"required\":[\"a\"],\"properties\":{\"a\":{\"$ref\":\"#\"}}}",
+        /* minItems through a recursive $ref */
+        "{\"$defs\":{\"l\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"$ref\":"
+        "\"#/$defs/l\"}}},\"$ref\":\"#/$defs/l\"}",
+        NULL, /* 50 nested arrays with minItems 1, built below */
+    };
+    char deep[4096] = "";
+    for (int i = 0; i < 49; i++)
+        strcat(deep, "{\"type\":\"array\",\"minItems\":1,\"items\":");
+    strcat(deep, "{\"type\":\"null\"}");
+    for (int i = 0; i < 49; i++)
+        strcat(deep, "}");
+    for (size_t i = 0; i < 3; i++) {
+        const char *js = refused[i] ? refused[i] : deep;
+        gm_grammar *g = NULL;
+        cm_err err;
+        if (gm_grammar_from_schema(js, strlen(js), &g, NULL, 0, &err) == 0)
+            fail_msg("schema %zu compiled, but no value of it fits", i);
+        assert_null(g);
+    }
+    /* 47 nested arrays fit */
+    deep[0] = '\0';
+    for (int i = 0; i < 46; i++)
+        strcat(deep, "{\"type\":\"array\",\"minItems\":1,\"items\":");
+    strcat(deep, "{\"type\":\"null\"}");
+    for (int i = 0; i < 46; i++)
+        strcat(deep, "}");
+    gm_grammar_free(schema(deep));
+
+    /* An optional "c" nests the object; the required "v" needs 3 more
+     * levels. Go as deep as "c" is allowed, then finish with "v" on every
+     * level: that must be possible (no dead end at the bottom). */
+    const char *rec = "{\"type\":\"object\",\"required\":[\"v\"],\"properties\":{"
+                      "\"c\":{\"$ref\":\"#\"},\"v\":{\"type\":\"array\",\"minItems\":1,"
+                      "\"items\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":"
+                      "\"integer\"}}}}}";
+    gm_grammar *g = schema(rec);
+    gm_vocab *v = make_vocab();
+    gm_token_index *ti = NULL;
+    gm_matcher *m = NULL;
+    cm_err err;
+    assert_int_equal(gm_token_index_new(v, gm_vocab_n_tokens(v), &ti, &err), 0);
+    assert_int_equal(gm_matcher_new(g, ti, &m, &err), 0);
+    int k = 0;
+    while (k < 100 && gm_matcher_accept_bytes(m, "{\"c\":", 5))
+        k++;
+    assert_true(k > 10 && k < 48);
+    assert_true(gm_matcher_accept_bytes(m, "{\"v\":[[1]]}", 11));
+    for (int i = 0; i < k; i++)
+        assert_true(gm_matcher_accept_bytes(m, ",\"v\":[[2]]}", 11));
+    assert_true(gm_matcher_can_end(m));
+    gm_matcher_free(m);
+    gm_token_index_free(ti);
+    gm_vocab_free(v);
+    /* an anyOf that leads back to itself before its other alternatives
+     * (left recursion) must not hide them */
+    const char *left = "{\"$defs\":{\"a\":{\"anyOf\":[{\"$ref\":\"#/$defs/b\"},{\"type\":"
+                       "\"string\"}]},\"b\":{\"anyOf\":[{\"$ref\":\"#/$defs/a\"},{\"type\":"
+                       "\"null\"}]}},\"type\":\"array\",\"minItems\":1,\"items\":{\"$ref\":"
+                       "\"#/$defs/a\"}}";
+    assert_true(matches(left, "[null,\"x\",null]"));
+    assert_false(matches(left, "[]"));
+    /* the check after generation: complete, unfinished, wrong */
+    assert_int_equal(gm_grammar_check_text(g, "{\"v\":[[1]]}", 11), 1);
+    assert_int_equal(gm_grammar_check_text(g, "{\"c\":{\"v\":[[1]]}", 17), 0);
+    assert_int_equal(gm_grammar_check_text(g, "{\"v\":[]}", 8), 0);
+    assert_int_equal(gm_grammar_check_text(g, "", 0), 0);
+    gm_grammar_free(g);
+}
+
+/* Formats with length bounds, and bounded numbers: random byte walks (each byte drawn among
+ * those allowed) never reach a point where nothing is allowed and the
+ * value is unfinished. */
+static void test_format_lengths(void **state)
+{
+    (void)state;
+    static const char *const schemas[] = {
+        "{\"type\":\"string\",\"format\":\"date-time\",\"maxLength\":20}",
+        "{\"type\":\"string\",\"format\":\"date-time\",\"maxLength\":21}",
+        "{\"type\":\"string\",\"format\":\"date-time\",\"maxLength\":22}",
+        "{\"type\":\"string\",\"format\":\"date-time\",\"maxLength\":25}",
+        "{\"type\":\"string\",\"format\":\"date-time\",\"minLength\":25}",
+        "{\"type\":\"string\",\"format\":\"date-time\",\"minLength\":30,\"maxLength\":31}",
+        "{\"type\":\"string\",\"format\":\"date-time\",\"minLength\":32}",
+        "{\"type\":\"string\",\"format\":\"email\",\"maxLength\":5}",
+        "{\"type\":\"string\",\"format\":\"email\",\"minLength\":8,\"maxLength\":8}",
+        "{\"type\":\"string\",\"format\":\"date\",\"minLength\":10}",
+        "{\"type\":\"string\",\"format\":\"uuid\",\"maxLength\":36}",
+        "{\"type\":\"number\",\"minimum\":-1.5,\"maximum\":-0.5}",
+        "{\"type\":\"number\",\"exclusiveMinimum\":0,\"exclusiveMaximum\":1.000001}",
+        "{\"type\":\"integer\",\"minimum\":-120,\"maximum\":7}",
+        "{\"type\":\"number\",\"minimum\":99.5,\"maximum\":1000.25}",
+        "{\"type\":\"number\"}",
+    };
+    gm_vocab *v = make_vocab();
+    gm_token_index *ti = NULL;
+    cm_err err;
+    assert_int_equal(gm_token_index_new(v, gm_vocab_n_tokens(v), &ti, &err), 0);
+    srand(7);
+    for (size_t i = 0; i < sizeof(schemas) / sizeof(schemas[0]); i++) {
+        gm_grammar *g = schema(schemas[i]);
+        for (int walk = 0; walk < 150; walk++) {
+            gm_matcher *m = NULL;
+            assert_int_equal(gm_matcher_new(g, ti, &m, &err), 0);
+            char text[128];
+            size_t n = 0;
+            while (!gm_matcher_is_done(m)) {
+                char c = 0;
+                int start = rand() % 95;
+                for (int k = 0; k < 95 && c == 0; k++) {
+                    char b = (char)(0x20 + (start + k) % 95);
+                    if (gm_matcher_accept_bytes(m, &b, 1))
+                        c = b;
+                }
+                if (c == 0 && gm_matcher_can_end(m))
+                    break; /* a number at its last digit */
+                if (c == 0)
+                    fail_msg("%s: dead end after %.*s", schemas[i], (int)n, text);
+                assert_true(n + 1 < sizeof(text));
+                text[n++] = c;
+            }
+            text[n] = '\0';
+            gm_matcher_free(m);
+            /* the length is what the schema says, in characters (ASCII) */
+            json_t *val = json_loads(text, JSON_DECODE_ANY, NULL);
+            assert_non_null(val);
+            json_t *sch = json_loads(schemas[i], 0, NULL);
+            if (json_is_number(val)) { /* within the bounds */
+                double x = json_number_value(val);
+                json_t *b;
+                if (((b = json_object_get(sch, "minimum")) && x < json_number_value(b)) ||
+                    ((b = json_object_get(sch, "maximum")) && x > json_number_value(b)) ||
+                    ((b = json_object_get(sch, "exclusiveMinimum")) && x <= json_number_value(b)) ||
+                    ((b = json_object_get(sch, "exclusiveMaximum")) && x >= json_number_value(b)))
+                    fail_msg("%s: %s is out of range", schemas[i], text);
+                json_decref(val);
+                json_decref(sch);
+                continue;
+            }
+            assert_true(json_is_string(val));
+            size_t len = json_string_length(val);
+            json_t *mx = json_object_get(sch, "maxLength"), *mn = json_object_get(sch, "minLength");
+            if (mx && len > (size_t)json_integer_value(mx))
+                fail_msg("%s: %s is too long", schemas[i], text);
+            if (mn && len < (size_t)json_integer_value(mn))
+                fail_msg("%s: %s is too short", schemas[i], text);
+            json_decref(val);
+            json_decref(sch);
+        }
+        gm_grammar_free(g);
+    }
+    gm_token_index_free(ti);
+    gm_vocab_free(v);
+    /* no date-time is longer than 32 characters */
+    gm_grammar *g = NULL;
+    const char *too_long = "{\"type\":\"string\",\"format\":\"date-time\",\"minLength\":33}";
+    assert_int_equal(gm_grammar_from_schema(too_long, strlen(too_long), &g, NULL, 0, &err), -1);
 }
 
 /* ---- the byte matcher ---- */
@@ -426,6 +635,37 @@ static void test_logprobs(void **state)
 
 /* ---- tool calls ---- */
 
+/* Streaming a call: at every byte of the text, the settled arguments
+ * extend those of the byte before and begin the finished call's; the name
+ * comes with the '{'; at the end they are the whole arguments. */
+static void check_stream_prefixes(const char *text, const gm_tool_call *call)
+{
+    size_t len = strlen(text), prev_len = 0;
+    char *prev = NULL;
+    for (size_t l = 0; l <= len; l++) {
+        char *name = NULL, *args = NULL;
+        cm_err err;
+        assert_int_equal(gm_tool_call_stream(text, l, &name, &args, &err), 0);
+        if (!args) {
+            assert_null(prev);
+            continue;
+        }
+        assert_string_equal(name, call->name);
+        size_t al = strlen(args);
+        if (al < prev_len || (prev && memcmp(args, prev, prev_len) != 0) ||
+            strncmp(call->arguments, args, al) != 0)
+            fail_msg("streamed arguments '%s' after %zu bytes of %s do not lead to '%s'", args,
+                     l, text, call->arguments);
+        free(prev);
+        prev = args;
+        prev_len = al;
+        free(name);
+    }
+    assert_non_null(prev);
+    assert_string_equal(prev, call->arguments);
+    free(prev);
+}
+
 static void test_tool_call_walks(void **state)
 {
     (void)state;
@@ -457,6 +697,7 @@ static void test_tool_call_walks(void **state)
         if (n != 1 || content[0] != '\0')
             fail_msg("tool call text %s parsed into %d calls and content '%s'", text, n,
                      content ? content : "");
+        check_stream_prefixes(text, &calls[0]);
         json_error_t je;
         json_t *args = json_loads(calls[0].arguments, 0, &je);
         assert_non_null(args);
@@ -487,6 +728,46 @@ static void test_tool_call_walks(void **state)
     gm_token_index_free(ti);
     gm_grammar_free(g);
     gm_vocab_free(v);
+}
+
+static void test_tool_call_stream(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *args; /* args NULL: no call yet */
+    } cases[] = {
+        {"Sure. <|tool_call>call:get_wea", NULL},
+        {"<|tool_call>call:f{", "{"},
+        {"<|tool_call>call:f{ci", "{"},
+        {"<|tool_call>call:f{city:", "{\"city\":"},
+        {"<|tool_call>call:f{city:<|\"", "{\"city\":"},
+        {"<|tool_call>call:f{city:<|\"|>Os", "{\"city\":\"Os"},
+        {"<|tool_call>call:f{city:<|\"|>Os\"lo<|", "{\"city\":\"Os\\\"lo"},
+        {"<|tool_call>call:f{city:<|\"|>Z\xc3", "{\"city\":\"Z"},
+        {"<|tool_call>call:f{city:<|\"|>Z\xc3\xbc", "{\"city\":\"Z\xc3\xbc"},
+        {"<|tool_call>call:f{city:<|\"|>Oslo<|\"|>,days:1", "{\"city\":\"Oslo\","
+                                                            "\"days\":"},
+        {"<|tool_call>call:f{city:<|\"|>Oslo<|\"|>,days:12,ok:true}",
+         "{\"city\":\"Oslo\",\"days\":12,\"ok\":true}"},
+        {"<|tool_call>call:f{a:[1.50,None,{b:<|\"|>x<|\"|>}]}<tool_call|>",
+         "{\"a\":[1.5,null,{\"b\":\"x\"}]}"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *name = NULL, *args = NULL;
+        cm_err err;
+        assert_int_equal(gm_tool_call_stream(cases[i].text, strlen(cases[i].text), &name,
+                                             &args, &err), 0);
+        if (!cases[i].args) {
+            assert_null(args);
+            assert_null(name);
+            continue;
+        }
+        if (!args || strcmp(args, cases[i].args) != 0)
+            fail_msg("case %zu: '%s', not '%s'", i, args ? args : "(none)", cases[i].args);
+        assert_string_equal(name, "f");
+        free(name);
+        free(args);
+    }
 }
 
 static void test_tool_call_parse(void **state)
@@ -520,10 +801,14 @@ static void test_tool_call_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refused_keywords), cmocka_unit_test(test_matcher_bytes),
+        cmocka_unit_test(test_refused_keywords), cmocka_unit_test(test_one_of_exclusive),
+        cmocka_unit_test(test_no_dead_ends),
+        cmocka_unit_test(test_format_lengths),
+        cmocka_unit_test(test_matcher_bytes),
         cmocka_unit_test(test_token_walks),      cmocka_unit_test(test_json_object),
         cmocka_unit_test(test_sampler_grammar),  cmocka_unit_test(test_logprobs),
         cmocka_unit_test(test_tool_call_walks),  cmocka_unit_test(test_tool_call_parse),
+        cmocka_unit_test(test_tool_call_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
