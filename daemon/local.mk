@@ -113,6 +113,9 @@ daemon_libgemmad_a_SOURCES += daemon/sched.c daemon/sched.h \
 # continuous batching, prefix cache and KV budget through gemmad
 TESTS += tests/integration/daemon_batch.sh
 EXTRA_DIST += tests/integration/daemon_batch.sh daemon/bench_batch.sh
+# constrained output, tool calls and logprobs under batching (issues 13 x 14)
+TESTS += tests/integration/daemon_batch_grammar.sh
+EXTRA_DIST += tests/integration/daemon_batch_grammar.sh
 # the prefix cache's lookup, replacement and LRU budget
 check_PROGRAMS += tests/unit/test_daemon_prefix
 TESTS += tests/unit/test_daemon_prefix
