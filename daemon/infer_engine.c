@@ -4,7 +4,10 @@
  * sequences are the batch's slots, chat tokenized in the Gemma 4 template
  * (content never parsed for special tokens), each slot's generation a
  * gm_gen (engine/text/generate.h) fed by one gm_decode per step for all
- * slots, and a prefix cache of prompt snapshots (sched_prefix.h).
+ * slots, and a prefix cache of prompt snapshots (sched_prefix.h). Each
+ * slot carries its request's grammar (response_format, tool calls; the
+ * model's token index is built once at load) and its logprobs sink, so
+ * constrained output and logprobs work in the batch as they do alone.
  */
 #include "config.h" /* the build's: HAVE_CUDA, GM_SANITIZERS */
 

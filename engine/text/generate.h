@@ -93,7 +93,9 @@ int gm_generate(gm_context *ctx, uint32_t seq, const int32_t *prompt,
  * other sequences' tokens), then hands each row of logits to gm_gen_step,
  * which samples, streams text through on_text and says what to feed next.
  * The behaviour (stop strings, end-of-generation tokens, max_tokens,
- * penalties over prompt and output, suppressed tokens) is gm_generate's. */
+ * penalties over prompt and output, suppressed tokens, and the additions:
+ * a grammar mask, on_token before each token's text, logprobs of the raw
+ * logits) is gm_generate's: gm_generate is this state in a loop. */
 typedef struct gm_gen gm_gen;
 
 /* The sampler of one request: params->sample, the vocabulary's suppressed
@@ -104,7 +106,9 @@ int gm_gen_sampler_new(const gm_model *model, const gm_generate_params *params,
                        cm_err *err);
 
 /* A generation for `prompt` (checked against the vocabulary). The stop
- * strings are copied; `params` need not outlive the call. */
+ * strings are copied; `params` need not outlive the call, but
+ * params->grammar, params->grammar_tokens and params->token_user must
+ * outlive the gm_gen (its matcher reads them at each step). */
 int gm_gen_new(const gm_model *model, const int32_t *prompt, size_t n_prompt,
                const gm_generate_params *params, gm_text_cb on_text, void *user,
                gm_gen **out, cm_err *err);

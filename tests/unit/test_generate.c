@@ -2,8 +2,9 @@
  * tests/unit/test_generate.c -- unit tests for the generation loop
  * (engine/text/generate.c) on a tiny synthetic model written by
  * engine/synth: finish reasons (length, stop string, context full,
- * cancelled by the callback or the flag), determinism, sequences, and the
- * errors for bad prompts.
+ * cancelled by the callback or the flag), determinism, sequences, the
+ * errors for bad prompts, and gm_gen stepped for two sequences in one
+ * gm_decode (as gemmad's batch does) with a grammar and logprobs on one.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,12 +12,15 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "engine/gemma.h"
+#include "engine/grammar/grammar.h"
+#include "engine/grammar/logprobs.h"
 #include "engine/synth/synth.h"
 #include "engine/text/generate.h"
 #include "engine/text/vocab.h"
@@ -228,6 +232,128 @@ static void test_bad_prompts(void **state)
     assert_non_null(strstr(err.msg, "sequence"));
 }
 
+/* ---- gm_gen stepped by hand, two sequences per gm_decode ---- */
+
+typedef struct token_log {
+    int32_t token[64];
+    float logprob[64];
+    size_t n_top[64];
+    int n;
+} token_log;
+
+static int log_token(void *user, const gm_token_info *info)
+{
+    token_log *l = user;
+    assert_true(l->n < 64);
+    l->token[l->n] = info->token;
+    l->logprob[l->n] = info->logprob;
+    l->n_top[l->n] = info->n_top;
+    l->n++;
+    return 0;
+}
+
+static void grammar_params(gm_generate_params *p, const gm_grammar *g, token_log *log)
+{
+    greedy_params(p, 24);
+    p->sample.temperature = 1.0f;
+    p->sample.seed = 7;
+    p->grammar = g;
+    p->on_token = log_token;
+    p->token_user = log;
+    p->want_logprobs = true;
+    p->top_logprobs = 3;
+}
+
+static void test_gen_batched_grammar_logprobs(void **state)
+{
+    fixture *f = *state;
+    cm_err err;
+    gm_grammar *g = NULL;
+    assert_int_equal(gm_grammar_json_object(&g, &err), 0);
+    /* alone, through gm_generate */
+    gm_generate_params pa, pb;
+    token_log log_alone = {0}, log_batch = {0};
+    grammar_params(&pa, g, &log_alone);
+    greedy_params(&pb, 24);
+    sink a_alone = {0}, b_alone = {0};
+    gm_generate_result r, rb;
+    run(f, 0, &pa, &a_alone, NULL, &r);
+    run(f, 1, &pb, &b_alone, NULL, &rb);
+    const char *t = a_alone.text;
+    while (*t == ' ' || *t == '\n')
+        t++;
+    assert_true(*t == '{'); /* json_object: the grammar held */
+    if (r.finish == GM_FINISH_STOP)
+        assert_int_equal(gm_grammar_check_text(g, a_alone.text, a_alone.n), 1);
+    assert_true(log_alone.n > 0);
+    for (int i = 0; i < log_alone.n; i++) {
+        assert_true(log_alone.logprob[i] <= 0.0f);
+        assert_int_equal(log_alone.n_top[i], 3);
+    }
+
+    /* the same two, stepped together: one gm_decode per step for both */
+    const uint32_t V = gm_model_get_info(f->model)->n_vocab;
+    float *logits = malloc(2 * (size_t)V * sizeof(*logits));
+    assert_non_null(logits);
+    grammar_params(&pa, g, &log_batch);
+    sink a = {0}, b = {0};
+    gm_gen *gen[2] = {NULL, NULL};
+    assert_int_equal(gm_gen_new(f->model, f->prompt, f->n_prompt, &pa, collect, &a, &gen[0], &err), 0);
+    assert_int_equal(gm_gen_new(f->model, f->prompt, f->n_prompt, &pb, collect, &b, &gen[1], &err), 0);
+    int32_t next[2];
+    bool live[2] = {true, true};
+    for (uint32_t s = 0; s < 2; s++) { /* the prompts, each alone as gm_generate reads them */
+        assert_int_equal(gm_context_seq_clear(f->ctx, s, &err), 0);
+        uint32_t seqs[16];
+        bool want[16];
+        assert_true(f->n_prompt <= 16);
+        for (size_t i = 0; i < f->n_prompt; i++) {
+            seqs[i] = s;
+            want[i] = i + 1 == f->n_prompt;
+        }
+        gm_batch pb_ = {.n_tokens = (uint32_t)f->n_prompt, .tokens = f->prompt, .seq = seqs,
+                        .want_logits = want};
+        assert_int_equal(gm_decode(f->ctx, &pb_, logits, &err), 0);
+        int rc = gm_gen_step(gen[s], logits, true, &next[s], &err);
+        assert_true(rc >= 0);
+        live[s] = rc == 0;
+    }
+    while (live[0] || live[1]) {
+        int32_t toks[2];
+        uint32_t seqs[2];
+        bool want[2] = {true, true};
+        uint32_t n = 0, owner[2];
+        for (uint32_t s = 0; s < 2; s++)
+            if (live[s]) {
+                toks[n] = next[s];
+                seqs[n] = s;
+                owner[n++] = s;
+            }
+        gm_batch bb = {.n_tokens = n, .tokens = toks, .seq = seqs, .want_logits = want};
+        assert_int_equal(gm_decode(f->ctx, &bb, logits, &err), 0);
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t s = owner[k];
+            int rc = gm_gen_step(gen[s], logits + (size_t)k * V,
+                                 gm_context_seq_len(f->ctx, s) < gm_context_n_ctx(f->ctx),
+                                 &next[s], &err);
+            assert_true(rc >= 0);
+            live[s] = rc == 0;
+        }
+    }
+    /* each answers as alone: text, tokens, logprobs */
+    assert_string_equal(a.text, a_alone.text);
+    assert_string_equal(b.text, b_alone.text);
+    assert_int_equal(log_batch.n, log_alone.n);
+    for (int i = 0; i < log_alone.n; i++) {
+        assert_int_equal(log_batch.token[i], log_alone.token[i]);
+        assert_true(fabsf(log_batch.logprob[i] - log_alone.logprob[i]) < 1e-4f);
+    }
+    gm_gen_free(gen[0]);
+    gm_gen_free(gen[1]);
+    free(logits);
+    gm_grammar_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_cancel_by_callback),
         cmocka_unit_test(test_cancel_flag),
         cmocka_unit_test(test_bad_prompts),
+        cmocka_unit_test(test_gen_batched_grammar_logprobs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
