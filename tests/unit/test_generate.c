@@ -298,8 +298,10 @@ static void test_gen_batched_grammar_logprobs(void **state)
     grammar_params(&pa, g, &log_batch);
     sink a = {0}, b = {0};
     gm_gen *gen[2] = {NULL, NULL};
-    assert_int_equal(gm_gen_new(f->model, f->prompt, f->n_prompt, &pa, collect, &a, &gen[0], &err), 0);
-    assert_int_equal(gm_gen_new(f->model, f->prompt, f->n_prompt, &pb, collect, &b, &gen[1], &err), 0);
+    assert_int_equal(gm_gen_new(f->model, f->prompt, f->n_prompt, &pa, collect, &a, &gen[0], &err),
+                     0);
+    assert_int_equal(gm_gen_new(f->model, f->prompt, f->n_prompt, &pb, collect, &b, &gen[1], &err),
+                     0);
     int32_t next[2];
     bool live[2] = {true, true};
     for (uint32_t s = 0; s < 2; s++) { /* the prompts, each alone as gm_generate reads them */
@@ -311,7 +313,9 @@ static void test_gen_batched_grammar_logprobs(void **state)
             seqs[i] = s;
             want[i] = i + 1 == f->n_prompt;
         }
-        gm_batch pb_ = {.n_tokens = (uint32_t)f->n_prompt, .tokens = f->prompt, .seq = seqs,
+        gm_batch pb_ = {.n_tokens = (uint32_t)f->n_prompt,
+                        .tokens = f->prompt,
+                        .seq = seqs,
                         .want_logits = want};
         assert_int_equal(gm_decode(f->ctx, &pb_, logits, &err), 0);
         int rc = gm_gen_step(gen[s], logits, true, &next[s], &err);
@@ -334,8 +338,8 @@ static void test_gen_batched_grammar_logprobs(void **state)
         for (uint32_t k = 0; k < n; k++) {
             uint32_t s = owner[k];
             int rc = gm_gen_step(gen[s], logits + (size_t)k * V,
-                                 gm_context_seq_len(f->ctx, s) < gm_context_n_ctx(f->ctx),
-                                 &next[s], &err);
+                                 gm_context_seq_len(f->ctx, s) < gm_context_n_ctx(f->ctx), &next[s],
+                                 &err);
             assert_true(rc >= 0);
             live[s] = rc == 0;
         }
