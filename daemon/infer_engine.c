@@ -194,6 +194,10 @@ int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_
         gmd_infer_free(m);
         return -1;
     }
+    gm_device_info di;
+    gm_model_device_info(m->model, &di);
+    if (strcmp(di.device, "cpu") != 0) /* snapshots copy the host's KV; a GPU keeps its own */
+        gmd_prefix_init(&m->pc, 0, mc->prefix_cache_min_tokens);
     m->n_vocab = gm_model_get_info(m->model)->n_vocab;
     m->min_window = gm_context_min_window(m->ctx);
     const size_t nt = (size_t)m->max_step_tokens;

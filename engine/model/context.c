@@ -214,14 +214,28 @@ void gm_context_kv_usage(const gm_context *ctx, uint64_t *used, uint64_t *total)
     gm_kv_usage(&ctx->kv, used, total);
 }
 
+/* Copies of KV rows (truncate, copy, snapshots) work on the host's
+ * cache; a backend with its own context state (CUDA) keeps K and V in
+ * device memory, where they would not see them: refused there. */
+static int kv_on_host(const gm_context *ctx, const char *what, cm_err *err)
+{
+    if (ctx->backend_ctx != NULL)
+        return cm_err_set(err, "%s: the KV cache is in device memory (CPU contexts only)", what);
+    return 0;
+}
+
 int gm_context_seq_truncate(gm_context *ctx, uint32_t seq, uint32_t n, cm_err *err)
 {
+    if (kv_on_host(ctx, "kv truncate", err) < 0)
+        return -1;
     return gm_kv_seq_truncate(&ctx->kv, seq, n, err);
 }
 
 int gm_context_seq_copy(gm_context *ctx, uint32_t src, uint32_t dst, uint32_t n,
                         cm_err *err)
 {
+    if (kv_on_host(ctx, "kv copy", err) < 0)
+        return -1;
     return gm_kv_seq_copy(&ctx->kv, src, dst, n, err);
 }
 
@@ -242,6 +256,9 @@ struct gm_kv_snapshot {
 int gm_kv_snapshot_new(const gm_context *ctx, uint32_t cap, gm_kv_snapshot **out,
                        cm_err *err)
 {
+    *out = NULL;
+    if (kv_on_host(ctx, "kv snapshot", err) < 0)
+        return -1;
     *out = calloc(1, sizeof(**out));
     if (*out == NULL)
         return cm_err_set(err, "kv snapshot: out of memory");
@@ -264,12 +281,16 @@ void gm_kv_snapshot_free(gm_kv_snapshot *snap)
 int gm_kv_snapshot_append(gm_kv_snapshot *snap, const gm_context *ctx, uint32_t seq,
                           uint32_t to, cm_err *err)
 {
+    if (kv_on_host(ctx, "kv snapshot", err) < 0)
+        return -1;
     return gm_kv_snap_append(&snap->snap, &ctx->kv, seq, to, err);
 }
 
 int gm_kv_snapshot_restore(const gm_kv_snapshot *snap, gm_context *ctx, uint32_t seq,
                            uint32_t n, cm_err *err)
 {
+    if (kv_on_host(ctx, "kv snapshot", err) < 0)
+        return -1;
     return gm_kv_snap_restore(&snap->snap, &ctx->kv, seq, n, err);
 }
 
