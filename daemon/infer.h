@@ -53,7 +53,7 @@ typedef struct gmd_infer_params {
     uint64_t seed;
     char *stop[GMD_MAX_STOP];    /* NULL-terminated unless full */
     int32_t *prompt_ids;         /* the prompt as gmd_infer_tokenize() gave it
-                                    (malloc'ed), or NULL: gmd_infer_run tokenizes */
+                                    (malloc'ed), or NULL: gmd_infer_seq_start tokenizes */
     size_t n_prompt_ids;
     /* --- additions: structured output and logprobs (api_request.c fills
      * and releases them, gmd_api_params_release) --- */
@@ -62,7 +62,7 @@ typedef struct gmd_infer_params {
     char schema_sha256[65];      /* hex SHA-256 of the schema (compact JSON), or "" */
     bool logprobs;               /* report each token's logprob */
     uint32_t top_logprobs;       /* and this many alternatives (<= 20) */
-    struct gmd_infer_logprobs *logprobs_out; /* where the worker puts them */
+    struct gmd_infer_logprobs *logprobs_out; /* where the scheduler puts them */
     char *tools_json;            /* OpenAI's tools array (compact JSON), or NULL */
     int tool_choice;             /* GMD_TOOL_CHOICE_* */
     size_t text_streamed;        /* loop only: bytes of the answer streamed as content
@@ -85,7 +85,7 @@ typedef struct gmd_infer_logprob {
     gmd_infer_token_text top[GMD_TOP_LOGPROBS_MAX];
 } gmd_infer_logprob;
 
-/* Filled by the worker as tokens are sampled (before their text is
+/* Filled by the model's scheduler thread as tokens are sampled (before their text is
  * posted), drained by the loop with each text event. */
 typedef struct gmd_infer_logprobs {
     pthread_mutex_t mu;
