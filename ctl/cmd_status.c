@@ -19,7 +19,9 @@ static void usage(FILE *out)
                  "Show gemmad's version, uptime, engine, readiness, how it was built (CUDA,\n"
                  "sanitizers, SIMD, threads), the device it computes on, queue totals, and\n"
                  "each model with its state, workers, queued and running requests, weight\n"
-                 "memory and KV-cache use.\n\n"
+                 "memory and KV-cache use, and the device it computes on (a GPU: its name,\n"
+                 "index, total and free memory, and the model's weights, KV cache and\n"
+                 "buffers there).\n\n"
                  "  --json         print the daemon's answer as JSON\n");
     fputs(ctl_conn_flags_help, out);
 }
@@ -150,6 +152,31 @@ static void print_batch(const json_t *bt, const json_t *pc)
     }
 }
 
+/* A model's device: the GPU (name, index, its memory) or the CPU, the
+ * model's use of that memory, and why it is on the CPU instead of its
+ * configured GPU (device_fallback: cpu). */
+static void print_device(const json_t *d)
+{
+    char wb[32], kv[32], sc[32], tot[32], fr[32];
+    bytes_text(json_object_get(d, "weights_bytes"), wb, sizeof(wb));
+    bytes_text(json_object_get(d, "kv_cache_bytes"), kv, sizeof(kv));
+    bytes_text(json_object_get(d, "scratch_bytes"), sc, sizeof(sc));
+    bytes_text(json_object_get(d, "memory_total_bytes"), tot, sizeof(tot));
+    bytes_text(json_object_get(d, "memory_free_bytes"), fr, sizeof(fr));
+    const json_t *index = json_object_get(d, "index");
+    if (json_is_integer(index))
+        printf("  device: %s (GPU %lld, %s): %s total, %s free; the model holds %s of weights, "
+               "%s of KV cache, %s of buffers\n",
+               str_or(d, "device", "?"), (long long)json_integer_value(index),
+               str_or(d, "name", "?"), tot, fr, wb, kv, sc);
+    else
+        printf("  device: %s: %s of weights, %s of KV cache in host memory\n",
+               str_or(d, "device", "?"), wb, kv);
+    if (json_is_string(json_object_get(d, "fallback")))
+        printf("  device fallback: on the CPU instead of %s (device_fallback: cpu): %s\n",
+               str_or(d, "configured", "?"), str_or(d, "fallback", "?"));
+}
+
 static void print_status(const json_t *st)
 {
     static const char *const top_known[] = {"version", "engine", "uptime_seconds", "ready",
@@ -193,7 +220,7 @@ static void print_status(const json_t *st)
                                               "bundle_root_sha256", "queue_capacity",
                                               "memory_bytes", "kv_used_bytes",
                                               "kv_total_bytes", "batch", "prefix_cache",
-                                              NULL};
+                                              "device", NULL};
     ctl_table t;
     ctl_table_init(&t, 8, titles);
     size_t i;
@@ -244,6 +271,14 @@ static void print_status(const json_t *st)
                 header = true;
             }
             print_batch(bt, pc);
+        }
+        const json_t *dev = json_object_get(m, "device");
+        if (json_is_object(dev)) {
+            if (!header) {
+                printf("\n%s:\n", str_or(m, "name", "?"));
+                header = true;
+            }
+            print_device(dev);
         }
         json_object_foreach(m, key, v) {
             if (in_list(key, model_known) || json_is_null(v))

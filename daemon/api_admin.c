@@ -59,6 +59,31 @@ static void add_sched(json_t *mo, gmd_model *m)
                   "budget_bytes", (json_int_t)s.cache.budget_bytes));
 }
 
+/* "device": where the model computes and its use of that memory
+ * (GPU fields null on the CPU); "device_fallback": why it is on the CPU
+ * instead of its configured GPU (null when it is where configured). */
+static void add_device(json_t *mo, gmd_model *m)
+{
+    gmd_infer_device d;
+    gmd_infer_device_info(m->im, &d);
+    const bool gpu = d.index >= 0;
+    json_t *o = json_object();
+    json_object_set_new(o, "device", json_string(d.device));
+    json_object_set_new(o, "configured", json_string(d.configured));
+    json_object_set_new(o, "index", gpu ? json_integer(d.index) : json_null());
+    json_object_set_new(o, "name", gpu ? json_string(d.name) : json_null());
+    json_object_set_new(o, "memory_total_bytes",
+                        gpu ? json_integer((json_int_t)d.mem_total) : json_null());
+    json_object_set_new(o, "memory_free_bytes",
+                        gpu ? json_integer((json_int_t)d.mem_free) : json_null());
+    json_object_set_new(o, "weights_bytes", json_integer((json_int_t)d.weights_bytes));
+    json_object_set_new(o, "kv_cache_bytes", json_integer((json_int_t)d.kv_bytes));
+    json_object_set_new(o, "scratch_bytes",
+                        gpu ? json_integer((json_int_t)d.scratch_bytes) : json_null());
+    json_object_set_new(o, "fallback", d.fallback[0] ? json_string(d.fallback) : json_null());
+    json_object_set_new(mo, "device", o);
+}
+
 void gmd_route_admin_status(gmd_conn *c)
 {
     if (!gmd_api_guard(c, GMD_ACT_STATUS_READ, NULL, 0))
@@ -91,8 +116,10 @@ void gmd_route_admin_status(gmd_conn *c)
                               (int)queued, "running", (int)running, "queue_capacity",
                               (int)m->q_cap, "memory_bytes", (json_int_t)mem, "kv_used_bytes",
                               (json_int_t)kv_used, "kv_total_bytes", (json_int_t)kv_total);
-        if (mo != NULL && ready)
+        if (mo != NULL && ready) {
             add_sched(mo, m);
+            add_device(mo, m);
+        }
         json_array_append_new(models, mo);
     }
     json_t *you = json_pack("{s:s, s:s, s:s, s:s}", "subject", c->id.subject_dn, "cn",

@@ -419,6 +419,15 @@ static int model_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
             return fail(p, v, "models[].device: %s", derr.msg);
         return 0;
     }
+    if (strcmp(key, "device_fallback") == 0) {
+        char fb[16];
+        if (get_string(p, v, "models[].device_fallback", fb, sizeof(fb)) < 0)
+            return -1;
+        if (strcmp(fb, "cpu") != 0 && strcmp(fb, "none") != 0)
+            return fail(p, v, "models[].device_fallback: expected cpu or none");
+        m->device_fallback_cpu = strcmp(fb, "cpu") == 0;
+        return 0;
+    }
     return unknown(p, k, key, "models[]");
 }
 

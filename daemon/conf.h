@@ -37,6 +37,8 @@ typedef struct gmd_model_config {
     uint32_t prefix_cache_mb;     /* KV kept for repeated prompt prefixes, 0 = off */
     uint32_t prefix_cache_min_tokens; /* shortest prefix worth keeping */
     char device[16];           /* "cpu" (default) or "cuda:N" (engine/gemma.h) */
+    bool device_fallback_cpu;  /* device_fallback: cpu -- load on the CPU when
+                                  `device` cannot be used (default: none, fail) */
     char signature[GMD_PATH_MAX]; /* signature of `path` signed on its own ("" = none) */
 } gmd_model_config;
 

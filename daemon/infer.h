@@ -199,6 +199,27 @@ void gmd_infer_cache_stats_get(const gmd_infer_model *m, gmd_infer_cache_stats *
 void gmd_infer_kv_usage(gmd_infer_model *m, uint64_t *used, uint64_t *total);
 /* Bytes of the model's tensors (0 for NULL). */
 uint64_t gmd_infer_model_bytes(const gmd_infer_model *m);
+
+/* Where a loaded model computes (/admin/v1/status "device"). */
+typedef struct gmd_infer_device {
+    char device[16];        /* used: "cpu" or "cuda:N" */
+    int index;              /* N of cuda:N; -1 on the CPU */
+    char name[128];         /* the GPU's name ("" on the CPU) */
+    uint64_t mem_total;     /* the GPU's memory (0 on the CPU) */
+    uint64_t mem_free;      /* free now */
+    uint64_t weights_bytes; /* the model's weights in that memory */
+    uint64_t kv_bytes;      /* its KV cache there (host memory on the CPU) */
+    uint64_t scratch_bytes; /* its working buffers there (GPU only) */
+    char configured[16];    /* models[].device */
+    char fallback[CM_ERR_MAX]; /* why the configured device was not used
+                                  (device_fallback: cpu); "" when it was */
+} gmd_infer_device;
+/* Fill `out` (zeroes for NULL). The GPU's free memory is asked for anew;
+ * the rest was recorded at load. */
+void gmd_infer_device_info(const gmd_infer_model *m, gmd_infer_device *out);
+/* Why the model runs on the CPU instead of its configured GPU
+ * (device_fallback: cpu), or NULL when it runs where configured. */
+const char *gmd_infer_fallback(const gmd_infer_model *m);
 void gmd_infer_free(gmd_infer_model *m);
 
 #endif

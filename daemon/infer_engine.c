@@ -73,6 +73,7 @@ struct gmd_infer_model {
     _Atomic uint64_t kv_used; /* updated by the scheduler, read by the loop */
     _Atomic uint64_t kv_total;
     gm_token_index *grammar_tokens; /* the vocabulary for constrained output */
+    gmd_infer_device dev;    /* where it computes, as loaded */
 };
 
 static double now_seconds(void)
@@ -129,6 +130,20 @@ uint64_t gmd_infer_model_bytes(const gmd_infer_model *m)
     return info ? info->n_bytes : 0;
 }
 
+void gmd_infer_device_info(const gmd_infer_model *m, gmd_infer_device *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->index = -1;
+    if (m == NULL || m->model == NULL)
+        return;
+    *out = m->dev;
+    if (out->index >= 0) { /* the GPU's free memory now */
+        gm_device_info di;
+        gm_model_device_info(m->model, &di);
+        out->mem_free = di.mem_free;
+    }
+}
+
 void gmd_infer_free(gmd_infer_model *m)
 {
     if (m == NULL)
@@ -159,6 +174,33 @@ static void update_kv(gmd_infer_model *m)
     atomic_store(&m->kv_total, total);
 }
 
+/* The model and its context on `device` (m->model and m->ctx; both NULL
+ * again on failure). */
+static int load_on(const gmd_model_config *mc, int fd, int n_threads, const char *device,
+                   gmd_infer_model *m, cm_err *err)
+{
+    gm_load_opts lo = {.n_threads = n_threads, .vocab_only = false, .device = device};
+    int rc = fd >= 0 ? gm_model_load_fd(fd, mc->name, &lo, &m->model, err)
+                     : gm_model_load(mc->path, &lo, &m->model, err);
+    if (rc < 0)
+        return -1;
+    gm_context_opts co = {.n_ctx = mc->context, .n_seq_max = m->n_slots,
+                          .n_threads = n_threads};
+    if (gm_context_new(m->model, &co, &m->ctx, err) < 0) {
+        gm_model_free(m->model);
+        m->model = NULL;
+        m->ctx = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* The CPU instead of the configured GPU: why (NULL when it was used). */
+const char *gmd_infer_fallback(const gmd_infer_model *m)
+{
+    return m != NULL && m->dev.fallback[0] != '\0' ? m->dev.fallback : NULL;
+}
+
 int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_model **out,
                    cm_err *err)
 {
@@ -172,9 +214,16 @@ int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_
     if (m->max_step_tokens < m->n_slots)
         m->max_step_tokens = m->n_slots; /* every decoding slot gets its token */
     gmd_prefix_init(&m->pc, (uint64_t)mc->prefix_cache_mb << 20, mc->prefix_cache_min_tokens);
-    gm_load_opts lo = {.n_threads = n_threads, .vocab_only = false, .device = mc->device};
-    int rc = fd >= 0 ? gm_model_load_fd(fd, mc->name, &lo, &m->model, err)
-                     : gm_model_load(mc->path, &lo, &m->model, err);
+    int rc = load_on(mc, fd, n_threads, mc->device, m, err);
+    if (rc < 0 && mc->device_fallback_cpu && strcmp(mc->device, "cpu") != 0) {
+        /* the configured GPU cannot be used: the CPU, as configured */
+        snprintf(m->dev.fallback, sizeof(m->dev.fallback), "%s", err->msg);
+        cm_err cpu_err;
+        rc = load_on(mc, fd, n_threads, "cpu", m, &cpu_err);
+        if (rc < 0)
+            cm_err_set(err, "%s; on the CPU (device_fallback: cpu): %s", m->dev.fallback,
+                       cpu_err.msg);
+    }
     if (rc < 0) {
         cm_err_prefix(err, "model %s", mc->name);
         gmd_infer_free(m);
@@ -187,15 +236,17 @@ int gmd_infer_load(const gmd_model_config *mc, int fd, int n_threads, gmd_infer_
         gmd_infer_free(m);
         return -1;
     }
-    gm_context_opts co = {.n_ctx = mc->context, .n_seq_max = m->n_slots,
-                          .n_threads = n_threads};
-    if (gm_context_new(m->model, &co, &m->ctx, err) < 0) {
-        cm_err_prefix(err, "model %s", mc->name);
-        gmd_infer_free(m);
-        return -1;
-    }
     gm_device_info di;
-    gm_model_device_info(m->model, &di);
+    gm_context_device_info(m->ctx, &di);
+    snprintf(m->dev.device, sizeof(m->dev.device), "%s", di.device);
+    snprintf(m->dev.name, sizeof(m->dev.name), "%s", di.name);
+    snprintf(m->dev.configured, sizeof(m->dev.configured), "%s", mc->device);
+    m->dev.index = di.index;
+    m->dev.mem_total = di.mem_total;
+    m->dev.mem_free = di.mem_free;
+    m->dev.weights_bytes = di.model_bytes;
+    m->dev.kv_bytes = di.kv_bytes;
+    m->dev.scratch_bytes = di.scratch_bytes;
     if (strcmp(di.device, "cpu") != 0) /* snapshots copy the host's KV; a GPU keeps its own */
         gmd_prefix_init(&m->pc, 0, mc->prefix_cache_min_tokens);
     m->n_vocab = gm_model_get_info(m->model)->n_vocab;

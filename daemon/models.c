@@ -219,6 +219,10 @@ static void load_done(uv_work_t *w, int status)
         else
             cm_log(CM_LOG_NOTICE, "models", "model %s loaded (%s, batches of up to %u "
                    "sequences)", m->cfg.name, m->cfg.path, m->cfg.max_batch_sequences);
+        if (gmd_infer_fallback(m->im) != NULL)
+            cm_log(CM_LOG_WARN, "models", "model %s runs on the CPU, not on %s "
+                   "(device_fallback: cpu): %s", m->cfg.name, m->cfg.device,
+                   gmd_infer_fallback(m->im));
         audit_model(m, AU_EV_MODEL_LOAD, GMD_ACT_MODELS_LOAD, 200,
                     m->cfg.bundle[0] ? m->cfg.bundle : m->cfg.path);
     } else {

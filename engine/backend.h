@@ -34,6 +34,10 @@ typedef struct gm_backend {
                           const uint32_t *out_rows, uint32_t n_out, float *logits, cm_err *err);
     /* Where the model lives (NULL: the CPU). */
     void (*device_info)(const gm_model *m, gm_device_info *out);
+    /* A context's KV cache and working buffers in that memory (kv_bytes,
+     * scratch_bytes of out, already filled by device_info; NULL: the host
+     * KV cache's size). */
+    void (*context_device_info)(const gm_context *ctx, gm_device_info *out);
 } gm_backend;
 
 extern const gm_backend gm_backend_cpu;  /* engine/model/forward.c */

@@ -47,6 +47,10 @@ typedef struct gm_device_info {
     uint64_t model_bytes;  /* the model's weights in that memory */
     uint64_t bytes_per_token; /* weight bytes a decode step reads there
                                  (the HBM roofline's numerator); 0 = unknown */
+    int index;             /* the GPU's number (cuda:N); -1 on the CPU */
+    uint64_t kv_bytes;     /* a context's KV cache in that memory
+                              (gm_context_device_info; 0 from the model's) */
+    uint64_t scratch_bytes; /* a context's working buffers there (GPU only) */
 } gm_device_info;
 void gm_model_device_info(const gm_model *model, gm_device_info *out);
 
@@ -92,6 +96,10 @@ int gm_context_seq_clear(gm_context *ctx, uint32_t seq, cm_err *err);
 uint32_t gm_context_seq_len(const gm_context *ctx, uint32_t seq);
 /* Bytes of KV cache allocated and in use (for metrics). */
 void gm_context_kv_usage(const gm_context *ctx, uint64_t *used, uint64_t *total);
+/* gm_model_device_info of the context's model, with the context's own use
+ * of that device: its KV cache (host memory on the CPU) and, on a GPU, its
+ * working buffers. */
+void gm_context_device_info(const gm_context *ctx, gm_device_info *out);
 
 /* ---- sequences for a batch scheduler and its prefix cache ----
  * A sequence continues from position n only if each sliding layer's ring

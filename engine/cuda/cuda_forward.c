@@ -181,6 +181,7 @@ static void cuda_device_info(const gm_model *m, gm_device_info *out)
     if (gm_cuda_mem_info(cm->dev, &out->mem_free, &out->mem_total, out->name, sizeof(out->name),
                          &err) < 0)
         snprintf(out->name, sizeof(out->name), "(unknown: %.100s)", err.msg);
+    out->index = cm->dev;
     out->model_bytes = cm->plan.weight_bytes;
     out->bytes_per_token = cm->plan.bytes_per_token;
 }
@@ -277,6 +278,13 @@ static int cuda_context_init(gm_context *ctx, cm_err *err)
 fail:
     cuda_context_free(ctx);
     return -1;
+}
+
+static void cuda_context_device_info(const gm_context *ctx, gm_device_info *out)
+{
+    const cu_ctx *cc = cctx(ctx);
+    out->kv_bytes = cc->lay.kv_bytes;
+    out->scratch_bytes = cc->lay.scratch_bytes;
 }
 
 /* ---- the step ---- */
@@ -673,4 +681,5 @@ const gm_backend gm_backend_cuda = {
     .context_free = cuda_context_free,
     .forward_ubatch = cuda_forward_ubatch,
     .device_info = cuda_device_info,
+    .context_device_info = cuda_context_device_info,
 };

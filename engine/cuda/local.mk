@@ -66,3 +66,8 @@ tests_unit_test_cuda_dequant_SOURCES = tests/unit/test_cuda_dequant.cu
 tests_unit_test_cuda_dequant_LDADD = $(ENGINE_LIBS) -lstdc++
 tests/unit/test_cuda_dequant.o: engine/cuda/cuda_dequant.cuh
 endif
+
+# Where gemmad runs a model (models[].device, device_fallback) and what
+# /admin/v1/status and gemmactl status say about it (no GPU needed).
+TESTS += tests/integration/daemon_device.sh
+EXTRA_DIST += tests/integration/daemon_device.sh

@@ -214,6 +214,17 @@ void gm_context_kv_usage(const gm_context *ctx, uint64_t *used, uint64_t *total)
     gm_kv_usage(&ctx->kv, used, total);
 }
 
+void gm_context_device_info(const gm_context *ctx, gm_device_info *out)
+{
+    gm_model_device_info(ctx->model, out);
+    if (ctx->backend_ctx != NULL && ctx->model->backend->context_device_info != NULL) {
+        ctx->model->backend->context_device_info(ctx, out);
+        return;
+    }
+    uint64_t used = 0;
+    gm_context_kv_usage(ctx, &used, &out->kv_bytes);
+}
+
 /* Copies of KV rows (truncate, copy, snapshots) work on the host's
  * cache; a backend with its own context state (CUDA) keeps K and V in
  * device memory, where they would not see them: refused there. */

@@ -119,6 +119,7 @@ void gm_model_device_info(const gm_model *model, gm_device_info *out)
         return;
     }
     snprintf(out->device, sizeof(out->device), "cpu");
+    out->index = -1;
     out->model_bytes = model->info.n_bytes;
 }
 

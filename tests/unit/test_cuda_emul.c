@@ -91,9 +91,31 @@ static int run(const char *path, const char *device, const int32_t *ids, uint32_
         gm_device_info di;
         gm_model_device_info(m, &di);
         if (strcmp(di.device, "cuda:0") != 0 || strcmp(di.name, "host emulation") != 0
-            || di.model_bytes == 0 || di.bytes_per_token == 0 || di.bytes_per_token > di.model_bytes) {
+            || di.index != 0 || di.mem_total != 1ull << 35 || di.mem_free != 1ull << 34
+            || di.model_bytes == 0 || di.bytes_per_token == 0 || di.bytes_per_token > di.model_bytes
+            || di.kv_bytes != 0 || di.scratch_bytes != 0) {
             cm_err_set(err, "device info: %s %s %llu %llu", di.device, di.name,
                        (unsigned long long)di.model_bytes, (unsigned long long)di.bytes_per_token);
+            goto out;
+        }
+        /* the context's KV cache and buffers in device memory: the layout's
+         * sums (at least the host cache's K and V, which it mirrors) */
+        gm_device_info dc;
+        gm_context_device_info(ctx, &dc);
+        if (strcmp(dc.device, "cuda:0") != 0 || dc.model_bytes != di.model_bytes
+            || dc.kv_bytes < *kv_total || dc.kv_bytes == 0 || dc.scratch_bytes == 0) {
+            cm_err_set(err, "context device info: %s kv %llu (host %llu) scratch %llu", dc.device,
+                       (unsigned long long)dc.kv_bytes, (unsigned long long)*kv_total,
+                       (unsigned long long)dc.scratch_bytes);
+            goto out;
+        }
+    } else {
+        gm_device_info dc;
+        gm_context_device_info(ctx, &dc);
+        if (strcmp(dc.device, "cpu") != 0 || dc.index != -1 || dc.mem_total != 0
+            || dc.kv_bytes != *kv_total || dc.scratch_bytes != 0) {
+            cm_err_set(err, "cpu context device info: %s kv %llu (cache %llu)", dc.device,
+                       (unsigned long long)dc.kv_bytes, (unsigned long long)*kv_total);
             goto out;
         }
     }
