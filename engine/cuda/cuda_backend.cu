@@ -99,6 +99,7 @@ extern "C" int gm_cuda_open(int dev, gm_cuda **out, cm_err *err)
         free(cu);
         return gm_cuda_fail(err, "stream", rc);
     }
+    gm_cuda_blas_init(cu);
     *out = cu;
     return 0;
 }
@@ -109,6 +110,7 @@ extern "C" void gm_cuda_close(gm_cuda *cu)
         return;
     cudaSetDevice(cu->dev);
     cudaStreamSynchronize(cu->stream);
+    gm_cuda_blas_free(cu);
     cudaFree(cu->act);
     cudaStreamDestroy(cu->stream);
     free(cu);

@@ -284,61 +284,111 @@ GM_HD static inline float gm_h2f(uint16_t h)
     return __half2float(__ushort_as_half(h));
 }
 
+/* ---- dp4a: four int8 products added to an int32 ----
+ *
+ * __dp4a(a, b, c) on the GPU (one instruction from compute 6.1 on); on
+ * the host the same sum computed byte by byte, so the block dots below
+ * are run and checked on a machine without a GPU. Every sum here is an
+ * exact integer (no overflow: at most 256 products of |q| <= 128), so
+ * the order in which dp4a adds them cannot change a result. */
+GM_HD static inline int gm_dp4a(int a, int b, int c)
+{
+#ifdef __CUDA_ARCH__
+    return __dp4a(a, b, c);
+#else
+    const uint32_t ua = (uint32_t)a, ub = (uint32_t)b;
+    for (int i = 0; i < 4; i++)
+        c += (int)(int8_t)(uint8_t)(ua >> (8 * i)) * (int)(int8_t)(uint8_t)(ub >> (8 * i));
+    return c;
+#endif
+}
+
+/* Four bytes at p as a little-endian int; p need only be 2-byte aligned
+ * (the 18-, 34- and 210-byte blocks are not 4-byte aligned). */
+GM_HD static inline int gm_load_i32(const uint8_t *p)
+{
+#ifdef __CUDA_ARCH__
+    const uint16_t *h = (const uint16_t *)p;
+    return (int)((uint32_t)h[0] | ((uint32_t)h[1] << 16));
+#else
+    return (int)((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16)
+                 | ((uint32_t)p[3] << 24));
+#endif
+}
+
+/* Sum of n4 words of int8 activations (dp4a against 1,1,1,1). */
+GM_HD static inline int gm_sum_i8(const uint8_t *x, int n4)
+{
+    int s = 0;
+    for (int i = 0; i < n4; i++)
+        s = gm_dp4a(0x01010101, gm_load_i32(x + 4 * i), s);
+    return s;
+}
+
 /* Dot of one weight block with one activation block (w: the weight
- * format's block, x: Q8_0 or Q8_K). */
+ * format's block, x: Q8_0 or Q8_K): the integer sums with dp4a over four
+ * elements at a time, then scaled in f32 exactly as engine/cpu's scalar
+ * dot scales them. An offset (Q4_0's 8, Q5_0's 16, Q6_K's 32) is taken
+ * out of the unsigned quants' sum as offset * sum(x), which is the same
+ * integer. */
 template <int T> GM_HD static inline float gm_block_dot(const uint8_t *w, const uint8_t *x);
 
 template <> GM_HD inline float gm_block_dot<GM_TYPE_Q8_0>(const uint8_t *w, const uint8_t *x)
 {
-    const int8_t *a = (const int8_t *)(w + 2), *b = (const int8_t *)(x + 2);
     int sumi = 0;
-    for (int j = 0; j < 32; j++)
-        sumi += a[j] * b[j];
+    for (int i = 0; i < 8; i++)
+        sumi = gm_dp4a(gm_load_i32(w + 2 + 4 * i), gm_load_i32(x + 2 + 4 * i), sumi);
     return gm_mul_rn((float)sumi, gm_mul_rn(gm_h2f(gm_u16_at(w)), gm_h2f(gm_u16_at(x))));
 }
 
 template <> GM_HD inline float gm_block_dot<GM_TYPE_Q4_0>(const uint8_t *w, const uint8_t *x)
 {
-    const uint8_t *qs = w + 2;
-    const int8_t *b = (const int8_t *)(x + 2);
+    /* element j < 16: low nibble of qs[j]; j + 16: its high nibble */
     int sumi = 0;
-    for (int j = 0; j < 16; j++) {
-        const int v0 = (qs[j] & 0x0F) - 8;
-        const int v1 = (qs[j] >> 4) - 8;
-        sumi += v0 * b[j] + v1 * b[j + 16];
+    for (int i = 0; i < 4; i++) {
+        const int q = gm_load_i32(w + 2 + 4 * i);
+        sumi = gm_dp4a(q & 0x0F0F0F0F, gm_load_i32(x + 2 + 4 * i), sumi);
+        sumi = gm_dp4a((q >> 4) & 0x0F0F0F0F, gm_load_i32(x + 18 + 4 * i), sumi);
     }
+    sumi -= 8 * gm_sum_i8(x + 2, 8);
     return gm_mul_rn((float)sumi, gm_mul_rn(gm_h2f(gm_u16_at(w)), gm_h2f(gm_u16_at(x))));
+}
+
+/* Bits b..b+3 of qh as bit 4 of four bytes. */
+GM_HD static inline int gm_qh_bytes(uint32_t qh, int b)
+{
+    const uint32_t v = qh >> b;
+    return (int)(((v & 1u) << 4) | ((v & 2u) << 11) | ((v & 4u) << 18) | ((v & 8u) << 25));
 }
 
 template <> GM_HD inline float gm_block_dot<GM_TYPE_Q5_0>(const uint8_t *w, const uint8_t *x)
 {
     const uint32_t qh = (uint32_t)w[2] | ((uint32_t)w[3] << 8) | ((uint32_t)w[4] << 16)
                         | ((uint32_t)w[5] << 24);
-    const uint8_t *qs = w + 6;
-    const int8_t *b = (const int8_t *)(x + 2);
     int sumi = 0;
-    for (int j = 0; j < 16; j++) {
-        const int h0 = (int)((qh >> j) & 1u) << 4;
-        const int h1 = (int)((qh >> (j + 16)) & 1u) << 4;
-        const int v0 = ((qs[j] & 0x0F) | h0) - 16;
-        const int v1 = ((qs[j] >> 4) | h1) - 16;
-        sumi += v0 * b[j] + v1 * b[j + 16];
+    for (int i = 0; i < 4; i++) {
+        const int q = gm_load_i32(w + 6 + 4 * i);
+        sumi = gm_dp4a((q & 0x0F0F0F0F) | gm_qh_bytes(qh, 4 * i), gm_load_i32(x + 2 + 4 * i), sumi);
+        sumi = gm_dp4a(((q >> 4) & 0x0F0F0F0F) | gm_qh_bytes(qh, 16 + 4 * i),
+                       gm_load_i32(x + 18 + 4 * i), sumi);
     }
+    sumi -= 16 * gm_sum_i8(x + 2, 8);
     return gm_mul_rn((float)sumi, gm_mul_rn(gm_h2f(gm_u16_at(w)), gm_h2f(gm_u16_at(x))));
 }
 
 template <> GM_HD inline float gm_block_dot<GM_TYPE_Q4_K>(const uint8_t *w, const uint8_t *x)
 {
-    const uint8_t *scales = w + 4, *q4 = w + 16;
-    const int8_t *b = (const int8_t *)(x + 4);
+    const uint8_t *scales = w + 4, *q4 = w + 16, *b = x + 4;
     int32_t sum_qs = 0, sum_mins = 0;
     for (int j = 0; j < 8; j++) {
         int sc, mn;
         scale_min_k4(j, scales, &sc, &mn);
         const uint8_t *q = q4 + 32 * (j / 2);
-        int32_t part = 0;
-        for (int l = 0; l < 32; l++)
-            part += ((j & 1) ? (q[l] >> 4) : (q[l] & 0xF)) * b[32 * j + l];
+        const int shift = 4 * (j & 1);
+        int part = 0;
+        for (int i = 0; i < 8; i++)
+            part = gm_dp4a((gm_load_i32(q + 4 * i) >> shift) & 0x0F0F0F0F,
+                           gm_load_i32(b + 32 * j + 4 * i), part);
         sum_qs += sc * part;
         const int16_t bs0 = (int16_t)gm_u16_at(x + 260 + 4 * j);
         const int16_t bs1 = (int16_t)gm_u16_at(x + 262 + 4 * j);
@@ -353,19 +403,21 @@ template <> GM_HD inline float gm_block_dot<GM_TYPE_Q4_K>(const uint8_t *w, cons
 template <> GM_HD inline float gm_block_dot<GM_TYPE_Q6_K>(const uint8_t *w, const uint8_t *x)
 {
     const int8_t *sc = (const int8_t *)(w + 192);
-    const int8_t *b = (const int8_t *)(x + 4);
+    const uint8_t *b = x + 4;
     int32_t sumi = 0;
     for (int j = 0; j < 16; j++) {
         /* elements 16j .. 16j+15: half h, quarter, l0 as in dq8<Q6_K> */
         const int e0 = 16 * j, h = e0 / 128, quarter = (e0 % 128) / 32, l0 = e0 % 32;
         const uint8_t *ql = w + 64 * h + (quarter & 1) * 32 + l0;
         const uint8_t *qh = w + 128 + 32 * h + l0;
-        int32_t part = 0;
-        for (int l = 0; l < 16; l++) {
-            const int lo = quarter < 2 ? (ql[l] & 0xF) : (ql[l] >> 4);
-            const int q = (lo | (((qh[l] >> (2 * quarter)) & 3) << 4)) - 32;
-            part += q * b[e0 + l];
+        const int lo_shift = quarter < 2 ? 0 : 4, hi_shift = 2 * quarter;
+        int part = 0;
+        for (int i = 0; i < 4; i++) {
+            const int lo = (gm_load_i32(ql + 4 * i) >> lo_shift) & 0x0F0F0F0F;
+            const int hi = ((gm_load_i32(qh + 4 * i) >> hi_shift) & 0x03030303) << 4;
+            part = gm_dp4a(lo | hi, gm_load_i32(b + e0 + 4 * i), part);
         }
+        part -= 32 * gm_sum_i8(b + e0, 4);
         sumi += (int32_t)sc[j] * part;
     }
     return gm_mul_rn(gm_mul_rn(gm_h2f(gm_u16_at(w + 208)), gm_f32_at(x)), (float)sumi);

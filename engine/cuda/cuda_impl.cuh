@@ -7,6 +7,7 @@
 
 #include <cuda_runtime.h>
 
+#include "config.h" /* HAVE_CUBLAS */
 #include "engine/cuda/cuda.h"
 
 struct gm_cuda {
@@ -14,7 +15,16 @@ struct gm_cuda {
     cudaStream_t stream;
     float *act;     /* activations rounded for the matmul (cuda_matmul.cu) */
     size_t act_cap; /* floats */
+    /* cuBLAS for F16/BF16/F32 products of more than GM_CUBLAS_MIN_N
+     * vectors (builds with cuBLAS; GEMMA_CUDA_CUBLAS=0 turns it off):
+     * the handle, made at the first such product, on this stream */
+    bool blas_on;
+    void *blas;
 };
+
+/* Set up and free the handle's cuBLAS state (cuda_matmul.cu). */
+void gm_cuda_blas_init(gm_cuda *cu);
+void gm_cuda_blas_free(gm_cuda *cu);
 
 /* Set err from a CUDA status; -1. */
 static inline int gm_cuda_fail(cm_err *err, const char *what, cudaError_t rc)

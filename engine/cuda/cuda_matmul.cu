@@ -19,13 +19,19 @@
  *    group is used for all the vectors.
  *  - mmm, for more (prefill): 64 rows x 64 vectors per block of 256
  *    threads, each computing 4x4 outputs from 32-element slices of W and x
- *    staged in shared memory.
+ *    staged in shared memory; or cuBLAS (GemmEx) where built, above
+ *    GM_CUBLAS_MIN_N vectors.
  */
 #include <cuda_fp16.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "engine/cuda/cuda_dequant.cuh"
 #include "engine/cuda/cuda_impl.cuh"
+#ifdef HAVE_CUBLAS
+#include <cublas_v2.h>
+#endif
 
 #define MMV_MAX 8
 #define MMV_WARPS 4
@@ -186,6 +192,105 @@ static const float *round_activations(gm_cuda *cu, gm_type type, const float *d_
     return gm_cuda_launched(err, "activation rounding") < 0 ? NULL : cu->act;
 }
 
+/* ---- cuBLAS for F16/BF16/F32 weights on prompts ----
+ *
+ * With more than GM_CUBLAS_MIN_N vectors (prefill), cublasGemmEx computes
+ * the product on the tensor cores: the activations rounded to the
+ * weight's format as the CPU rounds them (so every product is the CPU's
+ * product, exact in f32), accumulated in f32 (CUBLAS_COMPUTE_32F, no
+ * TF32). Only the order of the sums differs from the CPU, as with the
+ * tiled kernel. Builds without cuBLAS, GEMMA_CUDA_CUBLAS=0, or a handle
+ * that cannot be made: the tiled kernel (mmm) instead. */
+#define GM_CUBLAS_MIN_N 32
+
+#ifdef HAVE_CUBLAS
+/* F16 or BF16 bits of the activations, rounded as act_half_kernel. */
+__global__ static void act_16_kernel(const float *x, uint16_t *y, size_t n, bool bf16)
+{
+    const size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    if (!bf16) {
+        y[i] = __half_as_ushort(__float2half_rn(x[i]));
+        return;
+    }
+    const uint32_t u = __float_as_uint(x[i]);
+    y[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? ((u >> 16) | 64u)
+                                                        : ((u + (0x7fffu + ((u >> 16) & 1u))) >> 16));
+}
+#endif
+
+void gm_cuda_blas_init(gm_cuda *cu)
+{
+#ifdef HAVE_CUBLAS
+    const char *e = getenv("GEMMA_CUDA_CUBLAS");
+    cu->blas_on = e == NULL || strcmp(e, "0") != 0;
+#else
+    cu->blas_on = false;
+#endif
+    cu->blas = NULL;
+}
+
+void gm_cuda_blas_free(gm_cuda *cu)
+{
+#ifdef HAVE_CUBLAS
+    if (cu->blas != NULL)
+        cublasDestroy((cublasHandle_t)cu->blas);
+#endif
+    cu->blas = NULL;
+}
+
+/* y = W x by cuBLAS when it applies: 1 done, 0 not used (the caller's
+ * kernel computes it), -1 failed. */
+static int blas_matmul(gm_cuda *cu, gm_type type, const void *w, size_t row_bytes,
+                       uint32_t rows, uint32_t cols, const float *x, uint32_t n, float *y,
+                       cm_err *err)
+{
+#ifdef HAVE_CUBLAS
+    const size_t es = type == GM_TYPE_F32 ? 4 : 2;
+    if (!cu->blas_on || n <= GM_CUBLAS_MIN_N || row_bytes != (size_t)cols * es
+        || (type != GM_TYPE_F32 && type != GM_TYPE_F16 && type != GM_TYPE_BF16))
+        return 0;
+    if (cu->blas == NULL) {
+        cublasHandle_t h;
+        if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) {
+            cu->blas_on = false; /* the tiled kernel from now on */
+            return 0;
+        }
+        cublasSetStream(h, cu->stream);
+        cu->blas = h;
+    }
+    const void *xb = x;
+    cudaDataType_t t = CUDA_R_32F;
+    if (type != GM_TYPE_F32) {
+        const size_t nx = (size_t)n * cols;
+        if (gm_cuda_reserve(cu, nx, err) < 0) /* 2 bytes each of 4 */
+            return -1;
+        act_16_kernel<<<gm_cuda_blocks(nx, 256), 256, 0, cu->stream>>>(
+            x, (uint16_t *)cu->act, nx, type == GM_TYPE_BF16);
+        if (gm_cuda_launched(err, "activation rounding") < 0)
+            return -1;
+        xb = cu->act;
+        t = type == GM_TYPE_F16 ? CUDA_R_16F : CUDA_R_16BF;
+    }
+    /* column-major: y (rows x n, ld rows) = W^T-as-stored (W is cols x rows,
+     * ld cols, transposed) times x (cols x n, ld cols) */
+    const float one = 1.0f, zero = 0.0f;
+    const cublasStatus_t st =
+        cublasGemmEx((cublasHandle_t)cu->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)n,
+                     (int)cols, &one, w, t, (int)cols, xb, t, (int)cols, &zero, y, CUDA_R_32F,
+                     (int)rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (st != CUBLAS_STATUS_SUCCESS)
+        return cm_err_set(err, "cuBLAS GemmEx (%s, %u x %u, %u vectors): status %d",
+                          gm_type_name(type), rows, cols, n, (int)st);
+    return 1;
+#else
+    (void)cu, (void)type, (void)w, (void)row_bytes, (void)rows, (void)cols, (void)x, (void)n,
+        (void)y, (void)err;
+    return 0;
+#endif
+}
+
 /* ---- quantized weights: integer block dots (cuda_dequant.cuh) ---- */
 
 /* One thread per activation block: Q8_0 (k false) or Q8_K blocks in the
@@ -297,6 +402,10 @@ extern "C" int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t
     case GM_TYPE_Q6_K: return launch_q<GM_TYPE_Q6_K>(cu, w, row_bytes, rows, cols, d_x, n, d_y, err);
     default: break;
     }
+    /* f32, f16, bf16 on prompts: cuBLAS where built and on */
+    const int blas = blas_matmul(cu, type, w, row_bytes, rows, cols, d_x, n, d_y, err);
+    if (blas != 0)
+        return blas < 0 ? -1 : 0;
     /* f32, f16, bf16: activations rounded to the weight's format, f32 products */
     if (gm_cuda_type_supported(type)) {
         d_x = round_activations(cu, type, d_x, (size_t)n * cols, err);
