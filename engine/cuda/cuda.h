@@ -95,6 +95,14 @@ int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t row_bytes,
 /* d_y = rms_norm(d_x) * d_w per row of n (d_w may be NULL); in place allowed. */
 int gm_cuda_rmsnorm(gm_cuda *cu, const float *d_x, const float *d_w, uint32_t rows,
                     uint32_t n, float eps, float *d_y, cm_err *err);
+/* One launch for a residual add between norms, per row of n:
+ * d_s = rms_norm(d_x) * d_w + d_r, then, when d_y is not NULL,
+ * d_y = rms_norm(d_s) * d_w2 (d_w, d_w2 may be NULL). Rounded as
+ * gm_cuda_rmsnorm, gm_cuda_add, gm_cuda_rmsnorm in turn; d_s may be d_x
+ * or d_r. */
+int gm_cuda_norm_add_norm(gm_cuda *cu, const float *d_x, const float *d_w, const float *d_r,
+                          uint32_t rows, uint32_t n, float eps, float *d_s, const float *d_w2,
+                          float *d_y, cm_err *err);
 /* d_y = (d_a + d_b) * scale over n floats (scale 1: a plain sum). */
 int gm_cuda_add(gm_cuda *cu, const float *d_a, const float *d_b, size_t n, float scale,
                 float *d_y, cm_err *err);

@@ -12,6 +12,10 @@
  * (positions, sequences), the KV lengths, and the grouping of MoE rows by
  * expert (the selection is copied back once per MoE layer).
  *
+ * Fewer launches than operations: each residual add is fused with the
+ * post-norm before it and, for a dense FFN, the pre-norm after it
+ * (gm_cuda_norm_add_norm: three launches in one, rounded alike).
+ *
  * With GEMMA_CUDA_GRAPHS=1 in the environment, single-token steps of
  * dense models are recorded once into a CUDA graph and replayed (every
  * launch has fixed arguments; positions and sequences are read from the
@@ -350,8 +354,8 @@ static int ple_block(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
         || gm_cuda_geglu(cu, cmodel(m)->d_gelu, pa, P, buf(ctx, GM_CB_PLE) + (size_t)il * P,
                          (size_t)L * P, n, P, pa, P, err) < 0
         || mm(ctx, &l->ple_proj, pa, n, tmp, err) < 0
-        || gm_cuda_rmsnorm(cu, tmp, dwf(m, &l->ple_post_norm), n, E, m->hp.eps, tmp, err) < 0
-        || gm_cuda_add(cu, x, tmp, (size_t)n * E, 1.0f, x, err) < 0)
+        || gm_cuda_norm_add_norm(cu, tmp, dwf(m, &l->ple_post_norm), x, n, E, m->hp.eps, x, NULL,
+                                 NULL, err) < 0)
         return -1;
     return 0;
 }
@@ -525,8 +529,8 @@ static int moe(gm_context *ctx, uint32_t il, const float *in, uint32_t n, float 
         o += c;
     }
     if (gm_cuda_sum_k(cu, buf(ctx, GM_CB_EXP_OUT), n, k, km, E, out, err) < 0
-        || gm_cuda_rmsnorm(cu, out, dwf(m, &l->post_norm_2), n, E, eps, out, err) < 0
-        || gm_cuda_add(cu, tmp2, out, (size_t)n * E, 1.0f, out, err) < 0)
+        || gm_cuda_norm_add_norm(cu, out, dwf(m, &l->post_norm_2), tmp2, n, E, eps, out, NULL,
+                                 NULL, err) < 0)
         return -1;
     return 0;
 }
@@ -543,20 +547,23 @@ static int layer(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
     float *x = buf(ctx, GM_CB_X), *cur = buf(ctx, GM_CB_CUR), *tmp = buf(ctx, GM_CB_TMP);
     float *attn_out = buf(ctx, GM_CB_ATTN_OUT);
 
+    const bool is_moe = l->gate_inp.data != NULL;
+    /* attn_out = x + post-norm(attention); for a dense FFN its pre-norm
+     * into cur in the same launch (moe() norms attn_out itself) */
     if (gm_cuda_rmsnorm(cu, x, dwf(m, &l->attn_norm), n, E, eps, cur, err) < 0
         || attention(ctx, il, n, err) < 0
-        || gm_cuda_rmsnorm(cu, tmp, dwf(m, &l->attn_post_norm), n, E, eps, tmp, err) < 0
-        || gm_cuda_add(cu, tmp, x, nE, 1.0f, attn_out, err) < 0)
+        || gm_cuda_norm_add_norm(cu, tmp, dwf(m, &l->attn_post_norm), x, n, E, eps, attn_out,
+                                 dwf(m, &l->ffn_norm), is_moe ? NULL : cur, err) < 0)
         return -1;
-    if (l->gate_inp.data != NULL) {
+    if (is_moe) {
         if (moe(ctx, il, attn_out, n, tmp, err) < 0)
             return -1;
-    } else if (gm_cuda_rmsnorm(cu, attn_out, dwf(m, &l->ffn_norm), n, E, eps, cur, err) < 0
-               || ffn_dense(ctx, &l->ffn_gate, &l->ffn_up, &l->ffn_down, cur, n, tmp, err) < 0) {
+    } else if (ffn_dense(ctx, &l->ffn_gate, &l->ffn_up, &l->ffn_down, cur, n, tmp, err) < 0) {
         return -1;
     }
-    if (gm_cuda_rmsnorm(cu, tmp, dwf(m, &l->ffn_post_norm), n, E, eps, tmp, err) < 0
-        || gm_cuda_add(cu, tmp, attn_out, nE, 1.0f, x, err) < 0)
+    /* x = attn_out + post-norm(FFN) */
+    if (gm_cuda_norm_add_norm(cu, tmp, dwf(m, &l->ffn_post_norm), attn_out, n, E, eps, x, NULL,
+                              NULL, err) < 0)
         return -1;
     if (m->hp.n_embd_ple > 0 && ple_block(ctx, il, n, err) < 0)
         return -1;

@@ -131,6 +131,15 @@ int gm_cuda_rmsnorm(gm_cuda *cu, const float *d_x, const float *d_w, uint32_t ro
     return cm_err_set(err, WHY);
 }
 
+int gm_cuda_norm_add_norm(gm_cuda *cu, const float *d_x, const float *d_w, const float *d_r,
+                          uint32_t rows, uint32_t n, float eps, float *d_s, const float *d_w2,
+                          float *d_y, cm_err *err)
+{
+    (void)cu, (void)d_x, (void)d_w, (void)d_r, (void)rows, (void)n, (void)eps, (void)d_s,
+        (void)d_w2, (void)d_y;
+    return cm_err_set(err, WHY);
+}
+
 int gm_cuda_add(gm_cuda *cu, const float *d_a, const float *d_b, size_t n, float scale,
                 float *d_y, cm_err *err)
 {

@@ -21,12 +21,10 @@
 
 /* ---- RMS norm: one block per row ---- */
 
-__global__ static void rmsnorm_kernel(const float *x, const float *w, uint32_t n, float eps,
-                                      float *y)
+/* 1/rms of a row (block-wide; every thread gets it): the sum of squares
+ * in double over a fixed tree, so every kernel below scales a row alike. */
+__device__ static float row_inv_rms(const float *xr, uint32_t n, float eps, double *part)
 {
-    __shared__ double part[ROW_THREADS];
-    const float *xr = x + (size_t)blockIdx.x * n;
-    float *yr = y + (size_t)blockIdx.x * n;
     double sum = 0.0;
     for (uint32_t i = threadIdx.x; i < n; i += blockDim.x)
         sum += (double)__fmul_rn(xr[i], xr[i]);
@@ -39,10 +37,58 @@ __global__ static void rmsnorm_kernel(const float *x, const float *w, uint32_t n
     }
     const float mean = (float)(part[0] / n);
     const float scale = 1.0f / sqrtf(__fadd_rn(mean, eps));
+    __syncthreads(); /* part[0] read by all before it is reused */
+    return scale;
+}
+
+__global__ static void rmsnorm_kernel(const float *x, const float *w, uint32_t n, float eps,
+                                      float *y)
+{
+    __shared__ double part[ROW_THREADS];
+    const float *xr = x + (size_t)blockIdx.x * n;
+    float *yr = y + (size_t)blockIdx.x * n;
+    const float scale = row_inv_rms(xr, n, eps, part);
     for (uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
         const float v = __fmul_rn(xr[i], scale);
         yr[i] = w != NULL ? __fmul_rn(v, w[i]) : v;
     }
+}
+
+/* s = rms_norm(x) * w + r, then (y != NULL) y = rms_norm(s) * w2: the
+ * residual add after a block's post-norm and the next block's pre-norm in
+ * one launch instead of three, each value rounded as by the separate
+ * kernels. Each thread reads only the elements it writes, so s may be x
+ * or r. */
+__global__ static void norm_add_norm_kernel(const float *x, const float *w, const float *r,
+                                            uint32_t n, float eps, float *s, const float *w2,
+                                            float *y)
+{
+    __shared__ double part[ROW_THREADS];
+    const size_t off = (size_t)blockIdx.x * n;
+    const float scale = row_inv_rms(x + off, n, eps, part);
+    for (uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
+        const float v = __fmul_rn(x[off + i], scale);
+        s[off + i] = __fadd_rn(w != NULL ? __fmul_rn(v, w[i]) : v, r[off + i]);
+    }
+    if (y == NULL)
+        return;
+    __syncthreads();
+    const float scale2 = row_inv_rms(s + off, n, eps, part);
+    for (uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
+        const float v = __fmul_rn(s[off + i], scale2);
+        y[off + i] = w2 != NULL ? __fmul_rn(v, w2[i]) : v;
+    }
+}
+
+extern "C" int gm_cuda_norm_add_norm(gm_cuda *cu, const float *d_x, const float *d_w,
+                                     const float *d_r, uint32_t rows, uint32_t n, float eps,
+                                     float *d_s, const float *d_w2, float *d_y, cm_err *err)
+{
+    if (rows == 0)
+        return 0;
+    norm_add_norm_kernel<<<rows, ROW_THREADS, 0, cu->stream>>>(d_x, d_w, d_r, n, eps, d_s, d_w2,
+                                                                d_y);
+    return gm_cuda_launched(err, "norm, add and norm");
 }
 
 extern "C" int gm_cuda_rmsnorm(gm_cuda *cu, const float *d_x, const float *d_w, uint32_t rows,

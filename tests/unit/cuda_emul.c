@@ -199,6 +199,25 @@ int gm_cuda_rmsnorm(gm_cuda *cu, const float *d_x, const float *d_w, uint32_t ro
     return 0;
 }
 
+int gm_cuda_norm_add_norm(gm_cuda *cu, const float *d_x, const float *d_w, const float *d_r,
+                          uint32_t rows, uint32_t n, float eps, float *d_s, const float *d_w2,
+                          float *d_y, cm_err *err)
+{
+    /* the three kernels the fused one stands for, row by row */
+    for (uint32_t r = 0; r < rows; r++) {
+        const size_t off = (size_t)r * n;
+        float *row = malloc(n * sizeof(float));
+        if (row == NULL)
+            return cm_err_set(err, "out of memory");
+        gm_cuda_rmsnorm(cu, d_x + off, d_w, 1, n, eps, row, err);
+        gm_cuda_add(cu, row, d_r + off, n, 1.0f, d_s + off, err);
+        free(row);
+        if (d_y != NULL)
+            gm_cuda_rmsnorm(cu, d_s + off, d_w2, 1, n, eps, d_y + off, err);
+    }
+    return 0;
+}
+
 int gm_cuda_add(gm_cuda *cu, const float *d_a, const float *d_b, size_t n, float scale, float *d_y,
                 cm_err *err)
 {

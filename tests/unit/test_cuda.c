@@ -149,6 +149,154 @@ static void test_matvec_rejects_bad_input(void **state)
     assert_int_equal(gm_cuda_matvec(0, GM_TYPE_F32, &w, 0, 1, &x, &y, &err), -1);
 }
 
+/* ---- kernels against each other (GPU only) ---- */
+
+/* A device copy of n floats (fails the test on error). */
+static float *dev_floats(gm_cuda *cu, const float *h, size_t n)
+{
+    cm_err err;
+    void *d = NULL;
+    assert_int_equal(gm_cuda_alloc(cu, n * sizeof(float), &d, &err), 0);
+    if (h != NULL)
+        assert_int_equal(gm_cuda_upload(cu, d, h, n * sizeof(float), &err), 0);
+    return d;
+}
+
+/* The fused norm-add-norm against rmsnorm, add, rmsnorm: bit for bit,
+ * with the sum written over its residual input (as cuda_forward.c does). */
+static void test_norm_add_norm_fused(void **state)
+{
+    (void)state;
+    if (!have_device())
+        skip();
+    enum { ROWS = 3, N = 1536 };
+    static float x[ROWS * N], r[ROWS * N], w[N], w2[N];
+    static float s_sep[ROWS * N], y_sep[ROWS * N], s_fused[ROWS * N], y_fused[ROWS * N];
+    for (int i = 0; i < ROWS * N; i++)
+        x[i] = rand_unit() * 4.0f, r[i] = rand_unit();
+    for (int i = 0; i < N; i++)
+        w[i] = rand_unit() + 1.0f, w2[i] = rand_unit() + 1.0f;
+    gm_cuda *cu = NULL;
+    cm_err err;
+    assert_int_equal(gm_cuda_open(0, &cu, &err), 0);
+    float *dx = dev_floats(cu, x, ROWS * N), *dr = dev_floats(cu, r, ROWS * N);
+    float *dw = dev_floats(cu, w, N), *dw2 = dev_floats(cu, w2, N);
+    float *dt = dev_floats(cu, NULL, ROWS * N), *ds = dev_floats(cu, NULL, ROWS * N);
+    float *dy = dev_floats(cu, NULL, ROWS * N);
+    assert_int_equal(gm_cuda_rmsnorm(cu, dx, dw, ROWS, N, 1e-6f, dt, &err), 0);
+    assert_int_equal(gm_cuda_add(cu, dt, dr, (size_t)ROWS * N, 1.0f, ds, &err), 0);
+    assert_int_equal(gm_cuda_rmsnorm(cu, ds, dw2, ROWS, N, 1e-6f, dy, &err), 0);
+    assert_int_equal(gm_cuda_download(cu, s_sep, ds, sizeof(s_sep), &err), 0);
+    assert_int_equal(gm_cuda_download(cu, y_sep, dy, sizeof(y_sep), &err), 0);
+    /* fused, the sum over the residual */
+    assert_int_equal(gm_cuda_norm_add_norm(cu, dx, dw, dr, ROWS, N, 1e-6f, dr, dw2, dy, &err), 0);
+    assert_int_equal(gm_cuda_download(cu, s_fused, dr, sizeof(s_fused), &err), 0);
+    assert_int_equal(gm_cuda_download(cu, y_fused, dy, sizeof(y_fused), &err), 0);
+    assert_memory_equal(s_sep, s_fused, sizeof(s_sep));
+    assert_memory_equal(y_sep, y_fused, sizeof(y_sep));
+    void *bufs[] = {dx, dr, dw, dw2, dt, ds, dy};
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+        gm_cuda_free(cu, bufs[i]);
+    gm_cuda_close(cu);
+}
+
+/* F16/BF16/F32 weights times 64 vectors (a prompt): cuBLAS (where this
+ * build has it) and the tiled kernel (GEMMA_CUDA_CUBLAS=0) against a
+ * double-precision sum of the same products. */
+static void check_prompt_matmul(gm_type type)
+{
+    if (!have_device())
+        skip();
+    enum { ROWS = 384, COLS = 1024, NV = 64 };
+    const size_t es = type == GM_TYPE_F32 ? 4 : 2;
+    float *w = malloc((size_t)ROWS * COLS * sizeof(float));
+    uint8_t *wq = malloc((size_t)ROWS * COLS * es);
+    float *x = malloc((size_t)NV * COLS * sizeof(float));
+    float *y[2] = {malloc((size_t)NV * ROWS * sizeof(float)), malloc((size_t)NV * ROWS * sizeof(float))};
+    assert_true(w && wq && x && y[0] && y[1]);
+    for (size_t i = 0; i < (size_t)ROWS * COLS; i++) {
+        w[i] = rand_unit();
+        uint32_t u;
+        if (type == GM_TYPE_F16) {
+            const uint16_t h = to_half(w[i]);
+            memcpy(wq + 2 * i, &h, 2);
+            w[i] = from_half(h);
+        } else if (type == GM_TYPE_BF16) {
+            memcpy(&u, &w[i], 4);
+            u &= 0xffff0000u; /* truncated: exactly representable */
+            memcpy(&w[i], &u, 4);
+            const uint16_t h = (uint16_t)(u >> 16);
+            memcpy(wq + 2 * i, &h, 2);
+        } else {
+            memcpy(wq + 4 * i, &w[i], 4);
+        }
+    }
+    for (size_t i = 0; i < (size_t)NV * COLS; i++) {
+        x[i] = rand_unit();
+        if (type == GM_TYPE_F16) /* as the activations are rounded */
+            x[i] = from_half(to_half(x[i]));
+        else if (type == GM_TYPE_BF16) {
+            uint32_t u;
+            memcpy(&u, &x[i], 4);
+            u &= 0xffff0000u;
+            memcpy(&x[i], &u, 4);
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            setenv("GEMMA_CUDA_CUBLAS", "0", 1);
+        gm_cuda *cu = NULL;
+        cm_err err;
+        assert_int_equal(gm_cuda_open(0, &cu, &err), 0);
+        void *dw = NULL;
+        assert_int_equal(gm_cuda_alloc(cu, (size_t)ROWS * COLS * es, &dw, &err), 0);
+        assert_int_equal(gm_cuda_upload(cu, dw, wq, (size_t)ROWS * COLS * es, &err), 0);
+        float *dx = dev_floats(cu, x, (size_t)NV * COLS), *dy = dev_floats(cu, NULL, (size_t)NV * ROWS);
+        assert_int_equal(gm_cuda_matmul(cu, type, dw, COLS * es, ROWS, COLS, dx, NV, dy, &err), 0);
+        assert_int_equal(gm_cuda_download(cu, y[pass], dy, (size_t)NV * ROWS * sizeof(float), &err), 0);
+        gm_cuda_free(cu, dw);
+        gm_cuda_free(cu, dx);
+        gm_cuda_free(cu, dy);
+        gm_cuda_close(cu);
+    }
+    unsetenv("GEMMA_CUDA_CUBLAS");
+    for (int v = 0; v < NV; v++)
+        for (int r = 0; r < ROWS; r++) {
+            double ref = 0, mag = 0;
+            for (int c = 0; c < COLS; c++) {
+                ref += (double)w[(size_t)r * COLS + c] * x[(size_t)v * COLS + c];
+                mag += fabs((double)w[(size_t)r * COLS + c] * x[(size_t)v * COLS + c]);
+            }
+            for (int pass = 0; pass < 2; pass++)
+                if (!(fabs(y[pass][(size_t)v * ROWS + r] - ref) <= 1e-5 * mag + 1e-6))
+                    fail_msg("%s %s: y[%d][%d] = %.9g, reference %.9g", gm_type_name(type),
+                             pass == 0 ? "cuBLAS" : "tiled", v, r, y[pass][(size_t)v * ROWS + r], ref);
+        }
+    free(w);
+    free(wq);
+    free(x);
+    free(y[0]);
+    free(y[1]);
+}
+
+static void test_prompt_matmul_f16(void **state)
+{
+    (void)state;
+    check_prompt_matmul(GM_TYPE_F16);
+}
+
+static void test_prompt_matmul_bf16(void **state)
+{
+    (void)state;
+    check_prompt_matmul(GM_TYPE_BF16);
+}
+
+static void test_prompt_matmul_f32(void **state)
+{
+    (void)state;
+    check_prompt_matmul(GM_TYPE_F32);
+}
+
 /* ---- the whole forward pass: CUDA backend against the CPU backend ---- */
 
 /* Row error max|a-b| / max|b|, per row of n. */
@@ -295,6 +443,10 @@ int main(void)
         cmocka_unit_test(test_matvec_f32),
         cmocka_unit_test(test_matvec_f16),
         cmocka_unit_test(test_matvec_rejects_bad_input),
+        cmocka_unit_test(test_norm_add_norm_fused),
+        cmocka_unit_test(test_prompt_matmul_f16),
+        cmocka_unit_test(test_prompt_matmul_bf16),
+        cmocka_unit_test(test_prompt_matmul_f32),
         cmocka_unit_test(test_backend_dense_f32),
         cmocka_unit_test(test_backend_dense_f16),
         cmocka_unit_test(test_backend_dense_bf16),
