@@ -7,8 +7,12 @@
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/cuda/cuda_impl.cuh"
+#ifdef HAVE_CUBLAS
+#include <cublas_v2.h>
+#endif
 
 #define MATVEC_THREADS 256
 
@@ -76,6 +80,27 @@ extern "C" int gm_cuda_mem_info(int dev, uint64_t *free_bytes, uint64_t *total_b
     *free_bytes = f;
     *total_bytes = t;
     return 0;
+}
+
+/* cuBLAS state of a handle (used by cuda_matmul.cu). */
+void gm_cuda_blas_init(gm_cuda *cu)
+{
+#ifdef HAVE_CUBLAS
+    const char *e = getenv("GEMMA_CUDA_CUBLAS");
+    cu->blas_on = e == NULL || strcmp(e, "0") != 0;
+#else
+    cu->blas_on = false;
+#endif
+    cu->blas = NULL;
+}
+
+void gm_cuda_blas_free(gm_cuda *cu)
+{
+#ifdef HAVE_CUBLAS
+    if (cu->blas != NULL)
+        cublasDestroy((cublasHandle_t)cu->blas);
+#endif
+    cu->blas = NULL;
 }
 
 extern "C" int gm_cuda_open(int dev, gm_cuda **out, cm_err *err)

@@ -220,26 +220,6 @@ __global__ static void act_16_kernel(const float *x, uint16_t *y, size_t n, bool
 }
 #endif
 
-void gm_cuda_blas_init(gm_cuda *cu)
-{
-#ifdef HAVE_CUBLAS
-    const char *e = getenv("GEMMA_CUDA_CUBLAS");
-    cu->blas_on = e == NULL || strcmp(e, "0") != 0;
-#else
-    cu->blas_on = false;
-#endif
-    cu->blas = NULL;
-}
-
-void gm_cuda_blas_free(gm_cuda *cu)
-{
-#ifdef HAVE_CUBLAS
-    if (cu->blas != NULL)
-        cublasDestroy((cublasHandle_t)cu->blas);
-#endif
-    cu->blas = NULL;
-}
-
 /* y = W x by cuBLAS when it applies: 1 done, 0 not used (the caller's
  * kernel computes it), -1 failed. */
 static int blas_matmul(gm_cuda *cu, gm_type type, const void *w, size_t row_bytes,

@@ -9,7 +9,10 @@
 #     against the CPU backend, dense and MoE, every weight format
 #  4. tests/gpu/cuda_parity.sh: gemma-run logits --device cuda:0 against the
 #     CPU backend and llama.cpp v0.5.0 (if GEMMA_REF_DIR or ./.gpu-ref holds
-#     it: bins/ and llsrc/{include,ggml/include} of scripts/fetch-reference.sh)
+#     it: bins/ and llsrc/{include,ggml/include} of scripts/fetch-reference.sh);
+#     then again for the F32/F16/BF16 models with GEMMA_CUDA_CUBLAS=0, so the
+#     prompt products are checked both through cuBLAS (when the build has
+#     it) and through the backend's own tiled kernel
 #  5. gemma-run bench --device cuda:0 on synthetic E2B-shape Q4_K and Q8_0
 #     and a 26B-A4B shape cut to a few layers, and a table beside the HBM
 #     roofline (weight bytes read per token / measured bandwidth); E2B Q4_K
@@ -25,7 +28,10 @@
 # here and puts the binaries the check runs, and the shared libraries they
 # need beyond libc, into DIR; `sh tests/gpu/check.sh DIR` then uses them
 # instead of building (LD_LIBRARY_PATH=DIR/lib). The GPU's driver must
-# support the CUDA version they were built with.
+# support the CUDA version they were built with. cuBLAS (libcublas and
+# libcublasLt, about 600 MB) is not copied: the GPU machine's CUDA toolkit
+# provides it (/usr/local/cuda/lib64, or the nvidia-cublas Python package,
+# both looked for); PREPARE_CUBLAS=no builds without cuBLAS instead.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 BINS="gemma-run tests/unit/test_cuda tests/unit/test_cuda_plan tests/unit/test_cuda_dequant
@@ -35,12 +41,17 @@ if [ "${1:-}" = --prepare ]; then
     b="$top/build-gpu"
     mkdir -p "$b" "$dest/lib" || exit 1
     (cd "$top" && { [ -x configure ] || autoreconf -fi; }) || exit 1
-    (cd "$b" && "$top/configure" --with-cuda --enable-werror >configure.out 2>&1 \
-        && make -j"$(nproc)" $BINS >make.out 2>&1) || { tail -30 "$b/make.out" "$b/configure.out"; exit 1; }
+    blas=""
+    [ "${PREPARE_CUBLAS:-yes}" = no ] && blas=--without-cublas
+    # shellcheck disable=SC2086
+    (cd "$b" && "$top/configure" --with-cuda --enable-werror $blas >configure.out 2>&1 \
+        && make -j"$(nproc)" $BINS >make.out 2>&1) || { tail -n 30 "$b/configure.out" "$b/make.out"; exit 1; }
+    grep -E "CUDA backend|cuBLAS" "$b/configure.out"
     for f in $BINS; do
         mkdir -p "$dest/$(dirname "$f")" && cp "$b/$f" "$dest/$f" || exit 1
         ldd "$b/$f" | awk '$3 ~ /^\// { print $3 }'
     done | sort -u | grep -v -E '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so' \
+        | grep -v -E '/libcublas(Lt)?\.so' \
         | while read -r lib; do cp -L "$lib" "$dest/lib/"; done
     touch "$dest/.prebuilt"
     du -sh "$dest"
@@ -78,8 +89,17 @@ run nvcc --version
 if [ -f "$build/.prebuilt" ]; then
     step "prebuilt binaries in $build (no build)"
     LD_LIBRARY_PATH="$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # cuBLAS from the machine's CUDA toolkit (not carried: too large)
+    if ldd "$build/gemma-run" | grep -q 'libcublas.*not found'; then
+        for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+                 $(python3 -c 'import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], "lib"))' 2>/dev/null); do
+            [ -e "$d/libcublas.so.13" ] || [ -e "$d/libcublas.so.12" ] || continue
+            LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"; break
+        done
+    fi
     export LD_LIBRARY_PATH
     ls -la "$build" "$build/lib"
+    ldd "$build/gemma-run" | grep -E 'cublas|cudart' || echo "(no cuBLAS in this build)"
     cd "$build" || finish 1
 else
 step "build with CUDA in $build (-j$JOBS)"
@@ -91,7 +111,7 @@ cd "$build" || finish 1
 if ! run "$top/configure" --with-cuda --enable-werror >configure.out 2>&1; then
     tail -40 configure.out; echo "FAIL: configure --with-cuda"; finish 1
 fi
-grep -i "cuda" configure.out | tail -5
+grep -i -E "cuda|cublas" configure.out | tail -6
 # what the check runs (FULL_BUILD=1: everything, daemon included)
 targets=$BINS
 [ "${FULL_BUILD:-0}" = 1 ] && targets="all $targets"
@@ -137,6 +157,13 @@ if run timeout 300 sh "$top/tests/gpu/cuda_parity.sh" >parity.out 2>&1; then
     cat parity.out; echo "parity: passed"
 else
     cat parity.out; echo "FAIL: parity"; status=1
+fi
+step "parity of the F32/F16/BF16 models without cuBLAS (GEMMA_CUDA_CUBLAS=0: the tiled kernel)"
+if run env GEMMA_CUDA_CUBLAS=0 PARITY_TYPES="f32 f16 bf16" timeout 200 \
+        sh "$top/tests/gpu/cuda_parity.sh" >parity-nocublas.out 2>&1; then
+    cat parity-nocublas.out; echo "parity without cuBLAS: passed"
+else
+    cat parity-nocublas.out; echo "FAIL: parity without cuBLAS"; status=1
 fi
 
 step "benchmarks: synthetic models"

@@ -6,7 +6,9 @@
 # (tests/integration/parity_f32.sh, parity_quant.sh): f32 every row within
 # 1e-3 and the same argmax; other formats median row error <= 2e-2 and the
 # same argmax on >= 90% of the rows. TAP output; run by tests/gpu/check.sh
-# with GEMMA_RUN, CMP (cmp_logits) and top_srcdir set.
+# with GEMMA_RUN, CMP (cmp_logits) and top_srcdir set. PARITY_TYPES limits
+# the weight formats (default: all); the 64-token prompts go through cuBLAS
+# for F32/F16/BF16 weights unless GEMMA_CUDA_CUBLAS=0.
 #
 # Without a GPU the whole script is skipped ("skipped: no CUDA device").
 . "$top_srcdir/tests/lib/tap.sh"
@@ -38,7 +40,7 @@ fi
 
 ids=$(awk 'BEGIN { srand(21); for (i = 0; i < 64; i++) printf "%s%d", (i ? "," : ""), int(rand() * 1024) }')
 for preset in tiny tiny-moe; do
-    for type in f32 f16 bf16 q8_0 q4_0 q4_k q6_k; do
+    for type in ${PARITY_TYPES:-f32 f16 bf16 q8_0 q4_0 q4_k q6_k}; do
         d="$preset $type"
         crit="--median-err 2e-2 --argmax-frac 0.9"
         [ "$type" = f32 ] && crit="--max-err 1e-3 --argmax-frac 1"
