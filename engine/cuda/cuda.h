@@ -92,6 +92,21 @@ int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t row_bytes,
                    uint32_t rows, uint32_t cols, const float *d_x, uint32_t n, float *d_y,
                    cm_err *err);
 
+/* Several weights times the same activations: for each entry,
+ * d_y = W d_x as gm_cuda_matmul computes it, with the activations
+ * quantized once for all when every weight reads the same activation
+ * blocks (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_K for Q4_K/Q6_K): one launch fewer
+ * per weight after the first. Otherwise one gm_cuda_matmul each. */
+typedef struct gm_cuda_mm {
+    gm_type type;
+    const void *d_w;
+    size_t row_bytes;
+    uint32_t rows;
+    float *d_y;
+} gm_cuda_mm;
+int gm_cuda_matmul_shared(gm_cuda *cu, const gm_cuda_mm *mm, uint32_t count, uint32_t cols,
+                          const float *d_x, uint32_t n, cm_err *err);
+
 /* d_y = rms_norm(d_x) * d_w per row of n (d_w may be NULL); in place allowed. */
 int gm_cuda_rmsnorm(gm_cuda *cu, const float *d_x, const float *d_w, uint32_t rows,
                     uint32_t n, float eps, float *d_y, cm_err *err);

@@ -14,7 +14,9 @@
  *
  * Fewer launches than operations: each residual add is fused with the
  * post-norm before it and, for a dense FFN, the pre-norm after it
- * (gm_cuda_norm_add_norm: three launches in one, rounded alike).
+ * (gm_cuda_norm_add_norm: three launches in one, rounded alike), and
+ * the projections that read the same input (Q, K, V; up and gate) share
+ * one quantization of it (gm_cuda_matmul_shared).
  *
  * With GEMMA_CUDA_GRAPHS=1 in the environment, single-token steps of
  * dense models are recorded once into a CUDA graph and replayed (every
@@ -103,6 +105,29 @@ static int mm(gm_context *ctx, const gm_weight *w, const float *x, uint32_t n, f
     if (gm_cuda_matmul(dev(ctx), w->type, d, w->row_bytes, (uint32_t)w->ne[1], (uint32_t)w->ne[0],
                        x, n, y, err) < 0)
         return cm_err_prefix(err, "%s", w->name);
+    return 0;
+}
+
+/* y[i] = w[i] x for i < count, x read (and quantized) once
+ * (gm_cuda_matmul_shared); the weights all have x's width. */
+static int mm_shared(gm_context *ctx, const gm_weight *const *w, float *const *y, uint32_t count,
+                     const float *x, uint32_t n, cm_err *err)
+{
+    gm_cuda_mm list[3];
+    if (count > 3)
+        return cm_err_set(err, "mm_shared: %u weights (at most 3)", count);
+    for (uint32_t i = 0; i < count; i++) {
+        const void *d = dw(ctx->model, w[i]);
+        if (d == NULL)
+            return cm_err_set(err, "%s: not on the GPU", w[i]->name);
+        if (w[i]->ne[0] != w[0]->ne[0])
+            return cm_err_set(err, "%s and %s: inputs of %llu and %llu", w[0]->name, w[i]->name,
+                              (unsigned long long)w[0]->ne[0], (unsigned long long)w[i]->ne[0]);
+        list[i] = (gm_cuda_mm){.type = w[i]->type, .d_w = d, .row_bytes = w[i]->row_bytes,
+                               .rows = (uint32_t)w[i]->ne[1], .d_y = y[i]};
+    }
+    if (gm_cuda_matmul_shared(dev(ctx), list, count, (uint32_t)w[0]->ne[0], x, n, err) < 0)
+        return cm_err_prefix(err, "%s", w[0]->name);
     return 0;
 }
 
@@ -398,19 +423,15 @@ static int attention(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
             || gm_cuda_copy2d(cu, v_raw, kvdim * 4, qkv + qdim + kvdim, w * 4, kvdim * 4, n, err) < 0)
             return -1;
     } else {
-        if (mm(ctx, &l->wq, cur, n, q, err) < 0)
+        /* Q, K and V from one quantization of cur */
+        const gm_weight *ws[3] = {&l->wq, &l->wk, &l->wv};
+        float *ys[3] = {q, k_raw, v_raw};
+        const uint32_t count = !lh->has_kv ? 1 : l->wv.data != NULL ? 3 : 2;
+        if (mm_shared(ctx, ws, ys, count, cur, n, err) < 0)
             return -1;
-        if (lh->has_kv) {
-            if (mm(ctx, &l->wk, cur, n, k_raw, err) < 0)
-                return -1;
-            if (l->wv.data != NULL) {
-                if (mm(ctx, &l->wv, cur, n, v_raw, err) < 0)
-                    return -1;
-            } else if (gm_cuda_copy2d(cu, v_raw, (size_t)n * kvdim * 4, k_raw, (size_t)n * kvdim * 4,
-                                      (size_t)n * kvdim * 4, 1, err) < 0) {
-                return -1; /* no attn_v: V is the raw K projection */
-            }
-        }
+        if (count == 2 && gm_cuda_copy2d(cu, v_raw, (size_t)n * kvdim * 4, k_raw,
+                                         (size_t)n * kvdim * 4, (size_t)n * kvdim * 4, 1, err) < 0)
+            return -1; /* no attn_v: V is the raw K projection */
     }
     const int slot = ctx->kv_slot_of_layer[il];
     const uint32_t *pos = cctx(ctx)->step.pos;
@@ -448,7 +469,9 @@ static int ffn_dense(gm_context *ctx, const gm_weight *gate, const gm_weight *up
 {
     const uint32_t ff = (uint32_t)gate->ne[1];
     float *fa = buf(ctx, GM_CB_FF_A), *fb = buf(ctx, GM_CB_FF_B);
-    if (mm(ctx, up, in, n, fb, err) < 0 || mm(ctx, gate, in, n, fa, err) < 0
+    const gm_weight *ws[2] = {up, gate};
+    float *ys[2] = {fb, fa};
+    if (mm_shared(ctx, ws, ys, 2, in, n, err) < 0
         || gm_cuda_geglu(dev(ctx), cmodel(ctx->model)->d_gelu, fa, ff, fb, ff, n, ff, fa, ff, err) < 0)
         return -1;
     return mm(ctx, down, fa, n, out, err);

@@ -326,23 +326,95 @@ __global__ static void mmvq_kernel(const uint8_t *w, size_t row_bytes, uint32_t 
     }
 }
 
-template <int T>
-static int launch_q(gm_cuda *cu, const uint8_t *w, size_t row_bytes, uint32_t rows,
-                    uint32_t cols, const float *x, uint32_t n, float *y, cm_err *err)
+/* The activations as Q8_0 (k false) or Q8_K blocks into the handle's
+ * buffer; NULL with err set on failure. */
+static const uint8_t *quantize_activations(gm_cuda *cu, bool k, const float *x, uint32_t n,
+                                           uint32_t cols, cm_err *err)
 {
-    const bool k = qk_of<T>::QK == 256;
-    const size_t nb = (size_t)n * (cols / qk_of<T>::QK);
+    const size_t nb = (size_t)n * (cols / (k ? 256 : 32));
     /* the quantized activations are smaller than n * cols floats */
     if (gm_cuda_reserve(cu, (size_t)n * cols, err) < 0)
-        return -1;
+        return NULL;
     uint8_t *xq = (uint8_t *)cu->act;
     act_quant_kernel<<<gm_cuda_blocks(nb, 64), 64, 0, cu->stream>>>(x, xq, nb, k);
+    return gm_cuda_launched(err, "activation quantization") < 0 ? NULL : xq;
+}
+
+template <int T>
+static void launch_mmvq(gm_cuda *cu, const uint8_t *w, size_t row_bytes, uint32_t rows,
+                        uint32_t cols, const uint8_t *xq, uint32_t n, float *y)
+{
     const size_t x_row = (size_t)(cols / qk_of<T>::QK) * qk_of<T>::XB;
     for (uint32_t v = 0; v < n; v += MMV_MAX) {
         const uint32_t nv = n - v < MMV_MAX ? n - v : MMV_MAX;
         mmvq_kernel<T><<<(rows + MMV_WARPS - 1) / MMV_WARPS, dim3(32, MMV_WARPS), 0, cu->stream>>>(
             w, row_bytes, rows, cols, xq + (size_t)v * x_row, nv, y + (size_t)v * rows);
     }
+}
+
+/* The mmvq launches of one quantized weight on already quantized
+ * activations; false for a format that is not quantized. */
+static bool launch_mmvq_of(gm_cuda *cu, gm_type type, const uint8_t *w, size_t row_bytes,
+                           uint32_t rows, uint32_t cols, const uint8_t *xq, uint32_t n, float *y)
+{
+    switch (type) {
+    case GM_TYPE_Q4_0: launch_mmvq<GM_TYPE_Q4_0>(cu, w, row_bytes, rows, cols, xq, n, y); return true;
+    case GM_TYPE_Q5_0: launch_mmvq<GM_TYPE_Q5_0>(cu, w, row_bytes, rows, cols, xq, n, y); return true;
+    case GM_TYPE_Q8_0: launch_mmvq<GM_TYPE_Q8_0>(cu, w, row_bytes, rows, cols, xq, n, y); return true;
+    case GM_TYPE_Q4_K: launch_mmvq<GM_TYPE_Q4_K>(cu, w, row_bytes, rows, cols, xq, n, y); return true;
+    case GM_TYPE_Q6_K: launch_mmvq<GM_TYPE_Q6_K>(cu, w, row_bytes, rows, cols, xq, n, y); return true;
+    default: return false;
+    }
+}
+
+/* 1 for the formats whose activations are Q8_K blocks, 0 for Q8_0
+ * blocks, -1 for the others (not quantized). */
+static int act_blocks_k(gm_type type)
+{
+    switch (type) {
+    case GM_TYPE_Q4_0:
+    case GM_TYPE_Q5_0:
+    case GM_TYPE_Q8_0: return 0;
+    case GM_TYPE_Q4_K:
+    case GM_TYPE_Q6_K: return 1;
+    default: return -1;
+    }
+}
+
+template <int T>
+static int launch_q(gm_cuda *cu, const uint8_t *w, size_t row_bytes, uint32_t rows,
+                    uint32_t cols, const float *x, uint32_t n, float *y, cm_err *err)
+{
+    const uint8_t *xq = quantize_activations(cu, qk_of<T>::QK == 256, x, n, cols, err);
+    if (xq == NULL)
+        return -1;
+    launch_mmvq<T>(cu, w, row_bytes, rows, cols, xq, n, y);
+    return gm_cuda_launched(err, "matmul");
+}
+
+extern "C" int gm_cuda_matmul_shared(gm_cuda *cu, const gm_cuda_mm *mm, uint32_t count,
+                                     uint32_t cols, const float *d_x, uint32_t n, cm_err *err)
+{
+    if (count == 0 || n == 0)
+        return 0;
+    const int k = act_blocks_k(mm[0].type);
+    bool same = k >= 0 && cols % (k ? 256 : 32) == 0;
+    for (uint32_t i = 1; i < count && same; i++)
+        same = act_blocks_k(mm[i].type) == k;
+    if (!same) { /* one at a time, each quantizing or rounding its own */
+        for (uint32_t i = 0; i < count; i++)
+            if (gm_cuda_matmul(cu, mm[i].type, mm[i].d_w, mm[i].row_bytes, mm[i].rows, cols, d_x,
+                               n, mm[i].d_y, err) < 0)
+                return -1;
+        return 0;
+    }
+    const uint8_t *xq = quantize_activations(cu, k == 1, d_x, n, cols, err);
+    if (xq == NULL)
+        return -1;
+    for (uint32_t i = 0; i < count; i++)
+        if (mm[i].rows > 0)
+            launch_mmvq_of(cu, mm[i].type, (const uint8_t *)mm[i].d_w, mm[i].row_bytes, mm[i].rows,
+                           cols, xq, n, mm[i].d_y);
     return gm_cuda_launched(err, "matmul");
 }
 

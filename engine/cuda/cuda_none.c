@@ -124,6 +124,13 @@ int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t row_bytes,
     return cm_err_set(err, WHY);
 }
 
+int gm_cuda_matmul_shared(gm_cuda *cu, const gm_cuda_mm *mm, uint32_t count, uint32_t cols,
+                          const float *d_x, uint32_t n, cm_err *err)
+{
+    (void)cu, (void)mm, (void)count, (void)cols, (void)d_x, (void)n;
+    return cm_err_set(err, WHY);
+}
+
 int gm_cuda_rmsnorm(gm_cuda *cu, const float *d_x, const float *d_w, uint32_t rows, uint32_t n,
                     float eps, float *d_y, cm_err *err)
 {

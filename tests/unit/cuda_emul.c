@@ -182,6 +182,18 @@ int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t row_bytes,
     return 0;
 }
 
+int gm_cuda_matmul_shared(gm_cuda *cu, const gm_cuda_mm *mm, uint32_t count, uint32_t cols,
+                          const float *d_x, uint32_t n, cm_err *err)
+{
+    /* the same products, one at a time (sharing the quantized input
+     * changes how many launches, not what each computes) */
+    for (uint32_t i = 0; i < count; i++)
+        if (gm_cuda_matmul(cu, mm[i].type, mm[i].d_w, mm[i].row_bytes, mm[i].rows, cols, d_x, n,
+                           mm[i].d_y, err) < 0)
+            return -1;
+    return 0;
+}
+
 int gm_cuda_rmsnorm(gm_cuda *cu, const float *d_x, const float *d_w, uint32_t rows, uint32_t n,
                     float eps, float *d_y, cm_err *err)
 {

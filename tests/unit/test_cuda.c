@@ -23,6 +23,7 @@
 #include "config.h"
 #include "engine/cuda/cuda.h"
 #include "engine/gemma.h"
+#include "engine/quant/quant.h"
 #include "engine/synth/synth.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -197,6 +198,67 @@ static void test_norm_add_norm_fused(void **state)
     void *bufs[] = {dx, dr, dw, dw2, dt, ds, dy};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
         gm_cuda_free(cu, bufs[i]);
+    gm_cuda_close(cu);
+}
+
+/* gm_cuda_matmul_shared (one quantization of the input for Q4_K and
+ * Q6_K weights; Q8_0 beside them falls back to its own) against one
+ * gm_cuda_matmul each: bit for bit, for 1 and 5 vectors. */
+static void test_matmul_shared(void **state)
+{
+    (void)state;
+    if (!have_device())
+        skip();
+    enum { COLS = 512, ROWS = 40, NV = 5 };
+    static const gm_type types[3] = {GM_TYPE_Q4_K, GM_TYPE_Q6_K, GM_TYPE_Q8_0};
+    static float row[COLS], x[NV * COLS], y_one[NV * ROWS], y_shared[NV * ROWS];
+    gm_cuda *cu = NULL;
+    cm_err err;
+    assert_int_equal(gm_cuda_open(0, &cu, &err), 0);
+    for (int i = 0; i < NV * COLS; i++)
+        x[i] = rand_unit();
+    float *dx = dev_floats(cu, x, NV * COLS);
+    void *dw[3];
+    float *dy[3], *dy2[3];
+    size_t rb[3];
+    for (int t = 0; t < 3; t++) {
+        uint64_t bytes = 0;
+        assert_true(gm_type_row_bytes(types[t], COLS, &bytes));
+        rb[t] = bytes;
+        uint8_t *wq = malloc(rb[t] * ROWS);
+        assert_non_null(wq);
+        for (int r = 0; r < ROWS; r++) {
+            for (int c = 0; c < COLS; c++)
+                row[c] = rand_unit();
+            assert_int_equal(gm_quantize_row(types[t], row, wq + rb[t] * r, COLS), 0);
+        }
+        assert_int_equal(gm_cuda_alloc(cu, rb[t] * ROWS, &dw[t], &err), 0);
+        assert_int_equal(gm_cuda_upload(cu, dw[t], wq, rb[t] * ROWS, &err), 0);
+        free(wq);
+        dy[t] = dev_floats(cu, NULL, NV * ROWS);
+        dy2[t] = dev_floats(cu, NULL, NV * ROWS);
+    }
+    for (uint32_t n = 1; n <= NV; n += NV - 1) {
+        gm_cuda_mm list[3];
+        for (int t = 0; t < 3; t++)
+            list[t] = (gm_cuda_mm){types[t], dw[t], rb[t], ROWS, dy2[t]};
+        for (uint32_t count = 2; count <= 3; count++) {
+            assert_int_equal(gm_cuda_matmul_shared(cu, list, count, COLS, dx, n, &err), 0);
+            for (uint32_t t = 0; t < count; t++) {
+                assert_int_equal(gm_cuda_matmul(cu, types[t], dw[t], rb[t], ROWS, COLS, dx, n,
+                                                dy[t], &err), 0);
+                assert_int_equal(gm_cuda_download(cu, y_one, dy[t], n * ROWS * sizeof(float), &err), 0);
+                assert_int_equal(gm_cuda_download(cu, y_shared, dy2[t], n * ROWS * sizeof(float), &err), 0);
+                assert_memory_equal(y_one, y_shared, n * ROWS * sizeof(float));
+            }
+        }
+    }
+    for (int t = 0; t < 3; t++) {
+        gm_cuda_free(cu, dw[t]);
+        gm_cuda_free(cu, dy[t]);
+        gm_cuda_free(cu, dy2[t]);
+    }
+    gm_cuda_free(cu, dx);
     gm_cuda_close(cu);
 }
 
@@ -444,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_matvec_f16),
         cmocka_unit_test(test_matvec_rejects_bad_input),
         cmocka_unit_test(test_norm_add_norm_fused),
+        cmocka_unit_test(test_matmul_shared),
         cmocka_unit_test(test_prompt_matmul_f16),
         cmocka_unit_test(test_prompt_matmul_bf16),
         cmocka_unit_test(test_prompt_matmul_f32),
