@@ -115,6 +115,8 @@ static int attach(builder *b, cm_yaml_node *n, const yaml_mark_t *m)
         if (n->kind != CM_YAML_SCALAR)
             return fail_at(b->doc, m, b->err, "a key must be a single value, not %s",
                            cm_yaml_kind_name(n->kind));
+        if (strlen(n->text) != n->len)
+            return fail_at(b->doc, m, b->err, "a key must not contain a NUL byte");
         *key = n;
         return 0;
     }

@@ -58,7 +58,7 @@ fuzz_fuzz_config_SOURCES = fuzz/fuzz_config.c daemon/conf.c \
 fuzz_fuzz_config_CPPFLAGS = $(AM_CPPFLAGS) $(YAML_CFLAGS)
 fuzz_fuzz_config_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer,address,undefined
-fuzz_fuzz_config_LDADD = common/libcommon.a $(YAML_LIBS)
+fuzz_fuzz_config_LDADD = $(ENGINE_LIBS) common/libcommon.a $(YAML_LIBS)
 endif
 
 # fuzz_policy: the access-policy parser (policy/) on arbitrary YAML; the

@@ -63,8 +63,6 @@ static int check_name(pctx *c, node *n, const char *what)
             return cm_yaml_fail(n, c->err,
                                 "%s '%s' may only contain letters, digits, '_', '-' and '.'",
                                 what, s);
-    if (strlen(s) != n->len)
-        return cm_yaml_fail(n, c->err, "%s contains a NUL byte", what);
     return 0;
 }
 

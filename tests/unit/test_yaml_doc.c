@@ -108,6 +108,7 @@ static void test_refused_constructs(void **state)
     parse_err("a: 1\n---\nb: 2\n", NULL,
               "t.yaml:2:1: the file holds one YAML document, not several (a second starts here)");
     parse_err("? [a, b]\n: 1\n", NULL, "t.yaml:1:3: a key must be a single value, not a list");
+    parse_err("\"a\\0b\": 1\n", NULL, "t.yaml:1:1: a key must not contain a NUL byte");
     parse_err("a: [1, 2\n", NULL,
               "t.yaml:2:1: YAML syntax error: did not find expected ',' or ']' while parsing a "
               "flow sequence");
