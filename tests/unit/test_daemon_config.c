@@ -271,6 +271,29 @@ static void test_syntax_error_and_empty(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/gemmad.yaml"));
 }
 
+/* Errors from the shared reader (common/yaml_doc.h) give file, line and
+ * column, and the key with what it expected. */
+static void test_errors_give_line_and_column(void **state)
+{
+    (void)state;
+    gmd_config cfg;
+    cm_err err;
+    assert_int_equal(parse_with("limits:\n  queue_depth: 0\n", &cfg, &err), -1);
+    assert_string_equal(err.msg, "t.yaml:10:16: limits.queue_depth: expected a whole number in "
+                                 "1..100000, not '0'");
+    assert_int_equal(parse_with("security:\n  privsep: maybe\n", &cfg, &err), -1);
+    assert_string_equal(err.msg, "t.yaml:10:12: security.privsep: expected true or false (or "
+                                 "yes, no), not 'maybe'");
+    assert_int_equal(parse_with("models:\n  - {name: a, path: /a, device: cpu, name: b}\n", &cfg,
+                                &err), -1);
+    assert_string_equal(err.msg, "t.yaml:10:38: duplicate key 'name' (first given at 10:6)");
+    assert_int_equal(parse_with("engine: &e {threads: 1}\nshutdown: *e\n", &cfg, &err), -1);
+    assert_string_equal(err.msg, "t.yaml:10:11: aliases (*name) are not allowed in a config file");
+    assert_int_equal(parse("- listen\n", &cfg, &err), -1);
+    assert_string_equal(err.msg, "t.yaml:1:1: the top level: expected a mapping (key: value), "
+                                 "not a list");
+}
+
 /* The shipped example must be valid. */
 static void test_shipped_example(void **state)
 {
@@ -298,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_tls_min_version),
         cmocka_unit_test(test_required_and_models),
         cmocka_unit_test(test_syntax_error_and_empty),
+        cmocka_unit_test(test_errors_give_line_and_column),
         cmocka_unit_test(test_shipped_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
