@@ -47,6 +47,7 @@ usage() {
 usage: bench/engine_vs_ref.sh [--quick] [-p N_PROMPT] [-n N_GEN] [-t THREADS] [-r REPS]
                               [--rounds K] [--vocab V] [--types "T ..."] [--moe-types "T ..."]
                               [--refq-shapes "S ..."] [--refq-types "T ..."] [--cpu PATH]
+                              [--keep DIR]
 
   --quick        e2b in q4_0 and tiny-moe in q4_0, -p 64 -n 16 -r 1, one round,
                  no reference-quantized rows (unless --refq-shapes follows)
@@ -62,6 +63,8 @@ usage: bench/engine_vs_ref.sh [--quick] [-p N_PROMPT] [-n N_GEN] [-t THREADS] [-
                  layers, vocab 262144), e4b12, e2b7 (default "e2b e4b12"; "" skips)
   --refq-types "..."   reference quantizer types (default "q4_k_m q8_0")
   --cpu PATH     avx512, avx2 or scalar on both sides (default: each side's best)
+  --keep DIR     keep the reference-quantized files in DIR (named SHAPE-TYPE.gguf)
+                 and reuse them on later runs, skipping synth and quantizer
 EOF
 }
 
@@ -77,6 +80,7 @@ types="q4_0 q8_0 q4_k f16"
 moe_types="q4_0 q8_0"
 moe_preset=26b-a4b moe_layers=2
 refq_shapes="e2b e4b12" refq_types="q4_k_m q8_0" refq_given=0
+keep_dir=
 cpu_path=
 quick=0
 
@@ -98,6 +102,7 @@ while [ $# -gt 0 ]; do
         --refq-shapes) refq_shapes=$2 refq_given=1 ;;
         --refq-types) refq_types=$2 ;;
         --cpu) cpu_path=$2 ;;
+        --keep) keep_dir=$2 ;;
         *) usage >&2; exit 2 ;;
     esac
     shift 2
@@ -107,6 +112,7 @@ if [ "$quick" = 1 ]; then
     moe_preset=tiny-moe moe_layers=''
     [ "$refq_given" = 1 ] || refq_shapes=''
 fi
+[ -z "$keep_dir" ] || [ -d "$keep_dir" ] || die_usage "--keep: '$keep_dir' is not a directory"
 for sh in $refq_shapes; do
     case $sh in
         e2b|e4b12|e2b7) ;;
@@ -300,28 +306,40 @@ bench_model() {
     rm -f "$model"
 }
 
-# bench_refq LABEL SYNTH-ARGS... -- an F16 file of that shape, quantized by
-# the reference's quantizer to each --refq-types type, measured.
+# bench_refq SHAPE LABEL SYNTH-ARGS... -- an F16 file of that shape,
+# quantized by the reference's quantizer to each --refq-types type,
+# measured. With --keep, a quantized file already in the keep directory is
+# used as it is, and a new one is left there.
 bench_refq() {
-    label=$1
-    shift
+    shape=$1 label=$2
+    shift 2
     src="$work/src-f16.gguf"
-    if ! "$gemma_run" synth "$@" --type f16 -o "$src" >"$work/synth.out" 2>&1; then
-        echo "engine_vs_ref.sh: gemma-run synth $* --type f16 failed:" >&2
-        cat "$work/synth.out" >&2
-        failures=$((failures + 1))
-        return
-    fi
     for qt in $refq_types; do
-        model="$work/model-$qt.gguf"
-        if ! "$work/ref_quantize" "$src" "$model" "$qt" "$threads" >"$work/quant.out" 2>&1; then
-            echo "engine_vs_ref.sh: the reference quantizer failed on $label $qt:" >&2
-            cat "$work/quant.out" >&2
-            failures=$((failures + 1))
-            continue
+        if [ -n "$keep_dir" ]; then
+            model="$keep_dir/$shape-$qt.gguf"
+        else
+            model="$work/model-$qt.gguf"
+        fi
+        if [ ! -s "$model" ]; then
+            if [ ! -s "$src" ] &&
+                ! "$gemma_run" synth "$@" --type f16 -o "$src" >"$work/synth.out" 2>&1; then
+                echo "engine_vs_ref.sh: gemma-run synth $* --type f16 failed:" >&2
+                cat "$work/synth.out" >&2
+                failures=$((failures + 1))
+                rm -f "$src"
+                return
+            fi
+            if ! "$work/ref_quantize" "$src" "$model.part" "$qt" "$threads" >"$work/quant.out" 2>&1; then
+                echo "engine_vs_ref.sh: the reference quantizer failed on $label $qt:" >&2
+                cat "$work/quant.out" >&2
+                failures=$((failures + 1))
+                rm -f "$model.part"
+                continue
+            fi
+            mv "$model.part" "$model"
         fi
         bench_file "$label" "$qt" "$model"
-        rm -f "$model"
+        [ -n "$keep_dir" ] || rm -f "$model"
     done
     rm -f "$src"
 }
@@ -339,9 +357,9 @@ for t in $moe_types; do
 done
 for sh in $refq_shapes; do
     case $sh in
-        e2b) bench_refq "e2b (35 layers, refq)" --preset e2b --vocab 262144 ;;
-        e4b12) bench_refq "e4b (12 layers, refq)" --preset e4b --layers 12 --vocab 262144 ;;
-        e2b7) bench_refq "e2b (7 layers, refq)" --preset e2b --layers 7 --vocab "$vocab" ;;
+        e2b) bench_refq e2b "e2b (35 layers, refq)" --preset e2b --vocab 262144 ;;
+        e4b12) bench_refq e4b12 "e4b (12 layers, refq)" --preset e4b --layers 12 --vocab 262144 ;;
+        e2b7) bench_refq "e2b7-v$vocab" "e2b (7 layers, refq)" --preset e2b --layers 7 --vocab "$vocab" ;;
     esac
 done
 echo "# read bandwidth used for the roofs: best $bandwidth GB/s"

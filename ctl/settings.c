@@ -1,105 +1,80 @@
 /*
  * ctl/settings.c -- gemmactl's settings in layers (file, environment,
  * flags) and the default endpoint read from gemmad.yaml. See settings.h.
+ * The YAML is read by the shared reader (common/yaml_doc.h).
  */
 #include "ctl/settings.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <yaml.h>
+#include "common/yaml_doc.h"
 
 #ifndef CTL_SYSCONFDIR
 #define CTL_SYSCONFDIR "/etc"
 #endif
 
-#define CTL_FILE_MAX (1u << 20)
+/* A gemmactl config or a gemmad.yaml read here is small. */
+static const cm_yaml_limits ctl_yaml_limits = {.max_bytes = 1u << 20};
 
-/* Read a whole small file; *found = 0 and no error when it does not exist. */
-static int read_file(const char *path, char **text, size_t *len, int *found, cm_err *err)
+/* Where `key` goes in `out`, and whether a relative path in it is taken
+ * relative to the config file's folder; NULL for an unknown key. */
+static char *setting_slot(ctl_settings *out, const char *key, bool *relative)
 {
-    *text = NULL;
-    *len = 0;
-    *found = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        if (errno == ENOENT)
-            return 0;
-        return cm_err_errno(err, "cannot open %s", path);
-    }
-    char *buf = malloc(CTL_FILE_MAX + 1);
-    if (buf == NULL) {
-        fclose(f);
-        return cm_err_set(err, "%s: out of memory", path);
-    }
-    size_t n = fread(buf, 1, CTL_FILE_MAX + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return cm_err_set(err, "cannot read %s", path);
-    }
-    if (n > CTL_FILE_MAX) {
-        free(buf);
-        return cm_err_set(err, "%s: larger than 1 MiB", path);
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    *found = 1;
-    return 0;
-}
-
-static int load_doc(yaml_document_t *doc, const char *text, size_t len, const char *name,
-                    cm_err *err)
-{
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser))
-        return cm_err_set(err, "%s: cannot start the YAML parser", name);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    int ok = yaml_parser_load(&parser, doc);
-    if (!ok) {
-        cm_err_set(err, "%s:%zu: %s", name, parser.problem_mark.line + 1,
-                   parser.problem ? parser.problem : "invalid YAML");
-        yaml_parser_delete(&parser);
-        return -1;
-    }
-    yaml_parser_delete(&parser);
-    return 0;
-}
-
-static const char *scalar(yaml_node_t *n)
-{
-    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-/* Value of `key` in mapping `map`, or NULL. */
-static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
-{
-    if (map == NULL || map->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        const char *k = scalar(yaml_document_get_node(doc, p->key));
-        if (k && strcmp(k, key) == 0)
-            return yaml_document_get_node(doc, p->value);
-    }
+    *relative = false;
+    if (strcmp(key, "url") == 0)
+        return out->url;
+    if (strcmp(key, "model") == 0)
+        return out->model;
+    *relative = true;
+    if (strcmp(key, "socket") == 0)
+        return out->socket;
+    if (strcmp(key, "cert") == 0)
+        return out->cert;
+    if (strcmp(key, "key") == 0)
+        return out->key;
+    if (strcmp(key, "ca") == 0)
+        return out->ca;
     return NULL;
 }
 
-static int set_path(char *dst, const char *value, const char *base_dir, bool relative_ok,
-                    const char *name, size_t line, const char *key, cm_err *err)
+static int set_path(char *dst, const cm_yaml_node *v, const char *base_dir, bool relative_ok,
+                    const char *key, cm_err *err)
 {
+    const char *value;
+    if (cm_yaml_text(v, key, &value, err) < 0)
+        return -1;
     int n;
     if (relative_ok && base_dir && value[0] != '/' && value[0] != '\0')
         n = snprintf(dst, CTL_SETTING_MAX, "%s/%s", base_dir, value);
     else
         n = snprintf(dst, CTL_SETTING_MAX, "%s", value);
     if (n < 0 || n >= CTL_SETTING_MAX)
-        return cm_err_set(err, "%s:%zu: %s is too long", name, line, key);
+        return cm_yaml_fail(v, err, "%s: expected at most %d characters", key,
+                            CTL_SETTING_MAX - 1);
+    return 0;
+}
+
+/* The settings a loaded document says (an empty one says nothing). */
+static int settings_from_doc(const cm_yaml_doc *doc, const char *base_dir, ctl_settings *out,
+                             cm_err *err)
+{
+    const cm_yaml_node *root = cm_yaml_root(doc);
+    if (root == NULL)
+        return 0;
+    if (cm_yaml_expect(root, CM_YAML_MAPPING, "the settings (socket, url, cert, key, ca, model)",
+                       err) < 0)
+        return -1;
+    for (size_t i = 0; i < root->n; i++) {
+        bool relative;
+        char *dst = setting_slot(out, root->keys[i]->text, &relative);
+        if (dst == NULL)
+            return cm_yaml_fail(root->keys[i], err, "unknown setting '%s' (known: socket, url, "
+                                "cert, key, ca, model)", root->keys[i]->text);
+        if (set_path(dst, root->items[i], base_dir, relative, root->keys[i]->text, err) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -107,71 +82,24 @@ int ctl_settings_parse(const char *text, size_t len, const char *name, const cha
                        ctl_settings *out, cm_err *err)
 {
     memset(out, 0, sizeof(*out));
-    yaml_document_t doc;
-    if (load_doc(&doc, text, len, name, err) < 0)
+    cm_yaml_doc *doc;
+    if (cm_yaml_parse(text, len, name, &ctl_yaml_limits, &doc, err) < 0)
         return -1;
-    int rc = 0;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root == NULL)
-        goto out; /* an empty file sets nothing */
-    if (root->type != YAML_MAPPING_NODE) {
-        rc = cm_err_set(err, "%s:%zu: expected a mapping of settings (socket, url, cert, key, "
-                        "ca, model)", name, root->start_mark.line + 1);
-        goto out;
-    }
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *kn = yaml_document_get_node(&doc, p->key);
-        yaml_node_t *vn = yaml_document_get_node(&doc, p->value);
-        const char *k = scalar(kn);
-        size_t line = kn ? kn->start_mark.line + 1 : 0;
-        if (k == NULL) {
-            rc = cm_err_set(err, "%s:%zu: keys must be plain names", name, line);
-            goto out;
-        }
-        const char *v = scalar(vn);
-        if (v == NULL) {
-            rc = cm_err_set(err, "%s:%zu: %s must be a string", name, line, k);
-            goto out;
-        }
-        char *dst = NULL;
-        bool rel = false;
-        if (strcmp(k, "socket") == 0)
-            dst = out->socket, rel = true;
-        else if (strcmp(k, "url") == 0)
-            dst = out->url;
-        else if (strcmp(k, "cert") == 0)
-            dst = out->cert, rel = true;
-        else if (strcmp(k, "key") == 0)
-            dst = out->key, rel = true;
-        else if (strcmp(k, "ca") == 0)
-            dst = out->ca, rel = true;
-        else if (strcmp(k, "model") == 0)
-            dst = out->model;
-        if (dst == NULL) {
-            rc = cm_err_set(err, "%s:%zu: unknown setting '%s' (known: socket, url, cert, key, "
-                            "ca, model)", name, line, k);
-            goto out;
-        }
-        if (set_path(dst, v, base_dir, rel, name, line, k, err) < 0) {
-            rc = -1;
-            goto out;
-        }
-    }
-out:
-    yaml_document_delete(&doc);
+    int rc = settings_from_doc(doc, base_dir, out, err);
+    cm_yaml_free(doc);
     return rc;
 }
 
 int ctl_settings_load(const char *path, ctl_settings *out, int *found, cm_err *err)
 {
     memset(out, 0, sizeof(*out));
-    char *text;
-    size_t len;
-    if (read_file(path, &text, &len, found, err) < 0)
+    cm_yaml_doc *doc;
+    *found = 0;
+    if (cm_yaml_load(path, &ctl_yaml_limits, true, &doc, err) < 0)
         return -1;
-    if (!*found)
+    if (doc == NULL)
         return 0;
+    *found = 1;
     char dir[CTL_SETTING_MAX];
     snprintf(dir, sizeof(dir), "%s", path);
     char *slash = strrchr(dir, '/');
@@ -181,11 +109,10 @@ int ctl_settings_load(const char *path, ctl_settings *out, int *found, cm_err *e
         *slash = '\0';
     else
         snprintf(dir, sizeof(dir), ".");
-    int rc = ctl_settings_parse(text, len, path, dir, out, err);
-    free(text);
+    int rc = settings_from_doc(doc, dir, out, err);
+    cm_yaml_free(doc);
     return rc;
 }
-
 static void env_copy(char *dst, ctl_getenv_fn get, const char *name)
 {
     const char *v = get(name);
@@ -236,30 +163,36 @@ int ctl_settings_user_path(ctl_getenv_fn get, char *out, size_t n, cm_err *err)
     return 0;
 }
 
-int ctl_gemmad_socket(const char *gemmad_yaml, char *out, size_t n, int *found, cm_err *err)
+/* The text at SECTION.KEY (or SECTION.SUB.KEY) of a gemmad.yaml, copied
+ * into out[n]; "" when it is not there. */
+static int gemmad_value(const char *gemmad_yaml, const char *const *path, size_t depth,
+                        const char *what, char *out, size_t n, int *found, cm_err *err)
 {
     out[0] = '\0';
-    char *text;
-    size_t len;
-    if (read_file(gemmad_yaml, &text, &len, found, err) < 0)
+    cm_yaml_doc *doc;
+    *found = 0;
+    if (cm_yaml_load(gemmad_yaml, &ctl_yaml_limits, true, &doc, err) < 0)
         return -1;
-    if (!*found)
+    if (doc == NULL)
         return 0;
-    yaml_document_t doc;
-    int rc = load_doc(&doc, text, len, gemmad_yaml, err);
-    free(text);
-    if (rc < 0)
-        return -1;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    const char *path = scalar(map_get(&doc, map_get(&doc, map_get(&doc, root, "listen"), "unix"),
-                                      "path"));
-    if (path) {
-        int w = snprintf(out, n, "%s", path);
+    *found = 1;
+    const cm_yaml_node *v = cm_yaml_root(doc);
+    for (size_t i = 0; i < depth; i++)
+        v = cm_yaml_get(v, path[i]);
+    int rc = 0;
+    if (v != NULL && v->kind == CM_YAML_SCALAR) {
+        int w = snprintf(out, n, "%s", v->text);
         if (w < 0 || (size_t)w >= n)
-            rc = cm_err_set(err, "%s: listen.unix.path is too long", gemmad_yaml);
+            rc = cm_yaml_fail(v, err, "%s: expected at most %zu characters", what, n - 1);
     }
-    yaml_document_delete(&doc);
+    cm_yaml_free(doc);
     return rc;
+}
+
+int ctl_gemmad_socket(const char *gemmad_yaml, char *out, size_t n, int *found, cm_err *err)
+{
+    static const char *const path[] = {"listen", "unix", "path"};
+    return gemmad_value(gemmad_yaml, path, 3, "listen.unix.path", out, n, found, err);
 }
 
 static int one_endpoint(const ctl_settings *s, const char *where, cm_err *err)
@@ -307,25 +240,8 @@ int ctl_settings_resolve(const ctl_settings *flags, ctl_getenv_fn get, const cha
 int ctl_gemmad_setting(const char *gemmad_yaml, const char *section, const char *key, char *out,
                        size_t n, int *found, cm_err *err)
 {
-    out[0] = '\0';
-    char *text;
-    size_t len;
-    if (read_file(gemmad_yaml, &text, &len, found, err) < 0)
-        return -1;
-    if (!*found)
-        return 0;
-    yaml_document_t doc;
-    int rc = load_doc(&doc, text, len, gemmad_yaml, err);
-    free(text);
-    if (rc < 0)
-        return -1;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    const char *v = scalar(map_get(&doc, map_get(&doc, root, section), key));
-    if (v) {
-        int w = snprintf(out, n, "%s", v);
-        if (w < 0 || (size_t)w >= n)
-            rc = cm_err_set(err, "%s: %s.%s is too long", gemmad_yaml, section, key);
-    }
-    yaml_document_delete(&doc);
-    return rc;
+    const char *const path[] = {section, key};
+    char what[128];
+    snprintf(what, sizeof(what), "%s.%s", section, key);
+    return gemmad_value(gemmad_yaml, path, 2, what, out, n, found, err);
 }

@@ -34,7 +34,7 @@ typedef char *(*ctl_getenv_fn)(const char *name);
 
 /* Parse the YAML of a gemmactl config file: a mapping with the keys
  * socket, url, cert, key, ca, model (strings). `name` names the file in
- * messages ("config.yaml:3: ..."). Relative cert/key/ca paths are taken
+ * messages ("config.yaml:3:1: ..."). Relative cert/key/ca paths are taken
  * relative to `base_dir` (NULL: as given). */
 int ctl_settings_parse(const char *text, size_t len, const char *name, const char *base_dir,
                        ctl_settings *out, cm_err *err);

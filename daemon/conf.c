@@ -1,29 +1,23 @@
 /*
- * daemon/conf.c -- parse gemmad.yaml (libyaml document API) into a
- * gmd_config, checking every key and value against gemmad.yaml(5).
+ * daemon/conf.c -- parse gemmad.yaml into a gmd_config, checking every
+ * key and value against gemmad.yaml(5). The YAML is read by the shared
+ * reader (common/yaml_doc.h).
  *
  * Unknown keys, duplicate keys, wrong node kinds and out-of-range values
- * are all errors, reported as "FILE:LINE: message" (LINE is 1-based).
+ * are all errors, reported as "FILE:LINE:COL: KEY: what is wrong"
+ * (LINE and COL are 1-based).
  */
 #include "daemon/conf.h"
 
 #include <errno.h>
 #include <grp.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "common/log.h"
+#include "common/yaml_doc.h"
 #include "engine/gemma.h"
-
-typedef struct cfg_parser {
-    yaml_document_t *doc;
-    const char *name;
-    cm_err *err;
-} cfg_parser;
 
 void gmd_config_defaults(gmd_config *cfg)
 {
@@ -57,566 +51,458 @@ void gmd_config_defaults(gmd_config *cfg)
     cfg->watchdog_ms = 0;
 }
 
-static int line_of(const yaml_node_t *n)
-{
-    return (int)n->start_mark.line + 1;
-}
+/* Every key is read by a `..._pair` function: one `if` per key, calling a
+ * typed getter of common/yaml_doc.h with the key's full name (used in
+ * "FILE:LINE:COL: KEY: expected ..." messages). */
+typedef int (*pair_fn)(void *ctx, const cm_yaml_node *k, const cm_yaml_node *v, cm_err *err);
 
-static int fail(cfg_parser *p, const yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(cfg_parser *p, const yaml_node_t *n, const char *fmt, ...)
+/* Call fn for each pair of mapping `map` (the reader has already refused
+ * duplicate keys). */
+static int each_pair(const cm_yaml_node *map, const char *where, pair_fn fn, void *ctx,
+                     cm_err *err)
 {
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return cm_err_set(p->err, "%s:%d: %s", p->name, n ? line_of(n) : 0, msg);
-}
-
-/* A scalar's text, or an error naming the key. */
-static int scalar(cfg_parser *p, const yaml_node_t *n, const char *key, const char **out)
-{
-    if (n->type != YAML_SCALAR_NODE)
-        return fail(p, n, "%s must be a single value", key);
-    *out = (const char *)n->data.scalar.value;
-    return 0;
-}
-
-static int get_string(cfg_parser *p, const yaml_node_t *n, const char *key, char *dst,
-                      size_t cap)
-{
-    const char *s = NULL;
-    if (scalar(p, n, key, &s) < 0)
+    if (cm_yaml_expect(map, CM_YAML_MAPPING, where, err) < 0)
         return -1;
-    if (strlen(s) >= cap)
-        return fail(p, n, "%s is too long", key);
-    if (strlen(s) != n->data.scalar.length)
-        return fail(p, n, "%s contains a NUL byte", key);
-    memcpy(dst, s, strlen(s) + 1);
-    return 0;
-}
-
-static int get_u32(cfg_parser *p, const yaml_node_t *n, const char *key, uint32_t lo,
-                   uint32_t hi, uint32_t *out)
-{
-    const char *s = NULL;
-    if (scalar(p, n, key, &s) < 0)
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v < lo || v > hi) {
-        char range[64];
-        snprintf(range, sizeof(range), "%u..%u", lo, hi);
-        return fail(p, n, "%s must be an integer in %s", key, range);
-    }
-    *out = (uint32_t)v;
-    return 0;
-}
-
-static int get_bool(cfg_parser *p, const yaml_node_t *n, const char *key, bool *out)
-{
-    const char *s = NULL;
-    if (scalar(p, n, key, &s) < 0)
-        return -1;
-    if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0) {
-        *out = true;
-        return 0;
-    }
-    if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0) {
-        *out = false;
-        return 0;
-    }
-    return fail(p, n, "%s must be true or false", key);
-}
-
-/* Walk a mapping: for each pair call fn(key text, value node); duplicate
- * keys are rejected. */
-typedef int (*pair_fn)(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
-                       yaml_node_t *v);
-
-static int each_pair(cfg_parser *p, yaml_node_t *map, const char *where, pair_fn fn,
-                     void *ctx)
-{
-    if (map->type != YAML_MAPPING_NODE)
-        return fail(p, map, "%s must be a mapping of keys to values", where);
-    for (yaml_node_pair_t *a = map->data.mapping.pairs.start;
-         a < map->data.mapping.pairs.top; a++) {
-        yaml_node_t *k = yaml_document_get_node(p->doc, a->key);
-        yaml_node_t *v = yaml_document_get_node(p->doc, a->value);
-        if (k == NULL || v == NULL)
-            return cm_err_set(p->err, "%s: malformed document", p->name);
-        if (k->type != YAML_SCALAR_NODE)
-            return fail(p, k, "keys in %s must be plain words", where);
-        const char *ks = (const char *)k->data.scalar.value;
-        for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++) {
-            yaml_node_t *k2 = yaml_document_get_node(p->doc, b->key);
-            if (k2 && k2->type == YAML_SCALAR_NODE &&
-                strcmp((const char *)k2->data.scalar.value, ks) == 0)
-                return fail(p, k, "duplicate key '%s' in %s", ks, where);
-        }
-        if (fn(p, ctx, ks, k, v) < 0)
+    for (size_t i = 0; i < map->n; i++)
+        if (fn(ctx, map->keys[i], map->items[i], err) < 0)
             return -1;
-    }
     return 0;
 }
 
-static int unknown(cfg_parser *p, yaml_node_t *k, const char *key, const char *where)
+static bool is(const cm_yaml_node *k, const char *key)
 {
-    return fail(p, k, "unknown key '%s' in %s", key, where);
+    return strcmp(k->text, key) == 0;
 }
 
 /* ---- listen ---- */
 
-static int unix_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
-                     yaml_node_t *v)
+static int unix_mode(gmd_config *c, const cm_yaml_node *v, cm_err *err)
 {
-    gmd_config *c = ctx;
-    if (strcmp(key, "path") == 0)
-        return get_string(p, v, "listen.unix.path", c->unix_path, sizeof(c->unix_path));
-    if (strcmp(key, "mode") == 0) {
-        const char *s = NULL;
-        if (scalar(p, v, "listen.unix.mode", &s) < 0)
-            return -1;
-        char *end;
-        errno = 0;
-        unsigned long m = strtoul(s, &end, 8);
-        if (s[0] < '0' || s[0] > '7' || *end != '\0' || errno != 0 || m > 0777)
-            return fail(p, v, "listen.unix.mode must be octal permission bits like %s", "\"0660\"");
-        c->unix_mode = (unsigned)m;
-        return 0;
-    }
-    if (strcmp(key, "group") == 0) {
-        if (get_string(p, v, "listen.unix.group", c->unix_group, sizeof(c->unix_group)) < 0)
-            return -1;
-        struct group *g = getgrnam(c->unix_group);
-        if (g == NULL)
-            return fail(p, v, "listen.unix.group: no group named '%s'", c->unix_group);
-        c->unix_gid = g->gr_gid;
-        c->unix_has_group = true;
-        return 0;
-    }
-    return unknown(p, k, key, "listen.unix");
+    const char *s = NULL;
+    if (cm_yaml_text(v, "listen.unix.mode", &s, err) < 0)
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long m = strtoul(s, &end, 8);
+    if (s[0] < '0' || s[0] > '7' || *end != '\0' || errno != 0 || m > 0777)
+        return cm_yaml_fail(v, err, "listen.unix.mode: expected octal permission bits like "
+                            "\"0660\", not '%s'", s);
+    c->unix_mode = (unsigned)m;
+    return 0;
 }
 
-static int tcp_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
-                    yaml_node_t *v)
+static int unix_group(gmd_config *c, const cm_yaml_node *v, cm_err *err)
+{
+    if (cm_yaml_string(v, "listen.unix.group", c->unix_group, sizeof(c->unix_group), err) < 0)
+        return -1;
+    struct group *g = getgrnam(c->unix_group);
+    if (g == NULL)
+        return cm_yaml_fail(v, err, "listen.unix.group: no group named '%s'", c->unix_group);
+    c->unix_gid = g->gr_gid;
+    c->unix_has_group = true;
+    return 0;
+}
+
+static int unix_pair(void *ctx, const cm_yaml_node *k, const cm_yaml_node *v, cm_err *err)
+{
+    gmd_config *c = ctx;
+    if (is(k, "path"))
+        return cm_yaml_string(v, "listen.unix.path", c->unix_path, sizeof(c->unix_path), err);
+    if (is(k, "mode"))
+        return unix_mode(c, v, err);
+    if (is(k, "group"))
+        return unix_group(c, v, err);
+    return cm_yaml_unknown_key(k, "in listen.unix", NULL, err);
+}
+
+static int tcp_pair(void *ctx, const cm_yaml_node *k, const cm_yaml_node *v, cm_err *err)
 {
     gmd_config *c = ctx;
     uint32_t u;
-    if (strcmp(key, "address") == 0)
-        return get_string(p, v, "listen.tcp.address", c->tcp_address,
-                          sizeof(c->tcp_address));
-    if (strcmp(key, "port") == 0) {
-        if (get_u32(p, v, "listen.tcp.port", 0, 65535, &u) < 0)
+    if (is(k, "address"))
+        return cm_yaml_string(v, "listen.tcp.address", c->tcp_address,
+                              sizeof(c->tcp_address), err);
+    if (is(k, "port")) {
+        if (cm_yaml_u32(v, "listen.tcp.port", 0, 65535, &u, err) < 0)
             return -1;
         c->tcp_port = (uint16_t)u;
         return 0;
     }
-    if (strcmp(key, "backlog") == 0) {
-        if (get_u32(p, v, "listen.tcp.backlog", 1, 65535, &u) < 0)
+    if (is(k, "backlog")) {
+        if (cm_yaml_u32(v, "listen.tcp.backlog", 1, 65535, &u, err) < 0)
             return -1;
         c->tcp_backlog = (int)u;
         return 0;
     }
-    return unknown(p, k, key, "listen.tcp");
+    return cm_yaml_unknown_key(k, "in listen.tcp", NULL, err);
 }
 
-static int listen_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
-                       yaml_node_t *v)
+static int listen_pair(void *ctx, const cm_yaml_node *k, const cm_yaml_node *v, cm_err *err)
 {
     gmd_config *c = ctx;
-    if (strcmp(key, "unix") == 0) {
+    if (is(k, "unix")) {
         c->unix_enabled = true;
-        return each_pair(p, v, "listen.unix", unix_pair, c);
+        return each_pair(v, "listen.unix", unix_pair, c, err);
     }
-    if (strcmp(key, "tcp") == 0) {
+    if (is(k, "tcp")) {
         c->tcp_enabled = true;
-        return each_pair(p, v, "listen.tcp", tcp_pair, c);
+        return each_pair(v, "listen.tcp", tcp_pair, c, err);
     }
-    return unknown(p, k, key, "listen");
+    return cm_yaml_unknown_key(k, "in listen", NULL, err);
 }
 
 /* ---- tls ---- */
 
-static int tls_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
-                    yaml_node_t *v)
+static int tls_pair(void *ctx, const cm_yaml_node *k, const cm_yaml_node *v, cm_err *err)
 {
     gmd_config *c = ctx;
-    if (strcmp(key, "certificate") == 0)
-        return get_string(p, v, "tls.certificate", c->tls_certificate,
-                          sizeof(c->tls_certificate));
-    if (strcmp(key, "private_key") == 0)
-        return get_string(p, v, "tls.private_key", c->tls_private_key,
-                          sizeof(c->tls_private_key));
-    if (strcmp(key, "client_ca") == 0)
-        return get_string(p, v, "tls.client_ca", c->tls_client_ca, sizeof(c->tls_client_ca));
-    if (strcmp(key, "crl") == 0)
-        return get_string(p, v, "tls.crl", c->tls_crl, sizeof(c->tls_crl));
-    if (strcmp(key, "ciphers") == 0)
-        return get_string(p, v, "tls.ciphers", c->tls_ciphers, sizeof(c->tls_ciphers));
-    if (strcmp(key, "ciphersuites") == 0)
-        return get_string(p, v, "tls.ciphersuites", c->tls_ciphersuites,
-                          sizeof(c->tls_ciphersuites));
-    if (strcmp(key, "min_version") == 0) {
-        if (get_string(p, v, "tls.min_version", c->tls_min_version,
-                       sizeof(c->tls_min_version)) < 0)
+    if (is(k, "certificate"))
+        return cm_yaml_string(v, "tls.certificate", c->tls_certificate,
+                              sizeof(c->tls_certificate), err);
+    if (is(k, "private_key"))
+        return cm_yaml_string(v, "tls.private_key", c->tls_private_key,
+                              sizeof(c->tls_private_key), err);
+    if (is(k, "client_ca"))
+        return cm_yaml_string(v, "tls.client_ca", c->tls_client_ca, sizeof(c->tls_client_ca),
+                              err);
+    if (is(k, "crl"))
+        return cm_yaml_string(v, "tls.crl", c->tls_crl, sizeof(c->tls_crl), err);
+    if (is(k, "ciphers"))
+        return cm_yaml_string(v, "tls.ciphers", c->tls_ciphers, sizeof(c->tls_ciphers), err);
+    if (is(k, "ciphersuites"))
+        return cm_yaml_string(v, "tls.ciphersuites", c->tls_ciphersuites,
+                              sizeof(c->tls_ciphersuites), err);
+    if (is(k, "min_version")) {
+        static const cm_yaml_enum versions[] = {{"1.2", 2}, {"1.3", 3}};
+        int ver;
+        if (cm_yaml_enum_get(v, "tls.min_version", versions, 2, &ver, err) < 0)
             return -1;
-        if (strcmp(c->tls_min_version, "1.2") != 0 && strcmp(c->tls_min_version, "1.3") != 0)
-            return fail(p, v, "tls.min_version must be \"1.2\" or \"1.3\"");
+        snprintf(c->tls_min_version, sizeof(c->tls_min_version), "1.%d", ver);
         return 0;
     }
-    if (strcmp(key, "handshake_timeout_ms") == 0)
-        return get_u32(p, v, "tls.handshake_timeout_ms", 100, 600000,
-                       &c->handshake_timeout_ms);
-    return unknown(p, k, key, "tls");
+    if (is(k, "handshake_timeout_ms"))
+        return cm_yaml_u32(v, "tls.handshake_timeout_ms", 100, 600000,
+                           &c->handshake_timeout_ms, err);
+    return cm_yaml_unknown_key(k, "in tls", NULL, err);
 }
 
 /* ---- limits, engine, shutdown, security, systemd ---- */
 
-static int limits_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
-                       yaml_node_t *v)
+static int limits_pair(void *ctx, const cm_yaml_node *k, const cm_yaml_node *v, cm_err *err)
 {
     gmd_config *c = ctx;
-    static const struct {
-        const char *key;
-        size_t off;
-        uint32_t lo, hi;
-    } keys[] = {
-        {"max_header_bytes", offsetof(gmd_config, max_header_bytes), 256, 1048576},
-        {"max_headers", offsetof(gmd_config, max_headers), 4, 1024},
-        {"max_body_bytes", offsetof(gmd_config, max_body_bytes), 64, 268435456},
-        {"max_connections", offsetof(gmd_config, max_connections), 1, 100000},
-        {"header_timeout_ms", offsetof(gmd_config, header_timeout_ms), 100, 3600000},
-        {"idle_timeout_ms", offsetof(gmd_config, idle_timeout_ms), 100, 3600000},
-        {"request_timeout_ms", offsetof(gmd_config, request_timeout_ms), 100, 86400000},
-        {"queue_depth", offsetof(gmd_config, queue_depth), 1, 100000},
-    };
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        if (strcmp(key, keys[i].key) == 0) {
-            char full[64];
-            snprintf(full, sizeof(full), "limits.%s", key);
-            return get_u32(p, v, full, keys[i].lo, keys[i].hi,
-                           (uint32_t *)((char *)c + keys[i].off));
-        }
-    }
-    return unknown(p, k, key, "limits");
+    if (is(k, "max_header_bytes"))
+        return cm_yaml_u32(v, "limits.max_header_bytes", 256, 1048576, &c->max_header_bytes,
+                           err);
+    if (is(k, "max_headers"))
+        return cm_yaml_u32(v, "limits.max_headers", 4, 1024, &c->max_headers, err);
+    if (is(k, "max_body_bytes"))
+        return cm_yaml_u32(v, "limits.max_body_bytes", 64, 268435456, &c->max_body_bytes, err);
+    if (is(k, "max_connections"))
+        return cm_yaml_u32(v, "limits.max_connections", 1, 100000, &c->max_connections, err);
+    if (is(k, "header_timeout_ms"))
+        return cm_yaml_u32(v, "limits.header_timeout_ms", 100, 3600000,
+                           &c->header_timeout_ms, err);
+    if (is(k, "idle_timeout_ms"))
+        return cm_yaml_u32(v, "limits.idle_timeout_ms", 100, 3600000, &c->idle_timeout_ms,
+                           err);
+    if (is(k, "request_timeout_ms"))
+        return cm_yaml_u32(v, "limits.request_timeout_ms", 100, 86400000,
+                           &c->request_timeout_ms, err);
+    if (is(k, "queue_depth"))
+        return cm_yaml_u32(v, "limits.queue_depth", 1, 100000, &c->queue_depth, err);
+    return cm_yaml_unknown_key(k, "in limits", NULL, err);
 }
 
-static int engine_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
-                       yaml_node_t *v)
+static int engine_pair(void *ctx, const cm_yaml_node *k, const cm_yaml_node *v, cm_err *err)
 {
     gmd_config *c = ctx;
-    uint32_t u;
-    if (strcmp(key, "threads") == 0) {
-        if (get_u32(p, v, "engine.threads", 0, 1024, &u) < 0)
+    if (is(k, "threads")) {
+        uint32_t u;
+        if (cm_yaml_u32(v, "engine.threads", 0, 1024, &u, err) < 0)
             return -1;
         c->engine_threads = (int)u;
         return 0;
     }
-    if (strcmp(key, "models_memory_mb") == 0)
-        return get_u32(p, v, "engine.models_memory_mb", 0, 1u << 30, &c->models_memory_mb);
-    return unknown(p, k, key, "engine");
+    if (is(k, "models_memory_mb"))
+        return cm_yaml_u32(v, "engine.models_memory_mb", 0, 1u << 30, &c->models_memory_mb,
+                           err);
+    return cm_yaml_unknown_key(k, "in engine", NULL, err);
 }
 
-static int shutdown_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
-                         yaml_node_t *v)
+static int shutdown_pair(void *ctx, const cm_yaml_node *k, const cm_yaml_node *v, cm_err *err)
 {
     gmd_config *c = ctx;
-    if (strcmp(key, "drain_timeout_ms") == 0)
-        return get_u32(p, v, "shutdown.drain_timeout_ms", 0, 3600000, &c->drain_timeout_ms);
-    if (strcmp(key, "drain_grace_ms") == 0)
-        return get_u32(p, v, "shutdown.drain_grace_ms", 0, 600000, &c->drain_grace_ms);
-    return unknown(p, k, key, "shutdown");
+    if (is(k, "drain_timeout_ms"))
+        return cm_yaml_u32(v, "shutdown.drain_timeout_ms", 0, 3600000, &c->drain_timeout_ms,
+                           err);
+    if (is(k, "drain_grace_ms"))
+        return cm_yaml_u32(v, "shutdown.drain_grace_ms", 0, 600000, &c->drain_grace_ms, err);
+    return cm_yaml_unknown_key(k, "in shutdown", NULL, err);
 }
 
-static int security_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
-                         yaml_node_t *v)
+static int security_pair(void *ctx, const cm_yaml_node *k, const cm_yaml_node *v, cm_err *err)
 {
     gmd_config *c = ctx;
-    if (strcmp(key, "policy") == 0)
-        return get_string(p, v, "security.policy", c->policy_file, sizeof(c->policy_file));
-    if (strcmp(key, "audit_db") == 0)
-        return get_string(p, v, "security.audit_db", c->audit_db, sizeof(c->audit_db));
-    if (strcmp(key, "audit_fail_open") == 0)
-        return get_bool(p, v, "security.audit_fail_open", &c->audit_fail_open);
-    if (strcmp(key, "audit_raw_text") == 0)
-        return get_bool(p, v, "security.audit_raw_text", &c->audit_raw_text);
-    if (strcmp(key, "audit_checkpoint_rows") == 0)
-        return get_u32(p, v, "security.audit_checkpoint_rows", 1, 1000000,
-                       &c->audit_checkpoint_rows);
-    if (strcmp(key, "audit_checkpoint_seconds") == 0)
-        return get_u32(p, v, "security.audit_checkpoint_seconds", 1, 86400,
-                       &c->audit_checkpoint_seconds);
-    if (strcmp(key, "privsep") == 0)
-        return get_bool(p, v, "security.privsep", &c->privsep);
-    if (strcmp(key, "bundle_keys") == 0)
-        return get_string(p, v, "security.bundle_keys", c->bundle_keys, sizeof(c->bundle_keys));
-    if (strcmp(key, "bundle_cas") == 0)
-        return get_string(p, v, "security.bundle_cas", c->bundle_cas, sizeof(c->bundle_cas));
-    return unknown(p, k, key, "security");
+    if (is(k, "policy"))
+        return cm_yaml_string(v, "security.policy", c->policy_file, sizeof(c->policy_file),
+                              err);
+    if (is(k, "audit_db"))
+        return cm_yaml_string(v, "security.audit_db", c->audit_db, sizeof(c->audit_db), err);
+    if (is(k, "audit_fail_open"))
+        return cm_yaml_bool(v, "security.audit_fail_open", &c->audit_fail_open, err);
+    if (is(k, "audit_raw_text"))
+        return cm_yaml_bool(v, "security.audit_raw_text", &c->audit_raw_text, err);
+    if (is(k, "audit_checkpoint_rows"))
+        return cm_yaml_u32(v, "security.audit_checkpoint_rows", 1, 1000000,
+                           &c->audit_checkpoint_rows, err);
+    if (is(k, "audit_checkpoint_seconds"))
+        return cm_yaml_u32(v, "security.audit_checkpoint_seconds", 1, 86400,
+                           &c->audit_checkpoint_seconds, err);
+    if (is(k, "privsep"))
+        return cm_yaml_bool(v, "security.privsep", &c->privsep, err);
+    if (is(k, "bundle_keys"))
+        return cm_yaml_string(v, "security.bundle_keys", c->bundle_keys,
+                              sizeof(c->bundle_keys), err);
+    if (is(k, "bundle_cas"))
+        return cm_yaml_string(v, "security.bundle_cas", c->bundle_cas, sizeof(c->bundle_cas),
+                              err);
+    return cm_yaml_unknown_key(k, "in security", NULL, err);
 }
 
-static int systemd_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
-                        yaml_node_t *v)
+static int systemd_pair(void *ctx, const cm_yaml_node *k, const cm_yaml_node *v, cm_err *err)
 {
     gmd_config *c = ctx;
-    if (strcmp(key, "watchdog_ms") == 0)
-        return get_u32(p, v, "systemd.watchdog_ms", 0, 3600000, &c->watchdog_ms);
-    return unknown(p, k, key, "systemd");
+    if (is(k, "watchdog_ms"))
+        return cm_yaml_u32(v, "systemd.watchdog_ms", 0, 3600000, &c->watchdog_ms, err);
+    return cm_yaml_unknown_key(k, "in systemd", NULL, err);
 }
 
 /* ---- models ---- */
 
-static int model_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
-                      yaml_node_t *v)
+static int model_name(gmd_model_config *m, const cm_yaml_node *v, cm_err *err)
 {
-    gmd_model_config *m = ctx;
-    if (strcmp(key, "name") == 0) {
-        if (get_string(p, v, "models[].name", m->name, sizeof(m->name)) < 0)
-            return -1;
-        for (const char *s = m->name; *s; s++)
-            if (!(*s == '-' || *s == '_' || *s == '.' || *s == ':' ||
-                  (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
-                  (*s >= 'A' && *s <= 'Z')))
-                return fail(p, v, "models[].name '%s' may hold only letters, digits and "
-                            "-_.:", m->name);
-        return 0;
-    }
-    if (strcmp(key, "path") == 0)
-        return get_string(p, v, "models[].path", m->path, sizeof(m->path));
-    if (strcmp(key, "bundle") == 0)
-        return get_string(p, v, "models[].bundle", m->bundle, sizeof(m->bundle));
-    if (strcmp(key, "signature") == 0)
-        return get_string(p, v, "models[].signature", m->signature, sizeof(m->signature));
-    if (strcmp(key, "load") == 0)
-        return get_bool(p, v, "models[].load", &m->load);
-    if (strcmp(key, "context") == 0)
-        return get_u32(p, v, "models[].context", 0, 1048576, &m->context);
-    if (strcmp(key, "workers") == 0)
-        return get_u32(p, v, "models[].workers", 1, 64, &m->workers);
-    if (strcmp(key, "max_tokens") == 0)
-        return get_u32(p, v, "models[].max_tokens", 1, 1048576, &m->max_tokens);
-    if (strcmp(key, "max_batch_sequences") == 0)
-        return get_u32(p, v, "models[].max_batch_sequences", 1, 64, &m->max_batch_sequences);
-    if (strcmp(key, "max_batch_tokens") == 0)
-        return get_u32(p, v, "models[].max_batch_tokens", 1, 65536, &m->max_batch_tokens);
-    if (strcmp(key, "kv_budget_mb") == 0)
-        return get_u32(p, v, "models[].kv_budget_mb", 1, 1048576, &m->kv_budget_mb);
-    if (strcmp(key, "prefix_cache_mb") == 0)
-        return get_u32(p, v, "models[].prefix_cache_mb", 0, 1048576, &m->prefix_cache_mb);
-    if (strcmp(key, "prefix_cache_min_tokens") == 0)
-        return get_u32(p, v, "models[].prefix_cache_min_tokens", 1, 1048576,
-                       &m->prefix_cache_min_tokens);
-    if (strcmp(key, "device") == 0) {
-        int index;
-        cm_err derr;
-        if (get_string(p, v, "models[].device", m->device, sizeof(m->device)) < 0)
-            return -1;
-        if (gm_device_parse(m->device, &index, &derr) < 0)
-            return fail(p, v, "models[].device: %s", derr.msg);
-        return 0;
-    }
-    if (strcmp(key, "device_fallback") == 0) {
-        char fb[16];
-        if (get_string(p, v, "models[].device_fallback", fb, sizeof(fb)) < 0)
-            return -1;
-        if (strcmp(fb, "cpu") != 0 && strcmp(fb, "none") != 0)
-            return fail(p, v, "models[].device_fallback: expected cpu or none");
-        m->device_fallback_cpu = strcmp(fb, "cpu") == 0;
-        return 0;
-    }
-    return unknown(p, k, key, "models[]");
+    if (cm_yaml_string(v, "models[].name", m->name, sizeof(m->name), err) < 0)
+        return -1;
+    for (const char *s = m->name; *s; s++)
+        if (!(*s == '-' || *s == '_' || *s == '.' || *s == ':' || (*s >= '0' && *s <= '9') ||
+              (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+            return cm_yaml_fail(v, err, "models[].name: expected only letters, digits and "
+                                "-_.:, not '%s'", m->name);
+    return 0;
 }
 
-static int parse_models(cfg_parser *p, gmd_config *c, yaml_node_t *seq)
+static int model_device(gmd_model_config *m, const cm_yaml_node *v, cm_err *err)
 {
-    if (seq->type != YAML_SEQUENCE_NODE)
-        return fail(p, seq, "models must be a list");
-    for (yaml_node_item_t *it = seq->data.sequence.items.start;
-         it < seq->data.sequence.items.top; it++) {
-        yaml_node_t *n = yaml_document_get_node(p->doc, *it);
-        if (n == NULL)
-            return cm_err_set(p->err, "%s: malformed document", p->name);
-        if (c->n_models >= GMD_MAX_MODELS) {
-            char max[16];
-            snprintf(max, sizeof(max), "%d", GMD_MAX_MODELS);
-            return fail(p, n, "too many models (at most %s)", max);
-        }
-        gmd_model_config *m = &c->models[c->n_models];
-        memset(m, 0, sizeof(*m));
-        m->load = true;
-        m->workers = 1;
-        m->max_tokens = 4096;
-        m->max_batch_sequences = 8;
-        m->max_batch_tokens = 512;
-        m->kv_budget_mb = 1024;
-        m->prefix_cache_mb = 256;
-        m->prefix_cache_min_tokens = 32;
-        snprintf(m->device, sizeof(m->device), "cpu");
-        if (each_pair(p, n, "models[]", model_pair, m) < 0)
+    int index;
+    cm_err derr;
+    if (cm_yaml_string(v, "models[].device", m->device, sizeof(m->device), err) < 0)
+        return -1;
+    if (gm_device_parse(m->device, &index, &derr) < 0)
+        return cm_yaml_fail(v, err, "models[].device: %s", derr.msg);
+    return 0;
+}
+
+static int model_pair(void *ctx, const cm_yaml_node *k, const cm_yaml_node *v, cm_err *err)
+{
+    gmd_model_config *m = ctx;
+    if (is(k, "name"))
+        return model_name(m, v, err);
+    if (is(k, "path"))
+        return cm_yaml_string(v, "models[].path", m->path, sizeof(m->path), err);
+    if (is(k, "bundle"))
+        return cm_yaml_string(v, "models[].bundle", m->bundle, sizeof(m->bundle), err);
+    if (is(k, "signature"))
+        return cm_yaml_string(v, "models[].signature", m->signature, sizeof(m->signature),
+                              err);
+    if (is(k, "load"))
+        return cm_yaml_bool(v, "models[].load", &m->load, err);
+    if (is(k, "context"))
+        return cm_yaml_u32(v, "models[].context", 0, 1048576, &m->context, err);
+    if (is(k, "workers"))
+        return cm_yaml_u32(v, "models[].workers", 1, 64, &m->workers, err);
+    if (is(k, "max_tokens"))
+        return cm_yaml_u32(v, "models[].max_tokens", 1, 1048576, &m->max_tokens, err);
+    if (is(k, "max_batch_sequences"))
+        return cm_yaml_u32(v, "models[].max_batch_sequences", 1, 64, &m->max_batch_sequences,
+                           err);
+    if (is(k, "max_batch_tokens"))
+        return cm_yaml_u32(v, "models[].max_batch_tokens", 1, 65536, &m->max_batch_tokens,
+                           err);
+    if (is(k, "kv_budget_mb"))
+        return cm_yaml_u32(v, "models[].kv_budget_mb", 1, 1048576, &m->kv_budget_mb, err);
+    if (is(k, "prefix_cache_mb"))
+        return cm_yaml_u32(v, "models[].prefix_cache_mb", 0, 1048576, &m->prefix_cache_mb,
+                           err);
+    if (is(k, "prefix_cache_min_tokens"))
+        return cm_yaml_u32(v, "models[].prefix_cache_min_tokens", 1, 1048576,
+                           &m->prefix_cache_min_tokens, err);
+    if (is(k, "device"))
+        return model_device(m, v, err);
+    if (is(k, "device_fallback")) {
+        static const cm_yaml_enum fallbacks[] = {{"none", 0}, {"cpu", 1}};
+        int fb;
+        if (cm_yaml_enum_get(v, "models[].device_fallback", fallbacks, 2, &fb, err) < 0)
             return -1;
-        if (m->name[0] == '\0')
-            return fail(p, n, "a model needs a name");
-        if (m->path[0] == '\0' && m->bundle[0] == '\0')
-            return fail(p, n, "model '%s' needs a path or a bundle", m->name);
-        if (m->signature[0] != '\0' && (m->bundle[0] != '\0' || m->path[0] == '\0'))
-            return fail(p, n, "model '%s': signature goes with path (a GGUF file signed on its "
-                        "own), not with bundle (a folder carries its own model.sig)", m->name);
-        /* A file signed on its own is loaded like a bundle (verified, then
-         * the hashed descriptor loaded): the loader takes that route for a
-         * model with a bundle, and daemon/bundle_open.c, seeing the
-         * signature, verifies the file `path` against it. */
-        if (m->signature[0] != '\0')
-            memcpy(m->bundle, m->path, sizeof(m->bundle));
-        for (size_t j = 0; j < c->n_models; j++)
-            if (strcmp(c->models[j].name, m->name) == 0)
-                return fail(p, n, "model '%s' is listed twice", m->name);
+        m->device_fallback_cpu = fb == 1;
+        return 0;
+    }
+    return cm_yaml_unknown_key(k, "in models[]", NULL, err);
+}
+
+static void model_defaults(gmd_model_config *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->load = true;
+    m->workers = 1;
+    m->max_tokens = 4096;
+    m->max_batch_sequences = 8;
+    m->max_batch_tokens = 512;
+    m->kv_budget_mb = 1024;
+    m->prefix_cache_mb = 256;
+    m->prefix_cache_min_tokens = 32;
+    snprintf(m->device, sizeof(m->device), "cpu");
+}
+
+/* Checks of one model that span its keys. */
+static int model_check(gmd_config *c, gmd_model_config *m, const cm_yaml_node *n, cm_err *err)
+{
+    if (m->name[0] == '\0')
+        return cm_yaml_fail(n, err, "a model needs a name");
+    if (m->path[0] == '\0' && m->bundle[0] == '\0')
+        return cm_yaml_fail(n, err, "model '%s' needs a path or a bundle", m->name);
+    if (m->signature[0] != '\0' && (m->bundle[0] != '\0' || m->path[0] == '\0'))
+        return cm_yaml_fail(n, err, "model '%s': signature goes with path (a GGUF file signed "
+                            "on its own), not with bundle (a folder carries its own "
+                            "model.sig)", m->name);
+    /* A file signed on its own is loaded like a bundle (verified, then
+     * the hashed descriptor loaded): the loader takes that route for a
+     * model with a bundle, and daemon/bundle_open.c, seeing the
+     * signature, verifies the file `path` against it. */
+    if (m->signature[0] != '\0')
+        memcpy(m->bundle, m->path, sizeof(m->bundle));
+    for (size_t j = 0; j < c->n_models; j++)
+        if (strcmp(c->models[j].name, m->name) == 0)
+            return cm_yaml_fail(n, err, "model '%s' is listed twice", m->name);
+    return 0;
+}
+
+static int parse_models(gmd_config *c, const cm_yaml_node *seq, cm_err *err)
+{
+    if (cm_yaml_expect(seq, CM_YAML_SEQUENCE, "models", err) < 0)
+        return -1;
+    for (size_t i = 0; i < seq->n; i++) {
+        const cm_yaml_node *n = seq->items[i];
+        if (c->n_models >= GMD_MAX_MODELS)
+            return cm_yaml_fail(n, err, "too many models (at most %d)", GMD_MAX_MODELS);
+        gmd_model_config *m = &c->models[c->n_models];
+        model_defaults(m);
+        if (each_pair(n, "models[]", model_pair, m, err) < 0 || model_check(c, m, n, err) < 0)
+            return -1;
         c->n_models++;
     }
     return 0;
 }
 
-static int top_pair(cfg_parser *p, void *ctx, const char *key, yaml_node_t *k,
-                    yaml_node_t *v)
+static int top_pair(void *ctx, const cm_yaml_node *k, const cm_yaml_node *v, cm_err *err)
 {
     gmd_config *c = ctx;
-    if (strcmp(key, "log_level") == 0) {
-        if (get_string(p, v, "log_level", c->log_level, sizeof(c->log_level)) < 0)
-            return -1;
+    if (is(k, "log_level")) {
         cm_log_level lv;
+        if (cm_yaml_string(v, "log_level", c->log_level, sizeof(c->log_level), err) < 0)
+            return -1;
         if (cm_log_parse_level(c->log_level, &lv) < 0)
-            return fail(p, v, "log_level must be error, warn, notice, info or debug");
+            return cm_yaml_fail(v, err, "log_level: expected error, warn, notice, info or "
+                                "debug, not '%s'", c->log_level);
         return 0;
     }
-    if (strcmp(key, "listen") == 0)
-        return each_pair(p, v, "listen", listen_pair, c);
-    if (strcmp(key, "tls") == 0)
-        return each_pair(p, v, "tls", tls_pair, c);
-    if (strcmp(key, "limits") == 0)
-        return each_pair(p, v, "limits", limits_pair, c);
-    if (strcmp(key, "engine") == 0)
-        return each_pair(p, v, "engine", engine_pair, c);
-    if (strcmp(key, "shutdown") == 0)
-        return each_pair(p, v, "shutdown", shutdown_pair, c);
-    if (strcmp(key, "security") == 0)
-        return each_pair(p, v, "security", security_pair, c);
-    if (strcmp(key, "systemd") == 0)
-        return each_pair(p, v, "systemd", systemd_pair, c);
-    if (strcmp(key, "models") == 0)
-        return parse_models(p, c, v);
-    return unknown(p, k, key, "the top level");
+    if (is(k, "listen"))
+        return each_pair(v, "listen", listen_pair, c, err);
+    if (is(k, "tls"))
+        return each_pair(v, "tls", tls_pair, c, err);
+    if (is(k, "limits"))
+        return each_pair(v, "limits", limits_pair, c, err);
+    if (is(k, "engine"))
+        return each_pair(v, "engine", engine_pair, c, err);
+    if (is(k, "shutdown"))
+        return each_pair(v, "shutdown", shutdown_pair, c, err);
+    if (is(k, "security"))
+        return each_pair(v, "security", security_pair, c, err);
+    if (is(k, "systemd"))
+        return each_pair(v, "systemd", systemd_pair, c, err);
+    if (is(k, "models"))
+        return parse_models(c, v, err);
+    return cm_yaml_unknown_key(k, "at the top level", NULL, err);
 }
 
 /* Checks that span several keys. */
-static int validate(cfg_parser *p, yaml_node_t *root, gmd_config *c)
+static int validate(const cm_yaml_node *root, gmd_config *c, cm_err *err)
 {
     if (!c->unix_enabled && !c->tcp_enabled)
-        return fail(p, root, "listen must name a unix socket, a tcp address, or both");
+        return cm_yaml_fail(root, err, "listen must name a unix socket, a tcp address, or both");
     if (c->unix_enabled && c->unix_path[0] == '\0')
-        return fail(p, root, "listen.unix.path is required");
+        return cm_yaml_fail(root, err, "listen.unix.path is required");
     if (c->unix_enabled && c->unix_path[0] != '/')
-        return fail(p, root, "listen.unix.path must be absolute");
+        return cm_yaml_fail(root, err, "listen.unix.path must be absolute");
     if (c->unix_enabled && strlen(c->unix_path) >= 108)
-        return fail(p, root, "listen.unix.path is longer than a socket address allows");
+        return cm_yaml_fail(root, err, "listen.unix.path is longer than a socket address allows");
     static const char *const need[] = {"tls.certificate", "tls.private_key", "tls.client_ca"};
     const char *have[] = {c->tls_certificate, c->tls_private_key, c->tls_client_ca};
     for (size_t i = 0; i < 3; i++)
         if (have[i][0] == '\0')
-            return fail(p, root, "%s is required (clients are always authenticated)",
-                        need[i]);
+            return cm_yaml_fail(root, err, "%s is required (clients are always authenticated)",
+                                need[i]);
     for (size_t i = 0; i < c->n_models; i++) {
         const gmd_model_config *m = &c->models[i];
         if (m->bundle[0] != '\0' && c->bundle_keys[0] == '\0' && c->bundle_cas[0] == '\0')
-            return fail(p, root, "model '%s' is a signed bundle: security.bundle_keys or "
-                        "security.bundle_cas must say whose signatures to trust", m->name);
+            return cm_yaml_fail(root, err, "model '%s' is a signed bundle: security.bundle_keys "
+                                "or security.bundle_cas must say whose signatures to trust",
+                                m->name);
         if (m->bundle[0] != '\0' && m->signature[0] == '\0' && m->path[0] == '/')
-            return fail(p, root, "model '%s': with a bundle, path names the GGUF file "
-                        "inside it (relative)", m->name);
+            return cm_yaml_fail(root, err, "model '%s': with a bundle, path names the GGUF file "
+                                "inside it (relative)", m->name);
     }
     return 0;
 }
 
-int gmd_config_parse(const char *text, size_t len, const char *name, gmd_config *out,
-                     cm_err *err)
+/* The config a loaded document says, or an error. */
+static int from_doc(const cm_yaml_doc *doc, const char *name, gmd_config *out, cm_err *err)
 {
+    const cm_yaml_node *root = cm_yaml_root(doc);
+    if (root == NULL)
+        return cm_err_set(err, "%s:1:1: the file is empty", name);
     gmd_config *c = malloc(sizeof(*c));
     if (c == NULL)
         return cm_err_set(err, "%s: out of memory", name);
     gmd_config_defaults(c);
     snprintf(c->source, sizeof(c->source), "%s", name);
-
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    if (!yaml_parser_initialize(&parser)) {
-        free(c);
-        return cm_err_set(err, "%s: cannot start the YAML parser", name);
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     int rc = -1;
-    if (!yaml_parser_load(&parser, &doc)) {
-        cm_err_set(err, "%s:%zu: %s", name, parser.problem_mark.line + 1,
-                   parser.problem ? parser.problem : "YAML syntax error");
-        yaml_parser_delete(&parser);
-        free(c);
-        return -1;
-    }
-    cfg_parser p = {.doc = &doc, .name = name, .err = err};
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root == NULL)
-        cm_err_set(err, "%s:1: the file is empty", name);
-    else if (each_pair(&p, root, "the top level", top_pair, c) == 0 &&
-             validate(&p, root, c) == 0)
-        rc = 0;
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
-    if (rc == 0)
+    if (each_pair(root, "the top level", top_pair, c, err) == 0 && validate(root, c, err) == 0) {
         *out = *c;
+        rc = 0;
+    }
     free(c);
+    return rc;
+}
+
+int gmd_config_parse(const char *text, size_t len, const char *name, gmd_config *out,
+                     cm_err *err)
+{
+    cm_yaml_doc *doc;
+    if (cm_yaml_parse(text, len, name, NULL, &doc, err) < 0)
+        return -1;
+    int rc = from_doc(doc, name, out, err);
+    cm_yaml_free(doc);
     return rc;
 }
 
 int gmd_config_load(const char *path, gmd_config *out, cm_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return cm_err_errno(err, "cannot open %s", path);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    int rc = -1;
-    if (buf == NULL) {
-        cm_err_set(err, "%s: out of memory", path);
-        goto out;
-    }
-    for (;;) {
-        if (n == cap) {
-            if (cap >= (1u << 24)) {
-                cm_err_set(err, "%s: larger than 16 MiB", path);
-                goto out;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                cm_err_set(err, "%s: out of memory", path);
-                goto out;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        cm_err_errno(err, "cannot read %s", path);
-        goto out;
-    }
-    rc = gmd_config_parse(buf, n, path, out, err);
-out:
-    free(buf);
-    fclose(f);
+    cm_yaml_doc *doc;
+    if (cm_yaml_load(path, NULL, false, &doc, err) < 0)
+        return -1;
+    int rc = from_doc(doc, path, out, err);
+    cm_yaml_free(doc);
     return rc;
 }
 

@@ -1,7 +1,7 @@
 /*
  * daemon/conf.h -- gemmad's configuration (gemmad.yaml(5)): what the
  * file may say, its defaults, and the parser that turns YAML into a
- * gmd_config or one "file:line: what is wrong" error.
+ * gmd_config or one "file:line:col: what is wrong" error.
  *
  * A gmd_config is a plain value (fixed buffers, no pointers), so the
  * daemon can keep the old one while it tries a new one on SIGHUP.
@@ -109,7 +109,7 @@ typedef struct gmd_config {
 /* Fill with the documented defaults (no listener, no TLS files). */
 void gmd_config_defaults(gmd_config *cfg);
 
-/* Parse YAML text; `name` is used in messages ("gemmad.yaml:12: ..."). */
+/* Parse YAML text; `name` is used in messages ("gemmad.yaml:12:3: ..."). */
 int gmd_config_parse(const char *text, size_t len, const char *name,
                      gmd_config *out, cm_err *err);
 

@@ -53,11 +53,12 @@ endif
 # (daemon/conf.c built into the target so it is instrumented).
 if BUILD_FUZZERS
 noinst_PROGRAMS += fuzz/fuzz_config
-fuzz_fuzz_config_SOURCES = fuzz/fuzz_config.c daemon/conf.c
+fuzz_fuzz_config_SOURCES = fuzz/fuzz_config.c daemon/conf.c \
+	common/yaml_doc.c common/yaml_get.c
 fuzz_fuzz_config_CPPFLAGS = $(AM_CPPFLAGS) $(YAML_CFLAGS)
 fuzz_fuzz_config_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer,address,undefined
-fuzz_fuzz_config_LDADD = common/libcommon.a $(YAML_LIBS)
+fuzz_fuzz_config_LDADD = $(ENGINE_LIBS) common/libcommon.a $(YAML_LIBS)
 endif
 
 # fuzz_policy: the access-policy parser (policy/) on arbitrary YAML; the
@@ -66,7 +67,8 @@ endif
 if BUILD_FUZZERS
 noinst_PROGRAMS += fuzz/fuzz_policy
 fuzz_fuzz_policy_SOURCES = fuzz/fuzz_policy.c \
-	policy/policy.c policy/parse.c policy/decide.c policy/limiter.c
+	policy/policy.c policy/parse.c policy/decide.c policy/limiter.c \
+	common/yaml_doc.c common/yaml_get.c
 fuzz_fuzz_policy_CPPFLAGS = $(AM_CPPFLAGS) $(YAML_CFLAGS)
 fuzz_fuzz_policy_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz_fuzz_policy_LDFLAGS = -fsanitize=fuzzer,address,undefined
@@ -159,4 +161,16 @@ fuzz_fuzz_audit_msg_SOURCES = fuzz/fuzz_audit_msg.c audit/msg.c
 fuzz_fuzz_audit_msg_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz_fuzz_audit_msg_LDFLAGS = -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_audit_msg_LDADD = common/libcommon.a
+endif
+
+# fuzz_yaml_doc: the shared YAML reader (common/yaml_doc.c, yaml_get.c)
+# and its typed getters on arbitrary bytes, built into the target so it
+# is instrumented. Seeds: etc/gemmad.yaml, etc/policy.yaml.
+if BUILD_FUZZERS
+noinst_PROGRAMS += fuzz/fuzz_yaml_doc
+fuzz_fuzz_yaml_doc_SOURCES = fuzz/fuzz_yaml_doc.c common/yaml_doc.c common/yaml_get.c
+fuzz_fuzz_yaml_doc_CPPFLAGS = $(AM_CPPFLAGS) $(YAML_CFLAGS)
+fuzz_fuzz_yaml_doc_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz_fuzz_yaml_doc_LDFLAGS = -fsanitize=fuzzer,address,undefined
+fuzz_fuzz_yaml_doc_LDADD = common/libcommon.a $(YAML_LIBS)
 endif

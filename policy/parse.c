@@ -2,265 +2,114 @@
  * policy/parse.c -- reads a policy YAML file (gemmad-policy.yaml(5)) into
  * a pl_policy. Strict: unknown keys, duplicate keys, aliases, wrong types
  * and dangling role names are errors reported as "FILE:LINE:COLUMN: what".
+ * The YAML is read by the shared reader (common/yaml_doc.h), which refuses
+ * duplicate keys, aliases and oversized input itself.
  */
 #include <ctype.h>
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
+#include "common/yaml_doc.h"
 #include "policy/internal.h"
 
 #define PL_MAX_FILE (4u << 20)   /* a policy is small; refuse huge input */
 #define PL_MAX_ITEMS 10000       /* roles, rules, models per list */
 
+typedef const cm_yaml_node node;
+
 typedef struct pctx {
-    yaml_document_t doc;
-    const char *name;
     cm_err *err;
-    unsigned char *seen;  /* node index -> visited (aliases are refused) */
-    size_t n_nodes;
     pl_policy *p;
 } pctx;
 
-static int perr(pctx *c, const yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int perr(pctx *c, const yaml_node_t *n, const char *fmt, ...)
+/* Mapping `m` (`what` names it in messages), at most PL_MAX_ITEMS pairs. */
+static int mapping(pctx *c, node *m, const char *what)
 {
-    char msg[CM_ERR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (n != NULL)
-        return cm_err_set(c->err, "%s:%zu:%zu: %s", c->name, (size_t)n->start_mark.line + 1,
-                          (size_t)n->start_mark.column + 1, msg);
-    return cm_err_set(c->err, "%s: %s", c->name, msg);
-}
-
-/* Fetches node `id`, refusing a node reached twice (an alias). */
-static yaml_node_t *get(pctx *c, int id, const yaml_node_t *parent)
-{
-    yaml_node_t *n = yaml_document_get_node(&c->doc, id);
-    if (n == NULL || id < 1 || (size_t)id > c->n_nodes) {
-        perr(c, parent, "malformed document");
-        return NULL;
-    }
-    if (c->seen[id - 1]) {
-        perr(c, n, "aliases (*name) are not allowed in a policy");
-        return NULL;
-    }
-    c->seen[id - 1] = 1;
-    return n;
-}
-
-static const char *kind_name(const yaml_node_t *n)
-{
-    switch (n->type) {
-    case YAML_SCALAR_NODE: return "a scalar";
-    case YAML_SEQUENCE_NODE: return "a list";
-    case YAML_MAPPING_NODE: return "a mapping";
-    default: return "empty";
-    }
-}
-
-/* A scalar's text, or NULL with an error. Scalars are NUL-free strings
- * only if libyaml gave no embedded NUL; refuse those. */
-static const char *scalar(pctx *c, const yaml_node_t *n, const char *what)
-{
-    if (n->type != YAML_SCALAR_NODE) {
-        perr(c, n, "%s must be a scalar, not %s", what, kind_name(n));
-        return NULL;
-    }
-    const char *s = (const char *)n->data.scalar.value;
-    if (strlen(s) != n->data.scalar.length) {
-        perr(c, n, "%s contains a NUL byte", what);
-        return NULL;
-    }
-    return s;
-}
-
-static char *dup_scalar(pctx *c, const yaml_node_t *n, const char *what, size_t max)
-{
-    const char *s = scalar(c, n, what);
-    if (s == NULL)
-        return NULL;
-    if (strlen(s) > max) {
-        perr(c, n, "%s is longer than %zu characters", what, max);
-        return NULL;
-    }
-    char *d = strdup(s);
-    if (d == NULL)
-        perr(c, n, "out of memory");
-    return d;
-}
-
-static int parse_u32(pctx *c, const yaml_node_t *n, const char *what, uint32_t *out)
-{
-    const char *s = scalar(c, n, what);
-    if (s == NULL)
+    if (cm_yaml_expect(m, CM_YAML_MAPPING, what, c->err) < 0)
         return -1;
-    if (*s == '\0')
-        return perr(c, n, "%s must be a whole number", what);
-    uint64_t v = 0;
-    for (const char *q = s; *q != '\0'; q++) {
-        if (!isdigit((unsigned char)*q))
-            return perr(c, n, "%s must be a whole number, not '%s'", what, s);
-        v = v * 10 + (uint64_t)(*q - '0');
-        if (v > UINT32_MAX)
-            return perr(c, n, "%s is too large (at most %u)", what, UINT32_MAX);
-    }
-    *out = (uint32_t)v;
+    if (m->n > PL_MAX_ITEMS)
+        return cm_yaml_fail(m, c->err, "%s has more than %u entries", what, PL_MAX_ITEMS);
     return 0;
 }
 
-/* Iterates a mapping's pairs: checks the key is a unique scalar. */
-typedef struct kv {
-    yaml_node_t *key;
-    const char *k;
-    yaml_node_t *val;
-} kv;
-
-static int mapping_items(pctx *c, yaml_node_t *m, const char *what, kv **out, size_t *n_out)
+/* List `s`, at most PL_MAX_ITEMS items. */
+static int sequence(pctx *c, node *s, const char *what)
 {
-    *out = NULL;
-    *n_out = 0;
-    if (m->type != YAML_MAPPING_NODE)
-        return perr(c, m, "%s must be a mapping (key: value), not %s", what, kind_name(m));
-    size_t n = (size_t)(m->data.mapping.pairs.top - m->data.mapping.pairs.start);
-    if (n > PL_MAX_ITEMS)
-        return perr(c, m, "%s has more than %u entries", what, PL_MAX_ITEMS);
-    kv *items = calloc(n ? n : 1, sizeof(*items));
-    if (items == NULL)
-        return perr(c, m, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_pair_t *pr = m->data.mapping.pairs.start + i;
-        items[i].key = get(c, pr->key, m);
-        if (items[i].key == NULL)
-            goto fail;
-        items[i].k = scalar(c, items[i].key, "a key");
-        if (items[i].k == NULL)
-            goto fail;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(items[j].k, items[i].k) == 0) {
-                perr(c, items[i].key, "duplicate key '%s' in %s", items[i].k, what);
-                goto fail;
-            }
-        items[i].val = get(c, pr->value, items[i].key);
-        if (items[i].val == NULL)
-            goto fail;
-    }
-    *out = items;
-    *n_out = n;
-    return 0;
-fail:
-    free(items);
-    return -1;
-}
-
-static int sequence_items(pctx *c, yaml_node_t *s, const char *what, yaml_node_t ***out,
-                          size_t *n_out)
-{
-    *out = NULL;
-    *n_out = 0;
-    if (s->type != YAML_SEQUENCE_NODE)
-        return perr(c, s, "%s must be a list, not %s", what, kind_name(s));
-    size_t n = (size_t)(s->data.sequence.items.top - s->data.sequence.items.start);
-    if (n > PL_MAX_ITEMS)
-        return perr(c, s, "%s has more than %u items", what, PL_MAX_ITEMS);
-    yaml_node_t **items = calloc(n ? n : 1, sizeof(*items));
-    if (items == NULL)
-        return perr(c, s, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        items[i] = get(c, s->data.sequence.items.start[i], s);
-        if (items[i] == NULL) {
-            free(items);
-            return -1;
-        }
-    }
-    *out = items;
-    *n_out = n;
+    if (cm_yaml_expect(s, CM_YAML_SEQUENCE, what, c->err) < 0)
+        return -1;
+    if (s->n > PL_MAX_ITEMS)
+        return cm_yaml_fail(s, c->err, "%s has more than %u items", what, PL_MAX_ITEMS);
     return 0;
 }
 
-static int check_name(pctx *c, const yaml_node_t *n, const char *s, const char *what)
+static bool is(node *k, const char *key)
 {
-    if (*s == '\0' || strlen(s) >= PL_NAME_MAX)
-        return perr(c, n, "%s must be 1 to %d characters", what, PL_NAME_MAX - 1);
+    return strcmp(k->text, key) == 0;
+}
+
+static int parse_u32(pctx *c, node *n, const char *what, uint32_t *out)
+{
+    return cm_yaml_u32(n, what, 0, UINT32_MAX, out, c->err);
+}
+
+static int check_name(pctx *c, node *n, const char *what)
+{
+    const char *s = n->text;
+    if (*s == '\0' || n->len >= PL_NAME_MAX)
+        return cm_yaml_fail(n, c->err, "%s must be 1 to %d characters", what, PL_NAME_MAX - 1);
     for (const char *q = s; *q != '\0'; q++)
         if (!isalnum((unsigned char)*q) && *q != '_' && *q != '-' && *q != '.')
-            return perr(c, n, "%s '%s' may only contain letters, digits, '_', '-' and '.'",
-                        what, s);
+            return cm_yaml_fail(n, c->err,
+                                "%s '%s' may only contain letters, digits, '_', '-' and '.'",
+                                what, s);
     return 0;
 }
 
 /* ---- roles ---- */
 
-static int parse_models(pctx *c, pl_role *r, yaml_node_t *v)
+static int parse_models(pctx *c, pl_role *r, node *v)
 {
-    if (v->type == YAML_SCALAR_NODE) {
-        const char *s = scalar(c, v, "infer");
-        if (s == NULL)
-            return -1;
-        if (strcmp(s, "*") != 0 && strcmp(s, "all") != 0)
-            return perr(c, v, "infer takes a list of model names, or '*' for all models");
+    if (v->kind == CM_YAML_SCALAR) {
+        if (strcmp(v->text, "*") != 0 && strcmp(v->text, "all") != 0)
+            return cm_yaml_fail(v, c->err,
+                                "infer takes a list of model names, or '*' for all models");
         r->infer_all = true;
         return 0;
     }
-    yaml_node_t **items;
-    size_t n;
-    if (sequence_items(c, v, "infer's model list", &items, &n) < 0)
+    if (sequence(c, v, "infer's model list") < 0)
         return -1;
-    if (n == 0) {
-        free(items);
-        return perr(c, v, "infer's model list is empty (leave 'infer' out to deny inference)");
-    }
-    r->models = calloc(n, sizeof(char *));
-    if (r->models == NULL) {
-        free(items);
-        return perr(c, v, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        r->models[i] = dup_scalar(c, items[i], "a model name", 255);
-        if (r->models[i] == NULL) {
-            free(items);
+    if (v->n == 0)
+        return cm_yaml_fail(v, c->err,
+                            "infer's model list is empty (leave 'infer' out to deny inference)");
+    r->models = calloc(v->n, sizeof(char *));
+    if (r->models == NULL)
+        return cm_yaml_fail(v, c->err, "out of memory");
+    for (size_t i = 0; i < v->n; i++) {
+        if (cm_yaml_strdup(v->items[i], "a model name", 255, &r->models[i], c->err) < 0)
             return -1;
-        }
         r->n_models++;
-        if (r->models[i][0] == '\0') {
-            perr(c, items[i], "a model name is empty");
-            free(items);
-            return -1;
-        }
+        if (r->models[i][0] == '\0')
+            return cm_yaml_fail(v->items[i], c->err, "a model name is empty");
     }
-    free(items);
     return 0;
 }
 
-static int parse_permission(pctx *c, pl_role *r, yaml_node_t *n)
+static int parse_permission(pctx *c, pl_role *r, node *n)
 {
-    if (n->type == YAML_MAPPING_NODE) {
-        kv *items;
-        size_t m;
-        if (mapping_items(c, n, "a permission", &items, &m) < 0)
+    if (n->kind == CM_YAML_MAPPING) {
+        if (n->n != 1 || !is(n->keys[0], "infer"))
+            return cm_yaml_fail(n, c->err,
+                                "a permission with arguments must be 'infer: [MODEL, ...]'");
+        if (r->infer_all || r->n_models > 0)
+            return cm_yaml_fail(n, c->err, "permission 'infer' is given twice");
+        if (parse_models(c, r, n->items[0]) < 0)
             return -1;
-        int rc = 0;
-        if (m != 1 || strcmp(items[0].k, "infer") != 0)
-            rc = perr(c, n, "a permission with arguments must be 'infer: [MODEL, ...]'");
-        else if (r->infer_all || r->n_models > 0)
-            rc = perr(c, n, "permission 'infer' is given twice");
-        else
-            rc = parse_models(c, r, items[0].val);
-        if (rc == 0)
-            r->perms |= 1u << PL_ACT_INFER;
-        free(items);
-        return rc;
+        r->perms |= 1u << PL_ACT_INFER;
+        return 0;
     }
-    const char *s = scalar(c, n, "a permission");
-    if (s == NULL)
+    const char *s;
+    if (cm_yaml_text(n, "a permission", &s, c->err) < 0)
         return -1;
     if (strcmp(s, "admin") == 0) {
         r->admin = true;
@@ -268,24 +117,22 @@ static int parse_permission(pctx *c, pl_role *r, yaml_node_t *n)
     }
     pl_action a;
     if (pl_action_parse(s, &a, NULL) < 0)
-        return perr(c, n,
-                    "unknown permission '%s' (expected infer, models.list, models.load, "
-                    "models.unload, status.read, metrics.read, audit.read, audit.verify, "
-                    "policy.reload or admin)",
-                    s);
+        return cm_yaml_fail(n, c->err,
+                            "unknown permission '%s' (expected infer, models.list, models.load, "
+                            "models.unload, status.read, metrics.read, audit.read, "
+                            "audit.verify, policy.reload or admin)",
+                            s);
     if (r->perms & (1u << a))
-        return perr(c, n, "permission '%s' is given twice", s);
+        return cm_yaml_fail(n, c->err, "permission '%s' is given twice", s);
     if (a == PL_ACT_INFER)
         r->infer_all = true;
     r->perms |= 1u << a;
     return 0;
 }
 
-static int parse_limits(pctx *c, pl_role *r, yaml_node_t *m)
+static int parse_limits(pctx *c, pl_role *r, node *m)
 {
-    kv *items;
-    size_t n;
-    if (mapping_items(c, m, "limits", &items, &n) < 0)
+    if (mapping(c, m, "limits") < 0)
         return -1;
     static const struct {
         const char *key;
@@ -297,103 +144,93 @@ static int parse_limits(pctx *c, pl_role *r, yaml_node_t *m)
         {"tokens_per_minute", offsetof(pl_limits, tokens_per_minute)},
         {"concurrent_requests", offsetof(pl_limits, concurrent_requests)},
     };
-    for (size_t i = 0; i < n; i++) {
+    const size_t n_fields = sizeof(fields) / sizeof(fields[0]);
+    for (size_t i = 0; i < m->n; i++) {
         size_t f = 0;
-        while (f < sizeof(fields) / sizeof(fields[0]) && strcmp(fields[f].key, items[i].k) != 0)
+        while (f < n_fields && !is(m->keys[i], fields[f].key))
             f++;
-        if (f == sizeof(fields) / sizeof(fields[0])) {
-            perr(c, items[i].key,
-                 "unknown key '%s' in limits (expected max_tokens, max_prompt_tokens, "
-                 "requests_per_minute, tokens_per_minute, concurrent_requests)",
-                 items[i].k);
-            free(items);
-            return -1;
-        }
+        if (f == n_fields)
+            return cm_yaml_unknown_key(m->keys[i], "in limits",
+                                       "max_tokens, max_prompt_tokens, requests_per_minute, "
+                                       "tokens_per_minute, concurrent_requests",
+                                       c->err);
         uint32_t *dst = (uint32_t *)((char *)&r->limits + fields[f].off);
-        if (parse_u32(c, items[i].val, items[i].k, dst) < 0) {
-            free(items);
+        if (parse_u32(c, m->items[i], fields[f].key, dst) < 0)
             return -1;
-        }
     }
-    free(items);
     return 0;
 }
 
-static int parse_role(pctx *c, pl_role *r, yaml_node_t *m)
+static int parse_permissions(pctx *c, pl_role *r, node *list)
 {
-    kv *items;
-    size_t n;
+    if (sequence(c, list, "permissions") < 0)
+        return -1;
+    for (size_t j = 0; j < list->n; j++)
+        if (parse_permission(c, r, list->items[j]) < 0)
+            return -1;
+    return 0;
+}
+
+static int parse_role(pctx *c, pl_role *r, node *m)
+{
     char what[PL_NAME_MAX + 16];
     snprintf(what, sizeof(what), "role '%s'", r->name);
-    if (mapping_items(c, m, what, &items, &n) < 0)
+    if (mapping(c, m, what) < 0)
         return -1;
     bool have_perms = false;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (strcmp(items[i].k, "description") == 0) {
-            r->description = dup_scalar(c, items[i].val, "description", 1024);
-            rc = r->description ? 0 : -1;
-        } else if (strcmp(items[i].k, "permissions") == 0) {
-            yaml_node_t **perms;
-            size_t np;
+    for (size_t i = 0; i < m->n; i++) {
+        node *k = m->keys[i], *v = m->items[i];
+        int rc;
+        if (is(k, "description")) {
+            rc = cm_yaml_strdup(v, "description", 1024, &r->description, c->err);
+        } else if (is(k, "permissions")) {
             have_perms = true;
-            rc = sequence_items(c, items[i].val, "permissions", &perms, &np);
-            for (size_t j = 0; rc == 0 && j < np; j++)
-                rc = parse_permission(c, r, perms[j]);
-            free(perms);
-        } else if (strcmp(items[i].k, "limits") == 0) {
-            rc = parse_limits(c, r, items[i].val);
+            rc = parse_permissions(c, r, v);
+        } else if (is(k, "limits")) {
+            rc = parse_limits(c, r, v);
         } else {
-            rc = perr(c, items[i].key,
-                      "unknown key '%s' in %s (expected description, permissions, limits)",
-                      items[i].k, what);
+            char where[PL_NAME_MAX + 20];
+            snprintf(where, sizeof(where), "in %s", what);
+            rc = cm_yaml_unknown_key(k, where, "description, permissions, limits", c->err);
         }
+        if (rc < 0)
+            return -1;
     }
-    if (rc == 0 && !have_perms)
-        rc = perr(c, m, "%s has no 'permissions' (give an empty list to allow nothing)", what);
-    free(items);
-    return rc;
+    if (!have_perms)
+        return cm_yaml_fail(m, c->err,
+                            "%s has no 'permissions' (give an empty list to allow nothing)",
+                            what);
+    return 0;
 }
 
-static int parse_roles(pctx *c, yaml_node_t *m)
+static int parse_roles(pctx *c, node *m)
 {
-    kv *items;
-    size_t n;
-    if (mapping_items(c, m, "roles", &items, &n) < 0)
+    if (mapping(c, m, "roles") < 0)
         return -1;
-    c->p->roles = calloc(n ? n : 1, sizeof(pl_role));
-    if (c->p->roles == NULL) {
-        free(items);
-        return perr(c, m, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
+    c->p->roles = calloc(m->n ? m->n : 1, sizeof(pl_role));
+    if (c->p->roles == NULL)
+        return cm_yaml_fail(m, c->err, "out of memory");
+    for (size_t i = 0; i < m->n; i++) {
         pl_role *r = &c->p->roles[i];
-        if (check_name(c, items[i].key, items[i].k, "role name") < 0)
-            goto fail;
-        r->name = strdup(items[i].k);
+        if (check_name(c, m->keys[i], "role name") < 0)
+            return -1;
+        r->name = strdup(m->keys[i]->text);
         c->p->n_roles++;
-        if (r->name == NULL) {
-            perr(c, items[i].key, "out of memory");
-            goto fail;
-        }
-        if (parse_role(c, r, items[i].val) < 0)
-            goto fail;
+        if (r->name == NULL)
+            return cm_yaml_fail(m->keys[i], c->err, "out of memory");
+        if (parse_role(c, r, m->items[i]) < 0)
+            return -1;
     }
-    free(items);
     return 0;
-fail:
-    free(items);
-    return -1;
 }
 
 /* ---- rules ---- */
 
-static int set_str(pctx *c, pl_strmatch *sm, yaml_node_t *v, const char *key, bool regex)
+static int set_str(pctx *c, pl_strmatch *sm, node *v, const char *key, bool regex)
 {
     if (sm->set)
-        return perr(c, v, "'%s' and '%s_regex' cannot both be given", key, key);
-    sm->value = dup_scalar(c, v, key, 1024);
-    if (sm->value == NULL)
+        return cm_yaml_fail(v, c->err, "'%s' and '%s_regex' cannot both be given", key, key);
+    if (cm_yaml_strdup(v, key, 1024, &sm->value, c->err) < 0)
         return -1;
     sm->set = true;
     sm->is_regex = regex;
@@ -402,7 +239,7 @@ static int set_str(pctx *c, pl_strmatch *sm, yaml_node_t *v, const char *key, bo
     size_t len = strlen(sm->value) + 5;
     char *anch = malloc(len);
     if (anch == NULL)
-        return perr(c, v, "out of memory");
+        return cm_yaml_fail(v, c->err, "out of memory");
     snprintf(anch, len, "^(%s)$", sm->value);
     int rc = regcomp(&sm->re, anch, REG_EXTENDED | REG_NOSUB);
     free(anch);
@@ -410,15 +247,15 @@ static int set_str(pctx *c, pl_strmatch *sm, yaml_node_t *v, const char *key, bo
         char buf[256];
         regerror(rc, &sm->re, buf, sizeof(buf));
         sm->is_regex = false; /* nothing compiled to free */
-        return perr(c, v, "bad regular expression '%s': %s", sm->value, buf);
+        return cm_yaml_fail(v, c->err, "bad regular expression '%s': %s", sm->value, buf);
     }
     return 0;
 }
 
-static int parse_fingerprint(pctx *c, pl_rule *r, yaml_node_t *v)
+static int parse_fingerprint(pctx *c, pl_rule *r, node *v)
 {
-    const char *s = scalar(c, v, "fingerprint");
-    if (s == NULL)
+    const char *s;
+    if (cm_yaml_text(v, "fingerprint", &s, c->err) < 0)
         return -1;
     const char *q = s;
     if (strncasecmp(q, "sha256:", 7) == 0)
@@ -428,190 +265,210 @@ static int parse_fingerprint(pctx *c, pl_rule *r, yaml_node_t *v)
         if (*q == ':')
             continue;
         if (!isxdigit((unsigned char)*q) || n == 64)
-            return perr(c, v, "fingerprint must be 64 hex digits (SHA-256; colons allowed)");
+            return cm_yaml_fail(v, c->err,
+                                "fingerprint must be 64 hex digits (SHA-256; colons allowed)");
         r->fingerprint[n++] = (char)tolower((unsigned char)*q);
     }
     if (n != 64)
-        return perr(c, v, "fingerprint must be 64 hex digits (SHA-256; colons allowed)");
+        return cm_yaml_fail(v, c->err,
+                            "fingerprint must be 64 hex digits (SHA-256; colons allowed)");
     r->fingerprint[64] = '\0';
     r->has_fingerprint = true;
     return 0;
 }
 
-static int parse_match(pctx *c, pl_rule *r, yaml_node_t *m)
+/* subject, cn, ou, san_dns, san_uri, each also with _regex: 1 when `k`
+ * is one of those (*rc then says how it went), 0 when not. */
+static int match_string(pctx *c, pl_rule *r, node *k, node *v, int *rc)
 {
-    kv *items;
-    size_t n;
-    if (mapping_items(c, m, "match", &items, &n) < 0)
-        return -1;
-    int rc = 0;
-    if (n == 0)
-        rc = perr(c, m, "match needs at least one condition");
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const char *k = items[i].k;
-        yaml_node_t *v = items[i].val;
-        static const struct {
-            const char *key;
-            size_t off;
-        } strs[] = {
-            {"subject", offsetof(pl_rule, subject)}, {"cn", offsetof(pl_rule, cn)},
-            {"ou", offsetof(pl_rule, ou)},           {"san_dns", offsetof(pl_rule, san_dns)},
-            {"san_uri", offsetof(pl_rule, san_uri)},
-        };
-        bool done = false;
-        for (size_t f = 0; f < sizeof(strs) / sizeof(strs[0]) && !done; f++) {
-            size_t kl = strlen(strs[f].key);
-            pl_strmatch *sm = (pl_strmatch *)((char *)r + strs[f].off);
-            if (strcmp(k, strs[f].key) == 0) {
-                rc = set_str(c, sm, v, strs[f].key, false);
-                done = true;
-            } else if (strncmp(k, strs[f].key, kl) == 0 && strcmp(k + kl, "_regex") == 0) {
-                rc = set_str(c, sm, v, strs[f].key, true);
-                done = true;
-            }
+    static const struct {
+        const char *key;
+        size_t off;
+    } strs[] = {
+        {"subject", offsetof(pl_rule, subject)}, {"cn", offsetof(pl_rule, cn)},
+        {"ou", offsetof(pl_rule, ou)},           {"san_dns", offsetof(pl_rule, san_dns)},
+        {"san_uri", offsetof(pl_rule, san_uri)},
+    };
+    for (size_t f = 0; f < sizeof(strs) / sizeof(strs[0]); f++) {
+        size_t kl = strlen(strs[f].key);
+        pl_strmatch *sm = (pl_strmatch *)((char *)r + strs[f].off);
+        if (is(k, strs[f].key)) {
+            *rc = set_str(c, sm, v, strs[f].key, false);
+            return 1;
         }
-        if (done)
-            continue;
-        if (strcmp(k, "fingerprint") == 0) {
+        if (strncmp(k->text, strs[f].key, kl) == 0 && strcmp(k->text + kl, "_regex") == 0) {
+            *rc = set_str(c, sm, v, strs[f].key, true);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int parse_match(pctx *c, pl_rule *r, node *m)
+{
+    static const cm_yaml_enum transports[] = {
+        {"unix", CM_TRANSPORT_UNIX},
+        {"tcp", CM_TRANSPORT_TCP},
+    };
+    if (mapping(c, m, "match") < 0)
+        return -1;
+    if (m->n == 0)
+        return cm_yaml_fail(m, c->err, "match needs at least one condition");
+    for (size_t i = 0; i < m->n; i++) {
+        node *k = m->keys[i], *v = m->items[i];
+        int rc = 0;
+        uint32_t u;
+        if (match_string(c, r, k, v, &rc)) {
+            /* rc says */
+        } else if (is(k, "fingerprint")) {
             rc = parse_fingerprint(c, r, v);
-        } else if (strcmp(k, "uid") == 0) {
-            uint32_t u;
+        } else if (is(k, "uid")) {
             rc = parse_u32(c, v, "uid", &u);
             r->uid = (uid_t)u;
             r->has_uid = true;
-        } else if (strcmp(k, "gid") == 0) {
-            uint32_t g;
-            rc = parse_u32(c, v, "gid", &g);
-            r->gid = (gid_t)g;
+        } else if (is(k, "gid")) {
+            rc = parse_u32(c, v, "gid", &u);
+            r->gid = (gid_t)u;
             r->has_gid = true;
-        } else if (strcmp(k, "transport") == 0) {
-            const char *s = scalar(c, v, "transport");
-            if (s == NULL)
-                rc = -1;
-            else if (strcmp(s, "unix") == 0)
-                r->transport = CM_TRANSPORT_UNIX;
-            else if (strcmp(s, "tcp") == 0)
-                r->transport = CM_TRANSPORT_TCP;
-            else
-                rc = perr(c, v, "transport must be 'unix' or 'tcp', not '%s'", s);
+        } else if (is(k, "transport")) {
+            rc = cm_yaml_enum_get(v, "transport", transports, 2, &r->transport, c->err);
         } else {
-            rc = perr(c, items[i].key,
-                      "unknown key '%s' in match (expected subject, cn, ou, san_dns, san_uri "
-                      "(each also with _regex), fingerprint, uid, gid, transport)",
-                      k);
+            rc = cm_yaml_unknown_key(k, "in match",
+                                     "subject, cn, ou, san_dns, san_uri (each also with "
+                                     "_regex), fingerprint, uid, gid, transport",
+                                     c->err);
         }
+        if (rc < 0)
+            return -1;
     }
-    free(items);
-    return rc;
+    return 0;
 }
 
-static int parse_rule(pctx *c, pl_rule *r, size_t idx, yaml_node_t *m)
+/* The index of the role that `role_node` names. */
+static int find_role(pctx *c, pl_rule *r, size_t idx, node *role_node)
 {
-    kv *items;
-    size_t n;
-    r->transport = -1;
-    if (mapping_items(c, m, "a rule", &items, &n) < 0)
+    const char *rn;
+    if (cm_yaml_text(role_node, "role", &rn, c->err) < 0)
         return -1;
-    int rc = 0;
-    yaml_node_t *role_node = NULL, *match_node = NULL;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (strcmp(items[i].k, "name") == 0) {
-            r->name = dup_scalar(c, items[i].val, "name", PL_NAME_MAX - 1);
-            rc = r->name ? 0 : -1;
-        } else if (strcmp(items[i].k, "role") == 0) {
-            role_node = items[i].val;
-        } else if (strcmp(items[i].k, "match") == 0) {
-            match_node = items[i].val;
-            rc = parse_match(c, r, items[i].val);
+    size_t k = 0;
+    while (k < c->p->n_roles && strcmp(c->p->roles[k].name, rn) != 0)
+        k++;
+    if (k == c->p->n_roles)
+        return cm_yaml_fail(role_node, c->err,
+                            "rule %zu names role '%s', which is not defined in 'roles'", idx, rn);
+    r->role = k;
+    return 0;
+}
+
+static int parse_rule(pctx *c, pl_rule *r, size_t idx, node *m)
+{
+    r->transport = -1;
+    if (mapping(c, m, "a rule") < 0)
+        return -1;
+    node *role_node = NULL, *match_node = NULL;
+    for (size_t i = 0; i < m->n; i++) {
+        node *k = m->keys[i], *v = m->items[i];
+        int rc = 0;
+        if (is(k, "name")) {
+            rc = cm_yaml_strdup(v, "name", PL_NAME_MAX - 1, &r->name, c->err);
+        } else if (is(k, "role")) {
+            role_node = v;
+        } else if (is(k, "match")) {
+            match_node = v;
+            rc = parse_match(c, r, v);
         } else {
-            rc = perr(c, items[i].key, "unknown key '%s' in a rule (expected name, match, role)",
-                      items[i].k);
+            rc = cm_yaml_unknown_key(k, "in a rule", "name, match, role", c->err);
         }
+        if (rc < 0)
+            return -1;
     }
-    if (rc == 0 && match_node == NULL)
-        rc = perr(c, m, "rule %zu has no 'match'", idx);
-    if (rc == 0 && role_node == NULL)
-        rc = perr(c, m, "rule %zu has no 'role'", idx);
-    if (rc == 0) {
-        const char *rn = scalar(c, role_node, "role");
-        if (rn == NULL)
-            rc = -1;
-        else {
-            size_t k = 0;
-            while (k < c->p->n_roles && strcmp(c->p->roles[k].name, rn) != 0)
-                k++;
-            if (k == c->p->n_roles)
-                rc = perr(c, role_node, "rule %zu names role '%s', which is not defined in 'roles'",
-                          idx, rn);
-            r->role = k;
-        }
-    }
-    if (rc == 0 && r->name == NULL) {
+    if (match_node == NULL)
+        return cm_yaml_fail(m, c->err, "rule %zu has no 'match'", idx);
+    if (role_node == NULL)
+        return cm_yaml_fail(m, c->err, "rule %zu has no 'role'", idx);
+    if (find_role(c, r, idx, role_node) < 0)
+        return -1;
+    if (r->name == NULL) {
         char buf[32];
         snprintf(buf, sizeof(buf), "rule %zu", idx);
         r->name = strdup(buf);
         if (r->name == NULL)
-            rc = perr(c, m, "out of memory");
+            return cm_yaml_fail(m, c->err, "out of memory");
     }
-    free(items);
-    return rc;
-}
-
-static int parse_rules(pctx *c, yaml_node_t *s)
-{
-    yaml_node_t **items;
-    size_t n;
-    if (sequence_items(c, s, "rules", &items, &n) < 0)
-        return -1;
-    c->p->rules = calloc(n ? n : 1, sizeof(pl_rule));
-    if (c->p->rules == NULL) {
-        free(items);
-        return perr(c, s, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        c->p->n_rules++;
-        if (parse_rule(c, &c->p->rules[i], i, items[i]) < 0) {
-            free(items);
-            return -1;
-        }
-    }
-    free(items);
     return 0;
 }
 
-static int parse_root(pctx *c, yaml_node_t *root)
+static int parse_rules(pctx *c, node *s)
 {
-    kv *items;
-    size_t n;
-    if (mapping_items(c, root, "the policy", &items, &n) < 0)
+    if (sequence(c, s, "rules") < 0)
         return -1;
-    int rc = 0;
-    yaml_node_t *roles = NULL, *rules = NULL;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (strcmp(items[i].k, "version") == 0) {
-            uint32_t v;
-            rc = parse_u32(c, items[i].val, "version", &v);
-            if (rc == 0 && v != 1)
-                rc = perr(c, items[i].val, "unsupported policy version %u (this gemmad reads 1)", v);
-        } else if (strcmp(items[i].k, "roles") == 0) {
-            roles = items[i].val;
-        } else if (strcmp(items[i].k, "rules") == 0) {
-            rules = items[i].val;
+    c->p->rules = calloc(s->n ? s->n : 1, sizeof(pl_rule));
+    if (c->p->rules == NULL)
+        return cm_yaml_fail(s, c->err, "out of memory");
+    for (size_t i = 0; i < s->n; i++) {
+        c->p->n_rules++;
+        if (parse_rule(c, &c->p->rules[i], i, s->items[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int parse_root(pctx *c, node *root)
+{
+    if (mapping(c, root, "the policy") < 0)
+        return -1;
+    node *roles = NULL, *rules = NULL;
+    for (size_t i = 0; i < root->n; i++) {
+        node *k = root->keys[i], *v = root->items[i];
+        if (is(k, "version")) {
+            uint32_t ver;
+            if (parse_u32(c, v, "version", &ver) < 0)
+                return -1;
+            if (ver != 1)
+                return cm_yaml_fail(v, c->err,
+                                    "unsupported policy version %u (this gemmad reads 1)", ver);
+        } else if (is(k, "roles")) {
+            roles = v;
+        } else if (is(k, "rules")) {
+            rules = v;
         } else {
-            rc = perr(c, items[i].key, "unknown key '%s' at top level (expected version, roles, rules)",
-                      items[i].k);
+            return cm_yaml_unknown_key(k, "at top level", "version, roles, rules", c->err);
         }
     }
-    free(items);
-    if (rc < 0)
-        return -1;
     if (roles == NULL)
-        return perr(c, root, "the policy has no 'roles'");
+        return cm_yaml_fail(root, c->err, "the policy has no 'roles'");
     if (parse_roles(c, roles) < 0)
         return -1;
     if (rules == NULL)
-        return perr(c, root, "the policy has no 'rules' (give an empty list to deny everyone)");
+        return cm_yaml_fail(root, c->err,
+                            "the policy has no 'rules' (give an empty list to deny everyone)");
     return parse_rules(c, rules);
+}
+
+static const cm_yaml_limits policy_limits = {.max_bytes = PL_MAX_FILE};
+
+/* The policy a loaded document says. */
+static int policy_from_doc(const cm_yaml_doc *doc, const char *name, pl_policy **out,
+                           cm_err *err)
+{
+    node *root = cm_yaml_root(doc);
+    if (root == NULL)
+        return cm_err_set(err, "%s: the policy is empty", name);
+    pctx c = {.err = err, .p = calloc(1, sizeof(pl_policy))};
+    if (c.p == NULL)
+        return cm_err_set(err, "%s: out of memory", name);
+    atomic_init(&c.p->refs, 1);
+    c.p->source = strdup(name);
+    int rc;
+    if (c.p->source == NULL)
+        rc = cm_err_set(err, "%s: out of memory", name);
+    else
+        rc = parse_root(&c, root);
+    if (rc == 0)
+        *out = c.p;
+    else
+        pl_policy_destroy(c.p);
+    return rc;
 }
 
 int pl_policy_load_buffer(const char *data, size_t len, const char *name, pl_policy **out,
@@ -620,89 +477,21 @@ int pl_policy_load_buffer(const char *data, size_t len, const char *name, pl_pol
     *out = NULL;
     if (name == NULL)
         name = "<policy>";
-    if (len > PL_MAX_FILE)
-        return cm_err_set(err, "%s: policy is larger than %u bytes", name, PL_MAX_FILE);
-    pctx c = {.name = name, .err = err};
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser))
-        return cm_err_set(err, "%s: out of memory", name);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-    if (!yaml_parser_load(&parser, &c.doc)) {
-        cm_err_set(err, "%s:%zu:%zu: YAML syntax error: %s%s%s", name,
-                   (size_t)parser.problem_mark.line + 1, (size_t)parser.problem_mark.column + 1,
-                   parser.problem ? parser.problem : "unknown",
-                   parser.context ? " " : "", parser.context ? parser.context : "");
-        yaml_parser_delete(&parser);
+    cm_yaml_doc *doc;
+    if (cm_yaml_parse(data, len, name, &policy_limits, &doc, err) < 0)
         return -1;
-    }
-    int rc = 0;
-    yaml_node_t *root = yaml_document_get_root_node(&c.doc);
-    if (root == NULL) {
-        rc = cm_err_set(err, "%s: the policy is empty", name);
-        goto out_doc;
-    }
-    {
-        yaml_document_t second;
-        if (!yaml_parser_load(&parser, &second)) {
-            rc = cm_err_set(err, "%s:%zu:%zu: YAML syntax error: %s", name,
-                            (size_t)parser.problem_mark.line + 1,
-                            (size_t)parser.problem_mark.column + 1,
-                            parser.problem ? parser.problem : "unknown");
-            goto out_doc;
-        }
-        bool more = yaml_document_get_root_node(&second) != NULL;
-        yaml_document_delete(&second);
-        if (more) {
-            rc = cm_err_set(err, "%s: a policy file holds one YAML document, not several", name);
-            goto out_doc;
-        }
-    }
-    c.n_nodes = (size_t)(c.doc.nodes.top - c.doc.nodes.start);
-    c.seen = calloc(c.n_nodes ? c.n_nodes : 1, 1);
-    c.p = calloc(1, sizeof(*c.p));
-    if (c.seen == NULL || c.p == NULL) {
-        rc = cm_err_set(err, "%s: out of memory", name);
-        goto out_p;
-    }
-    atomic_init(&c.p->refs, 1);
-    c.p->source = strdup(name);
-    if (c.p->source == NULL) {
-        rc = cm_err_set(err, "%s: out of memory", name);
-        goto out_p;
-    }
-    c.seen[0] = 1; /* the root */
-    rc = parse_root(&c, root);
-out_p:
-    free(c.seen);
-    if (rc == 0)
-        *out = c.p;
-    else
-        pl_policy_destroy(c.p);
-out_doc:
-    yaml_document_delete(&c.doc);
-    yaml_parser_delete(&parser);
+    int rc = policy_from_doc(doc, name, out, err);
+    cm_yaml_free(doc);
     return rc;
 }
 
 int pl_policy_load_file(const char *path, pl_policy **out, cm_err *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return cm_err_errno(err, "cannot open policy %s", path);
-    char *buf = malloc(PL_MAX_FILE + 1);
-    if (buf == NULL) {
-        fclose(f);
-        return cm_err_set(err, "%s: out of memory", path);
-    }
-    size_t n = fread(buf, 1, PL_MAX_FILE + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return cm_err_set(err, "cannot read policy %s", path);
-    }
-    int rc = pl_policy_load_buffer(buf, n, path, out, err);
-    free(buf);
+    cm_yaml_doc *doc;
+    if (cm_yaml_load(path, &policy_limits, false, &doc, err) < 0)
+        return -1;
+    int rc = policy_from_doc(doc, path, out, err);
+    cm_yaml_free(doc);
     return rc;
 }

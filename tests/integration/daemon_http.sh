@@ -85,7 +85,7 @@ cp "$GD_CONF" "$GD_TMP/good.yaml"
 sed 's/max_body_bytes: 4096/max_body_bytes: lots/' "$GD_TMP/good.yaml" > "$GD_CONF"
 kill -HUP "$GD_PID"
 gd_wait_log 'reload failed' 10; ok $? "SIGHUP with a broken configuration is refused (logged)"
-grep 'reload failed' "$GD_LOG" | grep -q 'gemmad.yaml:[0-9]*: limits.max_body_bytes'; ok $? "the log names file, line and key of the error"
+grep 'reload failed' "$GD_LOG" | grep -q 'gemmad.yaml:[0-9]*:[0-9]*: limits.max_body_bytes'; ok $? "the log names file, line and key of the error"
 check "the daemon still serves with the old configuration" has "$(gd_get /healthz)" '"status":"ok"'
 head -c 3000 /dev/zero | tr '\0' b > "$GD_TMP/mid.json"
 check "old body limit still in force (3000 bytes pass the limit)" has "$(gd_status /v1/chat/completions --data-binary @"$GD_TMP/mid.json")" 400

@@ -106,11 +106,15 @@ static void test_parse_errors(void **state)
     cm_err err;
     const char *y = "cert: a.crt\ncertificate: b.crt\n";
     assert_int_equal(ctl_settings_parse(y, strlen(y), "c.yaml", NULL, &s, &err), -1);
-    assert_string_equal(err.msg, "c.yaml:2: unknown setting 'certificate' (known: socket, url, "
-                                 "cert, key, ca, model)");
+    assert_string_equal(err.msg, "c.yaml:2:1: unknown setting 'certificate' (known: socket, "
+                                 "url, cert, key, ca, model)");
     y = "cert:\n  - a\n";
     assert_int_equal(ctl_settings_parse(y, strlen(y), "c.yaml", NULL, &s, &err), -1);
-    assert_string_equal(err.msg, "c.yaml:1: cert must be a string");
+    assert_string_equal(err.msg, "c.yaml:2:3: cert: expected a single value, not a list");
+    /* The shared reader (common/yaml_doc.h): duplicate keys name both places. */
+    y = "url: https://a:8443\nmodel: m\nurl: https://b:8443\n";
+    assert_int_equal(ctl_settings_parse(y, strlen(y), "c.yaml", NULL, &s, &err), -1);
+    assert_string_equal(err.msg, "c.yaml:3:1: duplicate key 'url' (first given at 1:1)");
     y = "- a\n- b\n";
     assert_int_equal(ctl_settings_parse(y, strlen(y), "c.yaml", NULL, &s, &err), -1);
     assert_non_null(strstr(err.msg, "expected a mapping"));

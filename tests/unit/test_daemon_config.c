@@ -116,6 +116,26 @@ static void test_model_device(void **state)
     assert_non_null(strstr(err.msg, "expected cpu, cuda or cuda:N"));
 }
 
+/* models[].device_fallback: none by default, cpu or none accepted,
+ * anything else refused naming the key. */
+static void test_model_device_fallback(void **state)
+{
+    (void)state;
+    gmd_config cfg;
+    cm_err err;
+    const char *ok = "models:\n  - name: a\n    path: /m/a.gguf\n    device: cuda:0\n"
+                     "    device_fallback: cpu\n"
+                     "  - name: b\n    path: /m/b.gguf\n    device_fallback: none\n"
+                     "  - name: c\n    path: /m/c.gguf\n";
+    assert_int_equal(parse_with(ok, &cfg, &err), 0);
+    assert_true(cfg.models[0].device_fallback_cpu);
+    assert_false(cfg.models[1].device_fallback_cpu);
+    assert_false(cfg.models[2].device_fallback_cpu);
+    const char *bad = "models:\n  - name: a\n    path: /m/a.gguf\n    device_fallback: gpu\n";
+    assert_int_equal(parse_with(bad, &cfg, &err), -1);
+    assert_non_null(strstr(err.msg, "models[].device_fallback"));
+}
+
 static void test_unix_socket(void **state)
 {
     (void)state;
@@ -271,6 +291,29 @@ static void test_syntax_error_and_empty(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/gemmad.yaml"));
 }
 
+/* Errors from the shared reader (common/yaml_doc.h) give file, line and
+ * column, and the key with what it expected. */
+static void test_errors_give_line_and_column(void **state)
+{
+    (void)state;
+    gmd_config cfg;
+    cm_err err;
+    assert_int_equal(parse_with("limits:\n  queue_depth: 0\n", &cfg, &err), -1);
+    assert_string_equal(err.msg, "t.yaml:10:16: limits.queue_depth: expected a whole number in "
+                                 "1..100000, not '0'");
+    assert_int_equal(parse_with("security:\n  privsep: maybe\n", &cfg, &err), -1);
+    assert_string_equal(err.msg, "t.yaml:10:12: security.privsep: expected true or false (or "
+                                 "yes, no), not 'maybe'");
+    assert_int_equal(parse_with("models:\n  - {name: a, path: /a, device: cpu, name: b}\n", &cfg,
+                                &err), -1);
+    assert_string_equal(err.msg, "t.yaml:10:38: duplicate key 'name' (first given at 10:6)");
+    assert_int_equal(parse_with("engine: &e {threads: 1}\nshutdown: *e\n", &cfg, &err), -1);
+    assert_string_equal(err.msg, "t.yaml:10:11: aliases (*name) are not allowed in a config file");
+    assert_int_equal(parse("- listen\n", &cfg, &err), -1);
+    assert_string_equal(err.msg, "t.yaml:1:1: the top level: expected a mapping (key: value), "
+                                 "not a list");
+}
+
 /* The shipped example must be valid. */
 static void test_shipped_example(void **state)
 {
@@ -292,12 +335,14 @@ int main(void)
         cmocka_unit_test(test_all_sections),
         cmocka_unit_test(test_unix_socket),
         cmocka_unit_test(test_model_device),
+        cmocka_unit_test(test_model_device_fallback),
         cmocka_unit_test(test_unknown_key_names_line),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_batching_keys),
         cmocka_unit_test(test_tls_min_version),
         cmocka_unit_test(test_required_and_models),
         cmocka_unit_test(test_syntax_error_and_empty),
+        cmocka_unit_test(test_errors_give_line_and_column),
         cmocka_unit_test(test_shipped_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -249,13 +249,14 @@ static void test_parse_errors_have_positions(void **state)
     load_err("roles:\n  a: {permissions: []}\nrules:\n  - {match: {fingerprint: abc}, role: a}\n",
              "t.yaml:4:27: fingerprint must be 64 hex digits");
     load_err("roles:\n  a:\n    permissions: []\n    limits: {max_tokens: -1}\nrules: []\n",
-             "t.yaml:4:26: max_tokens must be a whole number");
+             "t.yaml:4:26: max_tokens: expected a whole number in 0..4294967295, not '-1'");
     load_err("roles:\n  a:\n    permissions: []\n    limits: {max_tokens: 99999999999}\nrules: []\n",
-             "t.yaml:4:26: max_tokens is too large");
+             "t.yaml:4:26: max_tokens: expected a whole number in 0..4294967295, not "
+             "'99999999999'");
     load_err("roles: {a: {permissions: []}}\nrules:\n  - {match: {}, role: a}\n",
              "t.yaml:3:13: match needs at least one condition");
     load_err("roles: {a: {permissions: []}}\nrules: []\nrules: []\n",
-             "t.yaml:3:1: duplicate key 'rules'");
+             "t.yaml:3:1: duplicate key 'rules' (first given at 2:1)");
     load_err("roles: {a: {permissions: []}}\nrules:\n  - &r {match: {ou: x}, role: a}\n  - *r\n",
              "aliases (*name) are not allowed");
     load_err("roles: {a: {permissions: []}}\nrules: [\n", "t.yaml:3:1: YAML syntax error");
@@ -268,7 +269,7 @@ static void test_parse_errors_have_positions(void **state)
     load_err("roles: {a: {permissions: []}}\nrules:\n  - {match: {ou: x}, role: a, when: now}\n",
              "t.yaml:3:31: unknown key 'when' in a rule");
     load_err("roles: {a: {permissions: []}}\nrules:\n  - {match: {transport: udp}, role: a}\n",
-             "transport must be 'unix' or 'tcp'");
+             "t.yaml:3:25: transport: expected one of unix, tcp, not 'udp'");
     load_err("roles: {'a b': {permissions: []}}\nrules: []\n", "role name 'a b' may only contain");
     /* Found by fuzz_policy: the error is reported before its node is freed. */
     load_err("roles: {a: {permissions: [{infer: [x, '']}]}}\nrules: []\n",
