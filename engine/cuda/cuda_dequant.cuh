@@ -316,42 +316,46 @@ GM_HD static inline int gm_load_i32(const uint8_t *p)
 #endif
 }
 
-/* Sum of n4 words of int8 activations (dp4a against 1,1,1,1). */
-GM_HD static inline int gm_sum_i8(const uint8_t *x, int n4)
-{
-    int s = 0;
-    for (int i = 0; i < n4; i++)
-        s = gm_dp4a(0x01010101, gm_load_i32(x + 4 * i), s);
-    return s;
-}
-
 /* Dot of one weight block with one activation block (w: the weight
- * format's block, x: Q8_0 or Q8_K): the integer sums with dp4a over four
- * elements at a time, then scaled in f32 exactly as engine/cpu's scalar
- * dot scales them. An offset (Q4_0's 8, Q5_0's 16, Q6_K's 32) is taken
- * out of the unsigned quants' sum as offset * sum(x), which is the same
- * integer. */
-template <int T> GM_HD static inline float gm_block_dot(const uint8_t *w, const uint8_t *x);
+ * format's block, x: Q8_0 or Q8_K), in GM_PARTS<T> parts that lanes of a
+ * warp compute side by side (cuda_matmul.cu mmvq):
+ *  - gm_block_part<T>(w, x, p) is part p's share of the block's integer
+ *    sums (dp4a over four elements at a time): .x the quants' sum (an
+ *    offset, Q4_0's 8, Q5_0's 16, Q6_K's 32, taken out as offset * sum(x),
+ *    the same integer), .y the K-quants' minimum term (Q4_K);
+ *  - gm_block_finish<T>(w, x, sums) scales the whole block's sums in f32
+ *    exactly as engine/cpu's scalar dot does.
+ * Integer sums are exact, so however the parts are added the result is
+ * the CPU's, bit for bit; gm_block_dot<T> is the parts added in order. */
+template <int T> struct gm_parts;
+template <> struct gm_parts<GM_TYPE_Q8_0> { enum { N = 4 }; };
+template <> struct gm_parts<GM_TYPE_Q4_0> { enum { N = 4 }; };
+template <> struct gm_parts<GM_TYPE_Q5_0> { enum { N = 4 }; };
+template <> struct gm_parts<GM_TYPE_Q4_K> { enum { N = 8 }; };
+template <> struct gm_parts<GM_TYPE_Q6_K> { enum { N = 8 }; };
 
-template <> GM_HD inline float gm_block_dot<GM_TYPE_Q8_0>(const uint8_t *w, const uint8_t *x)
+template <int T> GM_HD static inline int2 gm_block_part(const uint8_t *w, const uint8_t *x, int p);
+template <int T> GM_HD static inline float gm_block_finish(const uint8_t *w, const uint8_t *x, int2 s);
+
+/* Q8_0: words 2p and 2p+1 of the 32 int8 quants */
+template <> GM_HD inline int2 gm_block_part<GM_TYPE_Q8_0>(const uint8_t *w, const uint8_t *x, int p)
 {
     int sumi = 0;
-    for (int i = 0; i < 8; i++)
+    for (int i = 2 * p; i < 2 * p + 2; i++)
         sumi = gm_dp4a(gm_load_i32(w + 2 + 4 * i), gm_load_i32(x + 2 + 4 * i), sumi);
-    return gm_mul_rn((float)sumi, gm_mul_rn(gm_h2f(gm_u16_at(w)), gm_h2f(gm_u16_at(x))));
+    return make_int2(sumi, 0);
 }
 
-template <> GM_HD inline float gm_block_dot<GM_TYPE_Q4_0>(const uint8_t *w, const uint8_t *x)
+/* Q4_0: element j < 16 is the low nibble of qs[j], j + 16 its high
+ * nibble; part p: qs[4p .. 4p+3], both nibbles */
+template <> GM_HD inline int2 gm_block_part<GM_TYPE_Q4_0>(const uint8_t *w, const uint8_t *x, int p)
 {
-    /* element j < 16: low nibble of qs[j]; j + 16: its high nibble */
-    int sumi = 0;
-    for (int i = 0; i < 4; i++) {
-        const int q = gm_load_i32(w + 2 + 4 * i);
-        sumi = gm_dp4a(q & 0x0F0F0F0F, gm_load_i32(x + 2 + 4 * i), sumi);
-        sumi = gm_dp4a((q >> 4) & 0x0F0F0F0F, gm_load_i32(x + 18 + 4 * i), sumi);
-    }
-    sumi -= 8 * gm_sum_i8(x + 2, 8);
-    return gm_mul_rn((float)sumi, gm_mul_rn(gm_h2f(gm_u16_at(w)), gm_h2f(gm_u16_at(x))));
+    const int q = gm_load_i32(w + 2 + 4 * p);
+    const int xl = gm_load_i32(x + 2 + 4 * p), xh = gm_load_i32(x + 18 + 4 * p);
+    int sumi = gm_dp4a(q & 0x0F0F0F0F, xl, 0);
+    sumi = gm_dp4a((q >> 4) & 0x0F0F0F0F, xh, sumi);
+    sumi -= 8 * gm_dp4a(0x01010101, xh, gm_dp4a(0x01010101, xl, 0));
+    return make_int2(sumi, 0);
 }
 
 /* Bits b..b+3 of qh as bit 4 of four bytes. */
@@ -361,66 +365,102 @@ GM_HD static inline int gm_qh_bytes(uint32_t qh, int b)
     return (int)(((v & 1u) << 4) | ((v & 2u) << 11) | ((v & 4u) << 18) | ((v & 8u) << 25));
 }
 
-template <> GM_HD inline float gm_block_dot<GM_TYPE_Q5_0>(const uint8_t *w, const uint8_t *x)
+/* Q5_0: as Q4_0, each element's fifth bit in qh (bit j, element j) */
+template <> GM_HD inline int2 gm_block_part<GM_TYPE_Q5_0>(const uint8_t *w, const uint8_t *x, int p)
 {
     const uint32_t qh = (uint32_t)w[2] | ((uint32_t)w[3] << 8) | ((uint32_t)w[4] << 16)
                         | ((uint32_t)w[5] << 24);
-    int sumi = 0;
-    for (int i = 0; i < 4; i++) {
-        const int q = gm_load_i32(w + 6 + 4 * i);
-        sumi = gm_dp4a((q & 0x0F0F0F0F) | gm_qh_bytes(qh, 4 * i), gm_load_i32(x + 2 + 4 * i), sumi);
-        sumi = gm_dp4a(((q >> 4) & 0x0F0F0F0F) | gm_qh_bytes(qh, 16 + 4 * i),
-                       gm_load_i32(x + 18 + 4 * i), sumi);
-    }
-    sumi -= 16 * gm_sum_i8(x + 2, 8);
-    return gm_mul_rn((float)sumi, gm_mul_rn(gm_h2f(gm_u16_at(w)), gm_h2f(gm_u16_at(x))));
+    const int q = gm_load_i32(w + 6 + 4 * p);
+    const int xl = gm_load_i32(x + 2 + 4 * p), xh = gm_load_i32(x + 18 + 4 * p);
+    int sumi = gm_dp4a((q & 0x0F0F0F0F) | gm_qh_bytes(qh, 4 * p), xl, 0);
+    sumi = gm_dp4a(((q >> 4) & 0x0F0F0F0F) | gm_qh_bytes(qh, 16 + 4 * p), xh, sumi);
+    sumi -= 16 * gm_dp4a(0x01010101, xh, gm_dp4a(0x01010101, xl, 0));
+    return make_int2(sumi, 0);
 }
 
-template <> GM_HD inline float gm_block_dot<GM_TYPE_Q4_K>(const uint8_t *w, const uint8_t *x)
+/* Q8_0, Q4_0, Q5_0: sumi * (d_w * d_x) */
+GM_HD static inline float gm_finish_q0(const uint8_t *w, const uint8_t *x, int sumi)
 {
-    const uint8_t *scales = w + 4, *q4 = w + 16, *b = x + 4;
-    int32_t sum_qs = 0, sum_mins = 0;
-    for (int j = 0; j < 8; j++) {
-        int sc, mn;
-        scale_min_k4(j, scales, &sc, &mn);
-        const uint8_t *q = q4 + 32 * (j / 2);
-        const int shift = 4 * (j & 1);
-        int part = 0;
-        for (int i = 0; i < 8; i++)
-            part = gm_dp4a((gm_load_i32(q + 4 * i) >> shift) & 0x0F0F0F0F,
-                           gm_load_i32(b + 32 * j + 4 * i), part);
-        sum_qs += sc * part;
-        const int16_t bs0 = (int16_t)gm_u16_at(x + 260 + 4 * j);
-        const int16_t bs1 = (int16_t)gm_u16_at(x + 262 + 4 * j);
-        sum_mins += mn * (bs0 + bs1);
-    }
+    return gm_mul_rn((float)sumi, gm_mul_rn(gm_h2f(gm_u16_at(w)), gm_h2f(gm_u16_at(x))));
+}
+template <> GM_HD inline float gm_block_finish<GM_TYPE_Q8_0>(const uint8_t *w, const uint8_t *x, int2 s)
+{
+    return gm_finish_q0(w, x, s.x);
+}
+template <> GM_HD inline float gm_block_finish<GM_TYPE_Q4_0>(const uint8_t *w, const uint8_t *x, int2 s)
+{
+    return gm_finish_q0(w, x, s.x);
+}
+template <> GM_HD inline float gm_block_finish<GM_TYPE_Q5_0>(const uint8_t *w, const uint8_t *x, int2 s)
+{
+    return gm_finish_q0(w, x, s.x);
+}
+
+/* Q4_K: part j is sub-block j (32 elements, the low (j even) or high
+ * nibbles of qs[32*(j/2) ..]): sc_j * its sum, and m_j * the activation
+ * block's sums over it (bsums) */
+template <> GM_HD inline int2 gm_block_part<GM_TYPE_Q4_K>(const uint8_t *w, const uint8_t *x, int j)
+{
+    int sc, mn;
+    scale_min_k4(j, w + 4, &sc, &mn);
+    const uint8_t *q = w + 16 + 32 * (j / 2), *b = x + 4 + 32 * j;
+    const int shift = 4 * (j & 1);
+    int part = 0;
+    for (int i = 0; i < 8; i++)
+        part = gm_dp4a((gm_load_i32(q + 4 * i) >> shift) & 0x0F0F0F0F, gm_load_i32(b + 4 * i), part);
+    const int16_t bs0 = (int16_t)gm_u16_at(x + 260 + 4 * j);
+    const int16_t bs1 = (int16_t)gm_u16_at(x + 262 + 4 * j);
+    return make_int2(sc * part, mn * (bs0 + bs1));
+}
+
+template <> GM_HD inline float gm_block_finish<GM_TYPE_Q4_K>(const uint8_t *w, const uint8_t *x, int2 s)
+{
     const float yd = gm_f32_at(x);
     const float d = gm_mul_rn(gm_h2f(gm_u16_at(w)), yd);
     const float dmin = gm_mul_rn(gm_h2f(gm_u16_at(w + 2)), yd);
-    return gm_sub_rn(gm_mul_rn(d, (float)sum_qs), gm_mul_rn(dmin, (float)sum_mins));
+    return gm_sub_rn(gm_mul_rn(d, (float)s.x), gm_mul_rn(dmin, (float)s.y));
 }
 
-template <> GM_HD inline float gm_block_dot<GM_TYPE_Q6_K>(const uint8_t *w, const uint8_t *x)
+/* Q6_K: part p is groups 2p and 2p+1 of 16 elements, each with its
+ * int8 scale (half h, quarter, l0 as in dq8<Q6_K>) */
+template <> GM_HD inline int2 gm_block_part<GM_TYPE_Q6_K>(const uint8_t *w, const uint8_t *x, int p)
 {
     const int8_t *sc = (const int8_t *)(w + 192);
     const uint8_t *b = x + 4;
-    int32_t sumi = 0;
-    for (int j = 0; j < 16; j++) {
-        /* elements 16j .. 16j+15: half h, quarter, l0 as in dq8<Q6_K> */
+    int sumi = 0;
+    for (int j = 2 * p; j < 2 * p + 2; j++) {
         const int e0 = 16 * j, h = e0 / 128, quarter = (e0 % 128) / 32, l0 = e0 % 32;
         const uint8_t *ql = w + 64 * h + (quarter & 1) * 32 + l0;
         const uint8_t *qh = w + 128 + 32 * h + l0;
         const int lo_shift = quarter < 2 ? 0 : 4, hi_shift = 2 * quarter;
-        int part = 0;
+        int part = 0, xsum = 0;
         for (int i = 0; i < 4; i++) {
             const int lo = (gm_load_i32(ql + 4 * i) >> lo_shift) & 0x0F0F0F0F;
             const int hi = ((gm_load_i32(qh + 4 * i) >> hi_shift) & 0x03030303) << 4;
-            part = gm_dp4a(lo | hi, gm_load_i32(b + e0 + 4 * i), part);
+            const int xv = gm_load_i32(b + e0 + 4 * i);
+            part = gm_dp4a(lo | hi, xv, part);
+            xsum = gm_dp4a(0x01010101, xv, xsum);
         }
-        part -= 32 * gm_sum_i8(b + e0, 4);
-        sumi += (int32_t)sc[j] * part;
+        sumi += (int32_t)sc[j] * (part - 32 * xsum);
     }
-    return gm_mul_rn(gm_mul_rn(gm_h2f(gm_u16_at(w + 208)), gm_f32_at(x)), (float)sumi);
+    return make_int2(sumi, 0);
+}
+
+template <> GM_HD inline float gm_block_finish<GM_TYPE_Q6_K>(const uint8_t *w, const uint8_t *x, int2 s)
+{
+    return gm_mul_rn(gm_mul_rn(gm_h2f(gm_u16_at(w + 208)), gm_f32_at(x)), (float)s.x);
+}
+
+/* The whole block: its parts added in order, then scaled. */
+template <int T> GM_HD static inline float gm_block_dot(const uint8_t *w, const uint8_t *x)
+{
+    int2 s = make_int2(0, 0);
+    for (int p = 0; p < gm_parts<T>::N; p++) {
+        const int2 v = gm_block_part<T>(w, x, p);
+        s.x += v.x;
+        s.y += v.y;
+    }
+    return gm_block_finish<T>(w, x, s);
 }
 
 #endif

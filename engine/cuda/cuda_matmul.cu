@@ -6,8 +6,9 @@
  * Quantized weights (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K): the activations are
  * quantized exactly as the CPU backend quantizes them (Q8_0 or Q8_K
  * blocks), and each block's dot product is the CPU's integer one
- * (cuda_dequant.cuh gm_block_dot): mmvq, one warp per weight row, each
- * lane summing whole blocks, for any number of vectors 8 at a time. Then
+ * (cuda_dequant.cuh gm_block_part/gm_block_finish, dp4a): mmvq, one warp
+ * per weight row, 4 or 8 lanes per block, for any number of vectors 8 at
+ * a time. Then
  * the GPU and CPU differ only in the order block results are added.
  *
  * F32, F16 and BF16 weights: the activations rounded to the weight's
@@ -294,8 +295,13 @@ template <> struct qk_of<GM_TYPE_Q5_0> { enum { QK = 32, WB = 22, XB = GM_Q8_0_B
 template <> struct qk_of<GM_TYPE_Q4_K> { enum { QK = 256, WB = 144, XB = GM_Q8_K_BYTES }; };
 template <> struct qk_of<GM_TYPE_Q6_K> { enum { QK = 256, WB = 210, XB = GM_Q8_K_BYTES }; };
 
-/* One warp per weight row: lane l takes blocks l, l+32, ... and sums their
- * dots in f32; the warp adds its lanes pairwise. Up to MMV_MAX vectors. */
+/* One warp per weight row, 32 / P blocks at a time (P = gm_parts<T>::N
+ * lanes per block): each lane computes its part of a block's integer
+ * sums, the P lanes add theirs (integers: exact, any order), and the
+ * block's first lane scales the sums as the CPU does and adds the result
+ * to its f32 total; at the end the warp adds its lanes pairwise. Every
+ * lane runs the same iterations (a lane past the last block adds zeros),
+ * so the shuffles always see the whole warp. Up to MMV_MAX vectors. */
 template <int T>
 __global__ static void mmvq_kernel(const uint8_t *w, size_t row_bytes, uint32_t rows,
                                    uint32_t cols, const uint8_t *xq, uint32_t n, float *y)
@@ -303,7 +309,9 @@ __global__ static void mmvq_kernel(const uint8_t *w, size_t row_bytes, uint32_t 
     const uint32_t row = blockIdx.x * MMV_WARPS + threadIdx.y;
     const uint32_t lane = threadIdx.x;
     if (row >= rows)
-        return;
+        return; /* the whole warp: row depends on threadIdx.y only */
+    constexpr uint32_t P = gm_parts<T>::N, PER = 32 / P;
+    const uint32_t part = lane % P, first = lane / P;
     const uint8_t *r = w + (size_t)row * row_bytes;
     const uint32_t nb = cols / qk_of<T>::QK;
     const size_t x_row = (size_t)nb * qk_of<T>::XB;
@@ -311,10 +319,21 @@ __global__ static void mmvq_kernel(const uint8_t *w, size_t row_bytes, uint32_t 
 #pragma unroll
     for (int j = 0; j < MMV_MAX; j++)
         acc[j] = 0.0f;
-    for (uint32_t b = lane; b < nb; b += 32) {
+    for (uint32_t b0 = 0; b0 < nb; b0 += PER) {
+        const bool have = b0 + first < nb;
+        const uint32_t b = have ? b0 + first : 0; /* a lane past the end reads nothing */
         const uint8_t *wb = r + (size_t)b * qk_of<T>::WB;
-        for (uint32_t j = 0; j < n; j++)
-            acc[j] += gm_block_dot<T>(wb, xq + j * x_row + (size_t)b * qk_of<T>::XB);
+        for (uint32_t j = 0; j < n; j++) {
+            const uint8_t *xb = xq + j * x_row + (size_t)b * qk_of<T>::XB;
+            int2 s = have ? gm_block_part<T>(wb, xb, (int)part) : make_int2(0, 0);
+#pragma unroll
+            for (uint32_t o = P / 2; o > 0; o /= 2) {
+                s.x += __shfl_xor_sync(0xffffffffu, s.x, o);
+                s.y += __shfl_xor_sync(0xffffffffu, s.y, o);
+            }
+            if (have && part == 0)
+                acc[j] += gm_block_finish<T>(wb, xb, s);
+        }
     }
 #pragma unroll
     for (int j = 0; j < MMV_MAX; j++) {

@@ -154,15 +154,18 @@ int gm_cuda_matmul(gm_cuda *cu, gm_type type, const void *d_w, size_t row_bytes,
         }
         for (uint32_t v = 0; v < n; v++) {
             if (gm_vec_dot_type(type) == GM_TYPE_Q8_0 || gm_vec_dot_type(type) == GM_TYPE_Q8_K) {
-                /* mmvq: lane l sums the dots of blocks l, l+32, ...; the warp
-                 * adds lanes pairwise */
+                /* mmvq: P lanes per block (4 for Q8_0 activations, 8 for
+                 * Q8_K), 32 / P blocks at a time; block b's dot is added
+                 * by lane (b % (32 / P)) * P; the warp adds lanes pairwise */
                 const uint32_t qk = gm_vec_dot_type(type) == GM_TYPE_Q8_K ? 256 : 32;
+                const uint32_t per = 32 / (qk == 256 ? 8 : 4);
                 const size_t xb = gm_act_bytes(type, qk), wb = row_bytes / (cols / qk);
                 const char *xv = (const char *)xq_all + (size_t)v * gm_act_bytes(type, cols);
                 float lane[32] = {0};
                 for (uint32_t b = 0; b < cols / qk; b++)
-                    lane[b % 32] += gm_dot_scalar(type)(qk, (const char *)d_w + (size_t)r * row_bytes + b * wb,
-                                                        xv + b * xb);
+                    lane[(b % per) * (32 / per)] +=
+                        gm_dot_scalar(type)(qk, (const char *)d_w + (size_t)r * row_bytes + b * wb,
+                                            xv + b * xb);
                 for (int o = 16; o > 0; o /= 2)
                     for (int l = 0; l < o; l++)
                         lane[l] += lane[l + o];

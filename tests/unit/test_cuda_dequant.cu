@@ -4,9 +4,10 @@
  * engine/quant's reference dequantization: every format the GPU reads,
  * every group of 8 elements of random rows, bit for bit; the quantized
  * activation blocks (Q8_0, Q8_K) byte for
- * byte and the integer block dot products (dp4a, with its host fallback)
- * bit for bit against engine/cpu's scalar reference, on quantized rows and
- * on blocks of random bytes. Needs nvcc, not a GPU. TAP output.
+ * byte and the integer block dot products (dp4a, with its host fallback;
+ * each block as the sum of the parts that mmvq's lanes compute side by
+ * side) bit for bit against engine/cpu's scalar reference, on quantized
+ * rows and on blocks of random bytes. Needs nvcc, not a GPU. TAP output.
  */
 #include <stdio.h>
 #include <stdlib.h>
