@@ -531,7 +531,14 @@ static void job_done(gmd_server *srv, gmd_job *job, gmd_event *ev)
     job->result = ev->result;
     job->done_rc = ev->rc;
     snprintf(job->done_error, sizeof(job->done_error), "%s", ev->error);
-    job->http_status = c == NULL ? 499 : ev->rc < 0 ? 500 : job->timed_out ? 504 : 200;
+    if (ev->rc == 0 && job->text.failed) {
+        /* Part of the answer was lost (gmd_api_event): a failure, whose
+         * audit record holds no output rather than a cut one. */
+        job->done_rc = -1;
+        snprintf(job->done_error, sizeof(job->done_error),
+                 "out of memory: the answer could not be kept");
+    }
+    job->http_status = c == NULL ? 499 : job->done_rc < 0 ? 500 : job->timed_out ? 504 : 200;
     au_event ae;
     char digest[80];
     job_event(job, AU_EV_RESPONSE, &ae, digest, sizeof(digest));
@@ -539,9 +546,9 @@ static void job_done(gmd_server *srv, gmd_job *job, gmd_event *ev)
     ae.prompt_tokens = ev->result.n_prompt_tokens;
     ae.completion_tokens = ev->result.n_generated_tokens;
     ae.latency_us = (int64_t)((ev->t - job->t_start) * 1e6);
-    ae.output = job->text.data ? job->text.data : "";
-    ae.output_len = job->text.len;
-    ae.detail = ev->rc < 0 ? ev->error
+    ae.output = job->text.data && !job->text.failed ? job->text.data : "";
+    ae.output_len = job->text.failed ? 0 : job->text.len;
+    ae.detail = job->done_rc < 0 ? job->done_error
                 : c == NULL ? "client went away"
                             : finish_name(ev->result.finish);
     /* c->job stays set until the event is durable: a disconnect meanwhile
@@ -644,6 +651,14 @@ void gmd_api_event(gmd_server *srv, gmd_event *ev)
     if (c == NULL)
         return;
     gmd_buf_add(&job->text, ev->text, ev->len); /* the whole answer, for the audit HMAC */
+    if (job->text.failed) {
+        /* The answer can no longer be kept whole: stop generating; its
+         * end records a failure, never the shorter text (job_done). */
+        if (!atomic_exchange(&job->cancel, 1))
+            cm_log(CM_LOG_ERR, "api", "%s: out of memory keeping the answer: cancelled",
+                   job->id);
+        return;
+    }
     if (job->stream && !tools_active(job))
         send_chunk(c, job, ev->text, ev->len, NULL, NULL, take_logprobs(job));
     else if (job->stream && call_constrained(job))
@@ -738,6 +753,18 @@ static void prep_done(uv_work_t *w, int status)
     gmd_buf prompt;
     gmd_buf_init(&prompt);
     prompt_text(&job->params, &prompt);
+    if (prompt.failed) {
+        /* The audit log would hash a cut prompt: refuse instead. */
+        gmd_buf_free(&prompt);
+        gmd_guard_release(&srv->guard, &job->gd, 0);
+        c->job = NULL;
+        cm_log(CM_LOG_ERR, "api", "%s: out of memory copying the prompt for the audit log: "
+               "refused", job->id);
+        job_free(job);
+        gmd_conn_error(c, 503, "server_error", "out_of_memory", NULL,
+                       "out of memory: the request cannot be recorded, so it is refused");
+        return;
+    }
     ae.prompt = prompt.data ? prompt.data : "";
     ae.prompt_len = prompt.len;
     ae.prompt_tokens = (int64_t)n;

@@ -146,3 +146,14 @@ EXTRA_DIST += tests/integration/daemon_drain_grace.sh
 # Models signed as a single file (path + signature), gemmactl models import.
 TESTS += tests/integration/daemon_bundle_file.sh
 EXTRA_DIST += tests/integration/daemon_bundle_file.sh
+# The generate route when memory runs out (engine, scheduler, connection
+# and audit record wrapped): no cut prompt or answer reaches the audit log.
+check_PROGRAMS += tests/unit/test_daemon_generate
+TESTS += tests/unit/test_daemon_generate
+tests_unit_test_daemon_generate_SOURCES = tests/unit/test_daemon_generate.c
+tests_unit_test_daemon_generate_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_generate_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_generate_LDFLAGS = -Wl,--wrap=realloc -Wl,--wrap=gmd_infer_tokenize \
+	-Wl,--wrap=gmd_infer_context -Wl,--wrap=gmd_model_submit -Wl,--wrap=gmd_conn_error \
+	-Wl,--wrap=gmd_guard_record
+tests_unit_test_daemon_generate_LDADD = $(GMD_LIBS) $(TEST_LIBS)

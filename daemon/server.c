@@ -407,10 +407,8 @@ int gmd_server_run(const char *config_path, const gmd_config *cfg, cm_err *err)
     if (gmd_guard_open(&srv->guard, &srv->cfg, &loop, err) < 0)
         goto out;
     for (size_t i = 0; i < srv->cfg.n_models; i++) {
-        if (gmd_model_init(&srv->models[i], srv, &srv->cfg.models[i]) < 0) {
-            cm_err_set(err, "out of memory");
+        if (gmd_model_init(&srv->models[i], srv, &srv->cfg.models[i], err) < 0)
             goto out;
-        }
         srv->n_models++;
     }
     uv_async_init(&loop, &srv->wake, on_wake);

@@ -124,7 +124,9 @@ typedef struct gmd_event {
     char text[];
 } gmd_event;
 
-int gmd_model_init(gmd_model *m, gmd_server *srv, const gmd_model_config *cfg);
+/* Ready an unloaded model (its queue); -1 with `err` naming the model and
+ * what failed. */
+int gmd_model_init(gmd_model *m, gmd_server *srv, const gmd_model_config *cfg, cm_err *err);
 void gmd_model_destroy(gmd_model *m);
 /* Start loading in the thread pool (no-op unless UNLOADED or FAILED).
  * GMD_MODEL_OVER_BUDGET when the model would not fit in what
