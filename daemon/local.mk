@@ -157,3 +157,13 @@ tests_unit_test_daemon_generate_LDFLAGS = -Wl,--wrap=realloc -Wl,--wrap=gmd_infe
 	-Wl,--wrap=gmd_infer_context -Wl,--wrap=gmd_model_submit -Wl,--wrap=gmd_conn_error \
 	-Wl,--wrap=gmd_guard_record
 tests_unit_test_daemon_generate_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+# gemmad's start when libuv refuses a signal watcher or the housekeeping
+# timer: it fails, naming what, rather than run without them.
+check_PROGRAMS += tests/unit/test_daemon_server
+TESTS += tests/unit/test_daemon_server
+tests_unit_test_daemon_server_SOURCES = tests/unit/test_daemon_server.c
+tests_unit_test_daemon_server_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_server_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_server_LDFLAGS = -Wl,--wrap=uv_signal_start -Wl,--wrap=uv_timer_start \
+	-Wl,--wrap=gmd_tls_ctx_new
+tests_unit_test_daemon_server_LDADD = $(GMD_LIBS) $(TEST_LIBS)
