@@ -20,6 +20,7 @@ endif
 noinst_LIBRARIES += daemon/libgemmad.a
 daemon_libgemmad_a_SOURCES = \
 	daemon/api.c daemon/api.h daemon/api_admin.c daemon/api_generate.c \
+	daemon/api_error.c daemon/conn.h daemon/models.h \
 	daemon/api_audit.c daemon/audit_query.c daemon/audit_query.h \
 	daemon/api_request.c daemon/api_request.h \
 	daemon/buf.c daemon/buf.h \
@@ -154,7 +155,7 @@ tests_unit_test_daemon_generate_SOURCES = tests/unit/test_daemon_generate.c
 tests_unit_test_daemon_generate_CPPFLAGS = $(GMD_CPPFLAGS)
 tests_unit_test_daemon_generate_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_daemon_generate_LDFLAGS = -Wl,--wrap=realloc -Wl,--wrap=gmd_infer_tokenize \
-	-Wl,--wrap=gmd_infer_context -Wl,--wrap=gmd_model_submit -Wl,--wrap=gmd_conn_error \
+	-Wl,--wrap=gmd_infer_context -Wl,--wrap=gmd_model_submit -Wl,--wrap=gmd_api_send_error \
 	-Wl,--wrap=gmd_guard_record
 tests_unit_test_daemon_generate_LDADD = $(GMD_LIBS) $(TEST_LIBS)
 # gemmad's start when libuv refuses a signal watcher or the housekeeping
@@ -167,3 +168,10 @@ tests_unit_test_daemon_server_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_daemon_server_LDFLAGS = -Wl,--wrap=uv_signal_start -Wl,--wrap=uv_timer_start \
 	-Wl,--wrap=gmd_tls_ctx_new
 tests_unit_test_daemon_server_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+# The one table of the API's errors (daemon/api_error.c).
+check_PROGRAMS += tests/unit/test_daemon_api_error
+TESTS += tests/unit/test_daemon_api_error
+tests_unit_test_daemon_api_error_SOURCES = tests/unit/test_daemon_api_error.c
+tests_unit_test_daemon_api_error_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_api_error_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_api_error_LDADD = $(GMD_LIBS) $(TEST_LIBS)

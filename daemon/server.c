@@ -18,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "common/log.h"
+#include "daemon/api.h"
 #include "daemon/tls.h"
 
 double gmd_now(void)
@@ -298,7 +299,7 @@ static void on_tick(uv_timer_t *t)
     gmd_server *srv = t->data;
     double now = gmd_now();
     for (gmd_conn *c = srv->conns; c; c = c->next) {
-        gmd_job *job = c->job;
+        gmd_job *job = c->upper ? gmd_api_conn_of(c)->job : NULL;
         if (job && !job->timed_out && now > job->deadline) {
             job->timed_out = true;
             atomic_store(&job->cancel, 1);
@@ -435,6 +436,7 @@ int gmd_server_run(const char *config_path, const gmd_config *cfg, cm_err *err)
     snprintf(srv->config_path, sizeof(srv->config_path), "%s", config_path);
     srv->cfg = *cfg;
     srv->t_start = gmd_now();
+    srv->conn_hooks = &gmd_api_conn_hooks; /* connections report to the API layer */
     /* Answer ids are "chatcmpl-<time><counter>": a random start keeps them
      * (and the audit's request_id) apart across the instances of a pool
      * and across restarts within a second (docs/deploy.md). */

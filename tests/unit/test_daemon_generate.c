@@ -6,7 +6,7 @@
  * The real route runs on a real libuv loop; what lies below it is wrapped
  * (-Wl,--wrap) so no model or socket is needed: gmd_infer_tokenize and
  * gmd_infer_context stand in for the engine, gmd_model_submit takes the
- * job instead of a scheduler, gmd_conn_error and gmd_guard_record note
+ * job instead of a scheduler, gmd_api_send_error and gmd_guard_record note
  * what the client was answered and what the audit log was given, and
  * realloc (which daemon/buf.c grows with) fails on demand.
  */
@@ -71,17 +71,14 @@ int __wrap_gmd_model_submit(gmd_model *m, gmd_job *job)
 static int answered_status;
 static char answered_code[64];
 
-void __wrap_gmd_conn_error(gmd_conn *c, int status, const char *type, const char *code,
-                           const char *param, const char *message);
-void __wrap_gmd_conn_error(gmd_conn *c, int status, const char *type, const char *code,
-                           const char *param, const char *message)
+void __wrap_gmd_api_send_error(gmd_conn *c, gmd_api_err e, const char *param, const char *message);
+void __wrap_gmd_api_send_error(gmd_conn *c, gmd_api_err e, const char *param, const char *message)
 {
     (void)c;
-    (void)type;
     (void)param;
     (void)message;
-    answered_status = status;
-    snprintf(answered_code, sizeof(answered_code), "%s", code ? code : "");
+    answered_status = gmd_api_err_status(e);
+    snprintf(answered_code, sizeof(answered_code), "%s", gmd_api_err_code(e));
 }
 
 /* What the audit log was given, by event type. */
@@ -139,11 +136,12 @@ static int setup(void **state)
     f->srv->n_models = 1;
     f->srv->models[0].state = GMD_MODEL_READY;
     /* A connection that is closing: whatever the route writes goes nowhere
-     * (gmd_conn_error is wrapped to see the error answers). */
+     * (gmd_api_send_error is wrapped to see the error answers). */
     f->conn = calloc(1, sizeof(*f->conn));
     assert_non_null(f->conn);
     f->conn->srv = f->srv;
     f->conn->closing = true;
+    assert_int_equal(gmd_api_conn_hooks.on_open(f->conn), 0); /* as conn.c does */
     snprintf(f->conn->http.method, sizeof(f->conn->http.method), "POST");
     snprintf(f->arena, sizeof(f->arena), "/v1/completions");
     f->conn->http.arena = f->arena;
@@ -168,6 +166,7 @@ static int teardown(void **state)
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     gmd_model_destroy(&f->srv->models[0]);
+    gmd_api_conn_hooks.on_close(f->conn);
     free(f->conn);
     free(f->srv);
     free(f);
