@@ -693,15 +693,36 @@ static void prep_work(uv_work_t *w)
                                       &job->prep_err);
 }
 
+/* A request that could never run: its prompt and max_tokens need more KV
+ * cache than the model's whole kv_budget_mb (it would wait for ever, or
+ * fail in the scheduler). Answers 400 and returns true. m->im is still
+ * loaded (gmd_model_prep_begin holds it). */
+static bool refuse_over_kv_budget(gmd_conn *c, gmd_job *job)
+{
+    gmd_model *m = job->model;
+    if (m->im == NULL)
+        return false;
+    uint64_t need = gmd_infer_kv_need(m->im, job->params.n_prompt_ids, job->params.max_tokens);
+    uint64_t budget = (uint64_t)m->cfg.kv_budget_mb << 20;
+    if (need <= budget)
+        return false;
+    char msg[512];
+    snprintf(msg, sizeof(msg), "this request (%zu prompt tokens + max_tokens %u) may need "
+             "%llu MiB of KV cache, more than model '%s' ever holds: its kv_budget_mb is %u; "
+             "lower max_tokens or shorten the prompt", job->params.n_prompt_ids,
+             job->params.max_tokens, (unsigned long long)((need + (1u << 20) - 1) >> 20),
+             m->cfg.name, m->cfg.kv_budget_mb);
+    gmd_api_send_error(c, GMD_ERR_KV_BUDGET, "max_tokens", msg);
+    return true;
+}
+
 /* Loop: the prompt is tokenized; now the policy decides, knowing its
  * length, and the "request" event is recorded. */
-static void prep_done(uv_work_t *w, int status)
+static void prep_decide(gmd_job *job, int status)
 {
-    gmd_job *job = w->data;
     gmd_model *m = job->model;
     gmd_server *srv = m->srv;
     gmd_conn *c = job->conn;
-    gmd_model_prep_end(m); /* may start an unload: m->im is not used below */
     if (c == NULL) { /* the client went away; nothing was decided */
         job_free(job);
         return;
@@ -745,6 +766,11 @@ static void prep_done(uv_work_t *w, int status)
         refuse_unavailable(c, m);
         return;
     }
+    if (refuse_over_kv_budget(c, job)) {
+        gmd_guard_release(&srv->guard, &job->gd, 0);
+        job_free(job);
+        return;
+    }
     /* Inference starts once the "request" event is durable
      * (request_recorded); a disconnect meanwhile clears job->conn. */
     gmd_api_conn_of(c)->job = job;
@@ -781,6 +807,14 @@ static void prep_done(uv_work_t *w, int status)
     }
     gmd_guard_record(&srv->guard, &ae, request_recorded, job);
     gmd_buf_free(&prompt);
+}
+
+static void prep_done(uv_work_t *w, int status)
+{
+    gmd_job *job = w->data;
+    gmd_model *m = job->model;
+    prep_decide(job, status); /* may read m->im: the model stays loaded until... */
+    gmd_model_prep_end(m);    /* ...here, which may start an unload */
 }
 
 void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)

@@ -156,7 +156,7 @@ tests_unit_test_daemon_generate_CPPFLAGS = $(GMD_CPPFLAGS)
 tests_unit_test_daemon_generate_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_daemon_generate_LDFLAGS = -Wl,--wrap=realloc -Wl,--wrap=gmd_infer_tokenize \
 	-Wl,--wrap=gmd_infer_context -Wl,--wrap=gmd_model_submit -Wl,--wrap=gmd_api_send_error \
-	-Wl,--wrap=gmd_guard_record
+	-Wl,--wrap=gmd_guard_record -Wl,--wrap=gmd_infer_kv_need
 tests_unit_test_daemon_generate_LDADD = $(GMD_LIBS) $(TEST_LIBS)
 # gemmad's start when libuv refuses a signal watcher or the housekeeping
 # timer: it fails, naming what, rather than run without them.

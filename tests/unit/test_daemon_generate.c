@@ -57,6 +57,16 @@ uint32_t __wrap_gmd_infer_context(const gmd_infer_model *m)
     return 4096;
 }
 
+/* The KV cache a request needs: 1 MiB a token (kv_need_per_token). */
+static uint64_t kv_need_per_token = 0;
+
+uint64_t __wrap_gmd_infer_kv_need(const gmd_infer_model *m, size_t n_prompt, uint32_t max_tokens);
+uint64_t __wrap_gmd_infer_kv_need(const gmd_infer_model *m, size_t n_prompt, uint32_t max_tokens)
+{
+    (void)m;
+    return kv_need_per_token * (n_prompt + max_tokens);
+}
+
 static gmd_job *submitted;
 
 int __wrap_gmd_model_submit(gmd_model *m, gmd_job *job);
@@ -131,10 +141,13 @@ static int setup(void **state)
     memset(&mc, 0, sizeof(mc));
     snprintf(mc.name, sizeof(mc.name), "m");
     mc.max_tokens = 64;
+    mc.kv_budget_mb = 8;
     cm_err err;
     assert_int_equal(gmd_model_init(&f->srv->models[0], f->srv, &mc, &err), 0);
     f->srv->n_models = 1;
     f->srv->models[0].state = GMD_MODEL_READY;
+    f->srv->models[0].im = (gmd_infer_model *)f; /* never read: the engine is wrapped */
+    kv_need_per_token = 0;
     /* A connection that is closing: whatever the route writes goes nowhere
      * (gmd_api_send_error is wrapped to see the error answers). */
     f->conn = calloc(1, sizeof(*f->conn));
@@ -201,6 +214,25 @@ static gmd_job *submit_one(fixture *f)
     return submitted;
 }
 
+/* End a submitted job as the scheduler would (DONE), which frees it. */
+static void job_discard(fixture *f, gmd_job *job)
+{
+    gmd_event *d = event(job, GMD_EV_DONE, NULL);
+    gmd_api_event(f->srv, d);
+    free(d);
+}
+
+/* Forget what the last request left noted. */
+static void setup_again(fixture *f)
+{
+    (void)f;
+    submitted = NULL;
+    answered_status = 0;
+    answered_code[0] = '\0';
+    memset(&seen_request, 0, sizeof(seen_request));
+    memset(&seen_response, 0, sizeof(seen_response));
+}
+
 /* ---- tests ---- */
 
 /* Nothing fails: the prompt and the answer reach the audit log whole. */
@@ -263,12 +295,32 @@ static void test_answer_out_of_memory(void **state)
     assert_int_equal(answered_status, 500);
 }
 
+/* A request whose prompt and max_tokens need more KV cache than the
+ * model's whole budget is refused before it is recorded or queued: 400
+ * kv_budget_exceeded, not a 500 from the scheduler. */
+static void test_over_kv_budget(void **state)
+{
+    fixture *f = *state;
+    kv_need_per_token = 1u << 20; /* 3 prompt tokens + 4 = 7 MiB: fits in 8 */
+    gmd_job *job = submit_one(f);
+    assert_non_null(job);
+    assert_int_equal(answered_status, 0);
+    job_discard(f, job);
+    setup_again(f);
+    kv_need_per_token = 2u << 20; /* 14 MiB: never fits in 8 */
+    assert_null(submit_one(f));
+    assert_int_equal(answered_status, 400);
+    assert_string_equal(answered_code, "kv_budget_exceeded");
+    assert_int_equal(seen_request.n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_whole_prompt_and_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prompt_out_of_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_out_of_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_over_kv_budget, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
