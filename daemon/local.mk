@@ -175,3 +175,14 @@ tests_unit_test_daemon_api_error_SOURCES = tests/unit/test_daemon_api_error.c
 tests_unit_test_daemon_api_error_CPPFLAGS = $(GMD_CPPFLAGS)
 tests_unit_test_daemon_api_error_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_daemon_api_error_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+# A model's queue and scheduler over a fake engine: KV budget admission,
+# fair order, cancellation, the queue's bound, one DONE per job.
+check_PROGRAMS += tests/unit/test_daemon_sched
+TESTS += tests/unit/test_daemon_sched
+tests_unit_test_daemon_sched_SOURCES = tests/unit/test_daemon_sched.c
+tests_unit_test_daemon_sched_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_sched_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_sched_LDFLAGS = -Wl,--wrap=gmd_infer_slots -Wl,--wrap=gmd_infer_kv_need \
+	-Wl,--wrap=gmd_infer_seq_start -Wl,--wrap=gmd_infer_seq_cancel -Wl,--wrap=gmd_infer_step \
+	-Wl,--wrap=gmd_infer_cache_stats_get -Wl,--wrap=gmd_server_post
+tests_unit_test_daemon_sched_LDADD = $(GMD_LIBS) $(TEST_LIBS)
