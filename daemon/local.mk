@@ -186,3 +186,15 @@ tests_unit_test_daemon_sched_LDFLAGS = -Wl,--wrap=gmd_infer_slots -Wl,--wrap=gmd
 	-Wl,--wrap=gmd_infer_seq_start -Wl,--wrap=gmd_infer_seq_cancel -Wl,--wrap=gmd_infer_step \
 	-Wl,--wrap=gmd_infer_cache_stats_get -Wl,--wrap=gmd_server_post
 tests_unit_test_daemon_sched_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+# The guard (policy decisions, limits, awaited audit records) and the
+# /metrics exposition text.
+check_PROGRAMS += tests/unit/test_daemon_guard tests/unit/test_daemon_metrics
+TESTS += tests/unit/test_daemon_guard tests/unit/test_daemon_metrics
+tests_unit_test_daemon_guard_SOURCES = tests/unit/test_daemon_guard.c
+tests_unit_test_daemon_guard_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_guard_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_guard_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+tests_unit_test_daemon_metrics_SOURCES = tests/unit/test_daemon_metrics.c
+tests_unit_test_daemon_metrics_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_metrics_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_metrics_LDADD = $(GMD_LIBS) $(TEST_LIBS)
