@@ -6,6 +6,7 @@
  * api_audit.c. Each route asks the guard
  * before doing any work.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +410,7 @@ static void api_close(gmd_conn *c)
     if (a == NULL)
         return;
     if (a->job != NULL) {
+        assert(a->job->conn == c); /* a job answers the connection that holds it */
         atomic_store(&a->job->cancel, 1);
         a->job->conn = NULL;
     }

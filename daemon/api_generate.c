@@ -174,8 +174,9 @@ static const char *finish_name(gmd_infer_finish f)
 static const char *answer_finish(const gmd_job *job)
 {
     const gmd_infer_params *p = &job->params;
-    if (job->result.finish == GMD_FINISH_STOP && p->grammar && p->format_kind &&
-        strcmp(p->format_kind, "tool_call") != 0 && !p->stop[0] &&
+    if (job->result.finish == GMD_FINISH_STOP && p->grammar &&
+        (p->format == GMD_FORMAT_JSON_OBJECT || p->format == GMD_FORMAT_JSON_SCHEMA) &&
+        !p->stop[0] &&
         gm_grammar_check_text(p->grammar, job->text.data ? job->text.data : "",
                               job->text.len) == 0)
         return "length";
@@ -390,8 +391,7 @@ static bool send_tool_deltas(gmd_conn *c, gmd_job *job)
  * its grammar writes it, so it can stream as it comes. */
 static bool call_constrained(const gmd_job *job)
 {
-    return tools_active(job) && job->params.format_kind &&
-           strcmp(job->params.format_kind, "tool_call") == 0;
+    return tools_active(job) && job->params.format == GMD_FORMAT_TOOL_CALL;
 }
 
 /* A constrained call, streamed as OpenAI does: once its name is written, a

@@ -11,6 +11,7 @@
  * api.c): this file neither parses bodies nor words errors, and knows
  * nothing of generation jobs.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@ static void on_handle_closed(uv_handle_t *h)
     gmd_conn *c = h->data;
     if (--c->open_handles > 0)
         return;
+    assert(c->open_handles == 0); /* the socket and the timer: both closed now */
     SSL_free(c->ssl); /* frees the BIOs too */
     gmd_http_parser_free(&c->http);
     gmd_buf_free(&c->in);

@@ -5,6 +5,7 @@
  * reports back only through gmd_server_post (text pieces, then exactly
  * one DONE per job).
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,6 +370,7 @@ int gmd_model_submit(gmd_model *m, gmd_job *job)
         return -1;
     pthread_mutex_lock(&m->mu);
     int rc = -1;
+    assert(m->q_len <= m->q_cap);
     if (!m->stop && m->q_len < m->q_cap) {
         m->queue[(m->q_head + m->q_len) % m->q_cap] = job;
         m->q_len++;

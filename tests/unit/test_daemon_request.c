@@ -198,6 +198,7 @@ static void test_response_format_and_logprobs(void **state)
     assert_int_equal(r.rc, 0);
     assert_non_null(r.p.grammar);
     assert_string_equal(r.p.format_kind, "json_object");
+    assert_int_equal(r.p.format, GMD_FORMAT_JSON_OBJECT);
     assert_string_equal(r.p.schema_sha256, "");
     release(&r);
     run(&r, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
@@ -208,6 +209,7 @@ static void test_response_format_and_logprobs(void **state)
     assert_int_equal(r.rc, 0);
     assert_non_null(r.p.grammar);
     assert_string_equal(r.p.format_kind, "json_schema");
+    assert_int_equal(r.p.format, GMD_FORMAT_JSON_SCHEMA);
     /* sha256 of {"properties":{"a":{"type":"integer"}},"required":["a"],"type":"object"} */
     assert_string_equal(r.p.schema_sha256,
                         "9c90b768d2a90da4d4d7b57aa60cac86504ccd50f8bcf458e4f5746e8d37586e");
@@ -232,6 +234,7 @@ static void test_response_format_and_logprobs(void **state)
     assert_non_null(r.p.tools_json);
     assert_non_null(r.p.grammar);
     assert_string_equal(r.p.format_kind, "tool_call");
+    assert_int_equal(r.p.format, GMD_FORMAT_TOOL_CALL);
     assert_non_null(r.p.messages[1].tool_calls_json);
     assert_string_equal(r.p.messages[1].content, "");
     assert_string_equal(r.p.messages[2].tool_call_id, "c1");
