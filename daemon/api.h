@@ -1,7 +1,15 @@
 /*
- * daemon/api.h -- what gemmad's route files (api.c, api_generate.c,
- * api_admin.c, api_audit.c) share: answering with JSON, asking the guard, reading a
- * JSON body, and the route handlers the table in api.c points at.
+ * daemon/api.h -- the API layer: what a request means. It sits on the
+ * connection layer (conn.h), which reports to it through the hooks
+ * registered here (gmd_api_conn_hooks: a connection opened, a request to
+ * route, a request refused by the transport, a connection closing), and
+ * it turns generation requests into jobs for a model's scheduler
+ * (models.h), whose events come back through gmd_api_event.
+ *
+ * What its route files (api.c, api_generate.c, api_admin.c, api_audit.c)
+ * share: the per-connection state, the one error table (api_error.c),
+ * answering with JSON, asking the guard, reading a JSON body, and the
+ * route handlers the table in api.c points at.
  */
 #ifndef GMD_API_H
 #define GMD_API_H
