@@ -1,6 +1,8 @@
 /*
- * daemon/server.c -- a running gemmad: listeners (Unix socket, TCP), the
- * worker->loop mailbox, signals (SIGHUP reload, SIGTERM/SIGINT drain),
+ * daemon/server.c -- a running gemmad (server.h, the top of daemon/):
+ * start-up (the loop's handles, listeners, the API layer's connection
+ * hooks, models to load), listeners (Unix socket, TCP), the
+ * scheduler->loop mailbox, signals (SIGHUP reload, SIGTERM/SIGINT drain),
  * housekeeping (request deadlines, systemd watchdog) and readiness.
  */
 #include "daemon/server_run.h"
