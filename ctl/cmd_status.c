@@ -18,10 +18,10 @@ static void usage(FILE *out)
     fprintf(out, "usage: gemmactl status [--json] [CONNECTION FLAGS]\n\n"
                  "Show gemmad's version, uptime, engine, readiness, how it was built (CUDA,\n"
                  "sanitizers, SIMD, threads), the device it computes on, queue totals, and\n"
-                 "each model with its state, workers, queued and running requests, weight\n"
-                 "memory and KV-cache use, and the device it computes on (a GPU: its name,\n"
-                 "index, total and free memory, and the model's weights, KV cache and\n"
-                 "buffers there).\n\n"
+                 "each model with its state, batch (sequences in the last step out of the\n"
+                 "most), queued and running requests, weight memory and KV-cache use, and\n"
+                 "the device it computes on (a GPU: its name, index, total and free memory,\n"
+                 "and the model's weights, KV cache and buffers there).\n\n"
                  "  --json         print the daemon's answer as JSON\n");
     fputs(ctl_conn_flags_help, out);
 }
@@ -213,7 +213,10 @@ static void print_status(const json_t *st)
         printf("\nno models configured\n");
         return;
     }
-    static const char *const titles[] = {"MODEL",   "STATE",  "WORKERS", "QUEUED",
+    /* BATCH: sequences in the scheduler's last step out of the batch's
+     * maximum (models[].max_batch_sequences); "-" while not loaded. The
+     * JSON key "workers" stays in /admin/v1/status for older clients. */
+    static const char *const titles[] = {"MODEL",   "STATE",  "BATCH",   "QUEUED",
                                          "RUNNING", "MEMORY", "KV USED/TOTAL", "PATH"};
     static const char *const model_known[] = {"name", "state", "workers", "queued", "running",
                                               "path", "error", "load_at_start", "bundle",
@@ -226,8 +229,11 @@ static void print_status(const json_t *st)
     size_t i;
     json_t *m;
     json_array_foreach(models, i, m) {
-        char w[32], q[32], cap[32], qc[80], r[32], mem[32], kvu[32], kvt[32], kv[80];
-        scalar_text(json_object_get(m, "workers"), w, sizeof(w));
+        char w[80] = "-", q[32], cap[32], qc[80], r[32], mem[32], kvu[32], kvt[32], kv[80];
+        const json_t *bt = json_object_get(m, "batch");
+        if (json_is_object(bt))
+            snprintf(w, sizeof(w), "%.0f/%.0f", num(bt, "last_sequences"),
+                     num(bt, "max_sequences"));
         scalar_text(json_object_get(m, "queued"), q, sizeof(q));
         scalar_text(json_object_get(m, "queue_capacity"), cap, sizeof(cap));
         scalar_text(json_object_get(m, "running"), r, sizeof(r));

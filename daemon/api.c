@@ -6,6 +6,7 @@
  * api_audit.c. Each route asks the guard
  * before doing any work.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@ void gmd_api_send_json(gmd_conn *c, int status, json_t *o)
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (text == NULL) {
-        gmd_conn_error(c, 500, "server_error", "internal_error", NULL,
+        gmd_api_send_error(c, GMD_ERR_INTERNAL, NULL,
                        "cannot build the response");
         return;
     }
@@ -64,12 +65,8 @@ bool gmd_api_guard_keep(gmd_conn *c, gmd_action action, const char *model,
     gmd_guard_record(g, &ev, NULL, NULL);
     char msg[200];
     snprintf(msg, sizeof(msg), "not allowed: %s", d.reason);
-    const char *type = d.http_status == 429 ? "rate_limit_error"
-                       : d.http_status == 403 ? "permission_error"
-                       : d.http_status >= 500 ? "server_error"
-                                              : "invalid_request_error";
     c->retry_after_s = d.retry_after_s;
-    gmd_conn_error(c, d.http_status, type, d.reason, NULL, msg);
+    gmd_api_send_error_status(c, d.http_status, d.reason, NULL, msg);
     return false;
 }
 
@@ -101,13 +98,13 @@ static void admin_recorded(void *arg, int status, const char *msg)
     gmd_server *srv = w->srv;
     const char *act = gmd_action_name(w->action) ? gmd_action_name(w->action) : "-";
     if (c != NULL)
-        c->audit_wait = NULL;
+        gmd_api_conn_of(c)->audit_wait = NULL;
     if (status < 0) {
         cm_log(CM_LOG_ERR, "api", "%s%s%s REFUSED, not done: the audit log cannot record "
                "it: %s", act, w->model[0] ? " " : "", w->model, msg);
         if (c != NULL) {
             srv->guard.n_audit_refused++;
-            gmd_conn_error(c, 503, "server_error", "audit_unavailable", NULL,
+            gmd_api_send_error(c, GMD_ERR_AUDIT_UNAVAILABLE, NULL,
                            "the audit log cannot record this request, so it is refused");
         }
     } else if (c == NULL || srv->draining) {
@@ -121,7 +118,7 @@ static void admin_recorded(void *arg, int status, const char *msg)
         ev.detail = why;
         gmd_guard_record(&srv->guard, &ev, NULL, NULL);
         if (c != NULL)
-            gmd_conn_error(c, 503, "server_error", "shutting_down", NULL,
+            gmd_api_send_error(c, GMD_ERR_SHUTTING_DOWN, NULL,
                            "the server is shutting down");
     } else {
         w->run(c, w->arg);
@@ -143,7 +140,7 @@ void gmd_api_guard_admin(gmd_conn *c, gmd_action action, const char *model,
     admin_wait *w = calloc(1, sizeof(*w));
     if (w == NULL) {
         free(arg);
-        gmd_conn_error(c, 503, "server_error", "out_of_memory", NULL, "out of memory");
+        gmd_api_send_error(c, GMD_ERR_OUT_OF_MEMORY, NULL, "out of memory");
         return;
     }
     w->conn = c;
@@ -158,7 +155,7 @@ void gmd_api_guard_admin(gmd_conn *c, gmd_action action, const char *model,
     /* The connection stays busy (no other request is read) until the
      * continuation answers; closing it clears w->conn. The continuation
      * may run before gmd_guard_record returns (no audit log). */
-    c->audit_wait = &w->conn;
+    gmd_api_conn_of(c)->audit_wait = &w->conn;
     au_event ev;
     gmd_guard_event(&ev, AU_EV_REQUEST, &w->id, &w->d, action, model);
     ev.route = w->route;
@@ -175,12 +172,12 @@ json_t *gmd_api_body_json(gmd_conn *c)
         char msg[300];
         snprintf(msg, sizeof(msg), "the request body is not valid JSON: %s (line %d, "
                  "column %d)", jerr.text, jerr.line, jerr.column);
-        gmd_conn_error(c, 400, "invalid_request_error", "invalid_json", NULL, msg);
+        gmd_api_send_error(c, GMD_ERR_INVALID_JSON, NULL, msg);
         return NULL;
     }
     if (!json_is_object(o)) {
         json_decref(o);
-        gmd_conn_error(c, 400, "invalid_request_error", "invalid_json", NULL,
+        gmd_api_send_error(c, GMD_ERR_INVALID_JSON, NULL,
                        "the request body must be a JSON object");
         return NULL;
     }
@@ -272,7 +269,7 @@ void gmd_route_metrics(gmd_conn *c)
                            srv->models[i].cfg.name, gmd_model_state_name(states[s]),
                            srv->models[i].state == states[s]);
     if (b.failed)
-        gmd_conn_error(c, 500, "server_error", "internal_error", NULL, "out of memory");
+        gmd_api_send_error(c, GMD_ERR_INTERNAL, NULL, "out of memory");
     else
         gmd_conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len,
                          NULL);
@@ -309,7 +306,7 @@ void gmd_route_model_one(gmd_conn *c, const char *name)
     if (m == NULL) {
         char msg[300];
         snprintf(msg, sizeof(msg), "The model '%.200s' does not exist", name);
-        gmd_conn_error(c, 404, "invalid_request_error", "model_not_found", "model", msg);
+        gmd_api_send_error(c, GMD_ERR_MODEL_NOT_FOUND, "model", msg);
         return;
     }
     gmd_api_send_json(c, 200, model_object(c->srv, m));
@@ -346,7 +343,8 @@ static const route routes[] = {
     {"POST", "/admin/v1/audit/rotate", "admin_audit_rotate", gmd_route_audit_rotate},
 };
 
-void gmd_api_handle(gmd_conn *c)
+/* A complete request: route it (conn.h on_request). */
+static void api_handle(gmd_conn *c)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s", gmd_http_url(&c->http));
@@ -372,7 +370,7 @@ void gmd_api_handle(gmd_conn *c)
         snprintf(c->route, sizeof(c->route), "models");
         char name[sizeof(path)];
         if (gmd_http_percent_decode(path + 11, name, sizeof(name)) < 0) {
-            gmd_conn_error(c, 400, "invalid_request_error", "invalid_model", "model",
+            gmd_api_send_error(c, GMD_ERR_INVALID_MODEL, "model",
                            "the model name in the path is not validly percent-encoded");
             return;
         }
@@ -383,9 +381,50 @@ void gmd_api_handle(gmd_conn *c)
     char msg[160];
     if (path_known) {
         snprintf(msg, sizeof(msg), "method %s is not allowed here", method);
-        gmd_conn_error(c, 405, "invalid_request_error", "method_not_allowed", NULL, msg);
+        gmd_api_send_error(c, GMD_ERR_METHOD_NOT_ALLOWED, NULL, msg);
     } else {
         snprintf(msg, sizeof(msg), "no such route: %.100s", path);
-        gmd_conn_error(c, 404, "invalid_request_error", "not_found", NULL, msg);
+        gmd_api_send_error(c, GMD_ERR_NOT_FOUND, NULL, msg);
     }
 }
+
+/* ---- what connections report (conn.h hooks) ---- */
+
+static int api_open(gmd_conn *c)
+{
+    c->upper = calloc(1, sizeof(gmd_api_conn));
+    return c->upper ? 0 : -1;
+}
+
+/* The transport refused a request (malformed, too large, too slow). */
+static void api_refuse(gmd_conn *c, int status, const char *why)
+{
+    gmd_api_send_error(c, gmd_api_err_of_refusal(status), NULL, why);
+}
+
+/* The connection is closing: cancel its job and let whatever waits for
+ * it know it is gone. */
+static void api_close(gmd_conn *c)
+{
+    gmd_api_conn *a = gmd_api_conn_of(c);
+    if (a == NULL)
+        return;
+    if (a->job != NULL) {
+        assert(a->job->conn == c); /* a job answers the connection that holds it */
+        atomic_store(&a->job->cancel, 1);
+        a->job->conn = NULL;
+    }
+    if (a->audit_wait != NULL)
+        *a->audit_wait = NULL;
+    if (a->work_wait != NULL)
+        *a->work_wait = NULL;
+    free(a);
+    c->upper = NULL;
+}
+
+const gmd_conn_hooks gmd_api_conn_hooks = {
+    .on_open = api_open,
+    .on_request = api_handle,
+    .on_refuse = api_refuse,
+    .on_close = api_close,
+};

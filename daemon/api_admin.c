@@ -158,11 +158,11 @@ static void run_model(gmd_conn *c, void *arg)
     if (m == NULL) {
         char msg[300];
         snprintf(msg, sizeof(msg), "The model '%.200s' does not exist", a->model);
-        gmd_conn_error(c, 404, "invalid_request_error", "model_not_found", "model", msg);
+        gmd_api_send_error(c, GMD_ERR_MODEL_NOT_FOUND, "model", msg);
         return;
     }
     if (a->has_path && (!a->load || a->path_too_long || strcmp(a->path, m->cfg.path) != 0)) {
-        gmd_conn_error(c, 400, "invalid_request_error", "path_not_allowed", "path",
+        gmd_api_send_error(c, GMD_ERR_PATH_NOT_ALLOWED, "path",
                        "path cannot be set by clients: configure the model in gemmad.yaml "
                        "and restart gemmad");
         return;
@@ -177,8 +177,7 @@ static void run_model(gmd_conn *c, void *arg)
         gmd_guard_audit(&c->srv->guard, &c->id, a->load ? AU_EV_MODEL_LOAD : AU_EV_MODEL_UNLOAD,
                         a->load ? GMD_ACT_MODELS_LOAD : GMD_ACT_MODELS_UNLOAD, a->model,
                         budget ? 409 : 500, err.msg);
-        gmd_conn_error(c, budget ? 409 : 500, budget ? "invalid_request_error" : "server_error",
-                       budget ? "memory_budget_exceeded" : "model_error", "model", err.msg);
+        gmd_api_send_error(c, budget ? GMD_ERR_MEMORY_BUDGET : GMD_ERR_MODEL_ERROR, "model", err.msg);
         return;
     }
     gmd_api_send_json(c, 202, json_pack("{s:s, s:s}", "model", a->model, "state",
@@ -193,7 +192,7 @@ void gmd_route_admin_model(gmd_conn *c, bool load)
     const char *name = json_string_value(json_object_get(o, "model"));
     if (name == NULL) {
         json_decref(o);
-        gmd_conn_error(c, 400, "invalid_request_error", "missing_parameter", "model",
+        gmd_api_send_error(c, GMD_ERR_MISSING_PARAMETER, "model",
                        "'model' (a string) is required");
         return;
     }
@@ -203,14 +202,14 @@ void gmd_route_admin_model(gmd_conn *c, bool load)
     json_t *jpath = json_object_get(o, "path");
     if (jpath != NULL && !json_is_null(jpath) && !json_is_string(jpath)) {
         json_decref(o);
-        gmd_conn_error(c, 400, "invalid_request_error", "invalid_type", "path",
+        gmd_api_send_error(c, GMD_ERR_INVALID_TYPE, "path",
                        "'path' must be a string");
         return;
     }
     model_ask *a = calloc(1, sizeof(*a));
     if (a == NULL) {
         json_decref(o);
-        gmd_conn_error(c, 503, "server_error", "out_of_memory", NULL, "out of memory");
+        gmd_api_send_error(c, GMD_ERR_OUT_OF_MEMORY, NULL, "out of memory");
         return;
     }
     a->load = load;
@@ -233,7 +232,7 @@ static void run_reload(gmd_conn *c, void *arg)
     gmd_guard_audit(&c->srv->guard, &c->id, AU_EV_CONFIG_RELOAD, GMD_ACT_RELOAD, NULL,
                     rc < 0 ? 400 : 200, rc < 0 ? err.msg : "ok");
     if (rc < 0) {
-        gmd_conn_error(c, 400, "invalid_request_error", "invalid_config", NULL, err.msg);
+        gmd_api_send_error(c, GMD_ERR_INVALID_CONFIG, NULL, err.msg);
         return;
     }
     gmd_api_send_json(c, 200, json_pack("{s:s}", "status", "reloaded"));

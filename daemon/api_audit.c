@@ -13,7 +13,7 @@
  * block, so they run in libuv's thread pool; the answer (JSON text) is
  * built there too, and sent from the after-work callback on the loop
  * unless the client has gone meanwhile (closing the connection clears the
- * task's pointer to it through c->work_wait).
+ * task's pointer to it through gmd_api_conn_of(c)->work_wait).
  */
 #include <libgen.h>
 #include <stdio.h>
@@ -51,17 +51,17 @@ typedef struct audit_task {
     char route[64];
     /* The answer, from the thread pool. */
     int status;                 /* HTTP status */
-    const char *code;           /* error code when status is not 200 */
+    gmd_api_err error;          /* the error when status is not 200 */
     char *body;                 /* JSON text when status is 200 (malloc) */
     cm_err err;                 /* the error message otherwise */
 } audit_task;
 
 /* ---- in the thread pool ---- */
 
-static void fail(audit_task *t, int status, const char *code)
+static void fail(audit_task *t, gmd_api_err e)
 {
-    t->status = status;
-    t->code = code;
+    t->status = gmd_api_err_status(e);
+    t->error = e;
 }
 
 /* Take `o` (reference stolen) as the answer. */
@@ -71,7 +71,7 @@ static void answer(audit_task *t, json_t *o)
     json_decref(o);
     if (t->body == NULL) {
         cm_err_set(&t->err, "cannot encode the answer as JSON (text in the log not UTF-8?)");
-        fail(t, 500, "internal_error");
+        fail(t, GMD_ERR_INTERNAL);
         return;
     }
     t->status = 200;
@@ -129,14 +129,14 @@ static void read_work(audit_task *t)
     read_ctx rc = {.rows = json_array(), .keep = t->q.limit, .tail = t->q.tail};
     if (rc.rows == NULL) {
         cm_err_set(&t->err, "out of memory");
-        fail(t, 500, "internal_error");
+        fail(t, GMD_ERR_INTERNAL);
         return;
     }
     if (au_query(t->db, &f, read_row, &rc, &t->err) < 0 && !rc.stopped) {
         json_decref(rc.rows);
         free(rc.sizes);
         cm_err_prefix(&t->err, "reading the audit log");
-        fail(t, 500, "audit_error");
+        fail(t, GMD_ERR_AUDIT_ERROR);
         return;
     }
     if (rc.tail) {
@@ -166,7 +166,7 @@ static void export_work(audit_task *t)
                        t->q.has_upto ? t->q.upto : -1, t->q.limit, PAGE_BYTES, &page,
                        &t->err) < 0) {
         cm_err_prefix(&t->err, "exporting the audit log");
-        fail(t, 500, "audit_error");
+        fail(t, GMD_ERR_AUDIT_ERROR);
         return;
     }
     answer(t, page);
@@ -195,7 +195,7 @@ static void verify_work(audit_task *t)
     au_verify_result r;
     if (au_verify_db(t->db, &vo, &r, &t->err) < 0) {
         cm_err_prefix(&t->err, "verifying the audit log");
-        fail(t, 500, "audit_error");
+        fail(t, GMD_ERR_AUDIT_ERROR);
         return;
     }
     answer(t, json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:o, s:I, s:b, s:s?}", "ok", r.ok,
@@ -212,11 +212,11 @@ static void rotate_work(audit_task *t)
     struct stat st;
     if (stat(t->archive, &st) == 0) {
         cm_err_set(&t->err, "the archive %s already exists", t->archive);
-        fail(t, 409, "archive_exists");
+        fail(t, GMD_ERR_ARCHIVE_EXISTS);
         return;
     }
     if (gmd_guard_rotate(t->guard, t->archive, &t->err) < 0) {
-        fail(t, 500, "audit_error");
+        fail(t, GMD_ERR_AUDIT_ERROR);
         return;
     }
     answer(t, json_pack("{s:b, s:s, s:s}", "rotated", true, "archive", t->archive, "database",
@@ -241,10 +241,10 @@ static void task_done(uv_work_t *w, int status)
     audit_task *t = w->data;
     gmd_conn *c = t->conn;
     if (c != NULL)
-        c->work_wait = NULL;
+        gmd_api_conn_of(c)->work_wait = NULL;
     if (status < 0) {
         cm_err_set(&t->err, "the audit work did not run: %s", uv_strerror(status));
-        fail(t, 503, "server_busy");
+        fail(t, GMD_ERR_SERVER_BUSY);
     }
     if (t->kind == T_ROTATE) {
         /* The rotation's outcome, whether or not the client is still there. */
@@ -263,9 +263,7 @@ static void task_done(uv_work_t *w, int status)
         if (t->status == 200)
             gmd_conn_respond(c, 200, "application/json", t->body, strlen(t->body), NULL);
         else
-            gmd_conn_error(c, t->status,
-                           t->status >= 500 ? "server_error" : "invalid_request_error",
-                           t->code, NULL, t->err.msg);
+            gmd_api_send_error(c, t->error, NULL, t->err.msg);
     }
     free(t->body);
     free(t);
@@ -277,14 +275,14 @@ static void task_start(gmd_conn *c, audit_task *t)
     t->conn = c;
     t->srv = c->srv;
     t->work.data = t;
-    c->work_wait = &t->conn;
+    gmd_api_conn_of(c)->work_wait = &t->conn;
     int rc = uv_queue_work(c->srv->loop, &t->work, task_work, task_done);
     if (rc < 0) {
-        c->work_wait = NULL;
+        gmd_api_conn_of(c)->work_wait = NULL;
         free(t);
         char msg[200];
         snprintf(msg, sizeof(msg), "cannot start reading the audit log: %s", uv_strerror(rc));
-        gmd_conn_error(c, 503, "server_error", "server_busy", NULL, msg);
+        gmd_api_send_error(c, GMD_ERR_SERVER_BUSY, NULL, msg);
     }
 }
 
@@ -293,7 +291,7 @@ static bool have_log(gmd_conn *c)
 {
     if (gmd_guard_has_log(&c->srv->guard))
         return true;
-    gmd_conn_error(c, 404, "invalid_request_error", "no_audit_log", NULL,
+    gmd_api_send_error(c, GMD_ERR_NO_AUDIT_LOG, NULL,
                    "this gemmad keeps no audit log (security.audit_db is not set)");
     return false;
 }
@@ -302,7 +300,7 @@ static audit_task *task_new(gmd_conn *c, task_kind kind)
 {
     audit_task *t = calloc(1, sizeof(*t));
     if (t == NULL) {
-        gmd_conn_error(c, 503, "server_error", "out_of_memory", NULL, "out of memory");
+        gmd_api_send_error(c, GMD_ERR_OUT_OF_MEMORY, NULL, "out of memory");
         return NULL;
     }
     t->kind = kind;
@@ -326,7 +324,7 @@ static void run_read(gmd_conn *c, void *arg)
         return;
     const char *q = strchr(gmd_http_url(&c->http), '?');
     if (a->kind == T_VERIFY && q != NULL && q[1] != '\0') {
-        gmd_conn_error(c, 400, "invalid_request_error", "invalid_query", NULL,
+        gmd_api_send_error(c, GMD_ERR_INVALID_QUERY, NULL,
                        "this route takes no query parameters");
         return;
     }
@@ -335,7 +333,7 @@ static void run_read(gmd_conn *c, void *arg)
         return;
     if (a->kind != T_VERIFY &&
         gmd_audit_query_parse(q ? q + 1 : NULL, a->qroute, &t->q, &t->err) < 0) {
-        gmd_conn_error(c, 400, "invalid_request_error", "invalid_query", NULL, t->err.msg);
+        gmd_api_send_error(c, GMD_ERR_INVALID_QUERY, NULL, t->err.msg);
         free(t);
         return;
     }
@@ -349,7 +347,7 @@ static void ask_read(gmd_conn *c, gmd_action action, task_kind kind, gmd_audit_r
 {
     read_ask *a = calloc(1, sizeof(*a));
     if (a == NULL) {
-        gmd_conn_error(c, 503, "server_error", "out_of_memory", NULL, "out of memory");
+        gmd_api_send_error(c, GMD_ERR_OUT_OF_MEMORY, NULL, "out of memory");
         return;
     }
     a->kind = kind;
@@ -407,7 +405,7 @@ static void run_rotate(gmd_conn *c, void *arg)
     char name[ARCHIVE_NAME_MAX + 64];
     if (a->has_name) {
         if (!archive_name_ok(a->name)) {
-            gmd_conn_error(c, 400, "invalid_request_error", "invalid_archive", "archive",
+            gmd_api_send_error(c, GMD_ERR_INVALID_ARCHIVE, "archive",
                            "'archive' must be a bare file name (the archive goes beside the "
                            "audit log) of letters, digits, '.', '_' and '-', not starting "
                            "with '.', ending in .db or .archive, at most 128 bytes");
@@ -437,7 +435,7 @@ void gmd_route_audit_rotate(gmd_conn *c)
 {
     rotate_ask *a = calloc(1, sizeof(*a));
     if (a == NULL) {
-        gmd_conn_error(c, 503, "server_error", "out_of_memory", NULL, "out of memory");
+        gmd_api_send_error(c, GMD_ERR_OUT_OF_MEMORY, NULL, "out of memory");
         return;
     }
     /* An empty body is allowed: gemmad names the archive. */
@@ -451,7 +449,7 @@ void gmd_route_audit_rotate(gmd_conn *c)
         if (name != NULL && !json_is_null(name) && !json_is_string(name)) {
             json_decref(o);
             free(a);
-            gmd_conn_error(c, 400, "invalid_request_error", "invalid_type", "archive",
+            gmd_api_send_error(c, GMD_ERR_INVALID_TYPE, "archive",
                            "'archive' must be a string");
             return;
         }

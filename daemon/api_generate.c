@@ -174,8 +174,9 @@ static const char *finish_name(gmd_infer_finish f)
 static const char *answer_finish(const gmd_job *job)
 {
     const gmd_infer_params *p = &job->params;
-    if (job->result.finish == GMD_FINISH_STOP && p->grammar && p->format_kind &&
-        strcmp(p->format_kind, "tool_call") != 0 && !p->stop[0] &&
+    if (job->result.finish == GMD_FINISH_STOP && p->grammar &&
+        (p->format == GMD_FORMAT_JSON_OBJECT || p->format == GMD_FORMAT_JSON_SCHEMA) &&
+        !p->stop[0] &&
         gm_grammar_check_text(p->grammar, job->text.data ? job->text.data : "",
                               job->text.len) == 0)
         return "length";
@@ -296,7 +297,7 @@ static void job_event(gmd_job *job, const char *type, au_event *ev, char *digest
 static void refuse_unaudited(gmd_server *srv, gmd_conn *c)
 {
     srv->guard.n_audit_refused++;
-    gmd_conn_error(c, 503, "server_error", "audit_unavailable", NULL,
+    gmd_api_send_error(c, GMD_ERR_AUDIT_UNAVAILABLE, NULL,
                    "the audit log cannot record this request, so it is refused");
 }
 
@@ -390,8 +391,7 @@ static bool send_tool_deltas(gmd_conn *c, gmd_job *job)
  * its grammar writes it, so it can stream as it comes. */
 static bool call_constrained(const gmd_job *job)
 {
-    return tools_active(job) && job->params.format_kind &&
-           strcmp(job->params.format_kind, "tool_call") == 0;
+    return tools_active(job) && job->params.format == GMD_FORMAT_TOOL_CALL;
 }
 
 /* A constrained call, streamed as OpenAI does: once its name is written, a
@@ -450,11 +450,9 @@ static void finish_response(gmd_conn *c, gmd_job *job)
     const gmd_infer_result *r = &job->result;
     if (job->stream) {
         if (job->done_rc < 0) {
-            json_t *e = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message",
-                                  job->done_error, "type", "server_error", "param", "code",
-                                  "engine_error");
-            char *s = e ? json_dumps(e, JSON_COMPACT) : NULL;
-            json_decref(e);
+            char *s = gmd_api_error_body(gmd_api_err_status(GMD_ERR_ENGINE),
+                                         gmd_api_err_code(GMD_ERR_ENGINE), NULL,
+                                         job->done_error);
             if (s) {
                 gmd_buf b;
                 gmd_buf_init(&b);
@@ -479,9 +477,9 @@ static void finish_response(gmd_conn *c, gmd_job *job)
         gmd_conn_stream_write(c, "data: [DONE]\n\n", 14);
         gmd_conn_stream_end(c);
     } else if (job->done_rc < 0) {
-        gmd_conn_error(c, 500, "server_error", "engine_error", NULL, job->done_error);
+        gmd_api_send_error(c, GMD_ERR_ENGINE, NULL, job->done_error);
     } else if (job->http_status == 504) { /* as recorded, even if the deadline passed since */
-        gmd_conn_error(c, 504, "timeout_error", "request_timeout", NULL,
+        gmd_api_send_error(c, GMD_ERR_DEADLINE, NULL,
                        "the request did not finish before its deadline");
     } else {
         answer_whole(c, job, r);
@@ -501,18 +499,24 @@ static void response_recorded(void *arg, int status, const char *msg)
         job_free(job);
         return;
     }
-    c->job = NULL;
+    gmd_api_conn_of(c)->job = NULL;
     if (status == 0) {
         finish_response(c, job);
     } else if (job->stream) {
         /* Headers went out with 200: end the stream with an error and
          * without "[DONE]", so the client sees an incomplete answer. */
         srv->guard.n_audit_refused++;
-        char line[CM_ERR_MAX + 256];
-        snprintf(line, sizeof(line), "data: {\"error\":{\"message\":\"the audit log cannot "
-                 "record this response, so it is withheld\",\"type\":\"server_error\","
-                 "\"param\":null,\"code\":\"audit_unavailable\"}}\n\n");
-        gmd_conn_stream_write(c, line, strlen(line));
+        char *e = gmd_api_error_body(gmd_api_err_status(GMD_ERR_AUDIT_UNAVAILABLE),
+                                     gmd_api_err_code(GMD_ERR_AUDIT_UNAVAILABLE), NULL,
+                                     "the audit log cannot record this response, so it is "
+                                     "withheld");
+        if (e != NULL) {
+            char line[512];
+            int n = snprintf(line, sizeof(line), "data: %s\n\n", e);
+            if (n > 0 && (size_t)n < sizeof(line))
+                gmd_conn_stream_write(c, line, (size_t)n);
+            free(e);
+        }
         gmd_conn_stream_end(c);
         cm_log(CM_LOG_ERR, "api", "%s: response withheld, audit failed: %s", job->id, msg);
     } else {
@@ -531,7 +535,14 @@ static void job_done(gmd_server *srv, gmd_job *job, gmd_event *ev)
     job->result = ev->result;
     job->done_rc = ev->rc;
     snprintf(job->done_error, sizeof(job->done_error), "%s", ev->error);
-    job->http_status = c == NULL ? 499 : ev->rc < 0 ? 500 : job->timed_out ? 504 : 200;
+    if (ev->rc == 0 && job->text.failed) {
+        /* Part of the answer was lost (gmd_api_event): a failure, whose
+         * audit record holds no output rather than a cut one. */
+        job->done_rc = -1;
+        snprintf(job->done_error, sizeof(job->done_error),
+                 "out of memory: the answer could not be kept");
+    }
+    job->http_status = c == NULL ? 499 : job->done_rc < 0 ? 500 : job->timed_out ? 504 : 200;
     au_event ae;
     char digest[80];
     job_event(job, AU_EV_RESPONSE, &ae, digest, sizeof(digest));
@@ -539,9 +550,9 @@ static void job_done(gmd_server *srv, gmd_job *job, gmd_event *ev)
     ae.prompt_tokens = ev->result.n_prompt_tokens;
     ae.completion_tokens = ev->result.n_generated_tokens;
     ae.latency_us = (int64_t)((ev->t - job->t_start) * 1e6);
-    ae.output = job->text.data ? job->text.data : "";
-    ae.output_len = job->text.len;
-    ae.detail = ev->rc < 0 ? ev->error
+    ae.output = job->text.data && !job->text.failed ? job->text.data : "";
+    ae.output_len = job->text.failed ? 0 : job->text.len;
+    ae.detail = job->done_rc < 0 ? job->done_error
                 : c == NULL ? "client went away"
                             : finish_name(ev->result.finish);
     /* c->job stays set until the event is durable: a disconnect meanwhile
@@ -556,23 +567,23 @@ static void request_recorded(void *arg, int status, const char *msg)
     gmd_model *m = job->model;
     gmd_server *srv = m->srv;
     gmd_conn *c = job->conn;
-    /* Why it does not run (NULL: it runs), and the status it then gets. */
-    const char *why = NULL;
-    int code = 503;
-    if (c == NULL) {
-        why = "client went away";
-        code = 499;
-    } else if (status < 0) {
-        why = "audit_unavailable";
-    } else if (m->state != GMD_MODEL_READY) {
-        why = "model_not_loaded";
-    } else if (srv->draining) {
-        why = "shutting_down";
-    } else if (gmd_model_submit(m, job) < 0) {
-        why = "queue_full";
-        code = 429;
-    }
-    if (why == NULL) {
+    /* Why it does not run: the error it is answered, or that its client
+     * went away (499, nothing to answer). */
+    enum { RUNS, CLIENT_GONE, REFUSED } outcome = REFUSED;
+    gmd_api_err why = GMD_ERR_INTERNAL;
+    if (c == NULL)
+        outcome = CLIENT_GONE;
+    else if (status < 0)
+        why = GMD_ERR_AUDIT_UNAVAILABLE;
+    else if (m->state != GMD_MODEL_READY)
+        why = GMD_ERR_MODEL_NOT_LOADED;
+    else if (srv->draining)
+        why = GMD_ERR_SHUTTING_DOWN;
+    else if (gmd_model_submit(m, job) < 0)
+        why = GMD_ERR_QUEUE_FULL;
+    else
+        outcome = RUNS;
+    if (outcome == RUNS) {
         if (job->stream) {
             gmd_conn_stream_begin(c, "text/event-stream");
             if (job->kind == GMD_JOB_CHAT)
@@ -582,33 +593,30 @@ static void request_recorded(void *arg, int status, const char *msg)
     }
     gmd_guard_release(&srv->guard, &job->gd, 0);
     if (c != NULL)
-        c->job = NULL;
+        gmd_api_conn_of(c)->job = NULL;
     if (status == 0) {
         /* Admitted and recorded, then not run: record how it ended. */
         au_event ae;
         char digest[80];
         job_event(job, AU_EV_RESPONSE, &ae, digest, sizeof(digest));
-        ae.http_status = code;
-        ae.detail = why;
+        ae.http_status = outcome == CLIENT_GONE ? 499 : gmd_api_err_status(why);
+        ae.detail = outcome == CLIENT_GONE ? "client went away" : gmd_api_err_code(why);
         gmd_guard_record(&srv->guard, &ae, NULL, NULL);
     }
-    if (c == NULL) {
+    if (outcome == CLIENT_GONE) {
         /* nothing to answer */
-    } else if (status < 0) {
+    } else if (why == GMD_ERR_AUDIT_UNAVAILABLE) {
         cm_log(CM_LOG_ERR, "api", "%s: refused, audit failed: %s", job->id, msg);
         refuse_unaudited(srv, c);
-    } else if (code == 429) {
-        srv->metrics.rejected_queue_full++;
-        gmd_conn_error(c, 429, "rate_limit_error", "queue_full", NULL,
-                       "too many requests are waiting for this model; retry later");
-    } else if (strcmp(why, "shutting_down") == 0) {
-        gmd_conn_error(c, 503, "server_error", "shutting_down", NULL,
-                       "the server is shutting down");
-    } else {
+    } else if (why == GMD_ERR_MODEL_NOT_LOADED) {
         char emsg[300];
         snprintf(emsg, sizeof(emsg), "model '%s' is not loaded (state: %s)", m->cfg.name,
                  gmd_model_state_name(m->state));
-        gmd_conn_error(c, 503, "server_error", "model_not_loaded", "model", emsg);
+        gmd_api_send_error(c, GMD_ERR_MODEL_NOT_LOADED, "model", emsg);
+    } else {
+        if (why == GMD_ERR_QUEUE_FULL)
+            srv->metrics.rejected_queue_full++;
+        gmd_api_send_error(c, why, NULL, NULL); /* the table's message */
     }
     job_free(job);
 }
@@ -644,6 +652,14 @@ void gmd_api_event(gmd_server *srv, gmd_event *ev)
     if (c == NULL)
         return;
     gmd_buf_add(&job->text, ev->text, ev->len); /* the whole answer, for the audit HMAC */
+    if (job->text.failed) {
+        /* The answer can no longer be kept whole: stop generating; its
+         * end records a failure, never the shorter text (job_done). */
+        if (!atomic_exchange(&job->cancel, 1))
+            cm_log(CM_LOG_ERR, "api", "%s: out of memory keeping the answer: cancelled",
+                   job->id);
+        return;
+    }
     if (job->stream && !tools_active(job))
         send_chunk(c, job, ev->text, ev->len, NULL, NULL, take_logprobs(job));
     else if (job->stream && call_constrained(job))
@@ -656,14 +672,14 @@ void gmd_api_event(gmd_server *srv, gmd_event *ev)
 static void refuse_unavailable(gmd_conn *c, gmd_model *m)
 {
     if (m->state == GMD_MODEL_READY) {
-        gmd_conn_error(c, 503, "server_error", "shutting_down", NULL,
+        gmd_api_send_error(c, GMD_ERR_SHUTTING_DOWN, NULL,
                        "the server is shutting down");
         return;
     }
     char msg[300];
     snprintf(msg, sizeof(msg), "model '%s' is not loaded (state: %s)", m->cfg.name,
              gmd_model_state_name(m->state));
-    gmd_conn_error(c, 503, "server_error", "model_not_loaded", "model", msg);
+    gmd_api_send_error(c, GMD_ERR_MODEL_NOT_LOADED, "model", msg);
 }
 
 /* Thread pool: the prompt as the model will read it. The model cannot be
@@ -677,26 +693,47 @@ static void prep_work(uv_work_t *w)
                                       &job->prep_err);
 }
 
+/* A request that could never run: its prompt and max_tokens need more KV
+ * cache than the model's whole kv_budget_mb (it would wait for ever, or
+ * fail in the scheduler). Answers 400 and returns true. m->im is still
+ * loaded (gmd_model_prep_begin holds it). */
+static bool refuse_over_kv_budget(gmd_conn *c, gmd_job *job)
+{
+    gmd_model *m = job->model;
+    if (m->im == NULL)
+        return false;
+    uint64_t need = gmd_infer_kv_need(m->im, job->params.n_prompt_ids, job->params.max_tokens);
+    uint64_t budget = (uint64_t)m->cfg.kv_budget_mb << 20;
+    if (need <= budget)
+        return false;
+    char msg[512];
+    snprintf(msg, sizeof(msg), "this request (%zu prompt tokens + max_tokens %u) may need "
+             "%llu MiB of KV cache, more than model '%s' ever holds: its kv_budget_mb is %u; "
+             "lower max_tokens or shorten the prompt", job->params.n_prompt_ids,
+             job->params.max_tokens, (unsigned long long)((need + (1u << 20) - 1) >> 20),
+             m->cfg.name, m->cfg.kv_budget_mb);
+    gmd_api_send_error(c, GMD_ERR_KV_BUDGET, "max_tokens", msg);
+    return true;
+}
+
 /* Loop: the prompt is tokenized; now the policy decides, knowing its
  * length, and the "request" event is recorded. */
-static void prep_done(uv_work_t *w, int status)
+static void prep_decide(gmd_job *job, int status)
 {
-    gmd_job *job = w->data;
     gmd_model *m = job->model;
     gmd_server *srv = m->srv;
     gmd_conn *c = job->conn;
-    gmd_model_prep_end(m); /* may start an unload: m->im is not used below */
     if (c == NULL) { /* the client went away; nothing was decided */
         job_free(job);
         return;
     }
-    c->job = NULL;
+    gmd_api_conn_of(c)->job = NULL;
     if (status < 0 || job->prep_rc < 0) {
         char msg[CM_ERR_MAX + 64];
         snprintf(msg, sizeof(msg), "cannot tokenize the prompt: %s",
                  status < 0 ? uv_strerror(status) : job->prep_err.msg);
         job_free(job);
-        gmd_conn_error(c, 500, "server_error", "engine_error", NULL, msg);
+        gmd_api_send_error(c, GMD_ERR_ENGINE, NULL, msg);
         return;
     }
     size_t n = job->params.n_prompt_ids;
@@ -707,7 +744,7 @@ static void prep_done(uv_work_t *w, int status)
                  job->kind == GMD_JOB_CHAT ? "messages" : "prompt", n);
         const char *param = job->kind == GMD_JOB_CHAT ? "messages" : "prompt";
         job_free(job);
-        gmd_conn_error(c, 400, "invalid_request_error", "context_length_exceeded", param, msg);
+        gmd_api_send_error(c, GMD_ERR_CONTEXT_LENGTH, param, msg);
         return;
     }
     if (!gmd_api_guard_keep(c, GMD_ACT_INFER, m->cfg.name, (uint32_t)n, job->params.max_tokens,
@@ -729,15 +766,32 @@ static void prep_done(uv_work_t *w, int status)
         refuse_unavailable(c, m);
         return;
     }
+    if (refuse_over_kv_budget(c, job)) {
+        gmd_guard_release(&srv->guard, &job->gd, 0);
+        job_free(job);
+        return;
+    }
     /* Inference starts once the "request" event is durable
      * (request_recorded); a disconnect meanwhile clears job->conn. */
-    c->job = job;
+    gmd_api_conn_of(c)->job = job;
     au_event ae;
     char digest[80];
     job_event(job, AU_EV_REQUEST, &ae, digest, sizeof(digest));
     gmd_buf prompt;
     gmd_buf_init(&prompt);
     prompt_text(&job->params, &prompt);
+    if (prompt.failed) {
+        /* The audit log would hash a cut prompt: refuse instead. */
+        gmd_buf_free(&prompt);
+        gmd_guard_release(&srv->guard, &job->gd, 0);
+        gmd_api_conn_of(c)->job = NULL;
+        cm_log(CM_LOG_ERR, "api", "%s: out of memory copying the prompt for the audit log: "
+               "refused", job->id);
+        job_free(job);
+        gmd_api_send_error(c, GMD_ERR_OUT_OF_MEMORY, NULL,
+                       "out of memory: the request cannot be recorded, so it is refused");
+        return;
+    }
     ae.prompt = prompt.data ? prompt.data : "";
     ae.prompt_len = prompt.len;
     ae.prompt_tokens = (int64_t)n;
@@ -755,6 +809,14 @@ static void prep_done(uv_work_t *w, int status)
     gmd_buf_free(&prompt);
 }
 
+static void prep_done(uv_work_t *w, int status)
+{
+    gmd_job *job = w->data;
+    gmd_model *m = job->model;
+    prep_decide(job, status); /* may read m->im: the model stays loaded until... */
+    gmd_model_prep_end(m);    /* ...here, which may start an unload */
+}
+
 void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
 {
     gmd_server *srv = c->srv;
@@ -764,7 +826,7 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
     gmd_job *job = calloc(1, sizeof(*job));
     if (job == NULL) {
         json_decref(o);
-        gmd_conn_error(c, 503, "server_error", "out_of_memory", NULL, "out of memory");
+        gmd_api_send_error(c, GMD_ERR_OUT_OF_MEMORY, NULL, "out of memory");
         return;
     }
     gmd_buf_init(&job->text);
@@ -776,7 +838,7 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
     json_decref(o);
     if (rc < 0) {
         job_free(job);
-        gmd_conn_error(c, aerr.status, "invalid_request_error", aerr.code,
+        gmd_api_send_error_status(c, aerr.status, aerr.code,
                        aerr.param[0] ? aerr.param : NULL, aerr.message);
         return;
     }
@@ -785,7 +847,7 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
         job_free(job);
         char msg[300];
         snprintf(msg, sizeof(msg), "The model '%.200s' does not exist", model);
-        gmd_conn_error(c, 404, "invalid_request_error", "model_not_found", "model", msg);
+        gmd_api_send_error(c, GMD_ERR_MODEL_NOT_FOUND, "model", msg);
         return;
     }
     /* max_tokens not given (0): the guard applies the role's limit, and
@@ -795,7 +857,7 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
         char msg[200];
         snprintf(msg, sizeof(msg), "max_tokens is too large: this model allows at most %u",
                  m->cfg.max_tokens);
-        gmd_conn_error(c, 400, "invalid_request_error", "invalid_value", "max_tokens", msg);
+        gmd_api_send_error(c, GMD_ERR_INVALID_VALUE, "max_tokens", msg);
         return;
     }
     if (m->state != GMD_MODEL_READY || srv->draining) {
@@ -820,16 +882,16 @@ void gmd_route_generate(gmd_conn *c, gmd_job_kind kind)
     gmd_api_route_name(c, job->route, sizeof(job->route));
     /* The prompt is tokenized in the thread pool (a long prompt takes the
      * tokenizer a while), then prep_done decides. */
-    c->job = job;
+    gmd_api_conn_of(c)->job = job;
     job->prep.data = job;
     gmd_model_prep_begin(m);
     int qrc = uv_queue_work(srv->loop, &job->prep, prep_work, prep_done);
     if (qrc < 0) {
         gmd_model_prep_end(m);
-        c->job = NULL;
+        gmd_api_conn_of(c)->job = NULL;
         job_free(job);
         char msg[200];
         snprintf(msg, sizeof(msg), "cannot tokenize the prompt: %s", uv_strerror(qrc));
-        gmd_conn_error(c, 503, "server_error", "server_busy", NULL, msg);
+        gmd_api_send_error(c, GMD_ERR_SERVER_BUSY, NULL, msg);
     }
 }

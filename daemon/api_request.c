@@ -274,6 +274,7 @@ static int parse_response_format(json_t *rf, gmd_infer_params *p, gmd_api_error 
         if (gm_grammar_json_object(&p->grammar, &cerr) < 0)
             return bad(e, "out_of_memory", "response_format", "%s", cerr.msg);
         p->format_kind = "json_object";
+        p->format = GMD_FORMAT_JSON_OBJECT;
         return 0;
     }
     if (strcmp(t, "json_schema") != 0)
@@ -306,6 +307,7 @@ static int parse_response_format(json_t *rf, gmd_infer_params *p, gmd_api_error 
         return bad(e, kw[0] ? "unsupported_schema" : "invalid_schema",
                    "response_format.json_schema.schema", "%s", cerr.msg);
     p->format_kind = "json_schema";
+    p->format = GMD_FORMAT_JSON_SCHEMA;
     return schema_digest(schema, p->schema_sha256, e);
 }
 
@@ -408,8 +410,10 @@ static int parse_tools(json_t *o, bool chat, gmd_infer_params *p, gmd_api_error 
                                  sizeof(kw), &cerr) < 0)
             rc = bad(e, kw[0] ? "unsupported_schema" : "invalid_schema", "tools", "%s",
                      cerr.msg);
-        else
+        else {
             p->format_kind = "tool_call";
+            p->format = GMD_FORMAT_TOOL_CALL;
+        }
     }
     for (size_t j = 0; j < k; j++)
         free(schemas[j]);

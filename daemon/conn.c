@@ -6,18 +6,23 @@
  *
  * Bytes from the socket go into the read BIO; OpenSSL's output is taken
  * from the write BIO and handed to uv_write. Nothing here blocks.
+ *
+ * What requests mean is the business of the layer above (conn.h hooks:
+ * api.c): this file neither parses bodies nor words errors, and knows
+ * nothing of generation jobs.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include "common/log.h"
+#include "daemon/conn.h"
 #include "daemon/server.h"
 #include "daemon/tls.h"
 
@@ -38,6 +43,7 @@ static void timer_mode(gmd_conn *c, int mode);
 static void process_input(gmd_conn *c);
 static void conn_finish(gmd_conn *c);
 static void linger(gmd_conn *c);
+static void refuse(gmd_conn *c, int status, const char *why);
 
 /* ---- closing ---- */
 
@@ -46,6 +52,7 @@ static void on_handle_closed(uv_handle_t *h)
     gmd_conn *c = h->data;
     if (--c->open_handles > 0)
         return;
+    assert(c->open_handles == 0); /* the socket and the timer: both closed now */
     SSL_free(c->ssl); /* frees the BIOs too */
     gmd_http_parser_free(&c->http);
     gmd_buf_free(&c->in);
@@ -57,20 +64,10 @@ void gmd_conn_close(gmd_conn *c)
     if (c->closing)
         return;
     c->closing = true;
-    if (c->job != NULL) {
-        atomic_store(&c->job->cancel, 1);
-        c->job->conn = NULL;
-        c->job = NULL;
-    }
-    if (c->audit_wait != NULL) {
-        *c->audit_wait = NULL;
-        c->audit_wait = NULL;
-    }
-    if (c->work_wait != NULL) {
-        *c->work_wait = NULL;
-        c->work_wait = NULL;
-    }
     gmd_server *srv = c->srv;
+    /* The layer above lets go of what it started for this connection. */
+    if (c->opened && srv->conn_hooks && srv->conn_hooks->on_close)
+        srv->conn_hooks->on_close(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -223,31 +220,6 @@ void gmd_conn_respond(gmd_conn *c, int status, const char *ctype, const char *bo
         response_done(c, status);
 }
 
-void gmd_conn_error(gmd_conn *c, int status, const char *type, const char *code,
-                    const char *param, const char *message)
-{
-    json_t *o = json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message", message, "type",
-                          type, "param", param, "code", code);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    char extra[64] = "";
-    if (status == 429)
-        snprintf(extra, sizeof(extra), "Retry-After: %u\r\n",
-                 c->retry_after_s ? c->retry_after_s : 1);
-    c->retry_after_s = 0;
-    if (text == NULL) {
-        static const char fallback[] =
-            "{\"error\":{\"message\":\"internal error\",\"type\":\"server_error\","
-            "\"param\":null,\"code\":null}}";
-        gmd_conn_respond(c, status, "application/json", fallback, sizeof(fallback) - 1,
-                         extra[0] ? extra : NULL);
-        return;
-    }
-    gmd_conn_respond(c, status, "application/json", text, strlen(text),
-                     extra[0] ? extra : NULL);
-    free(text);
-}
-
 void gmd_conn_stream_begin(gmd_conn *c, const char *ctype)
 {
     if (c->closing || c->shutting_down)
@@ -354,8 +326,7 @@ static void on_timer(uv_timer_t *t)
             c->keep_alive = false;
             c->t_request = gmd_now();
             snprintf(c->route, sizeof(c->route), "other");
-            gmd_conn_error(c, 408, "invalid_request_error", "request_timeout", NULL,
-                           "the request was not received in time");
+            refuse(c, 408, "the request was not received in time");
         }
         break;
     default:
@@ -364,6 +335,21 @@ static void on_timer(uv_timer_t *t)
 }
 
 /* ---- reading ---- */
+
+/* The transport refuses the request: the layer above words the answer
+ * (or, without one, a line of plain text does). */
+static void refuse(gmd_conn *c, int status, const char *why)
+{
+    const gmd_conn_hooks *h = c->srv->conn_hooks;
+    if (h && h->on_refuse) {
+        h->on_refuse(c, status, why);
+        return;
+    }
+    char text[200];
+    int n = snprintf(text, sizeof(text), "%s\n", why);
+    gmd_conn_respond(c, status, "text/plain", text, (size_t)n < sizeof(text) ? (size_t)n : 0,
+                     NULL);
+}
 
 static void refuse_request(gmd_conn *c)
 {
@@ -375,11 +361,7 @@ static void refuse_request(gmd_conn *c)
     c->keep_alive = false;
     c->t_request = gmd_now();
     snprintf(c->route, sizeof(c->route), "other");
-    const char *code = status == 413   ? "request_too_large"
-                       : status == 431 ? "headers_too_large"
-                       : status == 505 ? "http_version_not_supported"
-                                       : "bad_request";
-    gmd_conn_error(c, status, "invalid_request_error", code, NULL, msg);
+    refuse(c, status, msg);
 }
 
 static void process_input(gmd_conn *c)
@@ -408,7 +390,11 @@ static void process_input(gmd_conn *c)
         c->sent_continue = false;
         c->keep_alive = c->http.keep_alive && !c->srv->draining && !c->srv->in_grace;
         c->t_request = gmd_now();
-        gmd_api_handle(c);
+        const gmd_conn_hooks *h = c->srv->conn_hooks;
+        if (h && h->on_request)
+            h->on_request(c);
+        else
+            gmd_conn_respond(c, 501, "text/plain", "no handler\n", 11, NULL);
     }
 }
 
@@ -651,6 +637,13 @@ void gmd_conn_accept(gmd_server *srv, uv_stream_t *listener, bool is_unix)
         return;
     }
     SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    const gmd_conn_hooks *h = srv->conn_hooks;
+    if (h && h->on_open && h->on_open(c) < 0) {
+        cm_log(CM_LOG_ERR, "conn", "connection refused: out of memory");
+        gmd_conn_close(c);
+        return;
+    }
+    c->opened = true; /* on_close will be told */
     SSL_set_accept_state(c->ssl);
     timer_mode(c, TIMER_HANDSHAKE);
     if (c->closing)

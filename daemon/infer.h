@@ -58,7 +58,14 @@ typedef struct gmd_infer_params {
     /* --- additions: structured output and logprobs (api_request.c fills
      * and releases them, gmd_api_params_release) --- */
     struct gm_grammar *grammar;  /* response_format as a grammar, or NULL */
-    const char *format_kind;     /* "json_schema", "json_object" or NULL */
+    const char *format_kind;     /* "json_schema", "json_object", "tool_call" or NULL
+                                    (its name, for the audit log) */
+    enum gmd_format {            /* the same, to decide on */
+        GMD_FORMAT_TEXT = 0,
+        GMD_FORMAT_JSON_OBJECT,
+        GMD_FORMAT_JSON_SCHEMA,
+        GMD_FORMAT_TOOL_CALL,
+    } format;
     char schema_sha256[65];      /* hex SHA-256 of the schema (compact JSON), or "" */
     bool logprobs;               /* report each token's logprob */
     uint32_t top_logprobs;       /* and this many alternatives (<= 20) */

@@ -20,6 +20,7 @@ endif
 noinst_LIBRARIES += daemon/libgemmad.a
 daemon_libgemmad_a_SOURCES = \
 	daemon/api.c daemon/api.h daemon/api_admin.c daemon/api_generate.c \
+	daemon/api_error.c daemon/conn.h daemon/models.h \
 	daemon/api_audit.c daemon/audit_query.c daemon/audit_query.h \
 	daemon/api_request.c daemon/api_request.h \
 	daemon/buf.c daemon/buf.h \
@@ -146,3 +147,54 @@ EXTRA_DIST += tests/integration/daemon_drain_grace.sh
 # Models signed as a single file (path + signature), gemmactl models import.
 TESTS += tests/integration/daemon_bundle_file.sh
 EXTRA_DIST += tests/integration/daemon_bundle_file.sh
+# The generate route when memory runs out (engine, scheduler, connection
+# and audit record wrapped): no cut prompt or answer reaches the audit log.
+check_PROGRAMS += tests/unit/test_daemon_generate
+TESTS += tests/unit/test_daemon_generate
+tests_unit_test_daemon_generate_SOURCES = tests/unit/test_daemon_generate.c
+tests_unit_test_daemon_generate_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_generate_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_generate_LDFLAGS = -Wl,--wrap=realloc -Wl,--wrap=gmd_infer_tokenize \
+	-Wl,--wrap=gmd_infer_context -Wl,--wrap=gmd_model_submit -Wl,--wrap=gmd_api_send_error \
+	-Wl,--wrap=gmd_guard_record -Wl,--wrap=gmd_infer_kv_need
+tests_unit_test_daemon_generate_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+# gemmad's start when libuv refuses a signal watcher or the housekeeping
+# timer: it fails, naming what, rather than run without them.
+check_PROGRAMS += tests/unit/test_daemon_server
+TESTS += tests/unit/test_daemon_server
+tests_unit_test_daemon_server_SOURCES = tests/unit/test_daemon_server.c
+tests_unit_test_daemon_server_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_server_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_server_LDFLAGS = -Wl,--wrap=uv_signal_start -Wl,--wrap=uv_timer_start \
+	-Wl,--wrap=gmd_tls_ctx_new
+tests_unit_test_daemon_server_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+# The one table of the API's errors (daemon/api_error.c).
+check_PROGRAMS += tests/unit/test_daemon_api_error
+TESTS += tests/unit/test_daemon_api_error
+tests_unit_test_daemon_api_error_SOURCES = tests/unit/test_daemon_api_error.c
+tests_unit_test_daemon_api_error_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_api_error_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_api_error_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+# A model's queue and scheduler over a fake engine: KV budget admission,
+# fair order, cancellation, the queue's bound, one DONE per job.
+check_PROGRAMS += tests/unit/test_daemon_sched
+TESTS += tests/unit/test_daemon_sched
+tests_unit_test_daemon_sched_SOURCES = tests/unit/test_daemon_sched.c
+tests_unit_test_daemon_sched_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_sched_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_sched_LDFLAGS = -Wl,--wrap=gmd_infer_slots -Wl,--wrap=gmd_infer_kv_need \
+	-Wl,--wrap=gmd_infer_seq_start -Wl,--wrap=gmd_infer_seq_cancel -Wl,--wrap=gmd_infer_step \
+	-Wl,--wrap=gmd_infer_cache_stats_get -Wl,--wrap=gmd_server_post
+tests_unit_test_daemon_sched_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+# The guard (policy decisions, limits, awaited audit records) and the
+# /metrics exposition text.
+check_PROGRAMS += tests/unit/test_daemon_guard tests/unit/test_daemon_metrics
+TESTS += tests/unit/test_daemon_guard tests/unit/test_daemon_metrics
+tests_unit_test_daemon_guard_SOURCES = tests/unit/test_daemon_guard.c
+tests_unit_test_daemon_guard_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_guard_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_guard_LDADD = $(GMD_LIBS) $(TEST_LIBS)
+tests_unit_test_daemon_metrics_SOURCES = tests/unit/test_daemon_metrics.c
+tests_unit_test_daemon_metrics_CPPFLAGS = $(GMD_CPPFLAGS)
+tests_unit_test_daemon_metrics_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_daemon_metrics_LDADD = $(GMD_LIBS) $(TEST_LIBS)

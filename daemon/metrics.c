@@ -5,6 +5,7 @@
 #include "daemon/metrics.h"
 #include "daemon/sched.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,6 +56,7 @@ static void hist(gmd_buf *o, const char *name, const char *help, const gmd_hist 
                        (unsigned long long)cum);
     }
     cum += h->counts[GMD_HIST_BUCKETS];
+    assert(cum == h->n); /* every observation is in exactly one bucket */
     gmd_buf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
                    (unsigned long long)cum, name, h->sum, name, (unsigned long long)h->n);
 }

@@ -5,6 +5,7 @@
  * reports back only through gmd_server_post (text pieces, then exactly
  * one DONE per job).
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,17 +47,34 @@ void gmd_job_free(gmd_job *job)
     free(job);
 }
 
-int gmd_model_init(gmd_model *m, gmd_server *srv, const gmd_model_config *cfg)
+int gmd_model_init(gmd_model *m, gmd_server *srv, const gmd_model_config *cfg, cm_err *err)
 {
     memset(m, 0, sizeof(*m));
     m->srv = srv;
     m->cfg = *cfg;
     m->q_cap = srv->cfg.queue_depth;
+    if (m->q_cap == 0)
+        return cm_err_set(err, "model %s: its queue holds no request (queue_depth 0)",
+                          cfg->name);
     m->queue = calloc(m->q_cap, sizeof(*m->queue));
     if (m->queue == NULL)
-        return -1;
-    pthread_mutex_init(&m->mu, NULL);
-    pthread_cond_init(&m->cv, NULL);
+        return cm_err_set(err, "model %s: out of memory for a queue of %u requests", cfg->name,
+                          m->q_cap);
+    int rc = pthread_mutex_init(&m->mu, NULL);
+    if (rc != 0) {
+        free(m->queue);
+        m->queue = NULL;
+        return cm_err_set(err, "model %s: cannot create its queue lock: %s", cfg->name,
+                          strerror(rc));
+    }
+    rc = pthread_cond_init(&m->cv, NULL);
+    if (rc != 0) {
+        pthread_mutex_destroy(&m->mu);
+        free(m->queue);
+        m->queue = NULL;
+        return cm_err_set(err, "model %s: cannot create its queue condition: %s", cfg->name,
+                          strerror(rc));
+    }
     return 0;
 }
 
@@ -356,6 +374,7 @@ int gmd_model_submit(gmd_model *m, gmd_job *job)
         return -1;
     pthread_mutex_lock(&m->mu);
     int rc = -1;
+    assert(m->q_len <= m->q_cap);
     if (!m->stop && m->q_len < m->q_cap) {
         m->queue[(m->q_head + m->q_len) % m->q_cap] = job;
         m->q_len++;

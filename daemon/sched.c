@@ -5,6 +5,7 @@
  */
 #include "daemon/sched.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,8 @@ static gmd_job *slot_clear(sched *s, unsigned i)
 {
     gmd_model *m = s->m;
     gmd_job *job = s->jobs[i];
+    /* What the slots reserve adds up to s->reserved (admit_locked). */
+    assert(s->reserved >= s->reserve[i]);
     s->jobs[i] = NULL;
     s->reserved -= s->reserve[i];
     s->reserve[i] = 0;
@@ -128,6 +131,7 @@ static unsigned admit_locked(sched *s, unsigned *slots, gmd_job **late, unsigned
     unsigned n = 0;
     *n_late = 0;
     const double now = gmd_now();
+    assert(m->q_len <= m->q_cap); /* a bounded ring (gmd_model_submit) */
     while (m->q_len > 0 && *n_late < GMD_INFER_MAX_SLOTS) {
         gmd_job *job = m->queue[m->q_head];
         const bool gone = atomic_load(&job->cancel) || now > job->deadline;
@@ -151,6 +155,7 @@ static unsigned admit_locked(sched *s, unsigned *slots, gmd_job **late, unsigned
             continue;
         }
         gmd_hist_observe(&m->sched_stats.queue_wait, now - job->t_start);
+        assert(s->jobs[slot] == NULL); /* free_slot gave a free one */
         s->jobs[slot] = job;
         s->reserve[slot] = need;
         s->reserved += need;

@@ -1,6 +1,8 @@
 /*
- * daemon/server.c -- a running gemmad: listeners (Unix socket, TCP), the
- * worker->loop mailbox, signals (SIGHUP reload, SIGTERM/SIGINT drain),
+ * daemon/server.c -- a running gemmad (server.h, the top of daemon/):
+ * start-up (the loop's handles, listeners, the API layer's connection
+ * hooks, models to load), listeners (Unix socket, TCP), the
+ * scheduler->loop mailbox, signals (SIGHUP reload, SIGTERM/SIGINT drain),
  * housekeeping (request deadlines, systemd watchdog) and readiness.
  */
 #include "daemon/server_run.h"
@@ -18,6 +20,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "common/log.h"
+#include "daemon/api.h"
 #include "daemon/tls.h"
 
 double gmd_now(void)
@@ -155,7 +158,14 @@ static void stop_accepting(gmd_server *srv, const char *why)
     close_listeners(srv);
     drain_idle_conns(srv);
     notify_status(srv);
-    uv_timer_start(&srv->drain_timer, on_drain_timeout, srv->cfg.drain_timeout_ms, 0);
+    int rc = uv_timer_start(&srv->drain_timer, on_drain_timeout, srv->cfg.drain_timeout_ms, 0);
+    if (rc < 0) {
+        /* Without its deadline a drain could wait for ever: stop now. */
+        cm_log(CM_LOG_ERR, "gemmad", "cannot start the drain deadline (%s): stopping now",
+               uv_strerror(rc));
+        on_drain_timeout(&srv->drain_timer);
+        return;
+    }
     gmd_server_conn_idle(srv);
 }
 
@@ -186,8 +196,11 @@ static void start_drain(gmd_server *srv, const char *why)
                "%u ms (shutdown.drain_grace_ms) before draining", why, srv->cfg.drain_grace_ms);
         /* Idle keep-alive connections stay: their next answer closes them. */
         notify_status(srv);
-        uv_timer_start(&srv->grace_timer, on_grace_end, srv->cfg.drain_grace_ms, 0);
-        return;
+        int rc = uv_timer_start(&srv->grace_timer, on_grace_end, srv->cfg.drain_grace_ms, 0);
+        if (rc == 0)
+            return;
+        cm_log(CM_LOG_ERR, "gemmad", "cannot start the grace period (%s): draining now",
+               uv_strerror(rc));
     }
     stop_accepting(srv, why);
 }
@@ -288,7 +301,7 @@ static void on_tick(uv_timer_t *t)
     gmd_server *srv = t->data;
     double now = gmd_now();
     for (gmd_conn *c = srv->conns; c; c = c->next) {
-        gmd_job *job = c->job;
+        gmd_job *job = c->upper ? gmd_api_conn_of(c)->job : NULL;
         if (job && !job->timed_out && now > job->deadline) {
             job->timed_out = true;
             atomic_store(&job->cancel, 1);
@@ -323,10 +336,12 @@ static int listen_unix(gmd_server *srv, cm_err *err)
             return cm_err_set(err, "%s exists and is not a socket", cfg->unix_path);
         unlink(cfg->unix_path);
     }
-    uv_pipe_init(srv->loop, &srv->unix_listener, 0);
+    int rc = uv_pipe_init(srv->loop, &srv->unix_listener, 0);
+    if (rc < 0)
+        return cm_err_set(err, "cannot listen on %s: %s", cfg->unix_path, uv_strerror(rc));
     srv->unix_listener.data = srv;
     srv->unix_listening = true;
-    int rc = uv_pipe_bind(&srv->unix_listener, cfg->unix_path);
+    rc = uv_pipe_bind(&srv->unix_listener, cfg->unix_path);
     if (rc < 0)
         return cm_err_set(err, "cannot bind %s: %s", cfg->unix_path, uv_strerror(rc));
     if (chmod(cfg->unix_path, cfg->unix_mode) < 0)
@@ -348,10 +363,13 @@ static int listen_tcp(gmd_server *srv, cm_err *err)
     if (uv_ip4_addr(cfg->tcp_address, cfg->tcp_port, (struct sockaddr_in *)&ss) != 0 &&
         uv_ip6_addr(cfg->tcp_address, cfg->tcp_port, (struct sockaddr_in6 *)&ss) != 0)
         return cm_err_set(err, "listen.tcp.address '%s' is not an IP address", cfg->tcp_address);
-    uv_tcp_init(srv->loop, &srv->tcp_listener);
+    int rc = uv_tcp_init(srv->loop, &srv->tcp_listener);
+    if (rc < 0)
+        return cm_err_set(err, "cannot listen on %s port %u: %s", cfg->tcp_address,
+                          cfg->tcp_port, uv_strerror(rc));
     srv->tcp_listener.data = srv;
     srv->tcp_listening = true;
-    int rc = uv_tcp_bind(&srv->tcp_listener, (const struct sockaddr *)&ss, 0);
+    rc = uv_tcp_bind(&srv->tcp_listener, (const struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&srv->tcp_listener, cfg->tcp_backlog, on_tcp_conn);
     if (rc < 0)
@@ -376,6 +394,35 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* The loop's own handles: the workers' wake-up, the timers and the
+ * signals. A daemon that could not hear SIGTERM, or enforce deadlines,
+ * must not start. */
+static int start_handles(gmd_server *srv, cm_err *err)
+{
+    uv_loop_t *loop = srv->loop;
+    int rc;
+    if ((rc = uv_async_init(loop, &srv->wake, on_wake)) < 0)
+        return cm_err_set(err, "cannot create the scheduler wake-up: %s", uv_strerror(rc));
+    srv->wake.data = srv;
+    uv_timer_t *timers[] = {&srv->tick, &srv->drain_timer, &srv->grace_timer};
+    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+        if ((rc = uv_timer_init(loop, timers[i])) < 0)
+            return cm_err_set(err, "cannot create a timer: %s", uv_strerror(rc));
+        timers[i]->data = srv;
+    }
+    static const struct { int signum; const char *name; } sigs[] = {
+        {SIGHUP, "SIGHUP"}, {SIGTERM, "SIGTERM"}, {SIGINT, "SIGINT"}};
+    uv_signal_t *handles[] = {&srv->sig_hup, &srv->sig_term, &srv->sig_int};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        if ((rc = uv_signal_init(loop, handles[i])) < 0)
+            return cm_err_set(err, "cannot watch for %s: %s", sigs[i].name, uv_strerror(rc));
+        handles[i]->data = srv;
+        if ((rc = uv_signal_start(handles[i], on_signal, sigs[i].signum)) < 0)
+            return cm_err_set(err, "cannot watch for %s: %s", sigs[i].name, uv_strerror(rc));
+    }
+    return 0;
+}
+
 int gmd_server_run(const char *config_path, const gmd_config *cfg, cm_err *err)
 {
     gmd_server *srv = calloc(1, sizeof(*srv));
@@ -391,6 +438,7 @@ int gmd_server_run(const char *config_path, const gmd_config *cfg, cm_err *err)
     snprintf(srv->config_path, sizeof(srv->config_path), "%s", config_path);
     srv->cfg = *cfg;
     srv->t_start = gmd_now();
+    srv->conn_hooks = &gmd_api_conn_hooks; /* connections report to the API layer */
     /* Answer ids are "chatcmpl-<time><counter>": a random start keeps them
      * (and the audit's request_id) apart across the instances of a pool
      * and across restarts within a second (docs/deploy.md). */
@@ -407,27 +455,12 @@ int gmd_server_run(const char *config_path, const gmd_config *cfg, cm_err *err)
     if (gmd_guard_open(&srv->guard, &srv->cfg, &loop, err) < 0)
         goto out;
     for (size_t i = 0; i < srv->cfg.n_models; i++) {
-        if (gmd_model_init(&srv->models[i], srv, &srv->cfg.models[i]) < 0) {
-            cm_err_set(err, "out of memory");
+        if (gmd_model_init(&srv->models[i], srv, &srv->cfg.models[i], err) < 0)
             goto out;
-        }
         srv->n_models++;
     }
-    uv_async_init(&loop, &srv->wake, on_wake);
-    srv->wake.data = srv;
-    uv_timer_init(&loop, &srv->tick);
-    srv->tick.data = srv;
-    uv_timer_init(&loop, &srv->drain_timer);
-    srv->drain_timer.data = srv;
-    uv_timer_init(&loop, &srv->grace_timer);
-    srv->grace_timer.data = srv;
-    uv_signal_init(&loop, &srv->sig_hup);
-    uv_signal_init(&loop, &srv->sig_term);
-    uv_signal_init(&loop, &srv->sig_int);
-    srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
-    uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
-    uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
-    uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+    if (start_handles(srv, err) < 0)
+        goto out;
 
     if (srv->cfg.unix_enabled && listen_unix(srv, err) < 0)
         goto out;
@@ -439,7 +472,12 @@ int gmd_server_run(const char *config_path, const gmd_config *cfg, cm_err *err)
         srv->watchdog_interval = srv->cfg.watchdog_ms / 1000.0;
     else if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0)
         srv->watchdog_interval = wd_usec / 2e6;
-    uv_timer_start(&srv->tick, on_tick, 250, 250);
+    /* Deadlines and the watchdog: without them requests could run for ever. */
+    int trc = uv_timer_start(&srv->tick, on_tick, 250, 250);
+    if (trc < 0) {
+        cm_err_set(err, "cannot start the housekeeping timer: %s", uv_strerror(trc));
+        goto out;
+    }
 
     char started[GMD_PATH_MAX + 64];
     snprintf(started, sizeof(started), "gemmad %s, configuration %s", GMD_VERSION,

@@ -158,8 +158,9 @@ PORT=$(sed -n 's/.*listening on 127.0.0.1 port \([0-9]*\).*/\1/p' "$LOG" | head 
 
 # 1. status
 out=$(ctl "$GEMMACTL" status); rc=$?
-[ $rc -eq 0 ] && has "$out" "gemmad " && has "$out" "ready" && printf '%s\n' "$out" | grep -q '^tiny  *ready  *1 '
-ok $? "status: summary and the model table (tiny ready, 1 worker)"
+[ $rc -eq 0 ] && has "$out" "gemmad " && has "$out" "ready" && printf '%s\n' "$out" | grep -q '^MODEL  *STATE  *BATCH  *QUEUED ' &&
+    printf '%s\n' "$out" | grep -q '^tiny  *ready  *0/[1-9][0-9]* ' && ! printf '%s\n' "$out" | grep -q WORKERS
+ok $? "status: summary and the model table (tiny ready, batch 0 of its max sequences, no WORKERS column)"
 ctl "$GEMMACTL" status --json > "$T/status.json"; rc=$?
 if command -v python3 >/dev/null 2>&1; then
     [ $rc -eq 0 ] && python3 -c '
@@ -189,6 +190,8 @@ assert num(m["memory_bytes"]) and m["memory_bytes"] > 0, m
 assert num(m["kv_total_bytes"]) and m["kv_total_bytes"] > 0, m
 assert num(m["kv_used_bytes"]) and m["kv_used_bytes"] <= m["kv_total_bytes"], m
 assert num(m["queue_capacity"]) and m["queue_capacity"] > 0, m
+assert num(m["workers"]), m   # kept for older clients (interfaces are extended, not renamed)
+assert num(m["batch"]["max_sequences"]) and m["batch"]["max_sequences"] >= 1, m
 for x in s["models"][1:]:
     assert x["state"] != "ready" or x["memory_bytes"] > 0, x
     assert x["state"] == "ready" or x["memory_bytes"] == 0, x
@@ -204,7 +207,7 @@ assert t["active_sequences"] == sum(x["running"] for x in s["models"]), t
     printf '%s\n' "$out" | grep -q '^build:  *CUDA \(yes\|no\), sanitizers \(yes\|no\), SIMD ' &&
         printf '%s\n' "$out" | grep -q '^device:  *cpu (' &&
         printf '%s\n' "$out" | grep -q '^requests:  *0 queued, 0 running' &&
-        printf '%s\n' "$out" | grep -q '^tiny  *ready  *1  *0/[0-9][0-9]*  *0  *[0-9.]* [KMG]*i*B  *[0-9.]* [KMG]*i*B/[0-9.]* [KMG]*i*B '
+        printf '%s\n' "$out" | grep -q '^tiny  *ready  *0/[0-9][0-9]*  *0/[0-9][0-9]*  *0  *[0-9.]* [KMG]*i*B  *[0-9.]* [KMG]*i*B/[0-9.]* [KMG]*i*B '
     ok $? "status: build, device and request totals lines; memory and KV columns for tiny"
     printf '%s\n' "$out" | grep -E '^(build|device|gpu)' | sed 's/^/# /'
 else

@@ -34,7 +34,9 @@ trap au_cleanup EXIT
 
 has() { case "$1" in *"$2"*) return 0 ;; esac; echo "# got: $1" | head -c 600; echo; return 1; }
 as() { who=$1; p=$2; shift 2; gd_curl_as "$who" -o /dev/null -w '%{http_code}' "$@" "https://localhost:$GD_PORT$p"; }
-q() { sqlite3 -batch "$DB" "$1"; }
+# (.timeout: right after kill -9 of gemmad the audit signer may still be
+# closing the database, when a new reader can get "database is locked")
+q() { sqlite3 -batch -cmd '.timeout 5000' "$DB" "$1"; }
 # wait_for SECONDS COMMAND... -- retry COMMAND every 0.1 s until it succeeds.
 wait_for() {
     lim=$(( $1 * 10 )); shift; n=0

@@ -203,6 +203,9 @@ same_text w1 "budget: the first waiting request ran once the budget freed (as al
 same_text w2 "budget: the second waiting request ran too (as alone)"
 big=$(gd_get /v1/chat/completions -w ' %{http_code}' -d "$(body_for "" "too big" 35 4000)")
 check "budget: a request that can never fit the budget gets a clear error" has "$big" 'kv_budget_mb is 3'
+check "budget: ... a 400, refused before it is queued" has "$big" '} 400'
+check "budget: ... with the code kv_budget_exceeded" has "$big" '"code":"kv_budget_exceeded"'
+check "budget: ... naming what it needs" has "$big" 'MiB of KV cache'
 gd_stop
 
 # 4. Several models within engine.models_memory_mb: two 14.6 MB models with

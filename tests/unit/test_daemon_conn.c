@@ -5,7 +5,8 @@
  * (no timeout, or a client waiting on a paused socket). libuv's
  * uv_timer_start and uv_read_start are wrapped (-Wl,--wrap) so that they
  * fail on demand; everything else is the real daemon code on a real
- * loopback connection.
+ * loopback connection. Also the hooks through which a connection reports
+ * upward (conn.h): opened, closed, or refused by the layer above.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/conn.h"
 #include "daemon/server.h"
 
 static int fail_timer_start, fail_read_start;
@@ -104,7 +106,8 @@ static int teardown(void **state)
     uv_walk(&f->loop, close_walk, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
-    close(f->client);
+    if (f->client >= 0)
+        close(f->client);
     SSL_CTX_free(f->srv->tls);
     free(f->srv);
     free(f);
@@ -162,6 +165,67 @@ static void test_first_read_failure_closes(void **state)
     assert_int_equal(f->srv->n_conns, 0);
 }
 
+/* ---- the hooks (conn.h) ---- */
+
+static int n_open, n_close, open_result;
+static void *closed_upper;
+static char marker;
+
+static int hook_open(gmd_conn *c)
+{
+    n_open++;
+    c->upper = &marker;
+    return open_result;
+}
+
+static void hook_close(gmd_conn *c)
+{
+    n_close++;
+    closed_upper = c->upper;
+    c->upper = NULL;
+}
+
+static const gmd_conn_hooks test_hooks = {.on_open = hook_open, .on_close = hook_close};
+
+static void use_hooks(fixture *f, int result)
+{
+    n_open = n_close = 0;
+    closed_upper = NULL;
+    open_result = result;
+    f->srv->conn_hooks = &test_hooks;
+}
+
+/* A connection reports that it opened, and when the client goes away,
+ * that it closes, with what the layer above attached to it. */
+static void test_hooks_open_then_close(void **state)
+{
+    fixture *f = *state;
+    use_hooks(f, 0);
+    accept_one(f);
+    assert_int_equal(n_open, 1);
+    assert_int_equal(n_close, 0);
+    assert_ptr_equal(f->srv->conns->upper, &marker);
+    close(f->client); /* end of stream: the connection closes */
+    f->client = -1;
+    for (int i = 0; i < 200 && f->srv->n_conns > 0; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT), usleep(1000);
+    assert_int_equal(f->srv->n_conns, 0);
+    assert_int_equal(n_close, 1);
+    assert_ptr_equal(closed_upper, &marker);
+}
+
+/* The layer above refuses a connection (out of memory): it is closed,
+ * and not reported closed, since it was never reported open. */
+static void test_hooks_open_refused(void **state)
+{
+    fixture *f = *state;
+    use_hooks(f, -1);
+    accept_one(f);
+    assert_int_equal(n_open, 1);
+    assert_int_equal(f->srv->n_conns, 0);
+    assert_int_equal(n_close, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +233,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timer_failure_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_failure_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_read_failure_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hooks_open_then_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hooks_open_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

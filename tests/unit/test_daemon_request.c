@@ -198,6 +198,7 @@ static void test_response_format_and_logprobs(void **state)
     assert_int_equal(r.rc, 0);
     assert_non_null(r.p.grammar);
     assert_string_equal(r.p.format_kind, "json_object");
+    assert_int_equal(r.p.format, GMD_FORMAT_JSON_OBJECT);
     assert_string_equal(r.p.schema_sha256, "");
     release(&r);
     run(&r, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
@@ -208,6 +209,7 @@ static void test_response_format_and_logprobs(void **state)
     assert_int_equal(r.rc, 0);
     assert_non_null(r.p.grammar);
     assert_string_equal(r.p.format_kind, "json_schema");
+    assert_int_equal(r.p.format, GMD_FORMAT_JSON_SCHEMA);
     /* sha256 of {"properties":{"a":{"type":"integer"}},"required":["a"],"type":"object"} */
     assert_string_equal(r.p.schema_sha256,
                         "9c90b768d2a90da4d4d7b57aa60cac86504ccd50f8bcf458e4f5746e8d37586e");
@@ -232,6 +234,7 @@ static void test_response_format_and_logprobs(void **state)
     assert_non_null(r.p.tools_json);
     assert_non_null(r.p.grammar);
     assert_string_equal(r.p.format_kind, "tool_call");
+    assert_int_equal(r.p.format, GMD_FORMAT_TOOL_CALL);
     assert_non_null(r.p.messages[1].tool_calls_json);
     assert_string_equal(r.p.messages[1].content, "");
     assert_string_equal(r.p.messages[2].tool_call_id, "c1");
@@ -243,6 +246,37 @@ static void test_response_format_and_logprobs(void **state)
     release(&r);
 }
 
+/* Completion bodies of the wrong shape: each is refused with a 400 that
+ * names the field at fault and says why (never accepted, never a crash). */
+static void test_completion_bad_bodies(void **state)
+{
+    (void)state;
+    static const struct { const char *body, *param; } bad[] = {
+        {"{\"model\":\"m\",\"prompt\":5}", "prompt"},
+        {"{\"model\":\"m\",\"prompt\":{}}", "prompt"},
+        {"{\"model\":\"m\",\"prompt\":[]}", "prompt"},
+        {"{\"model\":\"m\",\"prompt\":[1,2]}", "prompt"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":-3}", "max_tokens"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":\"5\"}", "max_tokens"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"stop\":[1]}", "stop"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":-1}", "temperature"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"stream\":1}", "stream"},
+        {"{\"model\":[\"m\"],\"prompt\":\"x\"}", "model"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        parsed r;
+        run(&r, bad[i].body, false);
+        if (r.rc != -1)
+            fail_msg("accepted: %s", bad[i].body);
+        assert_int_equal(r.err.status, 400);
+        if (strcmp(r.err.param, bad[i].param) != 0)
+            fail_msg("%s: param '%s', want '%s'", bad[i].body, r.err.param, bad[i].param);
+        assert_true(strlen(r.err.code) > 0);
+        assert_true(strlen(r.err.message) > 0);
+        release(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_model_and_messages_errors),
         cmocka_unit_test(test_sampling_errors),
         cmocka_unit_test(test_response_format_and_logprobs),
+        cmocka_unit_test(test_completion_bad_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
