@@ -904,6 +904,76 @@ static void test_matmul_batch_invariant(void **state)
     gm_pool_destroy(pool);
 }
 
+/* gm_matmul_many: parts of mixed formats (sharing and not sharing an
+ * activation format) in one pool pass give each part exactly the bits of
+ * gm_matmul on that part alone, for 1..9 vectors, 1 and 3 threads. */
+static void test_matmul_many_matches_single(void **state)
+{
+    (void)state;
+    tk_rng r = {6161};
+    const uint64_t cols = 768;
+    /* q4_K and q6_K share Q8_K, q8_0 and q4_0 share Q8_0, f16 and f32 */
+    static const gm_type types[] = {GM_TYPE_Q4_K, GM_TYPE_Q8_0, GM_TYPE_Q6_K,
+                                    GM_TYPE_Q4_0, GM_TYPE_F16,  GM_TYPE_F32};
+    static const uint64_t rows[] = {37, 16, 5, 0, 19, 9};
+    enum { NP = sizeof types / sizeof types[0], MAXV = 9 };
+    uint8_t *w[NP];
+    float *y[NP], *y1[NP];
+    gm_matmul_part parts[NP];
+    for (int p = 0; p < NP; p++) {
+        const tk_fmt *f = NULL;
+        for (size_t t = 0; t < TK_NFMT; t++)
+            if (tk_formats[t].type == types[p])
+                f = &tk_formats[t];
+        assert_non_null(f);
+        w[p] = tk_make_weights(&r, f, rows[p] > 0 ? rows[p] : 1, cols);
+        y[p] = malloc(MAXV * (rows[p] + 1) * sizeof(float));
+        y1[p] = malloc(MAXV * (rows[p] + 1) * sizeof(float));
+        assert_non_null(y[p]);
+        assert_non_null(y1[p]);
+        parts[p] = (gm_matmul_part){types[p], w[p], rows[p], y[p]};
+    }
+    float *x = malloc(MAXV * cols * sizeof(float));
+    assert_non_null(x);
+    tk_fill(&r, x, MAXV * cols, 1.0f);
+    cm_err err;
+    gm_pool *pool;
+    assert_int_equal(gm_pool_create(3, &pool, &err), 0);
+    for (int use_pool = 0; use_pool < 2; use_pool++) {
+        gm_pool *pl = use_pool ? pool : NULL;
+        for (uint32_t nv = 1; nv <= MAXV; nv++) {
+            for (int p = 0; p < NP; p++)
+                memset(y[p], 0xFF, MAXV * (rows[p] + 1) * sizeof(float));
+            assert_int_equal(gm_matmul_many(pl, parts, NP, cols, x, nv, &err), 0);
+            for (int p = 0; p < NP; p++) {
+                if (rows[p] == 0)
+                    continue;
+                assert_int_equal(
+                    gm_matmul(pl, types[p], w[p], rows[p], cols, x, nv, y1[p], &err), 0);
+                if (memcmp(y[p], y1[p], nv * rows[p] * sizeof(float)) != 0)
+                    fail_msg("part %d (%s) with %u vectors, %s: differs from gm_matmul", p,
+                             gm_type_name(types[p]), nv, use_pool ? "3 threads" : "1 thread");
+            }
+        }
+    }
+    /* errors: a bad part is reported, nothing else runs */
+    gm_matmul_part bad[2] = {parts[0], {GM_TYPE_Q4_1, w[0], 4, y[0]}};
+    err.msg[0] = '\0';
+    assert_int_equal(gm_matmul_many(pool, bad, 2, cols, x, 1, &err), -1);
+    assert_non_null(strstr(err.msg, "matmul"));
+    assert_int_equal(gm_matmul_many(pool, parts, 2, 100, x, 1, &err), -1); /* not a block multiple */
+    assert_int_equal(gm_matmul_many(pool, parts, 2, cols, NULL, 1, &err), -1);
+    assert_int_equal(gm_matmul_many(pool, NULL, 2, cols, x, 1, &err), -1);
+    assert_int_equal(gm_matmul_many(pool, parts, 0, cols, x, 1, &err), 0);
+    gm_pool_destroy(pool);
+    for (int p = 0; p < NP; p++) {
+        free(w[p]);
+        free(y[p]);
+        free(y1[p]);
+    }
+    free(x);
+}
+
 static void test_cpu_path_names(void **state)
 {
     (void)state;
@@ -955,6 +1025,7 @@ int main(void)
         cmocka_unit_test(test_paths_match_scalar),
         cmocka_unit_test(test_dot4_matches_single_all_paths),
         cmocka_unit_test(test_matmul_batch_invariant),
+        cmocka_unit_test(test_matmul_many_matches_single),
         cmocka_unit_test(test_cpu_path_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
