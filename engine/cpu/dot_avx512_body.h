@@ -84,7 +84,6 @@ GM_N(gm_q8_0_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
 #endif
         GM_UNROLL
         for (int r = 0; r < R; r++) {
-            GM_PREFETCH(&x[r][i], 2);
             qx[r] = GM_N(gm_load_2x32)(x[r][i].qs, x[r][i + 1].qs);
             dx[r] = GM_N(gm_h2f_2x8)(x[r][i].d, x[r][i + 1].d);
 #if GM_VNNI
@@ -316,7 +315,6 @@ GM_N(gm_q6_K_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
         __m512i sumi[GM_TILE_R][GM_TILE_V];
         GM_UNROLL
         for (int r = 0; r < R; r++) {
-            GM_PREFETCH(&x[r][i], 4);
             const __m256i sc16 =
                 _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[r][i].scales));
             sc512[r] = _mm512_castsi256_si512(sc16);
