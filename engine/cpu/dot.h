@@ -80,6 +80,9 @@ typedef struct gm_tiles {
  * lacks the instructions). */
 const gm_tiles *gm_tiles_avx2(gm_type type);
 const gm_tiles *gm_tiles_avx512(gm_type type);
+/* The AVX-512 tile kernels without VNNI (tests compare them with the VNNI
+ * ones), or NULL. */
+const gm_tiles *gm_tiles_avx512_plain(gm_type type);
 /* The tile kernels paired with gm_dot_for_path(path, type), or NULL when
  * that kernel has none. */
 const gm_tiles *gm_tiles_for_path(gm_cpu_path path, gm_type type);

@@ -15,6 +15,16 @@
  * many instructions as the AVX2 one to reorder the nibbles and build the
  * two block scales, and measured about 18% slower on AMD Zen 4 (which
  * runs 512-bit operations as two 256-bit halves), so it was dropped.
+ *
+ * For several vectors (dot.h's tiles) each format has tile kernels of 1..4
+ * vectors (Q8_0 also 4 rows high), the one-vector dot being the 1 x 1
+ * tile, so a row and vector get the same bits in any batch. Q4_K has two
+ * more kernels: for 16 or more vectors a 16-row panel (VNNI) with the rows'
+ * weights unpacked into quad-major order, one row per 32-bit lane; below
+ * that a 4-row kernel reading whole rows in turn. All Q4_K kernels here
+ * take one f32 step per block on the exact integer block sums (as ggml's
+ * repacked Q4_K gemm does), which makes their bits independent of how the
+ * integer work is laid out in lanes.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -243,6 +253,9 @@ GM_T_AVX512_VNNI static void gm_q4_K_panel_unpack(const uint8_t *w, size_t w_str
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int r = 0; r < GM_PANEL_ROWS; r++) {
         const gm_block_q4_K *b = (const gm_block_q4_K *)(w + (size_t)r * w_stride) + i;
+        /* 16 rows read block by block are 16 streams, which the hardware
+         * prefetchers follow poorly: ask for each row's data ahead */
+        GM_PREFETCH(b, 3);
         _Alignas(32) uint32_t q[64]; /* the row's 256 4-bit values, in element order */
         for (int j = 0; j < 4; j++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * j));
@@ -421,6 +434,27 @@ const gm_tiles *gm_tiles_avx512(gm_type type)
         return vnni ? &gm_tiles_q4_K_avx512vnni : &gm_tiles_q4_K_avx512;
     case GM_TYPE_Q6_K:
         return vnni ? &gm_tiles_q6_K_avx512vnni : &gm_tiles_q6_K_avx512;
+    default:
+        return NULL;
+    }
+#else
+    (void)type;
+    return NULL;
+#endif
+}
+
+const gm_tiles *gm_tiles_avx512_plain(gm_type type)
+{
+#ifdef GM_HAVE_AVX512_KERNELS
+    if (!gm_cpu_has_avx512())
+        return NULL;
+    switch (type) {
+    case GM_TYPE_Q8_0:
+        return &gm_tiles_q8_0_avx512;
+    case GM_TYPE_Q4_K:
+        return &gm_tiles_q4_K_avx512;
+    case GM_TYPE_Q6_K:
+        return &gm_tiles_q6_K_avx512;
     default:
         return NULL;
     }

@@ -1054,6 +1054,82 @@ static void test_matmul_many_matches_single(void **state)
     free(x);
 }
 
+/* The AVX-512 kernels with and without VNNI (tiles and panels, on batches
+ * that take the panels) give the same bits: a CPU without VNNI computes
+ * what this one does. */
+static void test_avx512_plain_matches_vnni(void **state)
+{
+    (void)state;
+    if (!gm_cpu_has_avx512_vnni()) {
+        print_message("# this CPU has no AVX512-VNNI: nothing to compare\n");
+        skip();
+    }
+    tk_rng r = {5150};
+    int n_checked = 0;
+    for (size_t t = 0; t < TK_NFMT; t++) {
+        const tk_fmt *f = &tk_formats[t];
+        const gm_tiles *vn = gm_tiles_avx512(f->type);
+        const gm_tiles *pl = gm_tiles_avx512_plain(f->type);
+        if (vn == NULL || pl == NULL)
+            continue;
+        const uint64_t n = f->qk == 32 ? 2304 + 32 : 2304;
+        const uint64_t row_bytes = n / f->qk * f->bytes;
+        enum { ROWS = 16, NV = 17 };
+        uint8_t *w = tk_make_weights(&r, f, ROWS, n);
+        const size_t ab = gm_act_bytes(f->type, n);
+        uint8_t *xq = malloc(NV * ab);
+        float *x = malloc(n * sizeof(float));
+        assert_non_null(xq);
+        assert_non_null(x);
+        for (int v = 0; v < NV; v++) {
+            tk_fill(&r, x, n, v == 2 ? 1e-3f : 1.0f);
+            assert_int_equal(gm_act_convert(f->type, x, xq + v * ab, n), 0);
+        }
+        float ya[NV * ROWS], yb[NV * ROWS];
+        for (uint32_t nv = 1; nv <= vn->vecs; nv++) {
+            vn->one[nv - 1](n, w, row_bytes, xq, ab, ya, ROWS);
+            pl->one[nv - 1](n, w, row_bytes, xq, ab, yb, ROWS);
+            for (uint32_t v = 0; v < nv; v++)
+                if (memcmp(&ya[v * ROWS], &yb[v * ROWS], sizeof(float)) != 0)
+                    fail_msg("%s: 1x%u tile, vector %u: vnni %.9g plain %.9g", f->name, nv, v,
+                             (double)ya[v * ROWS], (double)yb[v * ROWS]);
+        }
+        /* the panels of either variant, for a batch and for one vector */
+        const gm_panel_fn vpanels[2] = {vn->panel, vn->panel_small};
+        const gm_panel_fn ppanels[2] = {pl->panel, pl->panel_small};
+        const uint32_t vrows[2] = {vn->panel_rows, vn->panel_small_rows};
+        const uint32_t prows[2] = {pl->panel_rows, pl->panel_small_rows};
+        const uint32_t nvs[2] = {NV, 1};
+        for (int k = 0; k < 2; k++) {
+            if (vpanels[k] == NULL || ppanels[k] == NULL)
+                continue;
+            assert_true(vrows[k] <= ROWS && prows[k] <= ROWS && ROWS % vrows[k] == 0 &&
+                        ROWS % prows[k] == 0);
+            for (uint32_t r0 = 0; r0 < ROWS; r0 += vrows[k])
+                vpanels[k](n, w + r0 * row_bytes, row_bytes, xq, ab, nvs[k], ya + r0, ROWS);
+            for (uint32_t r0 = 0; r0 < ROWS; r0 += prows[k])
+                ppanels[k](n, w + r0 * row_bytes, row_bytes, xq, ab, nvs[k], yb + r0, ROWS);
+            if (memcmp(ya, yb, nvs[k] * ROWS * sizeof(float)) != 0)
+                fail_msg("%s: panel kernels (%u vectors): vnni and plain differ", f->name,
+                         nvs[k]);
+            /* and they agree with the one-vector dot */
+            const gm_dot_fn dot = gm_dot_avx512(f->type);
+            for (uint32_t v = 0; v < nvs[k]; v++)
+                for (uint32_t i = 0; i < ROWS; i++) {
+                    const float one = dot(n, w + i * row_bytes, xq + v * ab);
+                    if (memcmp(&one, &ya[v * ROWS + i], sizeof one) != 0)
+                        fail_msg("%s: panel row %u vector %u: %.9g, dot %.9g", f->name, i, v,
+                                 (double)ya[v * ROWS + i], (double)one);
+                }
+            n_checked++;
+        }
+        free(w);
+        free(xq);
+        free(x);
+    }
+    print_message("# AVX-512 panel kernels compared (vnni, plain, dot): %d\n", n_checked);
+}
+
 static void test_cpu_path_names(void **state)
 {
     (void)state;
@@ -1106,6 +1182,7 @@ int main(void)
         cmocka_unit_test(test_dot4_matches_single_all_paths),
         cmocka_unit_test(test_matmul_batch_invariant),
         cmocka_unit_test(test_tiles_match_single),
+        cmocka_unit_test(test_avx512_plain_matches_vnni),
         cmocka_unit_test(test_matmul_many_matches_single),
         cmocka_unit_test(test_cpu_path_names),
     };
