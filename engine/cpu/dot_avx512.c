@@ -247,32 +247,67 @@ typedef struct gm_q4_K_panel_block {
     _Alignas(64) float dmin[GM_PANEL_ROWS];
 } gm_q4_K_panel_block;
 
+/* Transpose a 16 x 16 matrix of 32-bit values held one row per register:
+ * afterwards m[c] holds column c (lane r = old row r). */
+GM_T_AVX512 static inline void gm_transpose16x16_epi32(__m512i m[16])
+{
+    __m512i a[16], b[16];
+    for (int k = 0; k < 8; k++) { /* per 128-bit lane: pairs of rows 2k, 2k+1 */
+        a[2 * k] = _mm512_unpacklo_epi32(m[2 * k], m[2 * k + 1]);
+        a[2 * k + 1] = _mm512_unpackhi_epi32(m[2 * k], m[2 * k + 1]);
+    }
+    /* b[4q + j], 128-bit lane L: rows 4q..4q+3 of column 4L + j */
+    for (int q = 0; q < 4; q++) {
+        b[4 * q + 0] = _mm512_unpacklo_epi64(a[4 * q], a[4 * q + 2]);
+        b[4 * q + 1] = _mm512_unpackhi_epi64(a[4 * q], a[4 * q + 2]);
+        b[4 * q + 2] = _mm512_unpacklo_epi64(a[4 * q + 1], a[4 * q + 3]);
+        b[4 * q + 3] = _mm512_unpackhi_epi64(a[4 * q + 1], a[4 * q + 3]);
+    }
+    /* column 4L + j: lane L of b[j], b[4 + j], b[8 + j], b[12 + j] */
+    for (int j = 0; j < 4; j++) {
+        const __m512i x0 = _mm512_shuffle_i32x4(b[j], b[4 + j], 0x44);
+        const __m512i x1 = _mm512_shuffle_i32x4(b[j], b[4 + j], 0xEE);
+        const __m512i x2 = _mm512_shuffle_i32x4(b[8 + j], b[12 + j], 0x44);
+        const __m512i x3 = _mm512_shuffle_i32x4(b[8 + j], b[12 + j], 0xEE);
+        m[j] = _mm512_shuffle_i32x4(x0, x2, 0x88);
+        m[4 + j] = _mm512_shuffle_i32x4(x0, x2, 0xDD);
+        m[8 + j] = _mm512_shuffle_i32x4(x1, x3, 0x88);
+        m[12 + j] = _mm512_shuffle_i32x4(x1, x3, 0xDD);
+    }
+}
+
 GM_T_AVX512_VNNI static void gm_q4_K_panel_unpack(const uint8_t *w, size_t w_stride, uint64_t i,
                                                   gm_q4_K_panel_block *pb)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const gm_block_q4_K *b[GM_PANEL_ROWS];
     for (int r = 0; r < GM_PANEL_ROWS; r++) {
-        const gm_block_q4_K *b = (const gm_block_q4_K *)(w + (size_t)r * w_stride) + i;
+        b[r] = (const gm_block_q4_K *)(w + (size_t)r * w_stride) + i;
         /* 16 rows read block by block are 16 streams, which the hardware
          * prefetchers follow poorly: ask for each row's data ahead */
-        GM_PREFETCH(b, 3);
-        _Alignas(32) uint32_t q[64]; /* the row's 256 4-bit values, in element order */
-        for (int j = 0; j < 4; j++) {
-            const __m256i bits = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * j));
-            _mm256_store_si256((__m256i *)(q + 16 * j), _mm256_and_si256(bits, m4));
-            _mm256_store_si256((__m256i *)(q + 16 * j + 8),
-                               _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
-        }
-        for (int g = 0; g < 64; g++)
-            pb->wt[g][r] = q[g];
+        GM_PREFETCH(b[r], 3);
         uint8_t sc[8], mn[8];
-        gm_k4_unpack5(b->scales, sc, mn);
+        gm_k4_unpack5(b[r]->scales, sc, mn);
         for (int j = 0; j < 8; j++)
             pb->sc[j][r] = sc[j];
         for (int k = 0; k < 4; k++)
             pb->mn[k][r] = (int32_t)((uint32_t)mn[2 * k] | ((uint32_t)mn[2 * k + 1] << 16));
-        pb->d[r] = gm_h2f5(b->d);
-        pb->dmin[r] = gm_h2f5(b->dmin);
+        pb->d[r] = gm_h2f5(b[r]->d);
+        pb->dmin[r] = gm_h2f5(b[r]->dmin);
+    }
+    /* elements 64j..64j+63 (quads 16j..16j+15) of each row: the low nibbles
+     * of qs[32j..32j+31], then their high nibbles; transposed so that quad
+     * g of all 16 rows is one register */
+    for (int j = 0; j < 4; j++) {
+        __m512i m[GM_PANEL_ROWS];
+        for (int r = 0; r < GM_PANEL_ROWS; r++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(b[r]->qs + 32 * j));
+            m[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bits, m4)),
+                                      _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), 1);
+        }
+        gm_transpose16x16_epi32(m);
+        for (int g = 0; g < 16; g++)
+            _mm512_store_si512((void *)pb->wt[16 * j + g], m[g]);
     }
 }
 

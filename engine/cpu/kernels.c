@@ -37,7 +37,7 @@
  * nothing. */
 #define GM_MATMUL_STACK_BYTES 32768
 /* From this many vectors on, formats with a panel kernel use it. */
-#define GM_PANEL_MIN_VECS 16
+#define GM_PANEL_MIN_VECS 12
 /* Vectors per tile inside a chunk. */
 #define GM_MATMUL_VEC_TILE 16
 
