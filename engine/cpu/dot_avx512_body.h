@@ -294,9 +294,9 @@ GM_N(gm_q4_K_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
 /* 4 rows against up to 4 vectors (decode, small batches): one whole row
  * after the other (a single stream through the weights, as the hardware
  * prefetchers like), each block decoded once for the V vectors and its
- * integer sums kept, added down to 4 lanes; then per block and vector a
- * transposing add tree gives the 4 rows' sums in the lanes of one 128-bit
- * register, and the f32 steps run for the 4 rows at once. */
+ * integer sums kept, added down to 4 lanes; with the last row, per block
+ * and vector a transposing add tree gives the 4 rows' sums in the lanes of
+ * one 128-bit register, and the f32 steps run for the 4 rows at once. */
 GM_T __attribute__((always_inline)) static inline void
 GM_N(gm_q4_K_rows4_core)(uint64_t n, const void *w, size_t w_stride, const void *xq,
                          size_t x_stride, float *out, size_t out_stride, const int V)
@@ -358,30 +358,31 @@ GM_N(gm_q4_K_rows4_core)(uint64_t n, const void *w, size_t w_stride, const void 
                                     _mm_add_epi32(_mm256_castsi256_si128(s8),
                                                   _mm256_extracti128_si256(s8, 1)));
                 }
-            }
-        }
-        for (int b = 0; b < g; b++) {
-            const uint64_t i = i0 + (uint64_t)b;
-            /* d and dmin of block i of each row */
-            const gm_block_q4_K *x0 = (const gm_block_q4_K *)w + i;
-            const __m128i dh = _mm_setr_epi16(
-                (short)x0->d, (short)((const gm_block_q4_K *)((const uint8_t *)x0 + w_stride))->d,
-                (short)((const gm_block_q4_K *)((const uint8_t *)x0 + 2 * w_stride))->d,
-                (short)((const gm_block_q4_K *)((const uint8_t *)x0 + 3 * w_stride))->d,
-                (short)x0->dmin,
-                (short)((const gm_block_q4_K *)((const uint8_t *)x0 + w_stride))->dmin,
-                (short)((const gm_block_q4_K *)((const uint8_t *)x0 + 2 * w_stride))->dmin,
-                (short)((const gm_block_q4_K *)((const uint8_t *)x0 + 3 * w_stride))->dmin);
-            const __m256 dboth = _mm256_cvtph_ps(dh);
-            const __m128 d = _mm256_castps256_ps128(dboth), dmin = _mm256_extractf128_ps(dboth, 1);
-            GM_UNROLL
-            for (int v = 0; v < V; v++) {
-                const __m128 yd = _mm_set1_ps(y[v][i].d);
-                acc[v] = _mm_fmadd_ps(_mm_mul_ps(d, yd),
-                                      _mm_cvtepi32_ps(gm_sum4x4_epi32(st[b * V + v])), acc[v]);
-                acc_m[v] = _mm_fmadd_ps(_mm_mul_ps(dmin, yd),
-                                        _mm_cvtepi32_ps(gm_sum4x4_epi32(mst[b * V + v])),
-                                        acc_m[v]);
+                if (r < 3)
+                    continue;
+                /* the last row: this block's sums of all 4 rows are in, so
+                 * its f32 steps run now, between this row's loads */
+                const uint64_t i = i0 + (uint64_t)b;
+                const gm_block_q4_K *x0 = (const gm_block_q4_K *)w + i;
+                uint32_t dm[4]; /* d | dmin << 16 of block i of each row */
+                GM_UNROLL
+                for (int k = 0; k < 4; k++)
+                    memcpy(&dm[k], (const uint8_t *)x0 + (size_t)k * w_stride, sizeof dm[k]);
+                const __m128i dh = _mm_shuffle_epi8(
+                    _mm_setr_epi32((int)dm[0], (int)dm[1], (int)dm[2], (int)dm[3]),
+                    _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+                const __m256 dboth = _mm256_cvtph_ps(dh);
+                const __m128 d = _mm256_castps256_ps128(dboth);
+                const __m128 dmin = _mm256_extractf128_ps(dboth, 1);
+                GM_UNROLL
+                for (int v = 0; v < V; v++) {
+                    const __m128 yd = _mm_set1_ps(y[v][i].d);
+                    acc[v] = _mm_fmadd_ps(_mm_mul_ps(d, yd),
+                                          _mm_cvtepi32_ps(gm_sum4x4_epi32(st[b * V + v])), acc[v]);
+                    acc_m[v] = _mm_fmadd_ps(_mm_mul_ps(dmin, yd),
+                                            _mm_cvtepi32_ps(gm_sum4x4_epi32(mst[b * V + v])),
+                                            acc_m[v]);
+                }
             }
         }
     }
