@@ -1,12 +1,15 @@
 /*
  * engine/cpu/kernels.c -- the matrix-vector products of the forward pass
  * (engine/cpu/kernels.h): activation conversion to the weight's vec_dot
- * type, the per-row dot product, and gm_matmul() spread over a thread pool
- * (with OpenBLAS sgemm for F32 weights and several vectors).
+ * type, the per-row dot product, and gm_matmul() / gm_matmul_many() spread
+ * over a thread pool (with OpenBLAS sgemm for F32 weights and several
+ * vectors).
  *
- * The kernels are those of the process's CPU path (cpu_path.h): every
- * vector of a batch gets exactly the bits it would get alone, on any
- * number of threads.
+ * The kernels are those of the process's CPU path (cpu_path.h): one-vector
+ * dots, tiles of rows x 1..4 vectors and, for some formats, panels of 4 or
+ * 16 rows (dot.h). Every one of them gives a (row, vector) the bits of the
+ * path's one-vector dot, so every vector of a batch gets exactly the bits
+ * it would get alone, on any number of threads.
  *
  * Activation conversion is what ggml's CPU backend does on x86 with AVX2:
  * Q8_0 per block of 32 with d = fp16(amax / 127) and
