@@ -1,12 +1,15 @@
 /*
  * engine/cpu/kernels.c -- the matrix-vector products of the forward pass
  * (engine/cpu/kernels.h): activation conversion to the weight's vec_dot
- * type, the per-row dot product, and gm_matmul() spread over a thread pool
- * (with OpenBLAS sgemm for F32 weights and several vectors).
+ * type, the per-row dot product, and gm_matmul() / gm_matmul_many() spread
+ * over a thread pool (with OpenBLAS sgemm for F32 weights and several
+ * vectors).
  *
- * The kernels are those of the process's CPU path (cpu_path.h): every
- * vector of a batch gets exactly the bits it would get alone, on any
- * number of threads.
+ * The kernels are those of the process's CPU path (cpu_path.h): one-vector
+ * dots, tiles of rows x 1..4 vectors and, for some formats, panels of 4 or
+ * 16 rows (dot.h). Every one of them gives a (row, vector) the bits of the
+ * path's one-vector dot, so every vector of a batch gets exactly the bits
+ * it would get alone, on any number of threads.
  *
  * Activation conversion is what ggml's CPU backend does on x86 with AVX2:
  * Q8_0 per block of 32 with d = fp16(amax / 127) and
@@ -16,6 +19,7 @@
  */
 #include <cblas.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +39,8 @@
  * (one vector; 32 KiB holds a Q8_K row of 28672 elements) allocates
  * nothing. */
 #define GM_MATMUL_STACK_BYTES 32768
+/* From this many vectors on, formats with a panel kernel use it. */
+#define GM_PANEL_MIN_VECS 12
 /* Vectors per tile inside a chunk. */
 #define GM_MATMUL_VEC_TILE 16
 
@@ -152,46 +158,114 @@ float gm_vec_dot(gm_type type, uint64_t n, const void *w_row, const void *xq)
     return fn(n, w_row, xq);
 }
 
-/* ---- gm_matmul ------------------------------------------------------------ */
+/* ---- gm_matmul / gm_matmul_many ------------------------------------------ */
 
-typedef struct gm_matmul_job {
+/* The most parts one gm_matmul_many call takes. */
+#define GM_MATMUL_MAX_PARTS 16
+/* Distinct activation formats: F32, F16, BF16, Q8_0, Q8_K. */
+#define GM_MATMUL_MAX_ACTS 5
+
+/* One part as the row loop sees it: its kernels, its weights and where its
+ * converted activations are. */
+typedef struct gm_matmul_task {
     gm_dot_fn dot;
-    gm_dot4_fn dot4; /* NULL: one vector at a time */
+    gm_dot4_fn dot4;         /* NULL: one vector at a time */
+    const gm_tiles *tiles;   /* NULL: dot and dot4 */
     const uint8_t *w;
     size_t w_row_bytes;
     const uint8_t *xq;
     size_t xq_bytes;
     uint64_t rows;
+    uint64_t first; /* index of its row 0 in the pool's range over all parts */
+    float *y;
+    bool skip; /* done by sgemm outside the pool */
+} gm_matmul_task;
+
+typedef struct gm_matmul_job {
+    const gm_matmul_task *tasks;
+    uint32_t n_tasks;
     uint64_t cols;
     uint32_t n_vec;
-    float *y;
 } gm_matmul_job;
 
+/* Rows [begin, end) of one part with the tile kernels, one group of up
+ * to `vecs` vectors at a time over all the rows of the chunk. The first
+ * group runs one row at a time: a single sequential stream through the
+ * weights, which the hardware prefetchers follow best (tiles of several
+ * rows reading from memory measured several times slower). It leaves the
+ * chunk's rows in cache for the later groups, which use the wide tiles.
+ * Each output has the bits of the one-vector dot whatever tile computes
+ * it. */
+static void gm_matmul_task_tiles(const gm_matmul_task *t, uint64_t cols, uint32_t n_vec,
+                                 uint64_t begin, uint64_t end)
+{
+    const gm_tiles *tl = t->tiles;
+    const bool big = n_vec >= GM_PANEL_MIN_VECS;
+    const gm_panel_fn panel = big ? tl->panel : tl->panel_small;
+    const uint64_t panel_rows = big ? tl->panel_rows : tl->panel_small_rows;
+    if (panel != NULL) {
+        /* whole panels of rows for all vectors; the rows left go below */
+        for (; end - begin >= panel_rows; begin += panel_rows)
+            panel(cols, t->w + begin * t->w_row_bytes, t->w_row_bytes, t->xq, t->xq_bytes, n_vec,
+                  t->y + begin, t->rows);
+    }
+    for (uint32_t v = 0; v < n_vec;) {
+        const uint32_t nv = n_vec - v < tl->vecs ? n_vec - v : tl->vecs;
+        for (uint64_t r = begin; r < end;) {
+            const bool wide = v > 0 && tl->rows > 1 && end - r >= tl->rows;
+            const gm_tile_fn fn = wide ? tl->wide[nv - 1] : tl->one[nv - 1];
+            fn(cols, t->w + r * t->w_row_bytes, t->w_row_bytes, t->xq + (size_t)v * t->xq_bytes,
+               t->xq_bytes, t->y + (uint64_t)v * t->rows + r, t->rows);
+            r += wide ? tl->rows : 1;
+        }
+        v += nv;
+    }
+}
+
+/* Rows [begin, end) of one part. */
+static void gm_matmul_task_rows(const gm_matmul_task *t, uint64_t cols, uint32_t n_vec,
+                                uint64_t begin, uint64_t end)
+{
+    if (t->tiles != NULL) {
+        gm_matmul_task_tiles(t, cols, n_vec, begin, end);
+        return;
+    }
+    /* tiles of (rows of this chunk) x GM_MATMUL_VEC_TILE vectors, so both
+     * the weight rows and the converted vectors stay in cache */
+    for (uint32_t v0 = 0; v0 < n_vec; v0 += GM_MATMUL_VEC_TILE) {
+        const uint32_t v1 = n_vec - v0 < GM_MATMUL_VEC_TILE ? n_vec : v0 + GM_MATMUL_VEC_TILE;
+        for (uint64_t r = begin; r < end; r++) {
+            const uint8_t *wr = t->w + r * t->w_row_bytes;
+            uint32_t v = v0;
+            if (t->dot4 != NULL) {
+                for (; v + 4 <= v1; v += 4) {
+                    float out[4];
+                    t->dot4(cols, wr, t->xq + (size_t)v * t->xq_bytes, t->xq_bytes, out);
+                    for (int k = 0; k < 4; k++)
+                        t->y[(uint64_t)(v + k) * t->rows + r] = out[k];
+                }
+            }
+            for (; v < v1; v++)
+                t->y[(uint64_t)v * t->rows + r] = t->dot(cols, wr, t->xq + (size_t)v * t->xq_bytes);
+        }
+    }
+}
+
+/* A chunk of the range over all parts' rows: split where it crosses from
+ * one part into the next. */
 static void gm_matmul_rows(void *ctx, uint64_t begin, uint64_t end, uint32_t worker)
 {
     (void)worker;
     const gm_matmul_job *job = ctx;
-    /* tiles of (rows of this chunk) x GM_MATMUL_VEC_TILE vectors, so both
-     * the weight rows and the converted vectors stay in cache */
-    for (uint32_t v0 = 0; v0 < job->n_vec; v0 += GM_MATMUL_VEC_TILE) {
-        const uint32_t v1 =
-            job->n_vec - v0 < GM_MATMUL_VEC_TILE ? job->n_vec : v0 + GM_MATMUL_VEC_TILE;
-        for (uint64_t r = begin; r < end; r++) {
-            const uint8_t *wr = job->w + r * job->w_row_bytes;
-            uint32_t v = v0;
-            if (job->dot4 != NULL) {
-                for (; v + 4 <= v1; v += 4) {
-                    float out[4];
-                    job->dot4(job->cols, wr, job->xq + (size_t)v * job->xq_bytes, job->xq_bytes,
-                              out);
-                    for (int k = 0; k < 4; k++)
-                        job->y[(uint64_t)(v + k) * job->rows + r] = out[k];
-                }
-            }
-            for (; v < v1; v++)
-                job->y[(uint64_t)v * job->rows + r] =
-                    job->dot(job->cols, wr, job->xq + (size_t)v * job->xq_bytes);
-        }
+    for (uint32_t i = 0; i < job->n_tasks && begin < end; i++) {
+        const gm_matmul_task *t = &job->tasks[i];
+        const uint64_t t_end = t->first + t->rows;
+        if (begin >= t_end)
+            continue;
+        const uint64_t stop = end < t_end ? end : t_end;
+        if (!t->skip)
+            gm_matmul_task_rows(t, job->cols, job->n_vec, begin - t->first, stop - t->first);
+        begin = stop;
     }
 }
 
@@ -212,66 +286,151 @@ static void gm_convert_vecs(void *ctx, uint64_t begin, uint64_t end, uint32_t wo
                              job->cols);
 }
 
+/* Check one part and fill its task (all but xq and first). */
+static int gm_matmul_task_init(gm_cpu_path path, const gm_matmul_part *p, uint64_t cols,
+                               uint32_t n_vec, gm_matmul_task *t, cm_err *err)
+{
+    memset(t, 0, sizeof *t);
+    t->dot = gm_dot_for_path(path, p->type);
+    if (t->dot == NULL)
+        return cm_err_set(err, "matmul: no CPU kernel for weight format %s",
+                          gm_type_name(p->type));
+    uint64_t qk, act_block;
+    if (gm_act_layout(gm_vec_dot_type(p->type), &qk, &act_block) != 0)
+        return cm_err_set(err, "matmul: weight format %s has no activation format",
+                          gm_type_name(p->type));
+    uint64_t w_row_bytes;
+    if (cols == 0 || !gm_type_row_bytes(p->type, cols, &w_row_bytes))
+        return cm_err_set(err,
+                          "matmul: row length %llu is not a positive multiple of the block "
+                          "size of format %s",
+                          (unsigned long long)cols, gm_type_name(p->type));
+    if (p->rows > 0 && (p->w == NULL || p->y == NULL))
+        return cm_err_set(err, "matmul: missing weight or output buffer");
+    if (p->rows > SIZE_MAX / w_row_bytes || p->rows > SIZE_MAX / sizeof(float) / n_vec)
+        return cm_err_set(err, "matmul: %llu x %llu matrix is too large",
+                          (unsigned long long)p->rows, (unsigned long long)cols);
+    t->w = p->w;
+    t->w_row_bytes = (size_t)w_row_bytes;
+    t->xq_bytes = gm_act_bytes(p->type, cols);
+    if (t->xq_bytes == 0 || t->xq_bytes > SIZE_MAX / n_vec)
+        return cm_err_set(err, "matmul: activation buffer size overflows");
+    t->rows = p->rows;
+    t->y = p->y;
+    /* the 4-vector kernel gives each vector the same bits as `dot`, so a
+     * row's result does not depend on the batch size (batch invariance) */
+    t->dot4 = n_vec >= 4 ? gm_dot4_for_path(path, p->type) : NULL;
+    t->tiles = gm_tiles_for_path(path, p->type);
+    return 0;
+}
+
+int gm_matmul_many(gm_pool *pool, const gm_matmul_part *parts, uint32_t n_parts, uint64_t cols,
+                   const float *x, uint32_t n_vec, cm_err *err)
+{
+    if (gm_cpu_path_check(err) < 0)
+        return -1;
+    if (n_parts > GM_MATMUL_MAX_PARTS)
+        return cm_err_set(err, "matmul: %u parts, at most %d", n_parts, GM_MATMUL_MAX_PARTS);
+    if (n_parts > 0 && parts == NULL)
+        return cm_err_set(err, "matmul: missing parts");
+    if (n_vec == 0)
+        return 0;
+    const gm_cpu_path path = gm_cpu_active_path();
+    gm_matmul_task tasks[GM_MATMUL_MAX_PARTS];
+    uint64_t total_rows = 0;
+    for (uint32_t i = 0; i < n_parts; i++) {
+        if (gm_matmul_task_init(path, &parts[i], cols, n_vec, &tasks[i], err) < 0)
+            return -1;
+        tasks[i].first = total_rows;
+        total_rows += parts[i].rows;
+    }
+    if (total_rows == 0)
+        return 0;
+    if (x == NULL)
+        return cm_err_set(err, "matmul: missing input buffer");
+
+    /* one converted copy of x per distinct activation format */
+    gm_type act_types[GM_MATMUL_MAX_ACTS];
+    size_t act_bytes[GM_MATMUL_MAX_ACTS], act_off[GM_MATMUL_MAX_ACTS];
+    uint32_t n_acts = 0;
+    size_t conv_total = 0;
+    for (uint32_t i = 0; i < n_parts; i++) {
+        const gm_type act = gm_vec_dot_type(parts[i].type);
+        if (parts[i].rows == 0 || act == GM_TYPE_F32)
+            continue;
+        uint32_t a = 0;
+        while (a < n_acts && act_types[a] != act)
+            a++;
+        if (a < n_acts)
+            continue;
+        const size_t bytes = tasks[i].xq_bytes * n_vec;
+        if (n_acts == GM_MATMUL_MAX_ACTS || bytes > SIZE_MAX - 64 - conv_total)
+            return cm_err_set(err, "matmul: activation buffer size overflows");
+        act_types[n_acts] = act;
+        act_bytes[n_acts] = tasks[i].xq_bytes;
+        act_off[n_acts] = conv_total;
+        conv_total += (bytes + 63) & ~(size_t)63;
+        n_acts++;
+    }
+    uint8_t *buf = NULL;
+    _Alignas(64) uint8_t stack_buf[GM_MATMUL_STACK_BYTES];
+    uint8_t *conv = stack_buf;
+    if (conv_total > sizeof(stack_buf))
+        conv = buf = malloc(conv_total);
+    if (conv == NULL)
+        return cm_err_set(err, "matmul: out of memory for %u converted vectors of %llu", n_vec,
+                          (unsigned long long)cols);
+    for (uint32_t a = 0; a < n_acts; a++) {
+        /* any weight type whose vec_dot type is act_types[a] converts the same way */
+        gm_type wtype = act_types[a];
+        for (uint32_t i = 0; i < n_parts; i++)
+            if (gm_vec_dot_type(parts[i].type) == act_types[a])
+                wtype = parts[i].type;
+        gm_convert_job cj = {wtype, x, conv + act_off[a], cols, act_bytes[a]};
+        gm_pool_run(pool, n_vec, 1, gm_convert_vecs, &cj);
+    }
+
+    bool any_pool = false;
+    for (uint32_t i = 0; i < n_parts; i++) {
+        const gm_type act = gm_vec_dot_type(parts[i].type);
+        if (act == GM_TYPE_F32) {
+            tasks[i].xq = (const uint8_t *)x; /* no conversion */
+            if (n_vec >= GM_SGEMM_MIN_VECS && parts[i].rows > 0 && parts[i].rows <= INT32_MAX &&
+                cols <= INT32_MAX) {
+                /* y[n_vec][rows] = x[n_vec][cols] * W[rows][cols]^T */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_vec,
+                            (int)parts[i].rows, (int)cols, 1.0f, x, (int)cols, parts[i].w,
+                            (int)cols, 0.0f, parts[i].y, (int)parts[i].rows);
+                tasks[i].skip = true;
+            }
+        } else {
+            for (uint32_t a = 0; a < n_acts; a++)
+                if (act_types[a] == act)
+                    tasks[i].xq = conv + act_off[a];
+        }
+        any_pool = any_pool || (!tasks[i].skip && tasks[i].rows > 0);
+    }
+    if (any_pool) {
+        gm_matmul_job job = {tasks, n_parts, cols, n_vec};
+        gm_pool_run(pool, total_rows, GM_MATMUL_GRAIN, gm_matmul_rows, &job);
+    }
+    free(buf);
+    return 0;
+}
+
 int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows, uint64_t cols,
               const float *x, uint32_t n_vec, float *y, cm_err *err)
 {
     if (gm_cpu_path_check(err) < 0)
         return -1;
-    const gm_cpu_path path = gm_cpu_active_path();
-    gm_dot_fn dot = gm_dot_for_path(path, type);
-    if (dot == NULL)
-        return cm_err_set(err, "matmul: no CPU kernel for weight format %s", gm_type_name(type));
-    uint64_t qk, act_block;
-    if (gm_act_layout(gm_vec_dot_type(type), &qk, &act_block) != 0)
-        return cm_err_set(err, "matmul: weight format %s has no activation format",
-                          gm_type_name(type));
-    uint64_t w_row_bytes;
-    if (cols == 0 || !gm_type_row_bytes(type, cols, &w_row_bytes))
-        return cm_err_set(err,
-                          "matmul: row length %llu is not a positive multiple of the block "
-                          "size of format %s",
-                          (unsigned long long)cols, gm_type_name(type));
+    gm_matmul_task t;
+    const gm_matmul_part part = {type, w, rows, y};
+    /* the format and size checks apply even to an empty product */
+    if (gm_matmul_task_init(gm_cpu_active_path(), &part, cols, n_vec > 0 ? n_vec : 1, &t, err) < 0)
+        return -1;
     if (rows == 0 || n_vec == 0)
         return 0;
     if (w == NULL || x == NULL || y == NULL)
         return cm_err_set(err, "matmul: missing weight, input or output buffer");
-    if (rows > SIZE_MAX / w_row_bytes || rows > SIZE_MAX / sizeof(float) / n_vec)
-        return cm_err_set(err, "matmul: %llu x %llu matrix is too large", (unsigned long long)rows,
-                          (unsigned long long)cols);
-
-    if (type == GM_TYPE_F32 && n_vec >= GM_SGEMM_MIN_VECS && rows <= INT32_MAX &&
-        cols <= INT32_MAX) {
-        /* y[n_vec][rows] = x[n_vec][cols] * W[rows][cols]^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_vec, (int)rows, (int)cols, 1.0f,
-                    x, (int)cols, w, (int)cols, 0.0f, y, (int)rows);
-        return 0;
-    }
-
-    const uint8_t *xq;
-    uint8_t *buf = NULL;
-    _Alignas(64) uint8_t stack_buf[GM_MATMUL_STACK_BYTES];
-    const size_t xq_bytes = gm_act_bytes(type, cols);
-    if (type == GM_TYPE_F32) {
-        xq = (const uint8_t *)x; /* no conversion */
-    } else {
-        if (xq_bytes == 0 || xq_bytes > SIZE_MAX / n_vec)
-            return cm_err_set(err, "matmul: activation buffer size overflows");
-        uint8_t *conv = stack_buf;
-        if (xq_bytes * n_vec > sizeof(stack_buf))
-            conv = buf = malloc(xq_bytes * n_vec);
-        if (conv == NULL)
-            return cm_err_set(err, "matmul: out of memory for %u converted vectors of %llu", n_vec,
-                              (unsigned long long)cols);
-        gm_convert_job cj = {type, x, conv, cols, xq_bytes};
-        gm_pool_run(pool, n_vec, 1, gm_convert_vecs, &cj);
-        xq = conv;
-    }
-
-    /* the 4-vector kernel gives each vector the same bits as `dot`, so a
-     * row's result does not depend on the batch size (batch invariance) */
-    gm_dot4_fn dot4 = n_vec >= 4 ? gm_dot4_for_path(path, type) : NULL;
-    gm_matmul_job job = {dot, dot4, w, (size_t)w_row_bytes, xq, xq_bytes, rows, cols, n_vec, y};
-    gm_pool_run(pool, rows, GM_MATMUL_GRAIN, gm_matmul_rows, &job);
-    free(buf);
-    return 0;
+    return gm_matmul_many(pool, &part, 1, cols, x, n_vec, err);
 }

@@ -46,4 +46,19 @@ float gm_vec_dot(gm_type type, uint64_t n, const void *w_row, const void *xq);
 int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows, uint64_t cols,
               const float *x, uint32_t n_vec, float *y, cm_err *err);
 
+/* One weight matrix of a gm_matmul_many() call and where its product goes. */
+typedef struct gm_matmul_part {
+    gm_type type;  /* weight format */
+    const void *w; /* rows x cols weights */
+    uint64_t rows;
+    float *y; /* out: y[v * rows + r] */
+} gm_matmul_part;
+
+/* y_p = W_p x for every part p; all parts share x (n_vec vectors of cols
+ * floats) and run in ONE pass of the pool over all parts' rows; x is
+ * converted once per distinct vec_dot type. Each part's output is
+ * bit-identical to gm_matmul() on that part alone. At most 16 parts. */
+int gm_matmul_many(gm_pool *pool, const gm_matmul_part *parts, uint32_t n_parts, uint64_t cols,
+                   const float *x, uint32_t n_vec, cm_err *err);
+
 #endif
