@@ -6,7 +6,7 @@ audit_libaudit_a_SOURCES = \
 	audit/read.h \
 	audit/canon.c audit/db.c audit/keys.c audit/log.c audit/query.c audit/verify.c \
 	audit/msg.h audit/msg.c audit/remote.h audit/remote.c audit/signer.h audit/signer.c \
-	audit/verify_set.c
+	audit/verify_set.c audit/waiter.h audit/waiter.c
 audit_libaudit_a_CFLAGS = $(AM_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
 AUDIT_LIBS = audit/libaudit.a common/libcommon.a $(SQLITE_LIBS) $(SSL_LIBS) $(JANSSON_LIBS) -lpthread
 
