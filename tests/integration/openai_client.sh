@@ -9,9 +9,7 @@
 . "$top_srcdir/tests/integration/openai_lib.sh"
 
 . "$top_srcdir/tests/integration/daemon_lib.sh"
-[ -x "$GEMMA_RUN" ] || tap_skip_all "gemma-run is not built"
-"$GEMMA_RUN" synth --preset tiny --seed 1 -o "$GD_TMP/tiny.gguf" >/dev/null 2>&1 ||
-    tap_skip_all "gemma-run synth cannot write the tiny model"
+gd_tiny_model 1
 gd_config "models:
   - name: tiny
     path: $GD_TMP/tiny.gguf
