@@ -27,7 +27,8 @@ audit_audit_tamper_LDADD = $(AUDIT_LIBS)
 
 check_PROGRAMS += tests/unit/test_audit
 TESTS += tests/unit/test_audit
-tests_unit_test_audit_SOURCES = tests/unit/test_audit.c audit/tamper.c audit/tamper.h
+tests_unit_test_audit_SOURCES = tests/unit/test_audit.c audit/tamper.c audit/tamper.h \
+	tests/unit/fixture_tmpdir.c tests/unit/fixture_tmpdir.h
 tests_unit_test_audit_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_audit_LDADD = $(AUDIT_LIBS) $(TEST_LIBS)
 
@@ -37,7 +38,8 @@ EXTRA_DIST += tests/integration/audit_cli.sh
 # The audit signer and its client (privilege separation, issue 18).
 check_PROGRAMS += tests/unit/test_audit_remote
 TESTS += tests/unit/test_audit_remote
-tests_unit_test_audit_remote_SOURCES = tests/unit/test_audit_remote.c
+tests_unit_test_audit_remote_SOURCES = tests/unit/test_audit_remote.c \
+	tests/unit/fixture_tmpdir.c tests/unit/fixture_tmpdir.h
 tests_unit_test_audit_remote_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_audit_remote_LDADD = $(AUDIT_LIBS) $(TEST_LIBS)
 # gemmactl audit verify over the exports of several instances (a pool).

@@ -30,6 +30,7 @@
 #include "audit/read.h"
 #include "audit/remote.h"
 #include "audit/signer.h"
+#include "tests/unit/fixture_tmpdir.h"
 
 typedef struct tdir {
     char dir[64];
@@ -39,17 +40,14 @@ typedef struct tdir {
 static tdir mkdir_tmp(void)
 {
     tdir t;
-    snprintf(t.dir, sizeof(t.dir), "/tmp/test_audit_remote.XXXXXX");
-    assert_non_null(mkdtemp(t.dir));
+    assert_int_equal(fx_tmpdir_make("test_audit_remote", t.dir, sizeof(t.dir)), 0);
     snprintf(t.db, sizeof(t.db), "%s/audit.db", t.dir);
     return t;
 }
 
 static void rm_tmp(const tdir *t)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(fx_tmpdir_remove(t->dir), 0);
 }
 
 /* A signer for `cfg` in a child process; returns the connected client. */
