@@ -28,6 +28,7 @@ audit_audit_tamper_LDADD = $(AUDIT_LIBS)
 check_PROGRAMS += tests/unit/test_audit
 TESTS += tests/unit/test_audit
 tests_unit_test_audit_SOURCES = tests/unit/test_audit.c audit/tamper.c audit/tamper.h \
+	tests/unit/fixture_audit.c tests/unit/fixture_audit.h \
 	tests/unit/fixture_tmpdir.c tests/unit/fixture_tmpdir.h
 tests_unit_test_audit_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_audit_LDADD = $(AUDIT_LIBS) $(TEST_LIBS)
@@ -39,6 +40,7 @@ EXTRA_DIST += tests/integration/audit_cli.sh
 check_PROGRAMS += tests/unit/test_audit_remote
 TESTS += tests/unit/test_audit_remote
 tests_unit_test_audit_remote_SOURCES = tests/unit/test_audit_remote.c \
+	tests/unit/fixture_audit.c tests/unit/fixture_audit.h \
 	tests/unit/fixture_tmpdir.c tests/unit/fixture_tmpdir.h
 tests_unit_test_audit_remote_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_audit_remote_LDADD = $(AUDIT_LIBS) $(TEST_LIBS)

@@ -30,24 +30,11 @@
 #include "audit/read.h"
 #include "audit/remote.h"
 #include "audit/signer.h"
-#include "tests/unit/fixture_tmpdir.h"
-
-typedef struct tdir {
-    char dir[64];
-    char db[128];
-} tdir;
+#include "tests/unit/fixture_audit.h"
 
 static tdir mkdir_tmp(void)
 {
-    tdir t;
-    assert_int_equal(fx_tmpdir_make("test_audit_remote", t.dir, sizeof(t.dir)), 0);
-    snprintf(t.db, sizeof(t.db), "%s/audit.db", t.dir);
-    return t;
-}
-
-static void rm_tmp(const tdir *t)
-{
-    assert_int_equal(fx_tmpdir_remove(t->dir), 0);
+    return fx_audit_dir("test_audit_remote");
 }
 
 /* A signer for `cfg` in a child process; returns the connected client. */
@@ -328,8 +315,8 @@ static void test_faithful_rows(void **state)
     snprintf(to, sizeof(to), "%s.checkpoints", b.db);
     assert_int_equal(stat(to, &st), 0);
     assert_true(st.st_size > 0);
-    rm_tmp(&a);
-    rm_tmp(&b);
+    fx_audit_dir_remove(&a);
+    fx_audit_dir_remove(&b);
 }
 
 typedef struct counter {
@@ -402,7 +389,7 @@ static void test_group_commit(void **state)
     au_remote_close(r);
     pthread_cond_destroy(&c.cv);
     pthread_mutex_destroy(&c.mu);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 static void test_rotate(void **state)
@@ -428,7 +415,7 @@ static void test_rotate(void **state)
     assert_int_equal(au_remote_rotate(r, "../elsewhere.db", &err), -1);
     assert_int_equal(au_remote_append(r, &ev, NULL, &err), 0);
     au_remote_close(r);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 /* The signer dies: pending and later appends fail (fail-closed), or are
@@ -468,7 +455,7 @@ static void signer_death(bool fail_open)
     au_remote_close(r);
     pthread_cond_destroy(&c.cv);
     pthread_mutex_destroy(&c.mu);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 static void test_signer_death_fail_closed(void **state)
@@ -508,7 +495,7 @@ static void test_malformed_request_stops_signer(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
     close(sv[0]);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 /* The log cannot be opened: HELLO carries the reason. */
