@@ -84,6 +84,13 @@ static cm_identity client_id(void)
     return id;
 }
 
+static pl_limiter *new_limiter(void)
+{
+    pl_limiter *l = NULL;
+    assert_int_equal(pl_limiter_new(0, &l, NULL), 0);
+    return l;
+}
+
 static pl_decision decide(pl_policy *p, const cm_identity *id, pl_action a, const char *model)
 {
     pl_request rq = {.action = a, .model = model};
@@ -286,8 +293,7 @@ static void test_limiter_request_bucket(void **state)
 {
     (void)state;
     pl_policy *p = load(base_policy);
-    pl_limiter *l;
-    assert_int_equal(pl_limiter_new(0, &l, NULL), 0);
+    pl_limiter *l = new_limiter();
     cm_identity id = client_id();
     pl_request rq = {.action = PL_ACT_MODELS_LIST};
     uint64_t t = 1000 * MIN_US;
@@ -324,8 +330,7 @@ static void test_limiter_token_bucket_refund(void **state)
 {
     (void)state;
     pl_policy *p = load(base_policy);
-    pl_limiter *l;
-    assert_int_equal(pl_limiter_new(0, &l, NULL), 0);
+    pl_limiter *l = new_limiter();
     cm_identity id = client_id();
     pl_request rq = {.action = PL_ACT_INFER, .model = "gemma-4-e2b", .prompt_tokens = 400,
                      .max_tokens = 100};
@@ -358,8 +363,7 @@ static void test_limiter_charges_unreserved_output(void **state)
     pl_policy *p = load("roles:\n  c:\n    permissions: [infer]\n"
                         "    limits: {tokens_per_minute: 100}\n"
                         "rules:\n  - {match: {cn: w}, role: c}\n");
-    pl_limiter *l;
-    assert_int_equal(pl_limiter_new(0, &l, NULL), 0);
+    pl_limiter *l = new_limiter();
     cm_identity id = cert_id("CN=w", "w", "");
     pl_request rq = {.action = PL_ACT_INFER, .model = "m", .prompt_tokens = 10};
     pl_decision d;
@@ -385,8 +389,7 @@ static void test_limiter_concurrency(void **state)
 {
     (void)state;
     pl_policy *p = load(base_policy);
-    pl_limiter *l;
-    assert_int_equal(pl_limiter_new(0, &l, NULL), 0);
+    pl_limiter *l = new_limiter();
     cm_identity id = client_id();
     pl_request rq = {.action = PL_ACT_MODELS_LIST};
     pl_decision a, b, c;
@@ -452,8 +455,7 @@ static void test_reload_semantics(void **state)
     pl_holder *h;
     assert_int_equal(pl_holder_new(load(base_policy), &h, NULL), 0);
     pl_policy *old = pl_holder_get(h);
-    pl_limiter *l;
-    assert_int_equal(pl_limiter_new(0, &l, NULL), 0);
+    pl_limiter *l = new_limiter();
     cm_identity id = client_id();
     pl_request rq = {.action = PL_ACT_MODELS_LIST};
     pl_decision d1, d2;
