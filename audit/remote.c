@@ -292,35 +292,17 @@ void au_remote_stats(au_remote *r, au_stats *out)
 
 /* ---- receiving ---- */
 
-/* 1 = read n bytes, 0 = end before any, -1 = error or cut short. */
-static int read_full(int fd, void *buf, size_t n)
-{
-    size_t off = 0;
-    while (off < n) {
-        ssize_t got = read(fd, (char *)buf + off, n - off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got == 0 && off == 0)
-            return 0;
-        if (got <= 0)
-            return -1;
-        off += (size_t)got;
-    }
-    return 1;
-}
-
 static int read_reply(int fd, au_reply *rep, cm_err *err)
 {
-    unsigned char h[4], body[REPLY_MAX];
-    int rc = read_full(fd, h, 4);
+    unsigned char body[REPLY_MAX];
+    uint32_t n = 0;
+    int rc = au_msg_read_len(fd, &n);
     if (rc <= 0)
         return rc == 0 ? cm_err_set(err, "the audit signer closed the connection")
                        : cm_err_errno(err, "reading from the audit signer");
-    uint32_t n = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
-                 (uint32_t)h[3] << 24;
     if (n == 0 || n > REPLY_MAX)
         return cm_err_set(err, "audit signer: a reply of %u bytes", n);
-    if (read_full(fd, body, n) != 1)
+    if (au_msg_read_full(fd, body, n) != 1)
         return cm_err_set(err, "audit signer: a reply cut short");
     return au_msg_parse_reply(body, n, rep, err);
 }
