@@ -326,6 +326,19 @@ typedef struct counter {
     int64_t max_seq;
 } counter;
 
+static void counter_init(counter *c)
+{
+    *c = (counter){.max_seq = -1};
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+}
+
+static void counter_destroy(counter *c)
+{
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+}
+
 static void count_done(void *user, int status, int64_t seq, const char *msg)
 {
     (void)msg;
@@ -359,9 +372,8 @@ static void test_group_commit(void **state)
     tdir t = mkdir_tmp();
     au_config cfg = {.db_path = t.db};
     au_remote *r = start_signer(&cfg, false);
-    counter c = {.max_seq = -1};
-    pthread_mutex_init(&c.mu, NULL);
-    pthread_cond_init(&c.cv, NULL);
+    counter c;
+    counter_init(&c);
     const int N = 2000;
     cm_err err;
     for (int i = 0; i < N; i++) {
@@ -387,8 +399,7 @@ static void test_group_commit(void **state)
     au_remote_stats(r, &st);
     assert_int_equal(st.head_seq, N + 1);
     au_remote_close(r);
-    pthread_cond_destroy(&c.cv);
-    pthread_mutex_destroy(&c.mu);
+    counter_destroy(&c);
     fx_audit_dir_remove(&t);
 }
 
@@ -430,9 +441,8 @@ static void signer_death(bool fail_open)
     ev.type = AU_EV_REQUEST;
     assert_int_equal(au_remote_append(r, &ev, NULL, &err), 0);
     assert_int_equal(kill(au_remote_pid(r), SIGKILL), 0);
-    counter c = {.max_seq = -1};
-    pthread_mutex_init(&c.mu, NULL);
-    pthread_cond_init(&c.cv, NULL);
+    counter c;
+    counter_init(&c);
     int queued = 0;
     for (int i = 0; i < 50; i++) {
         if (au_remote_append_async(r, &ev, count_done, &c, &err) == 0)
@@ -453,8 +463,7 @@ static void signer_death(bool fail_open)
     au_remote_stats(r, &st);
     assert_true(st.failed >= 2);
     au_remote_close(r);
-    pthread_cond_destroy(&c.cv);
-    pthread_mutex_destroy(&c.mu);
+    counter_destroy(&c);
     fx_audit_dir_remove(&t);
 }
 
