@@ -6,7 +6,7 @@ audit_libaudit_a_SOURCES = \
 	audit/read.h \
 	audit/canon.c audit/db.c audit/keys.c audit/log.c audit/query.c audit/verify.c \
 	audit/msg.h audit/msg.c audit/remote.h audit/remote.c audit/signer.h audit/signer.c \
-	audit/verify_set.c
+	audit/verify_set.c audit/waiter.h audit/waiter.c
 audit_libaudit_a_CFLAGS = $(AM_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
 AUDIT_LIBS = audit/libaudit.a common/libcommon.a $(SQLITE_LIBS) $(SSL_LIBS) $(JANSSON_LIBS) -lpthread
 
@@ -27,7 +27,9 @@ audit_audit_tamper_LDADD = $(AUDIT_LIBS)
 
 check_PROGRAMS += tests/unit/test_audit
 TESTS += tests/unit/test_audit
-tests_unit_test_audit_SOURCES = tests/unit/test_audit.c audit/tamper.c audit/tamper.h
+tests_unit_test_audit_SOURCES = tests/unit/test_audit.c audit/tamper.c audit/tamper.h \
+	tests/unit/fixture_audit.c tests/unit/fixture_audit.h \
+	tests/unit/fixture_tmpdir.c tests/unit/fixture_tmpdir.h
 tests_unit_test_audit_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_audit_LDADD = $(AUDIT_LIBS) $(TEST_LIBS)
 
@@ -37,7 +39,9 @@ EXTRA_DIST += tests/integration/audit_cli.sh
 # The audit signer and its client (privilege separation, issue 18).
 check_PROGRAMS += tests/unit/test_audit_remote
 TESTS += tests/unit/test_audit_remote
-tests_unit_test_audit_remote_SOURCES = tests/unit/test_audit_remote.c
+tests_unit_test_audit_remote_SOURCES = tests/unit/test_audit_remote.c \
+	tests/unit/fixture_audit.c tests/unit/fixture_audit.h \
+	tests/unit/fixture_tmpdir.c tests/unit/fixture_tmpdir.h
 tests_unit_test_audit_remote_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_audit_remote_LDADD = $(AUDIT_LIBS) $(TEST_LIBS)
 # gemmactl audit verify over the exports of several instances (a pool).

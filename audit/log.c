@@ -18,6 +18,7 @@
 #include "audit/audit.h"
 #include "audit/db.h"
 #include "audit/keys.h"
+#include "audit/waiter.h"
 #include "common/log.h"
 
 typedef enum it_kind { IT_EVENT, IT_CHECKPOINT, IT_ROTATE } it_kind;
@@ -631,51 +632,21 @@ int au_log_append_async(au_log *log, const au_event *ev, au_done_fn done, void *
     return 0;
 }
 
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    int status;
-    int64_t seq;
-    char msg[CM_ERR_MAX];
-} waiter;
-
-static void wake(void *user, int status, int64_t seq, const char *msg)
-{
-    waiter *w = user;
-    pthread_mutex_lock(&w->mu);
-    w->status = status;
-    w->seq = seq;
-    snprintf(w->msg, sizeof(w->msg), "%s", msg ? msg : "");
-    w->done = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
 /* Enqueues `it` and waits for its completion. */
 static int run_and_wait(au_log *log, item *it, int64_t *seq_out, cm_err *err)
 {
-    waiter w = {.done = false};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    it->done = wake;
+    au_waiter w;
+    au_waiter_init(&w);
+    it->done = au_waiter_wake;
     it->user = &w;
     int rc = enqueue(log, it, err);
     if (rc < 0) {
         item_free(it);
     } else {
-        pthread_mutex_lock(&w.mu);
-        while (!w.done)
-            pthread_cond_wait(&w.cv, &w.mu);
-        pthread_mutex_unlock(&w.mu);
-        rc = w.status;
-        if (rc < 0)
-            cm_err_set(err, "%s", w.msg);
-        if (seq_out != NULL)
-            *seq_out = w.seq;
+        au_waiter_wait(&w);
+        rc = au_waiter_result(&w, seq_out, err);
     }
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
+    au_waiter_destroy(&w);
     return rc;
 }
 

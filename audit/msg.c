@@ -5,8 +5,10 @@
  */
 #include "audit/msg.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- frames ---- */
 
@@ -443,4 +445,31 @@ bool au_msg_archive_name_ok(const char *s)
             return false;
     }
     return true;
+}
+
+/* ---- reading frames ---- */
+
+int au_msg_read_full(int fd, void *buf, size_t n)
+{
+    size_t off = 0;
+    while (off < n) {
+        ssize_t got = read(fd, (char *)buf + off, n - off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got == 0 && off == 0)
+            return 0;
+        if (got <= 0)
+            return -1;
+        off += (size_t)got;
+    }
+    return 1;
+}
+
+int au_msg_read_len(int fd, uint32_t *len)
+{
+    unsigned char h[4];
+    int rc = au_msg_read_full(fd, h, 4);
+    if (rc == 1)
+        *len = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+    return rc;
 }

@@ -114,4 +114,11 @@ int au_msg_parse_reply(const unsigned char *body, size_t len, au_reply *out, cm_
  * '.', '_' and '-', not starting with '.'. */
 bool au_msg_archive_name_ok(const char *name);
 
+/* Reading frames from the socket (both ends). au_msg_read_full reads
+ * exactly n bytes; au_msg_read_len a frame's length header into *len.
+ * Both: 1 done, 0 the stream ended before any byte, -1 an error or a read
+ * cut short (errno tells which). */
+int au_msg_read_full(int fd, void *buf, size_t n);
+int au_msg_read_len(int fd, uint32_t *len);
+
 #endif

@@ -58,27 +58,21 @@ json_t *au_row_to_json(const au_row *row, bool with_hash)
     return o;
 }
 
-int au_query(const char *db_path, const au_filter *f, au_row_fn fn, void *user, cm_err *err)
+/* The filter's conditions: ?1 since, ?2 until, ?3 principal, ?4 role,
+ * ?5 model, ?6 event, ?7 decision, ?9 after seq (NULL: no condition);
+ * ?8 is left to the query (a limit, or the first seq). */
+#define FILTER_WHERE                                                                     \
+    "(?1 IS NULL OR time_us >= ?1)"                                                      \
+    " AND (?2 IS NULL OR time_us < ?2)"                                                  \
+    " AND (?3 IS NULL OR instr(subject_dn, ?3) > 0 OR cert_fingerprint = lower(?3)"      \
+    "      OR cert_serial = lower(?3))"                                                  \
+    " AND (?4 IS NULL OR role = ?4) AND (?5 IS NULL OR model = ?5)"                      \
+    " AND (?6 IS NULL OR event = ?6) AND (?7 IS NULL OR decision = ?7)"                  \
+    " AND (?9 IS NULL OR seq > ?9)"
+
+/* Binds the filter's values to FILTER_WHERE's parameters, and p8 to ?8. */
+static void bind_filter(sqlite3_stmt *st, const au_filter *f, int64_t p8)
 {
-    sqlite3 *db;
-    if (au_db_open(db_path, true, &db, err) < 0)
-        return -1;
-    char sql[2048];
-    snprintf(sql, sizeof(sql),
-             "SELECT %s FROM events WHERE (?1 IS NULL OR time_us >= ?1)"
-             " AND (?2 IS NULL OR time_us < ?2)"
-             " AND (?3 IS NULL OR instr(subject_dn, ?3) > 0 OR cert_fingerprint = lower(?3)"
-             "      OR cert_serial = lower(?3))"
-             " AND (?4 IS NULL OR role = ?4) AND (?5 IS NULL OR model = ?5)"
-             " AND (?6 IS NULL OR event = ?6) AND (?7 IS NULL OR decision = ?7)"
-             " AND (?9 IS NULL OR seq > ?9)"
-             " ORDER BY seq %s LIMIT ?8",
-             au_db_select_list(), f->last ? "DESC" : "ASC");
-    sqlite3_stmt *st;
-    if (au_db_prepare(db, sql, &st, err) < 0) {
-        au_db_close(db);
-        return -1;
-    }
     if (f->has_since)
         sqlite3_bind_int64(st, 1, f->since_us);
     if (f->has_until)
@@ -87,9 +81,26 @@ int au_query(const char *db_path, const au_filter *f, au_row_fn fn, void *user, 
     for (int i = 0; i < 5; i++)
         if (texts[i] != NULL)
             sqlite3_bind_text(st, 3 + i, texts[i], -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, f->limit > 0 ? f->limit : -1);
+    sqlite3_bind_int64(st, 8, p8);
     if (f->has_after)
         sqlite3_bind_int64(st, 9, f->after_seq);
+}
+
+int au_query(const char *db_path, const au_filter *f, au_row_fn fn, void *user, cm_err *err)
+{
+    sqlite3 *db;
+    if (au_db_open(db_path, true, &db, err) < 0)
+        return -1;
+    char sql[2048];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM events WHERE " FILTER_WHERE
+             " ORDER BY seq %s LIMIT ?8",
+             au_db_select_list(), f->last ? "DESC" : "ASC");
+    sqlite3_stmt *st;
+    if (au_db_prepare(db, sql, &st, err) < 0) {
+        au_db_close(db);
+        return -1;
+    }
+    bind_filter(st, f, f->limit > 0 ? f->limit : -1);
     int rc = 0;
     if (f->last) {
         /* Newest first from SQL: find the oldest of the last `limit`. */
@@ -99,29 +110,13 @@ int au_query(const char *db_path, const au_filter *f, au_row_fn fn, void *user, 
         /* Re-run ascending from `first` with the same filters. */
         sqlite3_finalize(st);
         snprintf(sql, sizeof(sql),
-                 "SELECT %s FROM events WHERE (?1 IS NULL OR time_us >= ?1)"
-                 " AND (?2 IS NULL OR time_us < ?2)"
-                 " AND (?3 IS NULL OR instr(subject_dn, ?3) > 0 OR cert_fingerprint = lower(?3)"
-                 "      OR cert_serial = lower(?3))"
-                 " AND (?4 IS NULL OR role = ?4) AND (?5 IS NULL OR model = ?5)"
-                 " AND (?6 IS NULL OR event = ?6) AND (?7 IS NULL OR decision = ?7)"
-                 " AND (?9 IS NULL OR seq > ?9)"
-                 " AND seq >= ?8 ORDER BY seq ASC",
+                 "SELECT %s FROM events WHERE " FILTER_WHERE " AND seq >= ?8 ORDER BY seq ASC",
                  au_db_select_list());
         if (au_db_prepare(db, sql, &st, err) < 0) {
             au_db_close(db);
             return -1;
         }
-        if (f->has_since)
-            sqlite3_bind_int64(st, 1, f->since_us);
-        if (f->has_until)
-            sqlite3_bind_int64(st, 2, f->until_us);
-        for (int i = 0; i < 5; i++)
-            if (texts[i] != NULL)
-                sqlite3_bind_text(st, 3 + i, texts[i], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 8, first);
-        if (f->has_after)
-            sqlite3_bind_int64(st, 9, f->after_seq);
+        bind_filter(st, f, first);
     }
     int s;
     while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "audit/msg.h"
+#include "audit/waiter.h"
 #include "common/log.h"
 
 #define REPLY_MAX 4096
@@ -184,42 +185,20 @@ int au_remote_append_async(au_remote *r, const au_event *ev, au_done_fn done, vo
 
 /* ---- waiting ---- */
 
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    int status;
-    int64_t seq;
-    char msg[CM_ERR_MAX];
-} waiter;
-
-static void wake(void *user, int status, int64_t seq, const char *msg)
-{
-    waiter *w = user;
-    pthread_mutex_lock(&w->mu);
-    w->status = status;
-    w->seq = seq;
-    snprintf(w->msg, sizeof(w->msg), "%s", msg ? msg : "");
-    w->done = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
 /* Sends `f` and waits for its reply (timeout_ms < 0: for ever). Returns
  * the reply's status (0 or -1), or -1 when it could not be sent or no
  * reply came in time. */
 static int round_trip(au_remote *r, au_frame *f, int timeout_ms, int64_t *seq_out, cm_err *err)
 {
-    waiter w = {.done = false};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
+    au_waiter w;
+    au_waiter_init(&w);
     pending *p = calloc(1, sizeof(*p));
     int rc;
     if (p == NULL) {
         rc = cm_err_set(err, "audit: out of memory");
         goto out;
     }
-    p->done = wake;
+    p->done = au_waiter_wake;
     p->user = &w;
     if (request(r, f, p, err) < 0) {
         free(p);
@@ -259,14 +238,9 @@ static int round_trip(au_remote *r, au_frame *f, int timeout_ms, int64_t *seq_ou
         }
     }
     pthread_mutex_unlock(&w.mu);
-    rc = w.status;
-    if (rc < 0)
-        cm_err_set(err, "%s", w.msg);
-    if (seq_out != NULL)
-        *seq_out = w.seq;
+    rc = au_waiter_result(&w, seq_out, err);
 out:
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
+    au_waiter_destroy(&w);
     return rc;
 }
 
@@ -318,35 +292,17 @@ void au_remote_stats(au_remote *r, au_stats *out)
 
 /* ---- receiving ---- */
 
-/* 1 = read n bytes, 0 = end before any, -1 = error or cut short. */
-static int read_full(int fd, void *buf, size_t n)
-{
-    size_t off = 0;
-    while (off < n) {
-        ssize_t got = read(fd, (char *)buf + off, n - off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got == 0 && off == 0)
-            return 0;
-        if (got <= 0)
-            return -1;
-        off += (size_t)got;
-    }
-    return 1;
-}
-
 static int read_reply(int fd, au_reply *rep, cm_err *err)
 {
-    unsigned char h[4], body[REPLY_MAX];
-    int rc = read_full(fd, h, 4);
+    unsigned char body[REPLY_MAX];
+    uint32_t n = 0;
+    int rc = au_msg_read_len(fd, &n);
     if (rc <= 0)
         return rc == 0 ? cm_err_set(err, "the audit signer closed the connection")
                        : cm_err_errno(err, "reading from the audit signer");
-    uint32_t n = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
-                 (uint32_t)h[3] << 24;
     if (n == 0 || n > REPLY_MAX)
         return cm_err_set(err, "audit signer: a reply of %u bytes", n);
-    if (read_full(fd, body, n) != 1)
+    if (au_msg_read_full(fd, body, n) != 1)
         return cm_err_set(err, "audit signer: a reply cut short");
     return au_msg_parse_reply(body, n, rep, err);
 }

@@ -159,23 +159,6 @@ static void do_control(signer *s, const au_request *rq)
 
 /* ---- reading ---- */
 
-/* 1 = read all n bytes, 0 = end of stream before any byte, -1 = error. */
-static int read_full(int fd, void *buf, size_t n)
-{
-    size_t off = 0;
-    while (off < n) {
-        ssize_t r = read(fd, (char *)buf + off, n - off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r == 0 && off == 0)
-            return 0;
-        if (r <= 0)
-            return -1;
-        off += (size_t)r;
-    }
-    return 1;
-}
-
 /* The public key beside the private one, for verifiers that must not read
  * the private key (the network-facing process): written if missing. */
 static void ensure_pubkey(const au_config *cfg, const char *dir)
@@ -235,12 +218,10 @@ int au_signer_serve(int fd, const au_config *cfg)
     int rc = 0;
     unsigned char *body = NULL;
     for (;;) {
-        unsigned char h[4];
-        int r = read_full(fd, h, 4);
+        uint32_t n = 0;
+        int r = au_msg_read_len(fd, &n);
         if (r == 0)
             break; /* gemmad closed its end: an orderly stop */
-        uint32_t n = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
-                     (uint32_t)h[3] << 24;
         if (r < 0 || n == 0 || n > AU_MSG_MAX) {
             cm_log(CM_LOG_ERR, "audit-signer", "bad frame from gemmad (%s); stopping",
                    r < 0 ? "read error" : "length out of range");
@@ -249,7 +230,7 @@ int au_signer_serve(int fd, const au_config *cfg)
         }
         free(body);
         body = malloc(n);
-        if (body == NULL || read_full(fd, body, n) != 1) {
+        if (body == NULL || au_msg_read_full(fd, body, n) != 1) {
             cm_log(CM_LOG_ERR, "audit-signer", "cannot read a request from gemmad; stopping");
             rc = 1;
             break;

@@ -109,8 +109,7 @@ int bundle_verify_file(const char *file, const char *sig_path, const bundle_trus
     }
     if (check_single(info, err) != 0 || open_model_file(file, &l, err) != 0)
         goto out;
-    if (bdl_hash_files(l.files, l.n, opts ? opts->threads : 0, opts ? opts->progress : NULL,
-                       opts ? opts->progress_arg : NULL, err) != 0)
+    if (bdl_verify_hash(&l, opts, err) != 0)
         goto out;
     if (memcmp(l.files[0].digest, info->entries[0].digest, BUNDLE_DIGEST_LEN) != 0) {
         char want[65], got[65];
@@ -119,17 +118,8 @@ int bundle_verify_file(const char *file, const char *sig_path, const bundle_trus
         cm_err_set(err, "content does not match the signature (sha256 %s, signed %s)", got, want);
         goto out;
     }
-    bundle_verified *v = calloc(1, sizeof(*v));
-    if (v == NULL) {
-        cm_err_set(err, "out of memory");
+    if (bdl_verified_take(&info, &l, out, err) != 0)
         goto out;
-    }
-    v->info = info;
-    v->files = l.files;
-    v->n_files = l.n;
-    memset(&l, 0, sizeof(l));
-    info = NULL;
-    *out = v;
     rc = 0;
 out:
     free(json);

@@ -91,6 +91,12 @@ bool bdl_is_ignored(const char *path, char *const *ignore, size_t n_ignore);
 int bdl_hash_files(bundle_file *files, size_t n, unsigned threads, bundle_progress_fn progress,
                    void *arg, cm_err *err);
 
+/* The end of a verification (verify.c): the files hashed with the
+ * options' threads and progress (opts may be NULL), then the statement and
+ * the files moved into a bundle_verified (*info left NULL, *l empty). */
+int bdl_verify_hash(bdl_filelist *l, const bundle_verify_opts *opts, cm_err *err);
+int bdl_verified_take(bundle_info **info, bdl_filelist *l, bundle_verified **out, cm_err *err);
+
 /* Utilities (util.c). */
 int bdl_b64_decode(const char *in, size_t len, unsigned char **out, size_t *out_len, cm_err *err);
 char *bdl_b64_encode(const unsigned char *in, size_t len, cm_err *err);

@@ -14,7 +14,9 @@ DAEMON_LIBS += bundle/libbundle.a
 
 check_PROGRAMS += tests/unit/test_bundle
 TESTS += tests/unit/test_bundle
-tests_unit_test_bundle_SOURCES = tests/unit/test_bundle.c
+tests_unit_test_bundle_SOURCES = tests/unit/test_bundle.c \
+	tests/unit/fixture_bundle.c tests/unit/fixture_bundle.h \
+	tests/unit/fixture_tmpdir.c tests/unit/fixture_tmpdir.h
 tests_unit_test_bundle_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_bundle_LDADD = bundle/libbundle.a common/libcommon.a $(SSL_LIBS) $(JANSSON_LIBS) $(TEST_LIBS)
 
@@ -34,6 +36,8 @@ EXTRA_DIST += docs/gemmactl-bundle.md
 
 check_PROGRAMS += tests/unit/test_bundle_file
 TESTS += tests/unit/test_bundle_file
-tests_unit_test_bundle_file_SOURCES = tests/unit/test_bundle_file.c
+tests_unit_test_bundle_file_SOURCES = tests/unit/test_bundle_file.c \
+	tests/unit/fixture_bundle.c tests/unit/fixture_bundle.h \
+	tests/unit/fixture_tmpdir.c tests/unit/fixture_tmpdir.h
 tests_unit_test_bundle_file_CFLAGS = $(TEST_CFLAGS) $(SSL_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_bundle_file_LDADD = bundle/libbundle.a common/libcommon.a $(SSL_LIBS) $(JANSSON_LIBS) $(TEST_LIBS)

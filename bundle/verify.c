@@ -40,6 +40,26 @@ void bundle_verified_free(bundle_verified *v)
     free(v);
 }
 
+int bdl_verify_hash(bdl_filelist *l, const bundle_verify_opts *opts, cm_err *err)
+{
+    return bdl_hash_files(l->files, l->n, opts ? opts->threads : 0, opts ? opts->progress : NULL,
+                          opts ? opts->progress_arg : NULL, err);
+}
+
+int bdl_verified_take(bundle_info **info, bdl_filelist *l, bundle_verified **out, cm_err *err)
+{
+    bundle_verified *v = calloc(1, sizeof(*v));
+    if (v == NULL)
+        return cm_err_set(err, "out of memory");
+    v->info = *info;
+    v->files = l->files;
+    v->n_files = l->n;
+    memset(l, 0, sizeof(*l));
+    *info = NULL;
+    *out = v;
+    return 0;
+}
+
 const bundle_file *bundle_verified_find(const bundle_verified *v, const char *path)
 {
     for (size_t i = 0; v != NULL && i < v->n_files; i++)
@@ -287,21 +307,9 @@ static int verify_at(int dfd, const bundle_trust *trust, const bundle_verify_opt
     qsort(sorted, info->n_entries, sizeof(*sorted), cmp_entry);
     if (match_files(&files, sorted, info->n_entries, err) != 0)
         goto out;
-    if (bdl_hash_files(files.files, files.n, opts ? opts->threads : 0, opts ? opts->progress : NULL,
-                       opts ? opts->progress_arg : NULL, err) != 0 ||
-        check_digests(&files, sorted, err) != 0)
+    if (bdl_verify_hash(&files, opts, err) != 0 || check_digests(&files, sorted, err) != 0 ||
+        bdl_verified_take(&info, &files, out, err) != 0)
         goto out;
-    bundle_verified *v = calloc(1, sizeof(*v));
-    if (v == NULL) {
-        cm_err_set(err, "out of memory");
-        goto out;
-    }
-    v->info = info;
-    v->files = files.files;
-    v->n_files = files.n;
-    memset(&files, 0, sizeof(files));
-    info = NULL;
-    *out = v;
     rc = 0;
 out:
     free(ign);

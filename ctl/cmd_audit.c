@@ -502,28 +502,21 @@ static int cmd_rotate(int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
+static int cmd_tail(int argc, char **argv)
+{
+    return cmd_read("tail", true, argc, argv);
+}
+
+static int cmd_query(int argc, char **argv)
+{
+    return cmd_read("query", false, argc, argv);
+}
+
 int ctl_cmd_audit(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return CTL_EXIT_USAGE;
-    }
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-        usage(stdout);
-        return CTL_EXIT_OK;
-    }
-    if (strcmp(sub, "tail") == 0)
-        return cmd_read(sub, true, argc - 1, argv + 1);
-    if (strcmp(sub, "query") == 0)
-        return cmd_read(sub, false, argc - 1, argv + 1);
-    if (strcmp(sub, "verify") == 0)
-        return cmd_verify(argc - 1, argv + 1);
-    if (strcmp(sub, "export") == 0)
-        return cmd_export(argc - 1, argv + 1);
-    if (strcmp(sub, "rotate") == 0)
-        return cmd_rotate(argc - 1, argv + 1);
-    fprintf(stderr, "gemmactl audit: unknown subcommand '%s'\n", sub);
-    usage(stderr);
-    return CTL_EXIT_USAGE;
+    static const ctl_subcmd cmds[] = {
+        {"tail", cmd_tail},     {"query", cmd_query},   {"verify", cmd_verify},
+        {"export", cmd_export}, {"rotate", cmd_rotate},
+    };
+    return ctl_run_subcmd("audit", cmds, sizeof(cmds) / sizeof(cmds[0]), usage, false, argc, argv);
 }

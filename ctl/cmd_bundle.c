@@ -394,24 +394,12 @@ static int cmd_verify(int argc, char **argv)
 
 int ctl_cmd_bundle(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage_all(stderr);
-        return CTL_EXIT_USAGE;
-    }
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-        usage_all(stdout);
-        return CTL_EXIT_OK;
-    }
-    if (strcmp(sub, "keygen") == 0)
-        return cmd_keygen(argc - 1, argv + 1);
-    if (strcmp(sub, "sign") == 0)
-        return cmd_sign(argc - 1, argv + 1);
-    if (strcmp(sub, "verify") == 0)
-        return cmd_verify(argc - 1, argv + 1);
-    if (strcmp(sub, "inspect") == 0)
-        return cmd_inspect(argc - 1, argv + 1);
-    fprintf(stderr, "gemmactl bundle: unknown command '%s'\n", sub);
-    usage_all(stderr);
-    return CTL_EXIT_USAGE;
+    static const ctl_subcmd cmds[] = {
+        {"keygen", cmd_keygen},
+        {"sign", cmd_sign},
+        {"verify", cmd_verify},
+        {"inspect", cmd_inspect},
+    };
+    return ctl_run_subcmd("bundle", cmds, sizeof(cmds) / sizeof(cmds[0]), usage_all, true, argc,
+                          argv);
 }

@@ -418,6 +418,19 @@ static int load_ca(const char *dir, X509 **ca, EVP_PKEY **key, cm_err *err)
     return 0;
 }
 
+/* The end of a subcommand that loaded the CA and the index: the error on
+ * stderr where rc != 0, all of them freed; the exit status. */
+static int pki_finish(const char *sub, int rc, const cm_err *err, X509 *ca, EVP_PKEY *ca_key,
+                      json_t *idx)
+{
+    if (rc != 0)
+        fprintf(stderr, "gemmactl pki %s: %s\n", sub, err->msg);
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
+    json_decref(idx);
+    return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+}
+
 static int cmd_issue(const pki_args *a, const char *dir)
 {
     if (!safe_name(a->role) || !safe_name(a->cn)) {
@@ -460,12 +473,7 @@ static int cmd_issue(const pki_args *a, const char *dir)
            a->cn, a->role, json_string_value(json_object_get(last, "serial")));
     rc = 0;
 out:
-    if (rc != 0)
-        fprintf(stderr, "gemmactl pki issue: %s\n", err.msg);
-    X509_free(ca);
-    EVP_PKEY_free(ca_key);
-    json_decref(idx);
-    return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+    return pki_finish("issue", rc, &err, ca, ca_key, idx);
 }
 
 static int cmd_revoke(const pki_args *a, const char *dir)
@@ -516,12 +524,7 @@ static int cmd_revoke(const pki_args *a, const char *dir)
            json_string_value(json_object_get(found, "cn")), dir);
     rc = 0;
 out:
-    if (rc != 0)
-        fprintf(stderr, "gemmactl pki revoke: %s\n", err.msg);
-    X509_free(ca);
-    EVP_PKEY_free(ca_key);
-    json_decref(idx);
-    return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+    return pki_finish("revoke", rc, &err, ca, ca_key, idx);
 }
 
 static int cmd_list(const pki_args *a, const char *dir)

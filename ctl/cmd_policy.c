@@ -220,22 +220,11 @@ static int cmd_reload(int argc, char **argv)
 
 int ctl_cmd_policy(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return CTL_EXIT_USAGE;
-    }
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-        usage(stdout);
-        return CTL_EXIT_OK;
-    }
-    if (strcmp(sub, "check") == 0)
-        return cmd_check(argc - 1, argv + 1);
-    if (strcmp(sub, "test") == 0)
-        return cmd_test(argc - 1, argv + 1);
-    if (strcmp(sub, "reload") == 0)
-        return cmd_reload(argc - 1, argv + 1);
-    fprintf(stderr, "gemmactl policy: unknown subcommand '%s'\n", sub);
-    usage(stderr);
-    return CTL_EXIT_USAGE;
+    static const ctl_subcmd cmds[] = {
+        {"check", cmd_check},
+        {"test", cmd_test},
+        {"reload", cmd_reload},
+    };
+    return ctl_run_subcmd("policy", cmds, sizeof(cmds) / sizeof(cmds[0]), usage, false, argc,
+                          argv);
 }

@@ -14,3 +14,4 @@ include ctl/bundle_pki.mk
 include ctl/policy_audit.mk
 include ctl/client.mk
 gemmactl_SOURCES += ctl/models_import.c
+gemmactl_SOURCES += ctl/subcmd.c

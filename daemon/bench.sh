@@ -15,31 +15,14 @@ build=$(cd "${1:?usage: daemon/bench.sh BUILD_DIR [SECONDS]}" && pwd)
 secs=${2:-8}
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/lib/pki.sh"
+. "$top/daemon/bench_lib.sh"
 T=$(mktemp -d "${TMPDIR:-/tmp}/gemmad-bench.XXXXXX")
 G=""
 trap '[ -n "$G" ] && kill "$G" 2>/dev/null; rm -rf "$T"' EXIT INT TERM
 pki_make "$T/pki" >/dev/null
 P="$T/pki"
-cat > "$T/g.yaml" <<Y
-log_level: notice
-listen:
-  tcp:
-    address: 127.0.0.1
-    port: 0
-tls:
-  certificate: $P/server.crt
-  private_key: $P/server.key
-  client_ca: $P/ca.crt
-  crl: $P/crl.pem
-limits:
-  max_connections: 4096
-Y
-"$build/gemmad" -c "$T/g.yaml" 2>"$T/log" &
-G=$!
-n=0
-until port=$(sed -n 's/.*listening on 127.0.0.1 port \([0-9]*\).*/\1/p' "$T/log" 2>/dev/null) && [ -n "$port" ]; do
-    n=$((n + 1)); [ $n -lt 100 ] || { cat "$T/log"; exit 1; }; sleep 0.1
-done
+{ bench_tls_yaml; printf 'limits:\n  max_connections: 4096\n'; } > "$T/g.yaml"
+bench_start 10
 U="https://localhost:$port/healthz"
 C="--cacert $P/ca.crt --cert $P/client.crt --key $P/client.key"
 N=20000

@@ -16,6 +16,7 @@ secs=${2:-20}
 par=${3:-8}
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/lib/pki.sh"
+. "$top/daemon/bench_lib.sh"
 T=$(mktemp -d "${TMPDIR:-/tmp}/gemmad-bench.XXXXXX")
 G=""
 cleanup() {
@@ -41,17 +42,8 @@ answered() {
 }
 
 run() { # LABEL EXTRA_YAML
-    cat > "$T/g.yaml" <<Y
-log_level: notice
-listen:
-  tcp:
-    address: 127.0.0.1
-    port: 0
-tls:
-  certificate: $P/server.crt
-  private_key: $P/server.key
-  client_ca: $P/ca.crt
-  crl: $P/crl.pem
+    bench_tls_yaml > "$T/g.yaml"
+    cat >> "$T/g.yaml" <<Y
 limits:
   queue_depth: 1000
 $2
@@ -61,13 +53,7 @@ models:
     context: 128
     workers: 2
 Y
-    "$build/gemmad" -c "$T/g.yaml" 2>"$T/log" &
-    G=$!
-    n=0
-    until grep -q 'gemmad: ready' "$T/log" 2>/dev/null; do
-        n=$((n + 1)); [ $n -lt 300 ] || { cat "$T/log"; exit 1; }; sleep 0.1
-    done
-    port=$(sed -n 's/.*listening on 127.0.0.1 port \([0-9]*\).*/\1/p' "$T/log")
+    bench_start 30
     sed "s#URL#https://localhost:$port/v1/completions#" "$T/urls" > "$T/urls.$port"
     pids=""
     j=0

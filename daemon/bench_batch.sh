@@ -41,6 +41,7 @@ while [ $# -gt 0 ]; do
 done
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/lib/pki.sh"
+. "$top/daemon/bench_lib.sh"
 T=$(mktemp -d "${TMPDIR:-/tmp}/gemmad-bench-batch.XXXXXX")
 G=""
 trap '[ -n "$G" ] && kill "$G" 2>/dev/null; rm -rf "$T"' EXIT INT TERM
@@ -52,17 +53,8 @@ if [ -z "$model" ]; then
     "$build/gemma-run" synth --preset e2b --type "$type" --vocab "$vocab" \
         ${layers:+--layers $layers} -o "$model" >/dev/null
 fi
-cat > "$T/g.yaml" <<Y
-log_level: notice
-listen:
-  tcp:
-    address: 127.0.0.1
-    port: 0
-tls:
-  certificate: $P/server.crt
-  private_key: $P/server.key
-  client_ca: $P/ca.crt
-  crl: $P/crl.pem
+bench_tls_yaml > "$T/g.yaml"
+cat >> "$T/g.yaml" <<Y
 limits:
   queue_depth: 64
   request_timeout_ms: 3600000
@@ -78,13 +70,7 @@ models:
     kv_budget_mb: 4096
     prefix_cache_mb: 1024
 Y
-"$build/gemmad" -c "$T/g.yaml" 2>"$T/log" &
-G=$!
-n=0
-until grep -q 'notice gemmad: ready' "$T/log" 2>/dev/null; do
-    n=$((n + 1)); [ $n -lt 600 ] || { cat "$T/log"; exit 1; }; sleep 0.2
-done
-port=$(sed -n 's/.*listening on 127.0.0.1 port \([0-9]*\).*/\1/p' "$T/log" | head -1)
+bench_start 120
 URL="https://localhost:$port/v1/completions"
 
 # words N SEED -- N words, different for each seed from the first one on

@@ -45,6 +45,7 @@ GMD_LIBS = daemon/libgemmad.a $(DAEMON_LIBS) $(GMD_LLHTTP_LIBS) $(ENGINE_LIBS) \
 	$(JANSSON_LIBS) $(SYSTEMD_LIBS) -lm -lpthread
 
 EXTRA_DIST += daemon/bench.sh daemon/bench_audit.sh
+EXTRA_DIST += daemon/bench_lib.sh
 
 sbin_PROGRAMS += gemmad
 gemmad_SOURCES = daemon/gemmad.c

@@ -30,3 +30,4 @@ gemma_run_SOURCES = engine/cli/gemma-run.c engine/cli/cli.h \
 	engine/cli/cli_generate.c engine/cli/cli_tokenize.c \
 	engine/cli/cli_logits.c engine/cli/cli_bench.c
 gemma_run_LDADD = $(ENGINE_LIBS)
+gemma_run_SOURCES += engine/cli/cli_file.c

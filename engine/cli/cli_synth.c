@@ -54,40 +54,17 @@ static int parse_u32(const char *opt, const char *s, uint32_t *out)
     return 0;
 }
 
+/* A chat template's text; NULL (the reason printed) when it cannot be read. */
 static char *read_text_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *buf;
+    size_t n;
+    int rc = cli_read_file(path, &buf, &n);
+    if (rc == -1)
         fprintf(stderr, "gemma-run synth: cannot open %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (!buf || ferror(f)) {
+    else if (rc < 0)
         fprintf(stderr, "gemma-run synth: cannot read %s\n", path);
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
+    return rc == 0 ? buf : NULL;
 }
 
 typedef struct synth_args {

@@ -151,36 +151,6 @@ static size_t unescape(const char *in, size_t n, char *out)
     return o;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *b2 = realloc(buf, cap * 2);
-            if (!b2) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b2;
-            cap *= 2;
-        }
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 static int run_lines(const gm_vocab *v, const char *data, size_t n, tok_opts *o)
 {
     char *buf = malloc(n + 1);
@@ -281,8 +251,8 @@ int cli_tokenize(int argc, char **argv)
     } else {
         const char *path = lines ? lines : vt;
         size_t n = 0;
-        char *data = read_file(path, &n);
-        if (!data) {
+        char *data = NULL;
+        if (cli_read_file(path, &data, &n) != 0) {
             fprintf(stderr, "gemma-run tokenize: cannot read %s\n", path);
             gm_vocab_free(v);
             return 1;

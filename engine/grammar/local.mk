@@ -52,3 +52,6 @@ TESTS += tests/integration/tool_template_ref.sh tests/integration/daemon_tools.s
 EXTRA_DIST += tests/integration/tool_template_ref.sh tests/integration/daemon_tools.sh \
 	tests/integration/grammar_real_vocab.sh tests/data/tools/weather.json \
 	tests/data/tools/pending.json tests/data/tools/plain.json
+# the Node client's install and run, shared by openai_client.sh and
+# openai_structured.sh
+EXTRA_DIST += tests/integration/openai_lib.sh

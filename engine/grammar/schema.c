@@ -1219,6 +1219,17 @@ static int finish_grammar(gm_grammar *g, cm_err *err)
     return 0;
 }
 
+/* Finish g into *out; on an error g is freed. */
+static int grammar_done(gm_grammar *g, gm_grammar **out, cm_err *err)
+{
+    if (finish_grammar(g, err) < 0) {
+        gm_grammar_free(g);
+        return -1;
+    }
+    *out = g;
+    return 0;
+}
+
 int gm_grammar_from_schema(const char *json, size_t len, gm_grammar **out, char *keyword,
                            size_t keyword_cap, cm_err *err)
 {
@@ -1245,12 +1256,7 @@ int gm_grammar_from_schema(const char *json, size_t len, gm_grammar **out, char 
         return -1;
     }
     g->root = id;
-    if (finish_grammar(g, err) < 0) {
-        gm_grammar_free(g);
-        return -1;
-    }
-    *out = g;
-    return 0;
+    return grammar_done(g, out, err);
 }
 
 int gm_grammar_json_object(gm_grammar **out, cm_err *err)
@@ -1261,12 +1267,7 @@ int gm_grammar_json_object(gm_grammar **out, cm_err *err)
     if (!g)
         return -1;
     g->root = g->any_map;
-    if (finish_grammar(g, err) < 0) {
-        gm_grammar_free(g);
-        return -1;
-    }
-    *out = g;
-    return 0;
+    return grammar_done(g, out, err);
 }
 
 /* One function's call: the literal "<|tool_call>call:NAME", the
@@ -1359,12 +1360,7 @@ int gm_grammar_tool_call(const char *const *names, const char *const *schemas, s
             }
         g->root = id;
     }
-    if (finish_grammar(g, err) < 0) {
-        gm_grammar_free(g);
-        return -1;
-    }
-    *out = g;
-    return 0;
+    return grammar_done(g, out, err);
 }
 
 void gm_grammar_free(gm_grammar *g)

@@ -403,23 +403,25 @@ static bool room_for_char(const gm_gnode *n, const gm_frame *f)
     return n->max_len == UINT32_MAX || f->count < n->max_len;
 }
 
-/* A content byte of a Gemma string (raw text, no escapes); -1 refused. */
-static int gemma_text_byte(const gm_gnode *n, gm_frame *f, uint8_t c)
+/* A byte of a string with a format (date, uuid, ...): ASCII only, checked
+ * on a copy of the frame so that a refused byte leaves it as it was. */
+static int format_text_byte(const gm_gnode *n, gm_frame *f, uint8_t c)
 {
-    if (!room_for_char(n, f))
+    gm_frame next = *f;
+    if (c >= 0x80 || !format_char(n, &next, c))
         return R_REJECT;
-    if (n->format != GF_NONE) {
-        gm_frame next = *f;
-        if (c >= 0x80 || !format_char(n, &next, c))
-            return R_REJECT;
-        next.count++;
-        if (!format_fits(n, &next))
-            return R_REJECT;
-        *f = next;
-        return R_CONSUMED;
-    }
-    if (c < 0x20 && c != '\n' && c != '\t')
+    next.count++;
+    if (!format_fits(n, &next))
         return R_REJECT;
+    *f = next;
+    return R_CONSUMED;
+}
+
+/* A text byte of a string without a format, control bytes already refused:
+ * ASCII counts a character; a UTF-8 lead byte keeps the tail bytes it
+ * wants in a and itself in pos (for the second byte's range). */
+static int plain_text_byte(const gm_gnode *n, gm_frame *f, uint8_t c)
+{
     if (c < 0x80) {
         count_char(n, f);
         return R_CONSUMED;
@@ -438,6 +440,35 @@ static int gemma_text_byte(const gm_gnode *n, gm_frame *f, uint8_t c)
     return R_CONSUMED;
 }
 
+/* A UTF-8 tail byte (phase S_UTF8): the second byte's range depends on the
+ * lead in pos (no overlong form, no surrogate, nothing past U+10FFFF). */
+static int utf8_tail_byte(gm_frame *f, uint8_t c)
+{
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (f->pos == 0xE0) lo = 0xA0;
+    else if (f->pos == 0xED) hi = 0x9F;
+    else if (f->pos == 0xF0) lo = 0x90;
+    else if (f->pos == 0xF4) hi = 0x8F;
+    if (c < lo || c > hi)
+        return R_REJECT;
+    f->pos = 0; /* later tail bytes take the whole range */
+    if (--f->a == 0)
+        f->phase = S_TEXT;
+    return R_CONSUMED;
+}
+
+/* A content byte of a Gemma string (raw text, no escapes); -1 refused. */
+static int gemma_text_byte(const gm_gnode *n, gm_frame *f, uint8_t c)
+{
+    if (!room_for_char(n, f))
+        return R_REJECT;
+    if (n->format != GF_NONE)
+        return format_text_byte(n, f, c);
+    if (c < 0x20 && c != '\n' && c != '\t')
+        return R_REJECT;
+    return plain_text_byte(n, f, c);
+}
+
 /* Gemma's strings: <|"|>raw text<|"|>. The quotes are matched byte by
  * byte (val counts them: the opening one in P_OPEN, the closing one in
  * S_QUOTE). A format string's '<' can only start the closing quote. */
@@ -453,19 +484,8 @@ static int step_gemma_string(const gm_gnode *n, gm_frame *f, uint8_t c)
             f->phase = S_TEXT;
         }
         return R_CONSUMED;
-    case S_UTF8: {
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (f->pos == 0xE0) lo = 0xA0;
-        else if (f->pos == 0xED) hi = 0x9F;
-        else if (f->pos == 0xF0) lo = 0x90;
-        else if (f->pos == 0xF4) hi = 0x8F;
-        if (c < lo || c > hi)
-            return R_REJECT;
-        f->pos = 0;
-        if (--f->a == 0)
-            f->phase = S_TEXT;
-        return R_CONSUMED;
-    }
+    case S_UTF8:
+        return utf8_tail_byte(f, c);
     case S_TEXT:
         if (c == (uint8_t)quote[0]) {
             if (n->format != GF_NONE && !format_complete(n, f))
@@ -515,51 +535,15 @@ static int step_string(const gm_gnode *n, gm_frame *f, uint8_t c)
         }
         if (!room_for_char(n, f) || c < 0x20)
             return R_REJECT;
-        if (n->format != GF_NONE) {
-            gm_frame next = *f;
-            if (c >= 0x80 || c == '\\' || !format_char(n, &next, c))
-                return R_REJECT;
-            next.count++;
-            if (!format_fits(n, &next))
-                return R_REJECT;
-            *f = next;
-            return R_CONSUMED;
-        }
+        if (n->format != GF_NONE)
+            return c == '\\' ? R_REJECT : format_text_byte(n, f, c);
         if (c == '\\') {
             f->phase = S_ESC;
             return R_CONSUMED;
         }
-        if (c < 0x80) {
-            count_char(n, f);
-            return R_CONSUMED;
-        }
-        /* a UTF-8 lead byte: the tail bytes it wants, the lead kept in pos
-         * for the second byte's range */
-        if (c >= 0xC2 && c <= 0xDF)
-            f->a = 1;
-        else if (c >= 0xE0 && c <= 0xEF)
-            f->a = 2;
-        else if (c >= 0xF0 && c <= 0xF4)
-            f->a = 3;
-        else
-            return R_REJECT;
-        f->pos = c;
-        f->phase = S_UTF8;
-        count_char(n, f);
-        return R_CONSUMED;
-    case S_UTF8: {
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (f->pos == 0xE0) lo = 0xA0;
-        else if (f->pos == 0xED) hi = 0x9F;
-        else if (f->pos == 0xF0) lo = 0x90;
-        else if (f->pos == 0xF4) hi = 0x8F;
-        if (c < lo || c > hi)
-            return R_REJECT;
-        f->pos = 0; /* later tail bytes take the whole range */
-        if (--f->a == 0)
-            f->phase = S_TEXT;
-        return R_CONSUMED;
-    }
+        return plain_text_byte(n, f, c);
+    case S_UTF8:
+        return utf8_tail_byte(f, c);
     case S_ESC:
         if (c == 'u') {
             f->phase = S_HEX;

@@ -52,17 +52,22 @@ static void flat_free(gm_gtrie_flat *t)
     memset(t, 0, sizeof(*t));
 }
 
+/* How many leading bytes two tokens share. */
+static uint32_t shared_prefix(const tok_ref *a, const tok_ref *b)
+{
+    uint32_t n = 0;
+    while (n < a->len && n < b->len && a->p[n] == b->p[n])
+        n++;
+    return n;
+}
+
 /* Build the preorder trie of refs[0..n), which are sorted. */
 static int flat_build(gm_gtrie_flat *t, const tok_ref *refs, size_t n, cm_err *err)
 {
     memset(t, 0, sizeof(*t));
     size_t nodes = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t lcp = 0;
-        if (i > 0)
-            while (lcp < refs[i].len && lcp < refs[i - 1].len &&
-                   refs[i].p[lcp] == refs[i - 1].p[lcp])
-                lcp++;
+        uint32_t lcp = i > 0 ? shared_prefix(&refs[i - 1], &refs[i]) : 0;
         nodes += refs[i].len - lcp;
         if (refs[i].len > t->max_depth)
             t->max_depth = refs[i].len;
@@ -83,11 +88,7 @@ static int flat_build(gm_gtrie_flat *t, const tok_ref *refs, size_t n, cm_err *e
     }
     uint32_t k = 0, path_len = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t lcp = 0;
-        if (i > 0)
-            while (lcp < refs[i].len && lcp < refs[i - 1].len &&
-                   refs[i].p[lcp] == refs[i - 1].p[lcp])
-                lcp++;
+        uint32_t lcp = i > 0 ? shared_prefix(&refs[i - 1], &refs[i]) : 0;
         /* the nodes below the shared prefix end here */
         for (uint32_t d = lcp + 1; d <= path_len; d++)
             t->next[path[d]] = k;

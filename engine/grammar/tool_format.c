@@ -616,6 +616,67 @@ static bool starts(const reader *r, const char *s)
     return (size_t)(r->end - r->p) >= n && memcmp(r->p, s, n) == 0;
 }
 
+/* Takes the byte c if it comes next. */
+static bool take(reader *r, char c)
+{
+    if (r->p < r->end && *r->p == c) {
+        r->p++;
+        return true;
+    }
+    return false;
+}
+
+/* A key and its ':' (quoted <|"|>key<|"|>, or bare up to ':'): its span in
+ * *k, *kl; false where it does not end, is empty or is 256 bytes or more. */
+static bool read_key(reader *r, const char **k, size_t *kl)
+{
+    if (starts(r, Q)) {
+        r->p += strlen(Q);
+        *k = r->p;
+        while (r->p < r->end && !starts(r, Q))
+            r->p++;
+        if (r->p >= r->end)
+            return false;
+        *kl = (size_t)(r->p - *k);
+        r->p += strlen(Q);
+    } else {
+        *k = r->p;
+        while (r->p < r->end && *r->p != ':' && (size_t)(r->p - *k) < 255)
+            r->p++;
+        *kl = (size_t)(r->p - *k);
+    }
+    if (r->p >= r->end || *r->p != ':' || *kl == 0 || *kl >= 256)
+        return false;
+    r->p++;
+    return true;
+}
+
+/* A bare word (number, true, false, null, None) up to ',', '}' or ']',
+ * copied into word[cap]; its length, 0 where empty or too long. */
+static size_t read_word(reader *r, char *word, size_t cap)
+{
+    const char *s = r->p;
+    while (r->p < r->end && !strchr(",}]", *r->p))
+        r->p++;
+    size_t n = (size_t)(r->p - s);
+    if (n == 0 || n >= cap)
+        return 0;
+    memcpy(word, s, n);
+    word[n] = '\0';
+    return n;
+}
+
+/* A call's name after "<|tool_call>call:": letters, digits, _ - . up to '{';
+ * its length (r->p left after it). */
+static size_t read_call_name(reader *r)
+{
+    const char *name = r->p;
+    while (r->p < r->end && *r->p != '{' && (isalnum((unsigned char)*r->p) || *r->p == '_' ||
+                                            *r->p == '-' || *r->p == '.'))
+        r->p++;
+    return (size_t)(r->p - name);
+}
+
 static json_t *read_value(reader *r, int depth);
 
 static json_t *read_string(reader *r)
@@ -637,40 +698,25 @@ static json_t *read_object(reader *r, int depth)
     json_t *o = json_object();
     if (!o)
         return NULL;
-    if (r->p < r->end && *r->p == '}') {
-        r->p++;
+    if (take(r, '}'))
         return o;
-    }
     while (r->p < r->end) {
+        const char *k;
+        size_t kl;
         char key[256];
-        if (starts(r, Q)) {
-            json_t *k = read_string(r);
-            if (!k || json_string_length(k) >= sizeof(key)) {
-                json_decref(k);
-                break;
-            }
-            snprintf(key, sizeof(key), "%s", json_string_value(k));
-            json_decref(k);
-        } else {
-            const char *s = r->p;
-            while (r->p < r->end && *r->p != ':' && (size_t)(r->p - s) < sizeof(key) - 1)
-                r->p++;
-            snprintf(key, sizeof(key), "%.*s", (int)(r->p - s), s);
-        }
-        if (r->p >= r->end || *r->p != ':' || key[0] == '\0')
+        if (!read_key(r, &k, &kl))
             break;
-        r->p++;
+        /* jansson refuses a key that is not UTF-8; a NUL ends it */
+        snprintf(key, sizeof(key), "%.*s", (int)kl, k);
+        if (key[0] == '\0')
+            break;
         json_t *v = read_value(r, depth + 1);
         if (!v || json_object_set_new(o, key, v) < 0)
             break;
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
+        if (take(r, ','))
             continue;
-        }
-        if (r->p < r->end && *r->p == '}') {
-            r->p++;
+        if (take(r, '}'))
             return o;
-        }
         break;
     }
     json_decref(o);
@@ -683,22 +729,16 @@ static json_t *read_array(reader *r, int depth)
     json_t *a = json_array();
     if (!a)
         return NULL;
-    if (r->p < r->end && *r->p == ']') {
-        r->p++;
+    if (take(r, ']'))
         return a;
-    }
     while (r->p < r->end) {
         json_t *v = read_value(r, depth + 1);
         if (!v || json_array_append_new(a, v) < 0)
             break;
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
+        if (take(r, ','))
             continue;
-        }
-        if (r->p < r->end && *r->p == ']') {
-            r->p++;
+        if (take(r, ']'))
             return a;
-        }
         break;
     }
     json_decref(a);
@@ -715,15 +755,9 @@ static json_t *read_value(reader *r, int depth)
         return read_object(r, depth);
     if (*r->p == '[')
         return read_array(r, depth);
-    const char *s = r->p;
-    while (r->p < r->end && !strchr(",}]", *r->p))
-        r->p++;
-    size_t n = (size_t)(r->p - s);
     char word[64];
-    if (n == 0 || n >= sizeof(word))
+    if (read_word(r, word, sizeof(word)) == 0)
         return NULL;
-    memcpy(word, s, n);
-    word[n] = '\0';
     if (strcmp(word, "true") == 0)
         return json_true();
     if (strcmp(word, "false") == 0)
@@ -768,10 +802,7 @@ int gm_tool_calls_parse(const char *text, size_t len, gm_tool_call **calls_out,
         reader save = r;
         r.p += strlen(open);
         const char *name = r.p;
-        while (r.p < r.end && *r.p != '{' && (isalnum((unsigned char)*r.p) || *r.p == '_' ||
-                                              *r.p == '-' || *r.p == '.'))
-            r.p++;
-        size_t name_len = (size_t)(r.p - name);
+        size_t name_len = read_call_name(&r);
         json_t *args = NULL;
         if (name_len > 0 && name_len <= 64 && r.p < r.end && *r.p == '{')
             args = read_object(&r, 0);
@@ -902,17 +933,12 @@ static bool stream_string(reader *r, jtext *out)
 
 static bool stream_word(reader *r, jtext *out)
 {
-    const char *s = r->p;
-    while (r->p < r->end && !strchr(",}]", *r->p))
-        r->p++;
+    char word[64];
+    size_t n = read_word(r, word, sizeof(word));
     if (r->p >= r->end)
         return false; /* a number may go on */
-    size_t n = (size_t)(r->p - s);
-    char word[64];
-    if (n == 0 || n >= sizeof(word))
+    if (n == 0)
         return false;
-    memcpy(word, s, n);
-    word[n] = '\0';
     if (strcmp(word, "true") == 0 || strcmp(word, "false") == 0 || strcmp(word, "null") == 0) {
         jt_add(out, word, n);
         return true;
@@ -937,44 +963,23 @@ static bool stream_object(reader *r, jtext *out, int depth)
 {
     r->p++; /* { */
     jt_add(out, "{", 1);
-    if (r->p < r->end && *r->p == '}') {
-        r->p++;
+    if (take(r, '}')) {
         jt_add(out, "}", 1);
         return true;
     }
     while (r->p < r->end) {
         const char *k;
         size_t kl;
-        if (starts(r, Q)) {
-            r->p += strlen(Q);
-            k = r->p;
-            while (r->p < r->end && !starts(r, Q))
-                r->p++;
-            if (r->p >= r->end)
-                return false;
-            kl = (size_t)(r->p - k);
-            r->p += strlen(Q);
-        } else {
-            k = r->p;
-            while (r->p < r->end && *r->p != ':' && (size_t)(r->p - k) < 255)
-                r->p++;
-            kl = (size_t)(r->p - k);
-        }
-        if (r->p >= r->end || *r->p != ':' || kl == 0 || kl >= 256)
-            return false;
-        r->p++;
-        if (!jt_string(out, k, kl, true))
+        if (!read_key(r, &k, &kl) || !jt_string(out, k, kl, true))
             return false;
         jt_add(out, ":", 1);
         if (!stream_value(r, out, depth + 1) || r->p >= r->end)
             return false;
-        if (*r->p == ',') {
-            r->p++;
+        if (take(r, ',')) {
             jt_add(out, ",", 1);
             continue;
         }
-        if (*r->p == '}') {
-            r->p++;
+        if (take(r, '}')) {
             jt_add(out, "}", 1);
             return true;
         }
@@ -987,21 +992,18 @@ static bool stream_array(reader *r, jtext *out, int depth)
 {
     r->p++; /* [ */
     jt_add(out, "[", 1);
-    if (r->p < r->end && *r->p == ']') {
-        r->p++;
+    if (take(r, ']')) {
         jt_add(out, "]", 1);
         return true;
     }
     while (r->p < r->end) {
         if (!stream_value(r, out, depth + 1) || r->p >= r->end)
             return false;
-        if (*r->p == ',') {
-            r->p++;
+        if (take(r, ',')) {
             jt_add(out, ",", 1);
             continue;
         }
-        if (*r->p == ']') {
-            r->p++;
+        if (take(r, ']')) {
             jt_add(out, "]", 1);
             return true;
         }
@@ -1036,10 +1038,7 @@ int gm_tool_call_stream(const char *text, size_t len, char **name, char **args, 
         return 0;
     reader r = {at + strlen(open), text + len};
     const char *nm = r.p;
-    while (r.p < r.end && *r.p != '{' && (isalnum((unsigned char)*r.p) || *r.p == '_' ||
-                                          *r.p == '-' || *r.p == '.'))
-        r.p++;
-    size_t nl = (size_t)(r.p - nm);
+    size_t nl = read_call_name(&r);
     if (r.p >= r.end || *r.p != '{' || nl == 0 || nl > 64)
         return 0;
     jtext out = {0};

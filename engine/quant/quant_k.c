@@ -222,6 +222,17 @@ static void gm_quantize_k_scales(const float *x, int nmax, float rmin, int nstep
     }
 }
 
+/* Sub-block j of a Q4_K or Q5_K block: its scale d * sc and its min
+ * dmin * m, from the packed 6-bit scales. */
+static void k4_sub_scale(const uint8_t *scales, int j, float d, float dmin, float *scale,
+                         float *min)
+{
+    uint8_t sc, m;
+    gm_get_scale_min_k4(j, scales, &sc, &m);
+    *scale = d * (float)sc;
+    *min = dmin * (float)m;
+}
+
 void gm_quantize_q4_K(const float *x, gm_block_q4_K *y, uint64_t nb)
 {
     uint8_t L[GM_QK_K];
@@ -243,14 +254,10 @@ void gm_dequantize_q4_K(const gm_block_q4_K *x, float *y, uint64_t nb)
         const float d = gm_fp16_to_fp32(x[i].d);
         const float min = gm_fp16_to_fp32(x[i].dmin);
         int is = 0;
-        uint8_t sc, m;
         for (int j = 0; j < GM_QK_K; j += 64) {
-            gm_get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
-            const float d1 = d * (float)sc;
-            const float m1 = min * (float)m;
-            gm_get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
-            const float d2 = d * (float)sc;
-            const float m2 = min * (float)m;
+            float d1, m1, d2, m2;
+            k4_sub_scale(x[i].scales, is + 0, d, min, &d1, &m1);
+            k4_sub_scale(x[i].scales, is + 1, d, min, &d2, &m2);
             for (int l = 0; l < 32; ++l)
                 *y++ = d1 * (float)(q[l] & 0xF) - m1;
             for (int l = 0; l < 32; ++l)
@@ -299,15 +306,11 @@ void gm_dequantize_q5_K(const gm_block_q5_K *x, float *y, uint64_t nb)
         const float d = gm_fp16_to_fp32(x[i].d);
         const float min = gm_fp16_to_fp32(x[i].dmin);
         int is = 0;
-        uint8_t sc, m;
         uint8_t u1 = 1, u2 = 2;
         for (int j = 0; j < GM_QK_K; j += 64) {
-            gm_get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
-            const float d1 = d * (float)sc;
-            const float m1 = min * (float)m;
-            gm_get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
-            const float d2 = d * (float)sc;
-            const float m2 = min * (float)m;
+            float d1, m1, d2, m2;
+            k4_sub_scale(x[i].scales, is + 0, d, min, &d1, &m1);
+            k4_sub_scale(x[i].scales, is + 1, d, min, &d2, &m2);
             for (int l = 0; l < 32; ++l)
                 *y++ = d1 * (float)((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
             for (int l = 0; l < 32; ++l)

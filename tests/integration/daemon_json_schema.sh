@@ -11,11 +11,9 @@
 . "$top_srcdir/tests/lib/tap.sh"
 . "$top_srcdir/tests/integration/daemon_lib.sh"
 
-[ -x "$GEMMA_RUN" ] || tap_skip_all "gemma-run is not built"
 python3 -c 'import jsonschema' 2>/dev/null || tap_skip_all "python3-jsonschema is not installed"
 command -v sqlite3 >/dev/null 2>&1 || tap_skip_all "sqlite3 is not installed"
-"$GEMMA_RUN" synth --preset tiny --seed 3 -o "$GD_TMP/tiny.gguf" >/dev/null 2>&1 ||
-    tap_skip_all "gemma-run synth cannot write the tiny model"
+gd_tiny_model 3
 
 DB="$GD_TMP/audit/audit.db"
 mkdir -p "$GD_TMP/audit"

@@ -146,3 +146,11 @@ gd_unix() {
 }
 # gd_status PATH [ARGS...] -- HTTP status only.
 gd_status() { sp=$1; shift; gd_get "$sp" -o /dev/null -w '%{http_code}' "$@"; }
+
+# gd_tiny_model SEED -- write the synthetic tiny model $GD_TMP/tiny.gguf
+# (gemma-run synth --preset tiny), or skip the test when it cannot.
+gd_tiny_model() {
+    [ -x "$GEMMA_RUN" ] || tap_skip_all "gemma-run is not built"
+    "$GEMMA_RUN" synth --preset tiny --seed "$1" -o "$GD_TMP/tiny.gguf" >/dev/null 2>&1 ||
+        tap_skip_all "gemma-run synth cannot write the tiny model"
+}

@@ -28,26 +28,11 @@
 #include "audit/keys.h"
 #include "audit/read.h"
 #include "audit/tamper.h"
-
-typedef struct tdir {
-    char dir[64];
-    char db[128];
-} tdir;
+#include "tests/unit/fixture_audit.h"
 
 static tdir mkdir_tmp(void)
 {
-    tdir t;
-    snprintf(t.dir, sizeof(t.dir), "/tmp/test_audit.XXXXXX");
-    assert_non_null(mkdtemp(t.dir));
-    snprintf(t.db, sizeof(t.db), "%s/audit.db", t.dir);
-    return t;
-}
-
-static void rm_tmp(const tdir *t)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-    assert_int_equal(system(cmd), 0);
+    return fx_audit_dir("test_audit");
 }
 
 static au_log *open_log(const char *db, bool raw)
@@ -239,7 +224,7 @@ static void test_append_keys_hmac(void **state)
     r = verify(t.db);
     assert_true(r.ok);
     assert_int_equal(r.rows, 11);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 /* A single flipped bit in any column of any row is found, at that row. */
@@ -274,7 +259,7 @@ static void test_flip_every_column(void **state)
         }
     }
     assert_int_equal(checked, 3 * (AU_NCOLS + 1));
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 static void test_delete_swap_truncate(void **state)
@@ -329,7 +314,7 @@ static void test_delete_swap_truncate(void **state)
     assert_false(r.ok);
     assert_non_null(strstr(r.problem, "side file"));
     unlink(copy);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 typedef struct writer_arg {
@@ -412,7 +397,7 @@ static void test_many_writer_threads(void **state)
     au_verify_result r = verify(t.db);
     assert_true(r.ok);
     assert_int_equal(r.rows, N_THREADS * PER_THREAD);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 typedef struct async_state {
@@ -464,7 +449,7 @@ static void test_async_completion(void **state)
     au_log_close(log);
     free(s);
     /* A closed log refuses. */
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 /* A database the writer cannot write (held locked by someone else) makes
@@ -512,7 +497,7 @@ static void test_unwritable_fails_closed(void **state)
     assert_null(log);
     assert_non_null(strstr(err.msg, "nonexistent-dir"));
     assert_true(verify(t.db).ok);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 static void test_rotation_carries_chain(void **state)
@@ -561,7 +546,7 @@ static void test_rotation_carries_chain(void **state)
     r = verify(t.db);
     assert_false(r.ok);
     assert_int_equal(r.bad_seq, 10);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 static void test_export_and_pinning(void **state)
@@ -606,7 +591,7 @@ static void test_export_and_pinning(void **state)
     assert_int_equal(au_verify_export(out, &o, &r, &err), 0);
     assert_false(r.ok);
     assert_int_equal(r.bad_seq, 3);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 static void test_schema_versions(void **state)
@@ -631,7 +616,7 @@ static void test_schema_versions(void **state)
     assert_non_null(strstr(err.msg, "schema version 99"));
     au_verify_result r;
     assert_int_equal(au_verify_db(t.db, NULL, &r, &err), -1);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 int main(void)

@@ -30,26 +30,11 @@
 #include "audit/read.h"
 #include "audit/remote.h"
 #include "audit/signer.h"
-
-typedef struct tdir {
-    char dir[64];
-    char db[128];
-} tdir;
+#include "tests/unit/fixture_audit.h"
 
 static tdir mkdir_tmp(void)
 {
-    tdir t;
-    snprintf(t.dir, sizeof(t.dir), "/tmp/test_audit_remote.XXXXXX");
-    assert_non_null(mkdtemp(t.dir));
-    snprintf(t.db, sizeof(t.db), "%s/audit.db", t.dir);
-    return t;
-}
-
-static void rm_tmp(const tdir *t)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-    assert_int_equal(system(cmd), 0);
+    return fx_audit_dir("test_audit_remote");
 }
 
 /* A signer for `cfg` in a child process; returns the connected client. */
@@ -330,8 +315,8 @@ static void test_faithful_rows(void **state)
     snprintf(to, sizeof(to), "%s.checkpoints", b.db);
     assert_int_equal(stat(to, &st), 0);
     assert_true(st.st_size > 0);
-    rm_tmp(&a);
-    rm_tmp(&b);
+    fx_audit_dir_remove(&a);
+    fx_audit_dir_remove(&b);
 }
 
 typedef struct counter {
@@ -340,6 +325,19 @@ typedef struct counter {
     int done, ok, failed, ignored;
     int64_t max_seq;
 } counter;
+
+static void counter_init(counter *c)
+{
+    *c = (counter){.max_seq = -1};
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+}
+
+static void counter_destroy(counter *c)
+{
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+}
 
 static void count_done(void *user, int status, int64_t seq, const char *msg)
 {
@@ -374,9 +372,8 @@ static void test_group_commit(void **state)
     tdir t = mkdir_tmp();
     au_config cfg = {.db_path = t.db};
     au_remote *r = start_signer(&cfg, false);
-    counter c = {.max_seq = -1};
-    pthread_mutex_init(&c.mu, NULL);
-    pthread_cond_init(&c.cv, NULL);
+    counter c;
+    counter_init(&c);
     const int N = 2000;
     cm_err err;
     for (int i = 0; i < N; i++) {
@@ -402,9 +399,8 @@ static void test_group_commit(void **state)
     au_remote_stats(r, &st);
     assert_int_equal(st.head_seq, N + 1);
     au_remote_close(r);
-    pthread_cond_destroy(&c.cv);
-    pthread_mutex_destroy(&c.mu);
-    rm_tmp(&t);
+    counter_destroy(&c);
+    fx_audit_dir_remove(&t);
 }
 
 static void test_rotate(void **state)
@@ -430,7 +426,7 @@ static void test_rotate(void **state)
     assert_int_equal(au_remote_rotate(r, "../elsewhere.db", &err), -1);
     assert_int_equal(au_remote_append(r, &ev, NULL, &err), 0);
     au_remote_close(r);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 /* The signer dies: pending and later appends fail (fail-closed), or are
@@ -445,9 +441,8 @@ static void signer_death(bool fail_open)
     ev.type = AU_EV_REQUEST;
     assert_int_equal(au_remote_append(r, &ev, NULL, &err), 0);
     assert_int_equal(kill(au_remote_pid(r), SIGKILL), 0);
-    counter c = {.max_seq = -1};
-    pthread_mutex_init(&c.mu, NULL);
-    pthread_cond_init(&c.cv, NULL);
+    counter c;
+    counter_init(&c);
     int queued = 0;
     for (int i = 0; i < 50; i++) {
         if (au_remote_append_async(r, &ev, count_done, &c, &err) == 0)
@@ -468,9 +463,8 @@ static void signer_death(bool fail_open)
     au_remote_stats(r, &st);
     assert_true(st.failed >= 2);
     au_remote_close(r);
-    pthread_cond_destroy(&c.cv);
-    pthread_mutex_destroy(&c.mu);
-    rm_tmp(&t);
+    counter_destroy(&c);
+    fx_audit_dir_remove(&t);
 }
 
 static void test_signer_death_fail_closed(void **state)
@@ -510,7 +504,7 @@ static void test_malformed_request_stops_signer(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
     close(sv[0]);
-    rm_tmp(&t);
+    fx_audit_dir_remove(&t);
 }
 
 /* The log cannot be opened: HELLO carries the reason. */

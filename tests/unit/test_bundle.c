@@ -21,6 +21,8 @@
 
 #include "bundle/bundle.h"
 #include "bundle/internal.h"
+#include "tests/unit/fixture_bundle.h"
+#include "tests/unit/fixture_tmpdir.h"
 
 typedef struct fixture {
     char root[64];  /* temp dir */
@@ -38,22 +40,10 @@ static void write_file(const char *dir, const char *name, const char *text)
     fclose(f);
 }
 
-static char *read_text(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    char *buf = NULL;
-    size_t len = 0;
-    assert_int_equal(bdl_read_fd(fd, 1u << 24, &buf, &len, NULL), 0);
-    close(fd);
-    return buf;
-}
-
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof(*fx));
-    strcpy(fx->root, "/tmp/test_bundle.XXXXXX");
-    if (mkdtemp(fx->root) == NULL)
+    if (fx_tmpdir_make("test_bundle", fx->root, sizeof(fx->root)) != 0)
         return -1;
     snprintf(fx->model, sizeof(fx->model), "%s/model-x", fx->root);
     mkdir(fx->model, 0755);
@@ -64,18 +54,8 @@ static int setup(void **state)
     write_file(fx->model, "tokenizer.json", "{\"vocab\": []}");
     write_file(fx->model, "sub/extra.bin", "extra data");
     write_file(fx->model, "a-c", "sorts after a/ by component");
-    char prefix[96];
-    snprintf(prefix, sizeof(prefix), "%s/k1", fx->root);
-    cm_err err;
-    if (bundle_keygen("p256", prefix, &err) != 0)
+    if (fx_bundle_keys(fx->root, fx->key, fx->pub, fx->key2, fx->pub2) != 0)
         return -1;
-    snprintf(fx->key, sizeof(fx->key), "%s.key", prefix);
-    snprintf(fx->pub, sizeof(fx->pub), "%s.pub", prefix);
-    snprintf(prefix, sizeof(prefix), "%s/k2", fx->root);
-    if (bundle_keygen("p384", prefix, &err) != 0)
-        return -1;
-    snprintf(fx->key2, sizeof(fx->key2), "%s.key", prefix);
-    snprintf(fx->pub2, sizeof(fx->pub2), "%s.pub", prefix);
     *state = fx;
     return 0;
 }
@@ -83,11 +63,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->root);
-    int rc = system(cmd);
+    int rc = fx_tmpdir_remove(fx->root);
     free(fx);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static void sign_with(const fixture *fx, const char *key)
@@ -102,9 +80,7 @@ static void sign_with(const fixture *fx, const char *key)
 /* Verify with one trusted public key; returns rc, fills err. */
 static int verify_with(const fixture *fx, const char *pub, bundle_verified **v, cm_err *err)
 {
-    bundle_trust *t = NULL;
-    assert_int_equal(bundle_trust_new(&t, err), 0);
-    assert_int_equal(bundle_trust_add_key_file(t, pub, err), 0);
+    bundle_trust *t = fx_trust_one(pub, err);
     bundle_verified *tmp = NULL;
     int rc = bundle_verify(fx->model, t, NULL, v ? v : &tmp, err);
     bundle_verified_free(tmp);
@@ -340,7 +316,7 @@ static void rewrite_sig(const fixture *fx, const char *payload, const char *key,
 {
     char path[256];
     snprintf(path, sizeof(path), "%s/model.sig", fx->model);
-    char *text = read_text(path);
+    char *text = fx_read_text(path);
     json_t *root = json_loads(text, 0, NULL);
     free(text);
     assert_non_null(root);
@@ -388,7 +364,7 @@ static char *edited_statement(const fixture *fx, const char *from, const char *t
     cm_err err;
     char path[256];
     snprintf(path, sizeof(path), "%s/model.sig", fx->model);
-    char *text = read_text(path);
+    char *text = fx_read_text(path);
     json_t *root = json_loads(text, 0, NULL);
     free(text);
     const char *b64 =

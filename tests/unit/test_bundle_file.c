@@ -24,6 +24,8 @@
 
 #include "bundle/bundle.h"
 #include "bundle/internal.h"
+#include "tests/unit/fixture_bundle.h"
+#include "tests/unit/fixture_tmpdir.h"
 
 #define CONTENT "GGUF pretend weights of a single-file model"
 
@@ -41,38 +43,16 @@ static void write_text(const char *path, const char *text)
     assert_int_equal(fclose(f), 0);
 }
 
-static char *read_text(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    char *buf = NULL;
-    size_t len = 0;
-    assert_int_equal(bdl_read_fd(fd, 1u << 24, &buf, &len, NULL), 0);
-    close(fd);
-    return buf;
-}
-
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof(*fx));
-    strcpy(fx->root, "/tmp/test_bundle_file.XXXXXX");
-    if (mkdtemp(fx->root) == NULL)
+    if (fx_tmpdir_make("test_bundle_file", fx->root, sizeof(fx->root)) != 0)
         return -1;
     snprintf(fx->model, sizeof(fx->model), "%s/gemma-x.gguf", fx->root);
     snprintf(fx->sig, sizeof(fx->sig), "%s.sig", fx->model);
     write_text(fx->model, CONTENT);
-    char prefix[96];
-    cm_err err;
-    snprintf(prefix, sizeof(prefix), "%s/k1", fx->root);
-    if (bundle_keygen("p256", prefix, &err) != 0)
+    if (fx_bundle_keys(fx->root, fx->key, fx->pub, fx->key2, fx->pub2) != 0)
         return -1;
-    snprintf(fx->key, sizeof(fx->key), "%s.key", prefix);
-    snprintf(fx->pub, sizeof(fx->pub), "%s.pub", prefix);
-    snprintf(prefix, sizeof(prefix), "%s/k2", fx->root);
-    if (bundle_keygen("p384", prefix, &err) != 0)
-        return -1;
-    snprintf(fx->key2, sizeof(fx->key2), "%s.key", prefix);
-    snprintf(fx->pub2, sizeof(fx->pub2), "%s.pub", prefix);
     *state = fx;
     return 0;
 }
@@ -80,11 +60,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->root);
-    int rc = system(cmd);
+    int rc = fx_tmpdir_remove(fx->root);
     free(fx);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static void sign_file(const fixture *fx, const char *key)
@@ -97,9 +75,7 @@ static void sign_file(const fixture *fx, const char *key)
 
 static int verify_file(const fixture *fx, const char *pub, bundle_verified **v, cm_err *err)
 {
-    bundle_trust *t = NULL;
-    assert_int_equal(bundle_trust_new(&t, err), 0);
-    assert_int_equal(bundle_trust_add_key_file(t, pub, err), 0);
+    bundle_trust *t = fx_trust_one(pub, err);
     bundle_verified *tmp = NULL;
     int rc = bundle_verify_file(fx->model, fx->sig, t, NULL, v ? v : &tmp, err);
     bundle_verified_free(tmp);
@@ -127,7 +103,7 @@ static void sha256_hex(const void *data, size_t len, char hex[65])
 /* The statement inside the signature file. */
 static json_t *statement_of(const char *sig_path)
 {
-    char *text = read_text(sig_path);
+    char *text = fx_read_text(sig_path);
     json_t *root = json_loads(text, 0, NULL);
     free(text);
     assert_non_null(root);
@@ -290,7 +266,7 @@ static void test_tamper_signature_file(void **state)
 {
     fixture *fx = *state;
     sign_file(fx, fx->key);
-    char *text = read_text(fx->sig);
+    char *text = fx_read_text(fx->sig);
     char *p = strstr(text, "\"sig\": \"");
     assert_non_null(p);
     p += 8;
@@ -327,14 +303,14 @@ static void test_folder_file_mixups(void **state)
     cm_err err;
     assert_int_equal(bundle_sign(dir, &o, &err), 0);
     snprintf(p, sizeof(p), "%s/model.sig", dir);
-    char *text = read_text(p);
+    char *text = fx_read_text(p);
     write_text(fx->sig, text);
     free(text);
     expect_refused(fx, "not for a single file");
 
     /* the file's signature as the folder's model.sig */
     sign_file(fx, fx->key);
-    text = read_text(fx->sig);
+    text = fx_read_text(fx->sig);
     write_text(p, text);
     free(text);
     bundle_trust *t = NULL;
@@ -362,7 +338,7 @@ static void test_sign_rules(void **state)
     assert_int_not_equal(bundle_sign_file(fx->model, fx->model, &plain, &err), 0);
     assert_non_null(strstr(err.msg, "the model file itself"));
     /* the model is untouched by the refused attempt */
-    char *text = read_text(fx->model);
+    char *text = fx_read_text(fx->model);
     assert_string_equal(text, CONTENT);
     free(text);
     assert_int_not_equal(bundle_sign_file(fx->root, fx->sig, &plain, &err), 0);

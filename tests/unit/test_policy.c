@@ -75,6 +75,22 @@ static cm_identity cert_id(const char *dn, const char *cn, const char *ou)
     return id;
 }
 
+/* CN=w with the SAN api.example: base_policy's rule "dns" makes it a client. */
+static cm_identity client_id(void)
+{
+    cm_identity id = cert_id("CN=w", "w", "");
+    id.n_san_dns = 1;
+    strcpy(id.san_dns[0], "api.example");
+    return id;
+}
+
+static pl_limiter *new_limiter(void)
+{
+    pl_limiter *l = NULL;
+    assert_int_equal(pl_limiter_new(0, &l, NULL), 0);
+    return l;
+}
+
 static pl_decision decide(pl_policy *p, const cm_identity *id, pl_action a, const char *model)
 {
     pl_request rq = {.action = a, .model = model};
@@ -195,9 +211,7 @@ static void test_models_and_admin(void **state)
 {
     (void)state;
     pl_policy *p = load(base_policy);
-    cm_identity id = cert_id("CN=w", "w", "");
-    id.n_san_dns = 1;
-    strcpy(id.san_dns[0], "api.example");
+    cm_identity id = client_id();
     assert_true(decide(p, &id, PL_ACT_INFER, "gemma-4-e2b").allow);
     assert_true(decide(p, &id, PL_ACT_INFER, "gemma-4-e4b-it").allow); /* glob */
     pl_decision d = decide(p, &id, PL_ACT_INFER, "gemma-4-31b");
@@ -216,9 +230,7 @@ static void test_request_token_limits(void **state)
 {
     (void)state;
     pl_policy *p = load(base_policy);
-    cm_identity id = cert_id("CN=w", "w", "");
-    id.n_san_dns = 1;
-    strcpy(id.san_dns[0], "api.example");
+    cm_identity id = client_id();
     pl_request rq = {.action = PL_ACT_INFER, .model = "gemma-4-e2b", .max_tokens = 101};
     pl_decision d;
     pl_decide(p, &id, &rq, &d);
@@ -281,11 +293,8 @@ static void test_limiter_request_bucket(void **state)
 {
     (void)state;
     pl_policy *p = load(base_policy);
-    pl_limiter *l;
-    assert_int_equal(pl_limiter_new(0, &l, NULL), 0);
-    cm_identity id = cert_id("CN=w", "w", "");
-    id.n_san_dns = 1;
-    strcpy(id.san_dns[0], "api.example");
+    pl_limiter *l = new_limiter();
+    cm_identity id = client_id();
     pl_request rq = {.action = PL_ACT_MODELS_LIST};
     uint64_t t = 1000 * MIN_US;
     pl_decision d;
@@ -321,11 +330,8 @@ static void test_limiter_token_bucket_refund(void **state)
 {
     (void)state;
     pl_policy *p = load(base_policy);
-    pl_limiter *l;
-    assert_int_equal(pl_limiter_new(0, &l, NULL), 0);
-    cm_identity id = cert_id("CN=w", "w", "");
-    id.n_san_dns = 1;
-    strcpy(id.san_dns[0], "api.example");
+    pl_limiter *l = new_limiter();
+    cm_identity id = client_id();
     pl_request rq = {.action = PL_ACT_INFER, .model = "gemma-4-e2b", .prompt_tokens = 400,
                      .max_tokens = 100};
     uint64_t t = 5 * MIN_US;
@@ -357,8 +363,7 @@ static void test_limiter_charges_unreserved_output(void **state)
     pl_policy *p = load("roles:\n  c:\n    permissions: [infer]\n"
                         "    limits: {tokens_per_minute: 100}\n"
                         "rules:\n  - {match: {cn: w}, role: c}\n");
-    pl_limiter *l;
-    assert_int_equal(pl_limiter_new(0, &l, NULL), 0);
+    pl_limiter *l = new_limiter();
     cm_identity id = cert_id("CN=w", "w", "");
     pl_request rq = {.action = PL_ACT_INFER, .model = "m", .prompt_tokens = 10};
     pl_decision d;
@@ -384,11 +389,8 @@ static void test_limiter_concurrency(void **state)
 {
     (void)state;
     pl_policy *p = load(base_policy);
-    pl_limiter *l;
-    assert_int_equal(pl_limiter_new(0, &l, NULL), 0);
-    cm_identity id = cert_id("CN=w", "w", "");
-    id.n_san_dns = 1;
-    strcpy(id.san_dns[0], "api.example");
+    pl_limiter *l = new_limiter();
+    cm_identity id = client_id();
     pl_request rq = {.action = PL_ACT_MODELS_LIST};
     pl_decision a, b, c;
     uint64_t t = MIN_US;
@@ -425,9 +427,7 @@ static void test_limiter_bounded(void **state)
     assert_int_equal(pl_limiter_new(2, &l, NULL), 0);
     pl_request rq = {.action = PL_ACT_MODELS_LIST};
     pl_decision d[3];
-    cm_identity id = cert_id("CN=w", "w", "");
-    id.n_san_dns = 1;
-    strcpy(id.san_dns[0], "api.example");
+    cm_identity id = client_id();
     for (int i = 0; i < 3; i++) {
         snprintf(id.fingerprint_sha256, sizeof(id.fingerprint_sha256), "%064x", 100 + i);
         pl_decide(p, &id, &rq, &d[i]);
@@ -455,11 +455,8 @@ static void test_reload_semantics(void **state)
     pl_holder *h;
     assert_int_equal(pl_holder_new(load(base_policy), &h, NULL), 0);
     pl_policy *old = pl_holder_get(h);
-    pl_limiter *l;
-    assert_int_equal(pl_limiter_new(0, &l, NULL), 0);
-    cm_identity id = cert_id("CN=w", "w", "");
-    id.n_san_dns = 1;
-    strcpy(id.san_dns[0], "api.example");
+    pl_limiter *l = new_limiter();
+    cm_identity id = client_id();
     pl_request rq = {.action = PL_ACT_MODELS_LIST};
     pl_decision d1, d2;
     pl_decide(old, &id, &rq, &d1);
