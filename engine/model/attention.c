@@ -16,43 +16,152 @@
 #include "engine/model/model.h"
 #include "engine/model/ops.h"
 
-/* GNU C vectors of 8 floats (two SSE or one AVX register). The arithmetic
- * below is elementwise, so it rounds exactly as the scalar loops would. */
-typedef float gm_v8f __attribute__((vector_size(32)));
+/* GNU C vectors of 4 floats (one SSE register). The arithmetic below is
+ * elementwise, so it rounds exactly as the scalar loops would. */
+typedef float gm_v4f __attribute__((vector_size(16)));
 
-/* q . k in 8 lanes, then ((0+1)+(2+3))+((4+5)+(6+7)): with this order the
- * scores agree bit for bit with llama.cpp's more often than with a plain
- * running sum (measured on Q8_0 models, where nothing else differs). */
+/* q . k in 8 lanes (two registers: lanes 0-3 and 4-7), then
+ * ((0+1)+(2+3))+((4+5)+(6+7)): with this order the scores agree bit for
+ * bit with llama.cpp's more often than with a plain running sum (measured
+ * on Q8_0 models, where nothing else differs). Two 4-lane accumulators
+ * rather than one 8-lane vector: GCC kept an 8-lane vector in memory on
+ * SSE2 targets, and the store-to-load round trip each step made attention
+ * 8% of a 128-token prefill. */
 static float dot(const float *a, const float *b, uint32_t n)
 {
-    gm_v8f acc = {0};
+    gm_v4f lo = {0}, hi = {0};
     uint32_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        gm_v8f av, bv;
-        memcpy(&av, a + i, sizeof(av));
-        memcpy(&bv, b + i, sizeof(bv));
-        acc += av * bv;
+        gm_v4f a0, a1, b0, b1;
+        memcpy(&a0, a + i, sizeof(a0));
+        memcpy(&a1, a + i + 4, sizeof(a1));
+        memcpy(&b0, b + i, sizeof(b0));
+        memcpy(&b1, b + i + 4, sizeof(b1));
+        lo += a0 * b0;
+        hi += a1 * b1;
     }
-    float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    float sum = ((lo[0] + lo[1]) + (lo[2] + lo[3])) + ((hi[0] + hi[1]) + (hi[2] + hi[3]));
     for (; i < n; i++)
         sum += a[i] * b[i];
     return sum;
 }
 
-/* y += a * x over n floats. */
-static void axpy(float *restrict y, const float *restrict x, float a, uint32_t n)
+/* dot() of q with 4 keys at once: four independent pairs of accumulators
+ * (so the adds of one key do not wait on each other), each score summed
+ * in dot()'s order, bit for bit. */
+static void dot_4keys(const float *q, const float *const *k, uint32_t n, float *out)
 {
-    const gm_v8f av = {a, a, a, a, a, a, a, a};
+    gm_v4f lo[4] = {{0}}, hi[4] = {{0}};
     uint32_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        gm_v8f xv, yv;
-        memcpy(&xv, x + i, sizeof(xv));
-        memcpy(&yv, y + i, sizeof(yv));
-        yv += av * xv;
-        memcpy(y + i, &yv, sizeof(yv));
+        gm_v4f q0, q1;
+        memcpy(&q0, q + i, sizeof(q0));
+        memcpy(&q1, q + i + 4, sizeof(q1));
+        for (int t = 0; t < 4; t++) {
+            gm_v4f k0, k1;
+            memcpy(&k0, k[t] + i, sizeof(k0));
+            memcpy(&k1, k[t] + i + 4, sizeof(k1));
+            lo[t] += q0 * k0;
+            hi[t] += q1 * k1;
+        }
     }
-    for (; i < n; i++)
-        y[i] += a * x[i];
+    for (int t = 0; t < 4; t++) {
+        float sum = ((lo[t][0] + lo[t][1]) + (lo[t][2] + lo[t][3]))
+                    + ((hi[t][0] + hi[t][1]) + (hi[t][2] + hi[t][3]));
+        for (uint32_t r = i; r < n; r++)
+            sum += q[r] * k[t][r];
+        out[t] = sum;
+    }
+}
+
+/* scores[j] = q . k[j] for nk keys of d floats. */
+static void score_keys(const float *q, const float *const *k, uint32_t nk, uint32_t d,
+                       float *scores)
+{
+    uint32_t j = 0;
+    for (; j + 4 <= nk; j += 4)
+        dot_4keys(q, k + j, d, scores + j);
+    for (; j < nk; j++)
+        scores[j] = dot(q, k[j], d);
+}
+
+/* out = sum over j of p[j] * v[j] (nk rows of d floats), each element
+ * summed from zero in j order: the bits of repeated y += p[j] * v[j].
+ * 32 output floats are held in registers across all j (rather than
+ * reading and writing `out` once per row). */
+static void weighted_sum(const float *const *v, const float *p, uint32_t nk, uint32_t d,
+                         float *out)
+{
+    uint32_t c = 0;
+    for (; c + 32 <= d; c += 32) {
+        gm_v4f acc[8] = {{0}};
+        for (uint32_t j = 0; j < nk; j++) {
+            const gm_v4f pj = {p[j], p[j], p[j], p[j]};
+            for (int t = 0; t < 8; t++) {
+                gm_v4f x;
+                memcpy(&x, v[j] + c + 4 * t, sizeof(x));
+                acc[t] += pj * x;
+            }
+        }
+        memcpy(out + c, acc, sizeof(acc));
+    }
+    for (; c + 4 <= d; c += 4) {
+        gm_v4f acc = {0};
+        for (uint32_t j = 0; j < nk; j++) {
+            const gm_v4f pj = {p[j], p[j], p[j], p[j]};
+            gm_v4f x;
+            memcpy(&x, v[j] + c, sizeof(x));
+            acc += pj * x;
+        }
+        memcpy(out + c, &acc, sizeof(acc));
+    }
+    for (; c < d; c++) {
+        float acc = 0.0f;
+        for (uint32_t j = 0; j < nk; j++)
+            acc += p[j] * v[j][c];
+        out[c] = acc;
+    }
+}
+
+/* The per-token part of the projections: per-head norms and RoPE of q, K
+ * and V, one token per work item (each token has its own position). */
+typedef struct qkv_job {
+    gm_context *ctx;
+    uint32_t il;
+} qkv_job;
+
+static void norm_rope(void *arg, uint64_t begin, uint64_t end, uint32_t worker)
+{
+    const qkv_job *job = arg;
+    gm_context *ctx = job->ctx;
+    const gm_model *m = ctx->model;
+    const gm_layer *l = &m->layers[job->il];
+    const gm_layer_hp *lh = &m->hp.layer[job->il];
+    gm_scratch *s = &ctx->s;
+    const uint32_t d = lh->head_dim, H = lh->n_head, Hkv = lh->n_head_kv;
+    const size_t qdim = (size_t)H * d, kvdim = (size_t)Hkv * d;
+    const float eps = m->hp.eps;
+    const float *ff = lh->swa ? NULL : (const float *)m->rope_freqs.data;
+    const int slot = ctx->kv_slot_of_layer[job->il];
+    float *cs = s->rope_cs + (size_t)worker * s->rope_cs_len;
+
+    for (uint64_t i = begin; i < end; i++) {
+        gm_rope_cache(s->pos[i], lh->n_rot, lh->rope_base, ff, cs);
+        for (uint32_t h = 0; h < H; h++) {
+            float *qh = s->q + i * qdim + (size_t)h * d;
+            gm_rmsnorm(qh, l->q_norm.data, d, eps, qh);
+            gm_rope_apply(qh, lh->n_rot, cs);
+        }
+        if (!lh->has_kv)
+            continue;
+        for (uint32_t h = 0; h < Hkv; h++) {
+            const size_t o = i * kvdim + (size_t)h * d;
+            float *kh = s->kv_k[slot] + o;
+            gm_rmsnorm(s->k_raw + o, l->k_norm.data, d, eps, kh);
+            gm_rope_apply(kh, lh->n_rot, cs);
+            gm_rmsnorm(s->v_raw + o, NULL, d, eps, s->kv_v[slot] + o);
+        }
+    }
 }
 
 /* Projections, norms and RoPE: q into s->q, K/V into the layer's batch slot. */
@@ -64,8 +173,6 @@ static int project(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
     gm_scratch *s = &ctx->s;
     const uint32_t d = lh->head_dim, H = lh->n_head, Hkv = lh->n_head_kv;
     const size_t qdim = (size_t)H * d, kvdim = (size_t)Hkv * d;
-    const float eps = m->hp.eps;
-    const float *ff = lh->swa ? NULL : (const float *)m->rope_freqs.data;
 
     if (l->wqkv.data != NULL) {
         const size_t w = qdim + 2 * kvdim;
@@ -77,39 +184,22 @@ static int project(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
             memcpy(s->v_raw + i * kvdim, s->qkv + i * w + qdim + kvdim, kvdim * sizeof(float));
         }
     } else {
-        if (gm_mm(ctx, &l->wq, s->cur, n, s->q, err) < 0)
-            return -1;
+        /* Q, K and V read the same input: one parallel pass */
+        gm_mm_out outs[3] = {{&l->wq, 0, s->q}};
+        uint32_t n_outs = 1;
         if (lh->has_kv) {
-            if (gm_mm(ctx, &l->wk, s->cur, n, s->k_raw, err) < 0)
-                return -1;
-            if (l->wv.data != NULL) {
-                if (gm_mm(ctx, &l->wv, s->cur, n, s->v_raw, err) < 0)
-                    return -1;
-            } else {
-                /* no attn_v: V is the raw K projection */
-                memcpy(s->v_raw, s->k_raw, (size_t)n * kvdim * sizeof(float));
-            }
+            outs[n_outs++] = (gm_mm_out){&l->wk, 0, s->k_raw};
+            if (l->wv.data != NULL)
+                outs[n_outs++] = (gm_mm_out){&l->wv, 0, s->v_raw};
         }
+        if (gm_mm_many(ctx, outs, n_outs, s->cur, n, err) < 0)
+            return -1;
+        if (lh->has_kv && l->wv.data == NULL) /* no attn_v: V is the raw K projection */
+            memcpy(s->v_raw, s->k_raw, (size_t)n * kvdim * sizeof(float));
     }
 
-    const int slot = ctx->kv_slot_of_layer[il];
-    for (uint32_t i = 0; i < n; i++) {
-        gm_rope_cache(s->pos[i], lh->n_rot, lh->rope_base, ff, s->rope_cs);
-        for (uint32_t h = 0; h < H; h++) {
-            float *qh = s->q + i * qdim + (size_t)h * d;
-            gm_rmsnorm(qh, l->q_norm.data, d, eps, qh);
-            gm_rope_apply(qh, lh->n_rot, s->rope_cs);
-        }
-        if (!lh->has_kv)
-            continue;
-        for (uint32_t h = 0; h < Hkv; h++) {
-            const size_t o = i * kvdim + (size_t)h * d;
-            float *kh = s->kv_k[slot] + o;
-            gm_rmsnorm(s->k_raw + o, l->k_norm.data, d, eps, kh);
-            gm_rope_apply(kh, lh->n_rot, s->rope_cs);
-            gm_rmsnorm(s->v_raw + o, NULL, d, eps, s->kv_v[slot] + o);
-        }
-    }
+    qkv_job job = {ctx, il};
+    gm_pool_run(ctx->pool, n, 1, norm_rope, &job);
     return 0;
 }
 
@@ -133,27 +223,32 @@ static void attend(void *arg, uint64_t begin, uint64_t end, uint32_t worker)
     const int slot = ctx->kv_slot_of_layer[src];
     const float *kb = s->kv_k[slot], *vb = s->kv_v[slot];
     float *scores = s->scores + (size_t)worker * ctx->n_ctx;
+    const float **krow = s->attn_rows + (size_t)worker * 2 * ctx->n_ctx;
+    const float **vrow = krow + ctx->n_ctx;
 
     for (uint64_t item = begin; item < end; item++) {
         const uint32_t i = (uint32_t)(item / H), h = (uint32_t)(item % H);
         const uint32_t sq = s->seq[i], p = s->pos[i], p0 = s->seq_p0[sq];
         /* causal; a sliding layer also needs p - j < W */
         const uint32_t lo = lh->swa && p + 1 > W ? p + 1 - W : 0;
+        const uint32_t nk = p + 1 - lo;
         const float *qh = s->q + i * qdim + (size_t)h * d;
         const size_t ho = (size_t)(h / group) * d;
+        /* this head's K and V rows of positions lo..p: the cache before
+         * this step, the step's batch K/V from p0 on */
         for (uint32_t j = lo; j <= p; j++) {
-            const float *kj = j < p0 ? gm_kv_k(&ctx->kv, src, sq, j)
-                                     : kb + s->tok_of[s->seq_off[sq] + j - p0] * kvdim;
-            scores[j - lo] = dot(qh, kj + ho, d);
+            if (j < p0) {
+                krow[j - lo] = gm_kv_k(&ctx->kv, src, sq, j) + ho;
+                vrow[j - lo] = gm_kv_v(&ctx->kv, src, sq, j) + ho;
+            } else {
+                const size_t t = s->tok_of[s->seq_off[sq] + j - p0];
+                krow[j - lo] = kb + t * kvdim + ho;
+                vrow[j - lo] = vb + t * kvdim + ho;
+            }
         }
-        gm_softmax(scores, p + 1 - lo);
-        float *out = s->kv_out + i * qdim + (size_t)h * d;
-        memset(out, 0, d * sizeof(float));
-        for (uint32_t j = lo; j <= p; j++) {
-            const float *vj = j < p0 ? gm_kv_v(&ctx->kv, src, sq, j)
-                                     : vb + s->tok_of[s->seq_off[sq] + j - p0] * kvdim;
-            axpy(out, vj + ho, scores[j - lo], d);
-        }
+        score_keys(qh, krow, nk, d, scores);
+        gm_softmax(scores, nk);
+        weighted_sum(vrow, scores, nk, d, s->kv_out + i * qdim + (size_t)h * d);
     }
 }
 

@@ -32,6 +32,7 @@ static void scratch_free(gm_scratch *s)
         free(*fl[i]);
         *fl[i] = NULL;
     }
+    free(s->attn_rows);
     free(s->sel);
     free(s->gidx);
     free(s->pos);
@@ -81,7 +82,9 @@ static int scratch_alloc(gm_context *ctx, cm_err *err)
     s->ple = alloc3(n, L, MAX(P, 1), sizeof(float));
     s->ple_a = alloc3(n, L, MAX(P, 1), sizeof(float));
     s->scores = alloc3(ctx->n_ctx, ctx->n_threads, 1, sizeof(float));
-    s->rope_cs = alloc3(rot, 1, 1, sizeof(float));
+    s->attn_rows = alloc3(ctx->n_ctx, ctx->n_threads, 2, sizeof(*s->attn_rows));
+    s->rope_cs = alloc3(rot, ctx->n_threads, 1, sizeof(float));
+    s->rope_cs_len = rot;
     s->router = alloc3(n, MAX(hp->n_expert, 1), 1, sizeof(float));
     s->sel = alloc3(n, k_max, 1, sizeof(int32_t));
     s->sel_w = alloc3(n, k_max, 1, sizeof(float));
@@ -97,7 +100,7 @@ static int scratch_alloc(gm_context *ctx, cm_err *err)
     if (!s->x || !s->cur || !s->attn_out || !s->tmp || !s->tmp2 || !s->q || !s->kv_out
         || !s->qkv || !s->k_raw || !s->v_raw || !s->kv_k[0] || !s->kv_k[1] || !s->kv_k[2]
         || !s->kv_v[0] || !s->kv_v[1] || !s->kv_v[2] || !s->ff_a || !s->ff_b || !s->ple
-        || !s->ple_a || !s->scores || !s->rope_cs || !s->router || !s->sel || !s->sel_w
+        || !s->ple_a || !s->scores || !s->attn_rows || !s->rope_cs || !s->router || !s->sel || !s->sel_w
         || !s->exp_out || !s->gx || !s->gy || !s->gidx || !s->pos || !s->seq || !s->seq_p0
         || !s->seq_off || !s->tok_of)
         return cm_err_set(err, "context: out of memory for working buffers");

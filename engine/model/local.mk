@@ -8,7 +8,7 @@ engine_libengine_a_SOURCES += \
 	engine/model/context.c engine/model/kv_cache.h engine/model/kv_cache.c \
 	engine/model/forward.c engine/model/attention.c engine/model/ffn.c \
 	engine/model/moe.c engine/model/ple.c \
-	engine/model/ops.h engine/model/ops.c
+	engine/model/ops.h engine/model/ops.c engine/model/ops_par.c
 
 # Unit tests: the elementwise ops, the KV cache ring buffer, and decoding
 # (batches, sequences, errors) on synthetic models.
@@ -43,3 +43,10 @@ TESTS += tests/unit/test_batch_invariance
 tests_unit_test_batch_invariance_SOURCES = tests/unit/test_batch_invariance.c
 tests_unit_test_batch_invariance_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_batch_invariance_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# the forward pass gives the same bits on 1, 2, 3 and 4 threads
+check_PROGRAMS += tests/unit/test_forward_threads
+TESTS += tests/unit/test_forward_threads
+tests_unit_test_forward_threads_SOURCES = tests/unit/test_forward_threads.c
+tests_unit_test_forward_threads_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_forward_threads_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)

@@ -124,7 +124,9 @@ typedef struct gm_scratch {
     float *ple;          /* [n][L][P] */
     float *ple_a;        /* [n][max(P, L*P)] */
     float *scores;       /* [n_threads][n_ctx] attention scores per worker */
-    float *rope_cs;      /* [max n_rot] cos/sin of one position */
+    const float **attn_rows; /* [n_threads][2][n_ctx] K and V rows one head reads */
+    float *rope_cs;      /* [n_threads][rope_cs_len] cos/sin of one position */
+    size_t rope_cs_len;  /* max n_rot */
     /* MoE */
     float *router;       /* [n][n_expert] */
     int32_t *sel;        /* [n][k_max] */
@@ -168,6 +170,19 @@ int gm_mm(gm_context *ctx, const gm_weight *w, const float *x, uint32_t n,
 /* Same for expert `e` of a 3-D weight ([n_expert][rows][cols]). */
 int gm_mm_expert(gm_context *ctx, const gm_weight *w, uint32_t e, const float *x,
                  uint32_t n, float *y, cm_err *err);
+/* One product of a gm_mm_many() call: expert `expert` of w (0 for a 2-D
+ * weight) applied to the shared input, into y ([n][w->ne[1]]). */
+typedef struct gm_mm_out {
+    const gm_weight *w;
+    uint32_t expert;
+    float *y;
+} gm_mm_out;
+#define GM_MM_MANY_MAX 4
+/* Several weights with the same input width applied to the same x in one
+ * parallel loop (x converted once): Q/K/V, gate/up. Each output has the
+ * bits gm_mm() gives it alone. */
+int gm_mm_many(gm_context *ctx, const gm_mm_out *outs, uint32_t n_outs, const float *x,
+               uint32_t n, cm_err *err);
 
 /* Blocks of one layer, working on ctx->s (attention.c, ffn.c, moe.c, ple.c):
  * gm_attention reads s.cur and writes s.tmp; gm_ffn_dense and gm_moe write

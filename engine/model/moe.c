@@ -84,8 +84,8 @@ static int run_expert(gm_context *ctx, const gm_layer *l, uint32_t e, uint32_t c
             gm_geglu(table, s->ff_a + r * 2 * F, s->ff_a + r * 2 * F + F, (uint32_t)F,
                      s->ff_b + r * F);
     } else {
-        if (gm_mm_expert(ctx, &l->up_exps, e, s->gx, c, s->ff_b, err) < 0
-            || gm_mm_expert(ctx, &l->gate_exps, e, s->gx, c, s->ff_a, err) < 0)
+        const gm_mm_out gate_up[] = {{&l->gate_exps, e, s->ff_a}, {&l->up_exps, e, s->ff_b}};
+        if (gm_mm_many(ctx, gate_up, 2, s->gx, c, err) < 0)
             return -1;
         gm_geglu(table, s->ff_a, s->ff_b, (uint32_t)(c * F), s->ff_b);
     }

@@ -10,19 +10,32 @@
 
 #include "engine/quant/quant.h"
 
-void gm_rmsnorm(const float *x, const float *w, uint32_t n, float eps, float *y)
+float gm_rms_scale(const float *x, uint32_t n, float eps)
 {
     double sum = 0.0;
     for (uint32_t i = 0; i < n; i++)
         sum += (double)(x[i] * x[i]);
     const float mean = (float)(sum / n);
-    const float scale = 1.0f / sqrtf(mean + eps);
+    return 1.0f / sqrtf(mean + eps);
+}
+
+void gm_rmsnorm(const float *x, const float *w, uint32_t n, float eps, float *y)
+{
+    const float scale = gm_rms_scale(x, n, eps);
     if (w != NULL)
         for (uint32_t i = 0; i < n; i++)
             y[i] = x[i] * scale * w[i];
     else
         for (uint32_t i = 0; i < n; i++)
             y[i] = x[i] * scale;
+}
+
+void gm_rmsnorm_add(const float *t, const float *w, const float *res, uint32_t n, float eps,
+                    float *out)
+{
+    const float scale = gm_rms_scale(t, n, eps);
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = t[i] * scale * w[i] + res[i];
 }
 
 void gm_rmsnorm_rows(const float *x, const float *w, uint32_t n_rows, uint32_t n,

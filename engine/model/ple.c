@@ -61,8 +61,6 @@ int gm_ple_block(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
     /* x += rms(proj * g) * post_norm */
     if (gm_mm(ctx, &l->ple_proj, s->ple_a, n, s->tmp, err) < 0)
         return -1;
-    gm_rmsnorm_rows(s->tmp, l->ple_post_norm.data, n, E, m->hp.eps, s->tmp);
-    for (size_t c = 0; c < (size_t)n * E; c++)
-        s->x[c] = s->x[c] + s->tmp[c];
+    gm_rmsnorm_add_rows(ctx->pool, s->tmp, l->ple_post_norm.data, s->x, n, E, m->hp.eps, s->x);
     return 0;
 }
