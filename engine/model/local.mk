@@ -50,3 +50,7 @@ TESTS += tests/unit/test_forward_threads
 tests_unit_test_forward_threads_SOURCES = tests/unit/test_forward_threads.c
 tests_unit_test_forward_threads_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_forward_threads_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# gemma-run bench --batch N (decode_batch_tok_s)
+TESTS += tests/integration/bench_batch.sh
+EXTRA_DIST += tests/integration/bench_batch.sh
