@@ -49,4 +49,30 @@ gm_dot4_fn gm_dot4_avx512(gm_type type);
  * to it for every vector), or NULL when that kernel has none. */
 gm_dot4_fn gm_dot4_for_path(gm_cpu_path path, gm_type type);
 
+/* A tile kernel: R weight rows (at w + r * w_stride) against V converted
+ * vectors (at xq + v * x_stride), with R and V fixed per function; writes
+ * y[v * y_stride + r] for r < R, v < V. Each output is bit-identical to the
+ * one-vector dot of the same path with that row and vector. */
+typedef void (*gm_tile_fn)(uint64_t n, const void *w, size_t w_stride, const void *xq,
+                           size_t x_stride, float *y, size_t y_stride);
+
+/* The most vectors a tile kernel takes. */
+#define GM_TILE_MAX_VECS 4
+
+/* A format's tile kernels on one path. */
+typedef struct gm_tiles {
+    uint32_t rows;                     /* R of the wide tiles */
+    uint32_t vecs;                     /* the largest V (<= GM_TILE_MAX_VECS) */
+    gm_tile_fn one[GM_TILE_MAX_VECS];  /* R = 1, V = index + 1 */
+    gm_tile_fn wide[GM_TILE_MAX_VECS]; /* R = rows, V = index + 1 */
+} gm_tiles;
+
+/* The AVX2 / AVX-512 tile kernels of a format, or NULL (none, or the CPU
+ * lacks the instructions). */
+const gm_tiles *gm_tiles_avx2(gm_type type);
+const gm_tiles *gm_tiles_avx512(gm_type type);
+/* The tile kernels paired with gm_dot_for_path(path, type), or NULL when
+ * that kernel has none. */
+const gm_tiles *gm_tiles_for_path(gm_cpu_path path, gm_type type);
+
 #endif

@@ -662,3 +662,9 @@ gm_dot4_fn gm_dot4_avx2(gm_type type)
     return NULL;
 #endif
 }
+
+const gm_tiles *gm_tiles_avx2(gm_type type)
+{
+    (void)type;
+    return NULL;
+}

@@ -74,6 +74,21 @@ GM_T_AVX512 static inline __m128i gm_k4_mins_dot5(const uint8_t mn[8], const int
     return _mm_madd_epi16(pairs, m16);
 }
 
+/* Prefetch `lines` cache lines of a weight row GM_PF_AHEAD bytes past p:
+ * a tile streams several rows at once, which the hardware prefetchers
+ * follow less well than one row. */
+#define GM_PF_AHEAD 2048
+#define GM_PREFETCH(p, lines)                                                                      \
+    do {                                                                                           \
+        GM_UNROLL                                                                                  \
+        for (int pf_ = 0; pf_ < (lines); pf_++)                                                    \
+            _mm_prefetch((const char *)(p) + GM_PF_AHEAD + 64 * pf_, _MM_HINT_T0);                 \
+    } while (0)
+
+/* Weight rows per wide tile; tiles take 1..4 vectors. */
+#define GM_TILE_R 4
+#define GM_TILE_V 4
+
 #define GM_T GM_T_AVX512
 #define GM_N(name) name##_avx512
 #define GM_VNNI 0
@@ -127,6 +142,28 @@ gm_dot4_fn gm_dot4_avx512(gm_type type)
         return vnni ? gm_dot4_q4_K_avx512vnni : gm_dot4_q4_K_avx512;
     case GM_TYPE_Q6_K:
         return vnni ? gm_dot4_q6_K_avx512vnni : gm_dot4_q6_K_avx512;
+    default:
+        return NULL;
+    }
+#else
+    (void)type;
+    return NULL;
+#endif
+}
+
+const gm_tiles *gm_tiles_avx512(gm_type type)
+{
+#ifdef GM_HAVE_AVX512_KERNELS
+    if (!gm_cpu_has_avx512())
+        return NULL;
+    const bool vnni = gm_cpu_has_avx512_vnni();
+    switch (type) {
+    case GM_TYPE_Q8_0:
+        return vnni ? &gm_tiles_q8_0_avx512vnni : &gm_tiles_q8_0_avx512;
+    case GM_TYPE_Q4_K:
+        return vnni ? &gm_tiles_q4_K_avx512vnni : &gm_tiles_q4_K_avx512;
+    case GM_TYPE_Q6_K:
+        return vnni ? &gm_tiles_q6_K_avx512vnni : &gm_tiles_q6_K_avx512;
     default:
         return NULL;
     }

@@ -164,7 +164,8 @@ float gm_vec_dot(gm_type type, uint64_t n, const void *w_row, const void *xq)
  * converted activations are. */
 typedef struct gm_matmul_task {
     gm_dot_fn dot;
-    gm_dot4_fn dot4; /* NULL: one vector at a time */
+    gm_dot4_fn dot4;         /* NULL: one vector at a time */
+    const gm_tiles *tiles;   /* NULL: dot and dot4 */
     const uint8_t *w;
     size_t w_row_bytes;
     const uint8_t *xq;
@@ -182,10 +183,39 @@ typedef struct gm_matmul_job {
     uint32_t n_vec;
 } gm_matmul_job;
 
+/* Rows [begin, end) of one part with the tile kernels, one group of up
+ * to `vecs` vectors at a time over all the rows of the chunk. The first
+ * group runs one row at a time: a single sequential stream through the
+ * weights, which the hardware prefetchers follow best (tiles of several
+ * rows reading from memory measured several times slower). It leaves the
+ * chunk's rows in cache for the later groups, which use the wide tiles.
+ * Each output has the bits of the one-vector dot whatever tile computes
+ * it. */
+static void gm_matmul_task_tiles(const gm_matmul_task *t, uint64_t cols, uint32_t n_vec,
+                                 uint64_t begin, uint64_t end)
+{
+    const gm_tiles *tl = t->tiles;
+    for (uint32_t v = 0; v < n_vec;) {
+        const uint32_t nv = n_vec - v < tl->vecs ? n_vec - v : tl->vecs;
+        for (uint64_t r = begin; r < end;) {
+            const bool wide = v > 0 && tl->rows > 1 && end - r >= tl->rows;
+            const gm_tile_fn fn = wide ? tl->wide[nv - 1] : tl->one[nv - 1];
+            fn(cols, t->w + r * t->w_row_bytes, t->w_row_bytes, t->xq + (size_t)v * t->xq_bytes,
+               t->xq_bytes, t->y + (uint64_t)v * t->rows + r, t->rows);
+            r += wide ? tl->rows : 1;
+        }
+        v += nv;
+    }
+}
+
 /* Rows [begin, end) of one part. */
 static void gm_matmul_task_rows(const gm_matmul_task *t, uint64_t cols, uint32_t n_vec,
                                 uint64_t begin, uint64_t end)
 {
+    if (t->tiles != NULL) {
+        gm_matmul_task_tiles(t, cols, n_vec, begin, end);
+        return;
+    }
     /* tiles of (rows of this chunk) x GM_MATMUL_VEC_TILE vectors, so both
      * the weight rows and the converted vectors stay in cache */
     for (uint32_t v0 = 0; v0 < n_vec; v0 += GM_MATMUL_VEC_TILE) {
@@ -276,6 +306,7 @@ static int gm_matmul_task_init(gm_cpu_path path, const gm_matmul_part *p, uint64
     /* the 4-vector kernel gives each vector the same bits as `dot`, so a
      * row's result does not depend on the batch size (batch invariance) */
     t->dot4 = n_vec >= 4 ? gm_dot4_for_path(path, p->type) : NULL;
+    t->tiles = gm_tiles_for_path(path, p->type);
     return 0;
 }
 

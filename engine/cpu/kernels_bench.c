@@ -2,7 +2,7 @@
  * engine/cpu/kernels_bench.c -- micro-benchmark of gm_matmul per weight
  * format (not a test; built as a noinst program).
  *
- * Usage: kernels-bench [THREADS [N_VEC [MBYTES [COLS]]]]
+ * Usage: kernels-bench [THREADS [N_VEC [MBYTES [COLS [FORMATS]]]]]
  * For each format it builds a weight matrix of about MBYTES megabytes
  * (default 64, larger than most L3 caches) with COLS columns (default
  * 4096), runs y = W x for N_VEC vectors (default 1) on a pool of THREADS
@@ -10,6 +10,8 @@
  * bandwidth (GB/s) and the arithmetic rate (GFLOP/s, 2 per weight per
  * vector), and the CPU time per call summed over all threads (on a busy
  * machine the wall figures drop when other processes take the cores).
+ * FORMATS, a comma-separated list of format names (e.g. q4_K,q8_0), limits
+ * the run to those formats.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,20 @@ static unsigned long bench_arg(int argc, char **argv, int i, unsigned long def)
         exit(2);
     }
     return v;
+}
+
+/* Whether `name` is one of the comma-separated names in `list`. */
+static int bench_listed(const char *list, const char *name)
+{
+    const size_t len = strlen(name);
+    for (const char *p = list; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        const size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        if (n == len && strncmp(p, name, n) == 0)
+            return 1;
+        p += n + (comma != NULL);
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -75,7 +91,10 @@ int main(int argc, char **argv)
     for (uint64_t i = 0; i < n_vec * cols; i++)
         x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
 
+    const char *only = argc > 5 ? argv[5] : NULL;
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        if (only != NULL && !bench_listed(only, gm_type_name(types[t])))
+            continue;
         uint64_t row_bytes;
         if (!gm_type_row_bytes(types[t], cols, &row_bytes))
             return 1;
