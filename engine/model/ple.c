@@ -55,8 +55,7 @@ int gm_ple_block(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
     for (uint32_t i = 0; i < n; i++) {
         float *g = s->ple_a + (size_t)i * P;
         const float *pe = s->ple + ((size_t)i * L + il) * P;
-        for (uint32_t c = 0; c < P; c++)
-            g[c] = gm_gelu(m->gelu_table, g[c]) * pe[c];
+        gm_geglu(m->gelu_table, g, pe, P, g);
     }
     /* x += rms(proj * g) * post_norm */
     if (gm_mm(ctx, &l->ple_proj, s->ple_a, n, s->tmp, err) < 0)
