@@ -13,115 +13,9 @@
 #include <string.h>
 
 #include "engine/cpu/pool.h"
+#include "engine/model/attn_dot.h"
 #include "engine/model/model.h"
 #include "engine/model/ops.h"
-
-/* GNU C vectors of 4 floats (one SSE register). The arithmetic below is
- * elementwise, so it rounds exactly as the scalar loops would. */
-typedef float gm_v4f __attribute__((vector_size(16)));
-
-/* q . k in 8 lanes (two registers: lanes 0-3 and 4-7), then
- * ((0+1)+(2+3))+((4+5)+(6+7)): with this order the scores agree bit for
- * bit with llama.cpp's more often than with a plain running sum (measured
- * on Q8_0 models, where nothing else differs). Two 4-lane accumulators
- * rather than one 8-lane vector: GCC kept an 8-lane vector in memory on
- * SSE2 targets, and the store-to-load round trip each step made attention
- * 8% of a 128-token prefill. */
-static float dot(const float *a, const float *b, uint32_t n)
-{
-    gm_v4f lo = {0}, hi = {0};
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        gm_v4f a0, a1, b0, b1;
-        memcpy(&a0, a + i, sizeof(a0));
-        memcpy(&a1, a + i + 4, sizeof(a1));
-        memcpy(&b0, b + i, sizeof(b0));
-        memcpy(&b1, b + i + 4, sizeof(b1));
-        lo += a0 * b0;
-        hi += a1 * b1;
-    }
-    float sum = ((lo[0] + lo[1]) + (lo[2] + lo[3])) + ((hi[0] + hi[1]) + (hi[2] + hi[3]));
-    for (; i < n; i++)
-        sum += a[i] * b[i];
-    return sum;
-}
-
-/* dot() of q with 4 keys at once: four independent pairs of accumulators
- * (so the adds of one key do not wait on each other), each score summed
- * in dot()'s order, bit for bit. */
-static void dot_4keys(const float *q, const float *const *k, uint32_t n, float *out)
-{
-    gm_v4f lo[4] = {{0}}, hi[4] = {{0}};
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        gm_v4f q0, q1;
-        memcpy(&q0, q + i, sizeof(q0));
-        memcpy(&q1, q + i + 4, sizeof(q1));
-        for (int t = 0; t < 4; t++) {
-            gm_v4f k0, k1;
-            memcpy(&k0, k[t] + i, sizeof(k0));
-            memcpy(&k1, k[t] + i + 4, sizeof(k1));
-            lo[t] += q0 * k0;
-            hi[t] += q1 * k1;
-        }
-    }
-    for (int t = 0; t < 4; t++) {
-        float sum = ((lo[t][0] + lo[t][1]) + (lo[t][2] + lo[t][3]))
-                    + ((hi[t][0] + hi[t][1]) + (hi[t][2] + hi[t][3]));
-        for (uint32_t r = i; r < n; r++)
-            sum += q[r] * k[t][r];
-        out[t] = sum;
-    }
-}
-
-/* scores[j] = q . k[j] for nk keys of d floats. */
-static void score_keys(const float *q, const float *const *k, uint32_t nk, uint32_t d,
-                       float *scores)
-{
-    uint32_t j = 0;
-    for (; j + 4 <= nk; j += 4)
-        dot_4keys(q, k + j, d, scores + j);
-    for (; j < nk; j++)
-        scores[j] = dot(q, k[j], d);
-}
-
-/* out = sum over j of p[j] * v[j] (nk rows of d floats), each element
- * summed from zero in j order: the bits of repeated y += p[j] * v[j].
- * 32 output floats are held in registers across all j (rather than
- * reading and writing `out` once per row). */
-static void weighted_sum(const float *const *v, const float *p, uint32_t nk, uint32_t d,
-                         float *out)
-{
-    uint32_t c = 0;
-    for (; c + 32 <= d; c += 32) {
-        gm_v4f acc[8] = {{0}};
-        for (uint32_t j = 0; j < nk; j++) {
-            const gm_v4f pj = {p[j], p[j], p[j], p[j]};
-            for (int t = 0; t < 8; t++) {
-                gm_v4f x;
-                memcpy(&x, v[j] + c + 4 * t, sizeof(x));
-                acc[t] += pj * x;
-            }
-        }
-        memcpy(out + c, acc, sizeof(acc));
-    }
-    for (; c + 4 <= d; c += 4) {
-        gm_v4f acc = {0};
-        for (uint32_t j = 0; j < nk; j++) {
-            const gm_v4f pj = {p[j], p[j], p[j], p[j]};
-            gm_v4f x;
-            memcpy(&x, v[j] + c, sizeof(x));
-            acc += pj * x;
-        }
-        memcpy(out + c, &acc, sizeof(acc));
-    }
-    for (; c < d; c++) {
-        float acc = 0.0f;
-        for (uint32_t j = 0; j < nk; j++)
-            acc += p[j] * v[j][c];
-        out[c] = acc;
-    }
-}
 
 /* The per-token part of the projections: per-head norms and RoPE of q, K
  * and V, one token per work item (each token has its own position). */
@@ -246,9 +140,9 @@ static void attend(void *arg, uint64_t begin, uint64_t end, uint32_t worker)
                 vrow[j - lo] = vb + t * kvdim + ho;
             }
         }
-        score_keys(qh, krow, nk, d, scores);
+        gm_attn_scores(qh, krow, nk, d, scores);
         gm_softmax(scores, nk);
-        weighted_sum(vrow, scores, nk, d, s->kv_out + i * qdim + (size_t)h * d);
+        gm_attn_weighted_sum(vrow, scores, nk, d, s->kv_out + i * qdim + (size_t)h * d);
     }
 }
 
