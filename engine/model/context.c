@@ -40,6 +40,7 @@ static void scratch_free(gm_scratch *s)
     free(s->seq_p0);
     free(s->seq_off);
     free(s->tok_of);
+    free(s->out_rows);
     memset(s, 0, sizeof(*s));
 }
 
@@ -97,12 +98,13 @@ static int scratch_alloc(gm_context *ctx, cm_err *err)
     s->seq_p0 = alloc3(ctx->n_seq_max, 1, 1, sizeof(uint32_t));
     s->seq_off = alloc3(ctx->n_seq_max, 1, 1, sizeof(uint32_t));
     s->tok_of = alloc3(n, 1, 1, sizeof(uint32_t));
+    s->out_rows = alloc3(n, 1, 1, sizeof(uint32_t));
     if (!s->x || !s->cur || !s->attn_out || !s->tmp || !s->tmp2 || !s->q || !s->kv_out
         || !s->qkv || !s->k_raw || !s->v_raw || !s->kv_k[0] || !s->kv_k[1] || !s->kv_k[2]
         || !s->kv_v[0] || !s->kv_v[1] || !s->kv_v[2] || !s->ff_a || !s->ff_b || !s->ple
         || !s->ple_a || !s->scores || !s->attn_rows || !s->rope_cs || !s->router || !s->sel || !s->sel_w
         || !s->exp_out || !s->gx || !s->gy || !s->gidx || !s->pos || !s->seq || !s->seq_p0
-        || !s->seq_off || !s->tok_of)
+        || !s->seq_off || !s->tok_of || !s->out_rows)
         return cm_err_set(err, "context: out of memory for working buffers");
     return 0;
 }
@@ -132,9 +134,10 @@ int gm_context_new(gm_model *model, const gm_context_opts *opts, gm_context **ou
         return -1;
     }
     ctx->seq_count = calloc(ctx->n_seq_max, sizeof(*ctx->seq_count));
+    ctx->seq_last = calloc(ctx->n_seq_max, sizeof(*ctx->seq_last));
     uint32_t *width = calloc(hp->n_layer, sizeof(uint32_t));
     uint32_t *window = calloc(hp->n_layer, sizeof(uint32_t));
-    if (ctx->seq_count == NULL || width == NULL || window == NULL) {
+    if (ctx->seq_count == NULL || ctx->seq_last == NULL || width == NULL || window == NULL) {
         free(width);
         free(window);
         gm_context_free(ctx);
@@ -180,6 +183,7 @@ void gm_context_free(gm_context *ctx)
     gm_kv_free(&ctx->kv);
     scratch_free(&ctx->s);
     free(ctx->seq_count);
+    free(ctx->seq_last);
     free(ctx);
 }
 

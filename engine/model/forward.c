@@ -222,21 +222,14 @@ uint32_t gm_batch_n_outputs(const gm_batch *batch)
     return n;
 }
 
-/* want[i]: does token i produce a row of logits? Without want_logits, the
- * last token of each sequence does (`seen` has n_seq_max entries). */
-static void mark_outputs(const gm_batch *b, bool *want, uint32_t *seen, uint32_t n_seq)
+/* Does token i produce a row of logits? With want_logits, as it says;
+ * without, the last token of each sequence (ctx->seq_last, which
+ * gm_decode fills). */
+static bool wants_logits(const gm_context *ctx, const gm_batch *b, uint32_t i)
 {
-    const uint32_t n = b->n_tokens;
-    if (b->want_logits != NULL) {
-        memcpy(want, b->want_logits, n * sizeof(*want));
-        return;
-    }
-    memset(seen, 0, n_seq * sizeof(*seen));
-    for (uint32_t i = n; i-- > 0;) {
-        const uint32_t q = b->seq != NULL ? b->seq[i] : 0;
-        want[i] = !seen[q];
-        seen[q] = 1;
-    }
+    if (b->want_logits != NULL)
+        return b->want_logits[i];
+    return ctx->seq_last[b->seq != NULL ? b->seq[i] : 0] == i;
 }
 
 int gm_decode(gm_context *ctx, const gm_batch *batch, float *logits, cm_err *err)
@@ -260,40 +253,31 @@ int gm_decode(gm_context *ctx, const gm_batch *batch, float *logits, cm_err *err
             return cm_err_set(err, "decode: token %u is for sequence %u, but the context holds %u sequences",
                               i, q, ctx->n_seq_max);
         ctx->seq_count[q]++;
+        ctx->seq_last[q] = i;
     }
     for (uint32_t q = 0; q < ctx->n_seq_max; q++)
         if (ctx->seq_count[q] > ctx->n_ctx - ctx->kv.len[q])
             return cm_err_set(err, "context full: sequence %u holds %u of %u positions and the batch adds %u",
                               q, ctx->kv.len[q], ctx->n_ctx, ctx->seq_count[q]);
-
-    uint32_t *out_rows = malloc(ctx->s.n_max * sizeof(*out_rows));
-    bool *want = malloc(n * sizeof(*want));
-    if (out_rows == NULL || want == NULL) {
-        free(out_rows);
-        free(want);
-        return cm_err_set(err, "decode: out of memory");
-    }
-    mark_outputs(batch, want, ctx->seq_count, ctx->n_seq_max);
-    int rc = 0;
     for (uint32_t i = 0; i < n && logits == NULL; i++)
-        if (want[i]) {
-            free(out_rows);
-            free(want);
+        if (wants_logits(ctx, batch, i))
             return cm_err_set(err, "decode: logits were asked for but no output buffer was given");
-        }
+
+    /* steps of at most n_max tokens; nothing is allocated here (a decode
+     * loop calls this once per token) */
+    uint32_t *out_rows = ctx->s.out_rows;
     float *dst = logits;
+    int rc = 0;
     for (uint32_t i0 = 0; i0 < n && rc == 0; i0 += ctx->s.n_max) {
         const uint32_t nb = n - i0 < ctx->s.n_max ? n - i0 : ctx->s.n_max;
         uint32_t n_out = 0;
         for (uint32_t i = 0; i < nb; i++)
-            if (want[i0 + i])
+            if (wants_logits(ctx, batch, i0 + i))
                 out_rows[n_out++] = i;
         plan_step(ctx, batch->seq != NULL ? batch->seq + i0 : NULL, nb);
         rc = gm_forward_ubatch(ctx, batch->tokens + i0, nb, out_rows, n_out, dst, err);
         if (n_out > 0)
             dst += (size_t)n_out * hp->n_vocab;
     }
-    free(out_rows);
-    free(want);
     return rc;
 }

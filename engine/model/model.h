@@ -142,6 +142,7 @@ typedef struct gm_scratch {
     uint32_t *seq_p0;    /* [n_seq] first position of the sequence in this ubatch */
     uint32_t *seq_off;   /* [n_seq] offset in tok_of */
     uint32_t *tok_of;    /* [n] token index by (sequence, position) */
+    uint32_t *out_rows;  /* [n] the step's tokens that produce logits */
 } gm_scratch;
 
 struct gm_context {
@@ -153,6 +154,7 @@ struct gm_context {
     gm_kv_cache kv;
     gm_scratch s;
     uint32_t *seq_count; /* [n_seq_max] tokens per sequence in the current batch */
+    uint32_t *seq_last;  /* [n_seq_max] index of its last token in the batch */
     int kv_slot_of_layer[GM_MAX_LAYERS]; /* index into kv_k/kv_v for each layer */
     void *backend_ctx;                   /* the backend's state (device KV, buffers) */
 };
