@@ -102,20 +102,19 @@ int gm_moe(gm_context *ctx, uint32_t il, const float *in, uint32_t n, float *out
     gm_scratch *s = &ctx->s;
     const uint32_t E = m->hp.n_embd, X = m->hp.n_expert, k = m->hp.layer[il].n_expert_used;
     const float eps = m->hp.eps;
-    const size_t nE = (size_t)n * E;
 
     /* shared MLP -> s->tmp2 */
-    gm_rmsnorm_rows(in, l->ffn_norm.data, n, E, eps, s->cur);
+    gm_rmsnorm_rows_par(ctx->pool, in, l->ffn_norm.data, n, E, eps, s->cur);
     if (gm_ffn_dense(ctx, &l->ffn_gate, &l->ffn_up, &l->ffn_down, s->cur, n, s->tmp2, err) < 0)
         return -1;
-    gm_rmsnorm_rows(s->tmp2, l->post_norm_1.data, n, E, eps, s->tmp2);
+    gm_rmsnorm_rows_par(ctx->pool, s->tmp2, l->post_norm_1.data, n, E, eps, s->tmp2);
 
     /* routing (out is free until the end: the router input goes there) */
     if (route(ctx, il, in, n, out, err) < 0)
         return -1;
 
     /* experts, fed rms(in) * pre_ffw_norm_2 */
-    gm_rmsnorm_rows(in, l->pre_norm_2.data, n, E, eps, s->cur);
+    gm_rmsnorm_rows_par(ctx->pool, in, l->pre_norm_2.data, n, E, eps, s->cur);
     const float *dscale = l->down_exps_scale.data;
     for (uint32_t e = 0; e < X; e++) {
         uint32_t c = 0;
@@ -150,8 +149,6 @@ int gm_moe(gm_context *ctx, uint32_t il, const float *in, uint32_t n, float *out
             for (uint32_t c = 0; c < E; c++)
                 o[c] += ex[(size_t)j * E + c];
     }
-    gm_rmsnorm_rows(out, l->post_norm_2.data, n, E, eps, out);
-    for (size_t c = 0; c < nE; c++)
-        out[c] = s->tmp2[c] + out[c];
+    gm_rmsnorm_add_rows(ctx->pool, out, l->post_norm_2.data, s->tmp2, n, E, eps, out);
     return 0;
 }
