@@ -97,10 +97,16 @@ static int project(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
     return 0;
 }
 
-/* One (token, head) pair per work item, spread over the pool. */
+/* Work items are (token, KV head, block of that KV head's query heads):
+ * the heads of a block read the same key and value rows, once for all of
+ * them (attn_dot.c). A KV group's heads are split into `split` blocks,
+ * enough that a decode step still has an item per thread; each head's
+ * arithmetic is the same however the heads are blocked, so the split
+ * (which follows the thread count) never changes a result. */
 typedef struct attn_job {
     gm_context *ctx;
     uint32_t il;
+    uint32_t split; /* blocks per KV group (divides the group size) */
 } attn_job;
 
 static void attend(void *arg, uint64_t begin, uint64_t end, uint32_t worker)
@@ -112,24 +118,26 @@ static void attend(void *arg, uint64_t begin, uint64_t end, uint32_t worker)
     gm_scratch *s = &ctx->s;
     const uint32_t d = lh->head_dim, H = lh->n_head, Hkv = lh->n_head_kv;
     const uint32_t group = H / Hkv, W = m->hp.swa_window;
+    const uint32_t split = job->split, hb = group / split;
     const size_t qdim = (size_t)H * d, kvdim = (size_t)Hkv * d;
     const uint32_t src = lh->kv_src;
     const int slot = ctx->kv_slot_of_layer[src];
     const float *kb = s->kv_k[slot], *vb = s->kv_v[slot];
-    float *scores = s->scores + (size_t)worker * ctx->n_ctx;
+    float *scores = s->scores + (size_t)worker * s->group_max * ctx->n_ctx;
     const float **krow = s->attn_rows + (size_t)worker * 2 * ctx->n_ctx;
     const float **vrow = krow + ctx->n_ctx;
 
     for (uint64_t item = begin; item < end; item++) {
-        const uint32_t i = (uint32_t)(item / H), h = (uint32_t)(item % H);
+        const uint32_t i = (uint32_t)(item / (Hkv * split));
+        const uint32_t g = (uint32_t)(item % (Hkv * split)) / split;
+        const uint32_t h0 = g * group + (uint32_t)(item % split) * hb; /* first query head */
         const uint32_t sq = s->seq[i], p = s->pos[i], p0 = s->seq_p0[sq];
         /* causal; a sliding layer also needs p - j < W */
         const uint32_t lo = lh->swa && p + 1 > W ? p + 1 - W : 0;
         const uint32_t nk = p + 1 - lo;
-        const float *qh = s->q + i * qdim + (size_t)h * d;
-        const size_t ho = (size_t)(h / group) * d;
-        /* this head's K and V rows of positions lo..p: the cache before
-         * this step, the step's batch K/V from p0 on */
+        const size_t ho = (size_t)g * d;
+        /* KV head g's rows of positions lo..p: the cache before this step,
+         * the step's batch K/V from p0 on */
         for (uint32_t j = lo; j <= p; j++) {
             if (j < p0) {
                 krow[j - lo] = gm_kv_k(&ctx->kv, src, sq, j) + ho;
@@ -140,10 +148,25 @@ static void attend(void *arg, uint64_t begin, uint64_t end, uint32_t worker)
                 vrow[j - lo] = vb + t * kvdim + ho;
             }
         }
-        gm_attn_scores(qh, krow, nk, d, scores);
-        gm_softmax(scores, nk);
-        gm_attn_weighted_sum(vrow, scores, nk, d, s->kv_out + i * qdim + (size_t)h * d);
+        gm_attn_scores(s->q + i * qdim + (size_t)h0 * d, hb, krow, nk, d, scores, ctx->n_ctx);
+        for (uint32_t h = 0; h < hb; h++)
+            gm_softmax(scores + (size_t)h * ctx->n_ctx, nk);
+        gm_attn_weighted_sum(vrow, scores, ctx->n_ctx, hb, nk, d,
+                             s->kv_out + i * qdim + (size_t)h0 * d);
     }
+}
+
+/* The fewest blocks per KV group (a divisor of the group size) that give
+ * every thread an item. */
+static uint32_t head_split(uint32_t n_items_per_block, uint32_t group, uint32_t n_threads)
+{
+    uint32_t split = 1;
+    while (split < group && (uint64_t)n_items_per_block * split < n_threads) {
+        split++;
+        while (group % split != 0)
+            split++;
+    }
+    return split;
 }
 
 int gm_attention(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
@@ -151,8 +174,9 @@ int gm_attention(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
     const gm_layer_hp *lh = &ctx->model->hp.layer[il];
     if (project(ctx, il, n, err) < 0)
         return -1;
-    attn_job job = {ctx, il};
-    gm_pool_run(ctx->pool, (uint64_t)n * lh->n_head, 1, attend, &job);
+    const uint32_t group = lh->n_head / lh->n_head_kv;
+    attn_job job = {ctx, il, head_split(n * lh->n_head_kv, group, gm_pool_threads(ctx->pool))};
+    gm_pool_run(ctx->pool, (uint64_t)n * lh->n_head_kv * job.split, 1, attend, &job);
     if (lh->has_kv && ctx->kv_slot_of_layer[il] == 0)
         gm_kv_commit(ctx, il, n);
     return gm_mm(ctx, &ctx->model->layers[il].wo, ctx->s.kv_out, n, ctx->s.tmp, err);

@@ -17,6 +17,9 @@
  * process's CPU path (engine/cpu/cpu_path.h) is AVX2 or AVX-512. Both keep
  * their accumulators in registers across the loop: several keys at once
  * for the scores, a block of output elements across all keys for the sum.
+ * The AVX2 code also takes four query heads of a KV group at a time, so
+ * that each key and value row is read once for the four (at long contexts
+ * the rows come from memory, not cache, once per head otherwise).
  */
 #include <stdbool.h>
 #include <string.h>
@@ -211,6 +214,90 @@ GM_AVX2 static void wsum_avx2(const float *const *v, const float *p, uint32_t nk
         out[c] = a;
     }
 }
+
+/* Four query heads against two keys: each key row is loaded once for the
+ * four heads (eight accumulators). */
+GM_AVX2 static void scores_avx2_4h(const float *q, uint32_t d, const float *const *k,
+                                   uint32_t nk, float *scores, size_t stride)
+{
+    const float *q0 = q, *q1 = q + d, *q2 = q + 2 * (size_t)d, *q3 = q + 3 * (size_t)d;
+    uint32_t j = 0;
+    for (; j + 2 <= nk; j += 2) {
+        const float *ka = k[j], *kb = k[j + 1];
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        uint32_t i = 0;
+        for (; i + 8 <= d; i += 8) {
+            const __m256 x = _mm256_loadu_ps(ka + i), y = _mm256_loadu_ps(kb + i);
+            __m256 qv = _mm256_loadu_ps(q0 + i);
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(qv, x));
+            b0 = _mm256_add_ps(b0, _mm256_mul_ps(qv, y));
+            qv = _mm256_loadu_ps(q1 + i);
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(qv, x));
+            b1 = _mm256_add_ps(b1, _mm256_mul_ps(qv, y));
+            qv = _mm256_loadu_ps(q2 + i);
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(qv, x));
+            b2 = _mm256_add_ps(b2, _mm256_mul_ps(qv, y));
+            qv = _mm256_loadu_ps(q3 + i);
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(qv, x));
+            b3 = _mm256_add_ps(b3, _mm256_mul_ps(qv, y));
+        }
+        scores[j] = finish8(a0, q0, ka, i, d);
+        scores[stride + j] = finish8(a1, q1, ka, i, d);
+        scores[2 * stride + j] = finish8(a2, q2, ka, i, d);
+        scores[3 * stride + j] = finish8(a3, q3, ka, i, d);
+        scores[j + 1] = finish8(b0, q0, kb, i, d);
+        scores[stride + j + 1] = finish8(b1, q1, kb, i, d);
+        scores[2 * stride + j + 1] = finish8(b2, q2, kb, i, d);
+        scores[3 * stride + j + 1] = finish8(b3, q3, kb, i, d);
+    }
+    for (int h = 0; h < 4 && j < nk; h++)
+        scores_avx2(q + (size_t)h * d, k + j, nk - j, d, scores + (size_t)h * stride + j);
+}
+
+/* Four heads' weighted sums: 16 output elements of each (eight
+ * accumulators), each value row loaded once for the four heads. */
+GM_AVX2 static void wsum_avx2_4h(const float *const *v, const float *p, size_t stride,
+                                 uint32_t nk, uint32_t d, float *out)
+{
+    const float *p0 = p, *p1 = p + stride, *p2 = p + 2 * stride, *p3 = p + 3 * stride;
+    float *o0 = out, *o1 = out + d, *o2 = out + 2 * (size_t)d, *o3 = out + 3 * (size_t)d;
+    uint32_t c = 0;
+    for (; c + 16 <= d; c += 16) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (uint32_t j = 0; j < nk; j++) {
+            const __m256 x = _mm256_loadu_ps(v[j] + c), y = _mm256_loadu_ps(v[j] + c + 8);
+            __m256 pj = _mm256_set1_ps(p0[j]);
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(pj, x));
+            b0 = _mm256_add_ps(b0, _mm256_mul_ps(pj, y));
+            pj = _mm256_set1_ps(p1[j]);
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(pj, x));
+            b1 = _mm256_add_ps(b1, _mm256_mul_ps(pj, y));
+            pj = _mm256_set1_ps(p2[j]);
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(pj, x));
+            b2 = _mm256_add_ps(b2, _mm256_mul_ps(pj, y));
+            pj = _mm256_set1_ps(p3[j]);
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(pj, x));
+            b3 = _mm256_add_ps(b3, _mm256_mul_ps(pj, y));
+        }
+        _mm256_storeu_ps(o0 + c, a0);
+        _mm256_storeu_ps(o0 + c + 8, b0);
+        _mm256_storeu_ps(o1 + c, a1);
+        _mm256_storeu_ps(o1 + c + 8, b1);
+        _mm256_storeu_ps(o2 + c, a2);
+        _mm256_storeu_ps(o2 + c + 8, b2);
+        _mm256_storeu_ps(o3 + c, a3);
+        _mm256_storeu_ps(o3 + c + 8, b3);
+    }
+    for (; c < d; c++)
+        for (int h = 0; h < 4; h++) {
+            float a = 0.0f;
+            for (uint32_t j = 0; j < nk; j++)
+                a += p[(size_t)h * stride + j] * v[j][c];
+            out[(size_t)h * d + c] = a;
+        }
+}
 #endif
 
 /* ---- dispatch ------------------------------------------------------------- */
@@ -224,38 +311,50 @@ static bool use_avx2(void)
 #endif
 }
 
-void gm_attn_scores(const float *q, const float *const *k, uint32_t nk, uint32_t d,
-                    float *scores)
+void gm_attn_scores(const float *q, uint32_t n_q, const float *const *k, uint32_t nk,
+                    uint32_t d, float *scores, size_t stride)
 {
+    uint32_t h = 0;
 #ifdef GM_ATTN_X86
     if (use_avx2()) {
-        scores_avx2(q, k, nk, d, scores);
+        for (; h + 4 <= n_q; h += 4)
+            scores_avx2_4h(q + (size_t)h * d, d, k, nk, scores + (size_t)h * stride, stride);
+        for (; h < n_q; h++)
+            scores_avx2(q + (size_t)h * d, k, nk, d, scores + (size_t)h * stride);
         return;
     }
 #endif
-    scores_portable(q, k, nk, d, scores);
+    for (; h < n_q; h++)
+        scores_portable(q + (size_t)h * d, k, nk, d, scores + (size_t)h * stride);
 }
 
-void gm_attn_weighted_sum(const float *const *v, const float *p, uint32_t nk, uint32_t d,
-                          float *out)
+void gm_attn_weighted_sum(const float *const *v, const float *p, size_t stride, uint32_t n_q,
+                          uint32_t nk, uint32_t d, float *out)
 {
+    uint32_t h = 0;
 #ifdef GM_ATTN_X86
     if (use_avx2()) {
-        wsum_avx2(v, p, nk, d, out);
+        for (; h + 4 <= n_q; h += 4)
+            wsum_avx2_4h(v, p + (size_t)h * stride, stride, nk, d, out + (size_t)h * d);
+        for (; h < n_q; h++)
+            wsum_avx2(v, p + (size_t)h * stride, nk, d, out + (size_t)h * d);
         return;
     }
 #endif
-    wsum_portable(v, p, nk, d, out);
+    for (; h < n_q; h++)
+        wsum_portable(v, p + (size_t)h * stride, nk, d, out + (size_t)h * d);
 }
 
-void gm_attn_scores_portable(const float *q, const float *const *k, uint32_t nk, uint32_t d,
-                             float *scores)
+void gm_attn_scores_portable(const float *q, uint32_t n_q, const float *const *k, uint32_t nk,
+                             uint32_t d, float *scores, size_t stride)
 {
-    scores_portable(q, k, nk, d, scores);
+    for (uint32_t h = 0; h < n_q; h++)
+        scores_portable(q + (size_t)h * d, k, nk, d, scores + (size_t)h * stride);
 }
 
-void gm_attn_weighted_sum_portable(const float *const *v, const float *p, uint32_t nk,
-                                   uint32_t d, float *out)
+void gm_attn_weighted_sum_portable(const float *const *v, const float *p, size_t stride,
+                                   uint32_t n_q, uint32_t nk, uint32_t d, float *out)
 {
-    wsum_portable(v, p, nk, d, out);
+    for (uint32_t h = 0; h < n_q; h++)
+        wsum_portable(v, p + (size_t)h * stride, nk, d, out + (size_t)h * d);
 }

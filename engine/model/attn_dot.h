@@ -11,17 +11,18 @@
 
 #include <stdint.h>
 
-/* scores[j] = q . k[j] for j < nk, rows of d floats. */
-void gm_attn_scores(const float *q, const float *const *k, uint32_t nk, uint32_t d,
-                    float *scores);
-/* out[c] = sum over j < nk of p[j] * v[j][c], for c < d. */
-void gm_attn_weighted_sum(const float *const *v, const float *p, uint32_t nk, uint32_t d,
-                          float *out);
+/* For n_q query heads of d floats at q (head h at q + h*d) that share
+ * the keys: scores[h*stride + j] = q_h . k[j] for j < nk. */
+void gm_attn_scores(const float *q, uint32_t n_q, const float *const *k, uint32_t nk,
+                    uint32_t d, float *scores, size_t stride);
+/* For n_q heads: out[h*d + c] = sum over j < nk of p[h*stride + j] * v[j][c]. */
+void gm_attn_weighted_sum(const float *const *v, const float *p, size_t stride, uint32_t n_q,
+                          uint32_t nk, uint32_t d, float *out);
 
 /* The portable code alone, whatever the CPU path (for tests). */
-void gm_attn_scores_portable(const float *q, const float *const *k, uint32_t nk, uint32_t d,
-                             float *scores);
-void gm_attn_weighted_sum_portable(const float *const *v, const float *p, uint32_t nk,
-                                   uint32_t d, float *out);
+void gm_attn_scores_portable(const float *q, uint32_t n_q, const float *const *k, uint32_t nk,
+                             uint32_t d, float *scores, size_t stride);
+void gm_attn_weighted_sum_portable(const float *const *v, const float *p, size_t stride,
+                                   uint32_t n_q, uint32_t nk, uint32_t d, float *out);
 
 #endif

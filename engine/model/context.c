@@ -52,7 +52,7 @@ static int scratch_alloc(gm_context *ctx, cm_err *err)
     const size_t n = n64 < GM_UBATCH ? (size_t)n64 : GM_UBATCH;
     const size_t E = hp->n_embd, L = hp->n_layer, P = hp->n_embd_ple;
     size_t qdim = 1, kvdim = 1, qkvdim = 1, ffdim = 2 * (size_t)hp->n_ff_exp, k_max = 1,
-           rot = 2;
+           rot = 2, group = 1;
     for (uint32_t il = 0; il < hp->n_layer; il++) {
         const gm_layer_hp *lh = &hp->layer[il];
         qdim = MAX(qdim, (size_t)lh->n_head * lh->head_dim);
@@ -61,6 +61,7 @@ static int scratch_alloc(gm_context *ctx, cm_err *err)
         ffdim = MAX(ffdim, (size_t)lh->n_ff);
         k_max = MAX(k_max, (size_t)lh->n_expert_used);
         rot = MAX(rot, (size_t)lh->n_rot);
+        group = MAX(group, (size_t)(lh->n_head / lh->n_head_kv));
     }
     s->n_max = (uint32_t)n;
     s->k_max = (uint32_t)k_max;
@@ -82,7 +83,8 @@ static int scratch_alloc(gm_context *ctx, cm_err *err)
     s->ff_b = alloc3(n, ffdim, 1, sizeof(float));
     s->ple = alloc3(n, L, MAX(P, 1), sizeof(float));
     s->ple_a = alloc3(n, L, MAX(P, 1), sizeof(float));
-    s->scores = alloc3(ctx->n_ctx, ctx->n_threads, 1, sizeof(float));
+    s->group_max = (uint32_t)group;
+    s->scores = alloc3(ctx->n_ctx, ctx->n_threads, group, sizeof(float));
     s->attn_rows = alloc3(ctx->n_ctx, ctx->n_threads, 2, sizeof(*s->attn_rows));
     s->rope_cs = alloc3(rot, ctx->n_threads, 1, sizeof(float));
     s->rope_cs_len = rot;

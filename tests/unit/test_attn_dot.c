@@ -4,8 +4,9 @@
  * documents: a score summed in 8 lanes then ((0+1)+(2+3))+((4+5)+(6+7))
  * then the tail; a weighted-sum element summed from zero in key order.
  * Checked for the code the CPU path runs (AVX2 where the CPU has it) and
- * the portable code, for head sizes with and without a multiple of 8 or
- * 64 (tails), and key counts around the blocks of 2 and 4 keys.
+ * the portable code, for several query heads at once, head sizes with and
+ * without a multiple of 8, 16 or 64 (tails), and key counts around the
+ * blocks of 2 and 4 keys.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +20,7 @@
 
 #include "engine/model/attn_dot.h"
 
-enum { MAX_D = 520, MAX_K = 13 };
+enum { MAX_D = 520, MAX_K = 13, MAX_Q = 9, STRIDE = 17 };
 
 static float score_ref(const float *q, const float *k, uint32_t d)
 {
@@ -55,45 +56,59 @@ static float rnd(uint32_t *s)
     return (float)(*s >> 8) / 8388608.0f - 1.0f;
 }
 
+/* n_q heads at once (the AVX2 code's blocks of four heads and the rest),
+ * head sizes with and without a multiple of 8, 16 or 64, key counts
+ * around the blocks of 2 and 4 keys. */
 static void check(bool portable)
 {
-    static float q[MAX_D], rows[MAX_K][MAX_D + 3], p[MAX_K], got[MAX_D], want[MAX_D];
+    static float q[MAX_Q * MAX_D], rows[MAX_K][MAX_D + 3], p[MAX_Q * STRIDE];
+    static float got[MAX_Q * STRIDE], out[MAX_Q * MAX_D];
     const float *k[MAX_K];
     uint32_t seed = 3;
-    const uint32_t dims[] = {1, 7, 8, 9, 31, 64, 65, 72, 100, 256, 263, 512, 520};
+    const uint32_t dims[] = {1, 7, 8, 9, 16, 31, 64, 65, 72, 100, 256, 263, 512, 520};
+    const uint32_t heads[] = {1, 2, 3, 4, 5, 8, 9};
     for (size_t di = 0; di < sizeof(dims) / sizeof(dims[0]); di++) {
         const uint32_t d = dims[di];
-        for (uint32_t nk = 1; nk <= MAX_K; nk++) {
-            for (uint32_t i = 0; i < d; i++)
-                q[i] = rnd(&seed) * 3.0f;
-            for (uint32_t j = 0; j < nk; j++) {
-                /* rows at odd offsets: no alignment assumed */
-                k[j] = rows[j] + (j % 3);
-                for (uint32_t i = 0; i < d; i++)
-                    rows[j][i + (j % 3)] = rnd(&seed);
-                p[j] = (rnd(&seed) + 1.0f) / (float)nk;
-            }
-            if (portable)
-                gm_attn_scores_portable(q, k, nk, d, got);
-            else
-                gm_attn_scores(q, k, nk, d, got);
-            for (uint32_t j = 0; j < nk; j++) {
-                want[j] = score_ref(q, k[j], d);
-                if (memcmp(&got[j], &want[j], sizeof(float)) != 0)
-                    fail_msg("%s scores d=%u nk=%u key %u: %a, want %a",
-                             portable ? "portable" : "dispatched", d, nk, j, (double)got[j],
-                             (double)want[j]);
-            }
-            if (portable)
-                gm_attn_weighted_sum_portable(k, p, nk, d, got);
-            else
-                gm_attn_weighted_sum(k, p, nk, d, got);
-            for (uint32_t c = 0; c < d; c++) {
-                want[c] = wsum_ref(k, p, nk, c);
-                if (memcmp(&got[c], &want[c], sizeof(float)) != 0)
-                    fail_msg("%s weighted sum d=%u nk=%u element %u: %a, want %a",
-                             portable ? "portable" : "dispatched", d, nk, c, (double)got[c],
-                             (double)want[c]);
+        for (size_t hi = 0; hi < sizeof(heads) / sizeof(heads[0]); hi++) {
+            const uint32_t n_q = heads[hi];
+            for (uint32_t nk = 1; nk <= MAX_K; nk++) {
+                for (uint32_t i = 0; i < n_q * d; i++)
+                    q[i] = rnd(&seed) * 3.0f;
+                for (uint32_t j = 0; j < nk; j++) {
+                    /* rows at odd offsets: no alignment assumed */
+                    k[j] = rows[j] + (j % 3);
+                    for (uint32_t i = 0; i < d; i++)
+                        rows[j][i + (j % 3)] = rnd(&seed);
+                }
+                for (uint32_t h = 0; h < n_q; h++)
+                    for (uint32_t j = 0; j < nk; j++)
+                        p[h * STRIDE + j] = (rnd(&seed) + 1.0f) / (float)nk;
+                const char *how = portable ? "portable" : "dispatched";
+                if (portable)
+                    gm_attn_scores_portable(q, n_q, k, nk, d, got, STRIDE);
+                else
+                    gm_attn_scores(q, n_q, k, nk, d, got, STRIDE);
+                for (uint32_t h = 0; h < n_q; h++)
+                    for (uint32_t j = 0; j < nk; j++) {
+                        const float want = score_ref(q + h * d, k[j], d);
+                        if (memcmp(&got[h * STRIDE + j], &want, sizeof(float)) != 0)
+                            fail_msg("%s scores d=%u heads=%u nk=%u head %u key %u: %a, want %a",
+                                     how, d, n_q, nk, h, j, (double)got[h * STRIDE + j],
+                                     (double)want);
+                    }
+                if (portable)
+                    gm_attn_weighted_sum_portable(k, p, STRIDE, n_q, nk, d, out);
+                else
+                    gm_attn_weighted_sum(k, p, STRIDE, n_q, nk, d, out);
+                for (uint32_t h = 0; h < n_q; h++)
+                    for (uint32_t c = 0; c < d; c++) {
+                        const float want = wsum_ref(k, p + h * STRIDE, nk, c);
+                        if (memcmp(&out[h * d + c], &want, sizeof(float)) != 0)
+                            fail_msg("%s weighted sum d=%u heads=%u nk=%u head %u element %u: "
+                                     "%a, want %a",
+                                     how, d, n_q, nk, h, c, (double)out[h * d + c],
+                                     (double)want);
+                    }
             }
         }
     }
