@@ -180,7 +180,7 @@ typedef struct gm_mm_out {
     uint32_t expert;
     float *y;
 } gm_mm_out;
-#define GM_MM_MANY_MAX 4
+#define GM_MM_MANY_MAX 16 /* as gm_matmul_many() takes */
 /* Several weights with the same input width applied to the same x in one
  * parallel loop (x converted once): Q/K/V, gate/up. Each output has the
  * bits gm_mm() gives it alone. */

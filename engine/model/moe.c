@@ -94,6 +94,62 @@ static int run_expert(gm_context *ctx, const gm_layer *l, uint32_t e, uint32_t c
     return 0;
 }
 
+/* exp_out row `slot` (token i's choice j: i * k_max + j) = expert e's
+ * output row y * its down scale * the routing weight. */
+static void place(gm_scratch *s, const float *dscale, uint32_t e, uint32_t slot, const float *y,
+                  uint32_t E)
+{
+    const float w = s->sel_w[slot];
+    float *dst = s->exp_out + (size_t)slot * E;
+    if (dscale != NULL)
+        for (uint32_t o = 0; o < E; o++)
+            dst[o] = y[o] * dscale[e] * w;
+    else
+        for (uint32_t o = 0; o < E; o++)
+            dst[o] = y[o] * w;
+}
+
+/* A decode step (one token): every selected expert reads the same row
+ * (s->cur), so their gate/up projections go in one parallel pass instead of
+ * one each; then each expert's down projection. The same arithmetic as
+ * run_expert() on that row. Needs k (fused gate/up) or 2k parts to fit
+ * one pass. */
+static bool one_pass_fits(const gm_layer *l, uint32_t k)
+{
+    return (l->gate_up_exps.data != NULL ? k : 2 * k) <= GM_MM_MANY_MAX;
+}
+
+static int experts_one_token(gm_context *ctx, const gm_layer *l, uint32_t k, cm_err *err)
+{
+    gm_scratch *s = &ctx->s;
+    const uint16_t *table = ctx->model->gelu_table;
+    const size_t F = ctx->model->hp.n_ff_exp;
+    const uint32_t E = ctx->model->hp.n_embd;
+    gm_mm_out outs[GM_MM_MANY_MAX] = {{NULL, 0, NULL}};
+    uint32_t n_outs = 0;
+    for (uint32_t j = 0; j < k; j++) {
+        const uint32_t e = (uint32_t)s->sel[j];
+        float *y = s->ff_a + j * 2 * F; /* gate in [0,F), up in [F,2F) */
+        if (l->gate_up_exps.data != NULL) {
+            outs[n_outs++] = (gm_mm_out){&l->gate_up_exps, e, y};
+        } else {
+            outs[n_outs++] = (gm_mm_out){&l->gate_exps, e, y};
+            outs[n_outs++] = (gm_mm_out){&l->up_exps, e, y + F};
+        }
+    }
+    if (gm_mm_many(ctx, outs, n_outs, s->cur, 1, err) < 0)
+        return -1;
+    for (uint32_t j = 0; j < k; j++) {
+        const uint32_t e = (uint32_t)s->sel[j];
+        gm_geglu(table, s->ff_a + j * 2 * F, s->ff_a + j * 2 * F + F, (uint32_t)F,
+                 s->ff_b + j * F);
+        if (gm_mm_expert(ctx, &l->down_exps, e, s->ff_b + j * F, 1, s->gy, err) < 0)
+            return -1;
+        place(s, l->down_exps_scale.data, e, j, s->gy, E);
+    }
+    return 0;
+}
+
 int gm_moe(gm_context *ctx, uint32_t il, const float *in, uint32_t n, float *out,
            cm_err *err)
 {
@@ -115,8 +171,11 @@ int gm_moe(gm_context *ctx, uint32_t il, const float *in, uint32_t n, float *out
 
     /* experts, fed rms(in) * pre_ffw_norm_2 */
     gm_rmsnorm_rows_par(ctx->pool, in, l->pre_norm_2.data, n, E, eps, s->cur);
-    const float *dscale = l->down_exps_scale.data;
-    for (uint32_t e = 0; e < X; e++) {
+    if (n == 1 && one_pass_fits(l, k)) {
+        if (experts_one_token(ctx, l, k, err) < 0)
+            return -1;
+    }
+    for (uint32_t e = 0; e < X && !(n == 1 && one_pass_fits(l, k)); e++) {
         uint32_t c = 0;
         for (uint32_t i = 0; i < n; i++)
             for (uint32_t j = 0; j < k; j++)
@@ -128,17 +187,8 @@ int gm_moe(gm_context *ctx, uint32_t il, const float *in, uint32_t n, float *out
             continue;
         if (run_expert(ctx, l, e, c, err) < 0)
             return -1;
-        for (uint32_t r = 0; r < c; r++) {
-            const float w = s->sel_w[s->gidx[r]];
-            const float *y = s->gy + (size_t)r * E;
-            float *dst = s->exp_out + (size_t)s->gidx[r] * E;
-            if (dscale != NULL)
-                for (uint32_t o = 0; o < E; o++)
-                    dst[o] = y[o] * dscale[e] * w;
-            else
-                for (uint32_t o = 0; o < E; o++)
-                    dst[o] = y[o] * w;
-        }
+        for (uint32_t r = 0; r < c; r++)
+            place(s, l->down_exps_scale.data, e, s->gidx[r], s->gy + (size_t)r * E, E);
     }
     /* sum in selection order, norm, add the shared MLP */
     for (uint32_t i = 0; i < n; i++) {
