@@ -59,18 +59,30 @@ typedef void (*gm_tile_fn)(uint64_t n, const void *w, size_t w_stride, const voi
 /* The most vectors a tile kernel takes. */
 #define GM_TILE_MAX_VECS 4
 
+/* A panel kernel: `panel_rows` weight rows against any number of vectors,
+ * same layout and same bits as the tiles. */
+typedef void (*gm_panel_fn)(uint64_t n, const void *w, size_t w_stride, const void *xq,
+                            size_t x_stride, uint32_t n_vec, float *y, size_t y_stride);
+
 /* A format's tile kernels on one path. */
 typedef struct gm_tiles {
     uint32_t rows;                     /* R of the wide tiles */
     uint32_t vecs;                     /* the largest V (<= GM_TILE_MAX_VECS) */
     gm_tile_fn one[GM_TILE_MAX_VECS];  /* R = 1, V = index + 1 */
     gm_tile_fn wide[GM_TILE_MAX_VECS]; /* R = rows, V = index + 1 */
+    uint32_t panel_rows;               /* rows of `panel` (0: none) */
+    gm_panel_fn panel;                 /* for batches of vectors, or NULL */
+    uint32_t panel_small_rows;         /* rows of `panel_small` (0: none) */
+    gm_panel_fn panel_small;           /* for one to a few vectors, or NULL */
 } gm_tiles;
 
 /* The AVX2 / AVX-512 tile kernels of a format, or NULL (none, or the CPU
  * lacks the instructions). */
 const gm_tiles *gm_tiles_avx2(gm_type type);
 const gm_tiles *gm_tiles_avx512(gm_type type);
+/* The AVX-512 tile kernels without VNNI (tests compare them with the VNNI
+ * ones), or NULL. */
+const gm_tiles *gm_tiles_avx512_plain(gm_type type);
 /* The tile kernels paired with gm_dot_for_path(path, type), or NULL when
  * that kernel has none. */
 const gm_tiles *gm_tiles_for_path(gm_cpu_path path, gm_type type);

@@ -15,6 +15,16 @@
  * many instructions as the AVX2 one to reorder the nibbles and build the
  * two block scales, and measured about 18% slower on AMD Zen 4 (which
  * runs 512-bit operations as two 256-bit halves), so it was dropped.
+ *
+ * For several vectors (dot.h's tiles) each format has tile kernels of 1..4
+ * vectors (Q8_0 also 4 rows high), the one-vector dot being the 1 x 1
+ * tile, so a row and vector get the same bits in any batch. Q4_K has two
+ * more kernels: for 16 or more vectors a 16-row panel (VNNI) with the rows'
+ * weights unpacked into quad-major order, one row per 32-bit lane; below
+ * that a 4-row kernel reading whole rows in turn. All Q4_K kernels here
+ * take one f32 step per block on the exact integer block sums (as ggml's
+ * repacked Q4_K gemm does), which makes their bits independent of how the
+ * integer work is laid out in lanes.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +59,104 @@ GM_T_AVX512 static inline float gm_hsum256_5(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+/* fma(a, b, c) with one rounding, as the vector fmadd does it per lane. */
+GM_T_AVX512 static inline float gm_fma5(float a, float b, float c)
+{
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
+/* Blocks whose Q4_K integer sums are added up together (lanes of one zmm). */
+#define GM_K4_GROUP 16
+/* Blocks of a row the 4-row Q4_K kernel takes at once (rows up to 16384
+ * columns in one go; longer ones in parts). */
+#define GM_R4_MAX_BLOCKS 64
+
+/* The 4 lane sums of 4 rows of 4 int32: lane r of the result is the sum of
+ * row r (exact). */
+GM_T_AVX512 static inline __m128i gm_sum4x4_epi32(const int32_t (*rows)[4])
+{
+    const __m128i a = _mm_load_si128((const __m128i *)rows[0]);
+    const __m128i b = _mm_load_si128((const __m128i *)rows[1]);
+    const __m128i c = _mm_load_si128((const __m128i *)rows[2]);
+    const __m128i d = _mm_load_si128((const __m128i *)rows[3]);
+    /* [a0+a2, b0+b2, a1+a3, b1+b3] and the same for c, d */
+    const __m128i ab = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
+    const __m128i cd = _mm_add_epi32(_mm_unpacklo_epi32(c, d), _mm_unpackhi_epi32(c, d));
+    return _mm_add_epi32(_mm_unpacklo_epi64(ab, cd), _mm_unpackhi_epi64(ab, cd));
+}
+
+/* The 16 lane sums of 16 rows of 16 int32: lane b of the result is the sum
+ * of row b (a transposing add tree, exact). */
+GM_T_AVX512 static inline __m512i gm_sum16x16_epi32(const int32_t (*rows)[16])
+{
+    __m512i l1[8], l2[4], l3[2];
+    for (int k = 0; k < 8; k++) {
+        const __m512i a = _mm512_load_si512((const void *)rows[2 * k]);
+        const __m512i b = _mm512_load_si512((const void *)rows[2 * k + 1]);
+        /* per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3] */
+        l1[k] = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+    }
+    for (int k = 0; k < 4; k++) /* per 128-bit lane: one sum each of rows 4k..4k+3 */
+        l2[k] = _mm512_add_epi32(_mm512_unpacklo_epi64(l1[2 * k], l1[2 * k + 1]),
+                                 _mm512_unpackhi_epi64(l1[2 * k], l1[2 * k + 1]));
+    for (int k = 0; k < 2; k++) /* 128-bit lanes: rows 8k..8k+3 halves, rows 8k+4.. halves */
+        l3[k] = _mm512_add_epi32(_mm512_shuffle_i32x4(l2[2 * k], l2[2 * k + 1], 0x88),
+                                 _mm512_shuffle_i32x4(l2[2 * k], l2[2 * k + 1], 0xDD));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(l3[0], l3[1], 0x88),
+                            _mm512_shuffle_i32x4(l3[0], l3[1], 0xDD));
+}
+
+/* The same for 8 rows: lanes 0..7 of the result (the others are not sums). */
+GM_T_AVX512 static inline __m512i gm_sum8x16_epi32(const int32_t (*rows)[16])
+{
+    __m512i l1[4], l2[2];
+    for (int k = 0; k < 4; k++) {
+        const __m512i a = _mm512_load_si512((const void *)rows[2 * k]);
+        const __m512i b = _mm512_load_si512((const void *)rows[2 * k + 1]);
+        l1[k] = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+    }
+    for (int k = 0; k < 2; k++)
+        l2[k] = _mm512_add_epi32(_mm512_unpacklo_epi64(l1[2 * k], l1[2 * k + 1]),
+                                 _mm512_unpackhi_epi64(l1[2 * k], l1[2 * k + 1]));
+    const __m512i l3 = _mm512_add_epi32(_mm512_shuffle_i32x4(l2[0], l2[1], 0x88),
+                                        _mm512_shuffle_i32x4(l2[0], l2[1], 0xDD));
+    /* 128-bit lanes of l3: rows 0-3 (two halves), rows 4-7 (two halves) */
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(l3, l3, 0x88), _mm512_shuffle_i32x4(l3, l3, 0xDD));
+}
+
+/* The same for 16 rows of 4 int32. */
+GM_T_AVX512 static inline __m512i gm_sum16x4_epi32(const int32_t (*rows)[4])
+{
+    /* m[k]: rows 4k..4k+3, one per 128-bit lane (128-bit loads, as the rows
+     * were stored: store forwarding serves them) */
+    __m512i m[4], l1[2];
+    for (int k = 0; k < 4; k++)
+        m[k] = _mm512_inserti32x4(
+            _mm512_inserti32x4(
+                _mm512_inserti32x4(
+                    _mm512_castsi128_si512(_mm_load_si128((const __m128i *)rows[4 * k])),
+                    _mm_load_si128((const __m128i *)rows[4 * k + 1]), 1),
+                _mm_load_si128((const __m128i *)rows[4 * k + 2]), 2),
+            _mm_load_si128((const __m128i *)rows[4 * k + 3]), 3);
+    for (int k = 0; k < 2; k++)
+        l1[k] = _mm512_add_epi32(_mm512_unpacklo_epi32(m[2 * k], m[2 * k + 1]),
+                                 _mm512_unpackhi_epi32(m[2 * k], m[2 * k + 1]));
+    /* lane 4q + k: the sum of row 4k + q */
+    const __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi64(l1[0], l1[1]),
+                                       _mm512_unpackhi_epi64(l1[0], l1[1]));
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    return _mm512_permutexvar_epi32(order, t);
+}
+
+/* A zero the compiler cannot see (so a loop storing it does not become a
+ * memset call). */
+GM_T_AVX512 static inline __m512i gm_opaque_zero(void)
+{
+    __m512i z = _mm512_setzero_si512();
+    __asm__("" : "+v"(z));
+    return z;
+}
+
 /* The 8 six-bit scales and 8 mins of a Q4_K block (as gm_get_scale_min_k4). */
 static inline void gm_k4_unpack5(const uint8_t packed[12], uint8_t sc[8], uint8_t mn[8])
 {
@@ -74,9 +182,9 @@ GM_T_AVX512 static inline __m128i gm_k4_mins_dot5(const uint8_t mn[8], const int
     return _mm_madd_epi16(pairs, m16);
 }
 
-/* Prefetch `lines` cache lines of a weight row GM_PF_AHEAD bytes past p:
- * a tile streams several rows at once, which the hardware prefetchers
- * follow less well than one row. */
+/* Prefetch `lines` cache lines of a weight row GM_PF_AHEAD bytes past p.
+ * Only the Q4_K kernel does (measured faster from memory with it; for
+ * Q8_0 and Q6_K the prefetch instructions cost more than they gained). */
 #define GM_PF_AHEAD 2048
 #define GM_PREFETCH(p, lines)                                                                      \
     do {                                                                                           \
@@ -88,6 +196,13 @@ GM_T_AVX512 static inline __m128i gm_k4_mins_dot5(const uint8_t mn[8], const int
 /* Weight rows per wide tile; tiles take 1..4 vectors. */
 #define GM_TILE_R 4
 #define GM_TILE_V 4
+
+/* The Q4_K panel kernel (below), rows it computes at once. */
+#define GM_PANEL_ROWS 16
+GM_T_AVX512_VNNI static void gm_panel_q4_K_avx512vnni(uint64_t n, const void *w, size_t w_stride,
+                                                      const void *xq, size_t x_stride,
+                                                      uint32_t n_vec, float *out,
+                                                      size_t out_stride);
 
 #define GM_T GM_T_AVX512
 #define GM_N(name) name##_avx512
@@ -104,6 +219,196 @@ GM_T_AVX512 static inline __m128i gm_k4_mins_dot5(const uint8_t mn[8], const int
 #undef GM_T
 #undef GM_N
 #undef GM_VNNI
+
+/* ---- the Q4_K panel: 16 rows x many vectors (VNNI) ----------------------------- */
+
+/* For a batch of vectors, 16 weight rows at a time: each Q4_K block of the
+ * 16 rows is unpacked once into "quad-major" order (wt[g] holds elements
+ * 4g..4g+3 of every row, one row per 32-bit lane), so that one vpdpbusd
+ * with 4 activation bytes broadcast computes 4 products for all 16 rows.
+ * Per (row, vector, block) that is 4 instructions for the products against
+ * about 20 in the tiles (whose lanes are elements of one row), and the
+ * scales, mins and f32 steps are shared by 16 rows. The integer block sums
+ * are the tiles' exactly, and so is every f32 step: same bits. */
+
+/* Vectors per pass over the blocks (their accumulators live on the stack). */
+#define GM_PANEL_PASS 64
+
+/* 4 activation bytes read as one int32 to broadcast (a memory operand of
+ * vpdpbusd). */
+typedef int32_t gm_i32_unaligned __attribute__((aligned(1), may_alias));
+
+/* One block of the 16 rows, unpacked. */
+typedef struct gm_q4_K_panel_block {
+    _Alignas(64) uint32_t wt[64][GM_PANEL_ROWS]; /* quad g of every row */
+    _Alignas(64) int32_t sc[8][GM_PANEL_ROWS];   /* scale of sub-block j */
+    _Alignas(64) int32_t mn[4][GM_PANEL_ROWS];   /* mins of sub-blocks 2k, 2k+1 as 2 x int16 */
+    _Alignas(64) float d[GM_PANEL_ROWS];
+    _Alignas(64) float dmin[GM_PANEL_ROWS];
+} gm_q4_K_panel_block;
+
+/* Transpose a 16 x 16 matrix of 32-bit values held one row per register:
+ * afterwards m[c] holds column c (lane r = old row r). */
+GM_T_AVX512 static inline void gm_transpose16x16_epi32(__m512i m[16])
+{
+    __m512i a[16], b[16];
+    for (int k = 0; k < 8; k++) { /* per 128-bit lane: pairs of rows 2k, 2k+1 */
+        a[2 * k] = _mm512_unpacklo_epi32(m[2 * k], m[2 * k + 1]);
+        a[2 * k + 1] = _mm512_unpackhi_epi32(m[2 * k], m[2 * k + 1]);
+    }
+    /* b[4q + j], 128-bit lane L: rows 4q..4q+3 of column 4L + j */
+    for (int q = 0; q < 4; q++) {
+        b[4 * q + 0] = _mm512_unpacklo_epi64(a[4 * q], a[4 * q + 2]);
+        b[4 * q + 1] = _mm512_unpackhi_epi64(a[4 * q], a[4 * q + 2]);
+        b[4 * q + 2] = _mm512_unpacklo_epi64(a[4 * q + 1], a[4 * q + 3]);
+        b[4 * q + 3] = _mm512_unpackhi_epi64(a[4 * q + 1], a[4 * q + 3]);
+    }
+    /* column 4L + j: lane L of b[j], b[4 + j], b[8 + j], b[12 + j] */
+    for (int j = 0; j < 4; j++) {
+        const __m512i x0 = _mm512_shuffle_i32x4(b[j], b[4 + j], 0x44);
+        const __m512i x1 = _mm512_shuffle_i32x4(b[j], b[4 + j], 0xEE);
+        const __m512i x2 = _mm512_shuffle_i32x4(b[8 + j], b[12 + j], 0x44);
+        const __m512i x3 = _mm512_shuffle_i32x4(b[8 + j], b[12 + j], 0xEE);
+        m[j] = _mm512_shuffle_i32x4(x0, x2, 0x88);
+        m[4 + j] = _mm512_shuffle_i32x4(x0, x2, 0xDD);
+        m[8 + j] = _mm512_shuffle_i32x4(x1, x3, 0x88);
+        m[12 + j] = _mm512_shuffle_i32x4(x1, x3, 0xDD);
+    }
+}
+
+GM_T_AVX512_VNNI static void gm_q4_K_panel_unpack(const uint8_t *w, size_t w_stride, uint64_t i,
+                                                  gm_q4_K_panel_block *pb)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const gm_block_q4_K *b[GM_PANEL_ROWS];
+    for (int r = 0; r < GM_PANEL_ROWS; r++) {
+        b[r] = (const gm_block_q4_K *)(w + (size_t)r * w_stride) + i;
+        /* 16 rows read block by block are 16 streams, which the hardware
+         * prefetchers follow poorly: ask for each row's data ahead */
+        GM_PREFETCH(b[r], 3);
+        uint8_t sc[8], mn[8];
+        gm_k4_unpack5(b[r]->scales, sc, mn);
+        for (int j = 0; j < 8; j++)
+            pb->sc[j][r] = sc[j];
+        for (int k = 0; k < 4; k++)
+            pb->mn[k][r] = (int32_t)((uint32_t)mn[2 * k] | ((uint32_t)mn[2 * k + 1] << 16));
+        pb->d[r] = gm_h2f5(b[r]->d);
+        pb->dmin[r] = gm_h2f5(b[r]->dmin);
+    }
+    /* elements 64j..64j+63 (quads 16j..16j+15) of each row: the low nibbles
+     * of qs[32j..32j+31], then their high nibbles; transposed so that quad
+     * g of all 16 rows is one register */
+    for (int j = 0; j < 4; j++) {
+        __m512i m[GM_PANEL_ROWS];
+        for (int r = 0; r < GM_PANEL_ROWS; r++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(b[r]->qs + 32 * j));
+            m[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bits, m4)),
+                                      _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), 1);
+        }
+        gm_transpose16x16_epi32(m);
+        for (int g = 0; g < 16; g++)
+            _mm512_store_si512((void *)pb->wt[16 * j + g], m[g]);
+    }
+}
+
+/* V vectors (blocks yb[v]) against one unpacked block of the 16 rows:
+ * acc[v][r] and acc_m[v][r] take their f32 steps. */
+GM_T_AVX512_VNNI __attribute__((always_inline)) static inline void
+gm_q4_K_panel_vecs(const gm_q4_K_panel_block *pb, const gm_block_q8_K *const *yb,
+                   float (*acc)[GM_PANEL_ROWS], float (*acc_m)[GM_PANEL_ROWS], const int V)
+{
+    __m512i sumi[8];
+    GM_UNROLL
+    for (int v = 0; v < V; v++)
+        sumi[v] = _mm512_setzero_si512();
+    for (int j = 0; j < 8; j++) {
+        __m512i s[8];
+        GM_UNROLL
+        for (int v = 0; v < V; v++)
+            s[v] = _mm512_setzero_si512();
+        GM_UNROLL
+        for (int g = 0; g < 8; g++) {
+            const __m512i wq = _mm512_load_si512((const void *)pb->wt[8 * j + g]);
+            GM_UNROLL
+            for (int v = 0; v < V; v++) {
+                const gm_i32_unaligned *y4 =
+                    (const gm_i32_unaligned *)(yb[v]->qs + 32 * j + 4 * g);
+                s[v] = _mm512_dpbusd_epi32(s[v], wq, _mm512_set1_epi32(*y4));
+            }
+        }
+        const __m512i sc = _mm512_load_si512((const void *)pb->sc[j]);
+        GM_UNROLL
+        for (int v = 0; v < V; v++)
+            sumi[v] = _mm512_add_epi32(sumi[v], _mm512_mullo_epi32(s[v], sc));
+    }
+    const __m512 d = _mm512_load_ps(pb->d), dmin = _mm512_load_ps(pb->dmin);
+    GM_UNROLL
+    for (int v = 0; v < V; v++) {
+        const __m128i b0 = _mm_loadu_si128((const __m128i *)yb[v]->bsums);
+        const __m128i b1 = _mm_loadu_si128((const __m128i *)(yb[v]->bsums + 8));
+        _Alignas(16) int32_t pairs[4]; /* sub-block sums 2k, 2k+1 as 2 x int16 */
+        _mm_store_si128((__m128i *)pairs, _mm_hadd_epi16(b0, b1));
+        __m512i msum = _mm512_setzero_si512();
+        GM_UNROLL
+        for (int k = 0; k < 4; k++)
+            msum = _mm512_dpwssd_epi32(msum, _mm512_load_si512((const void *)pb->mn[k]),
+                                       _mm512_set1_epi32(pairs[k]));
+        const __m512 yd = _mm512_set1_ps(yb[v]->d);
+        _mm512_store_ps(acc[v], _mm512_fmadd_ps(_mm512_mul_ps(d, yd), _mm512_cvtepi32_ps(sumi[v]),
+                                                _mm512_load_ps(acc[v])));
+        _mm512_store_ps(acc_m[v], _mm512_fmadd_ps(_mm512_mul_ps(dmin, yd),
+                                                  _mm512_cvtepi32_ps(msum),
+                                                  _mm512_load_ps(acc_m[v])));
+    }
+}
+
+#define GM_PANEL_VECS_CASE(nv)                                                                     \
+    case nv:                                                                                       \
+        gm_q4_K_panel_vecs(&pb, yb, acc + v, acc_m + v, nv);                                       \
+        break;
+
+GM_T_AVX512_VNNI static void gm_panel_q4_K_avx512vnni(uint64_t n, const void *w, size_t w_stride,
+                                                      const void *xq, size_t x_stride,
+                                                      uint32_t n_vec, float *out,
+                                                      size_t out_stride)
+{
+    gm_q4_K_panel_block pb;
+    _Alignas(64) float acc[GM_PANEL_PASS][GM_PANEL_ROWS];
+    _Alignas(64) float acc_m[GM_PANEL_PASS][GM_PANEL_ROWS];
+    const uint64_t nb = n / GM_QK_K;
+    for (uint32_t v0 = 0; v0 < n_vec; v0 += GM_PANEL_PASS) {
+        const uint32_t nv = n_vec - v0 < GM_PANEL_PASS ? n_vec - v0 : GM_PANEL_PASS;
+        memset(acc, 0, sizeof acc);
+        memset(acc_m, 0, sizeof acc_m);
+        for (uint64_t i = 0; i < nb; i++) {
+            gm_q4_K_panel_unpack(w, w_stride, i, &pb);
+            for (uint32_t v = 0; v < nv; v += 8) {
+                const gm_block_q8_K *yb[8];
+                const uint32_t gv = nv - v < 8 ? nv - v : 8;
+                for (uint32_t k = 0; k < gv; k++)
+                    yb[k] = (const gm_block_q8_K *)((const uint8_t *)xq +
+                                                    (size_t)(v0 + v + k) * x_stride) + i;
+                switch (gv) {
+                    GM_PANEL_VECS_CASE(1)
+                    GM_PANEL_VECS_CASE(2)
+                    GM_PANEL_VECS_CASE(3)
+                    GM_PANEL_VECS_CASE(4)
+                    GM_PANEL_VECS_CASE(5)
+                    GM_PANEL_VECS_CASE(6)
+                    GM_PANEL_VECS_CASE(7)
+                    GM_PANEL_VECS_CASE(8)
+                default:
+                    break;
+                }
+            }
+        }
+        for (uint32_t v = 0; v < nv; v++)
+            for (int r = 0; r < GM_PANEL_ROWS; r++)
+                out[(size_t)(v0 + v) * out_stride + r] = acc[v][r] - acc_m[v][r];
+    }
+}
+
+#undef GM_PANEL_VECS_CASE
 
 #endif /* GM_HAVE_AVX512_KERNELS */
 
@@ -164,6 +469,27 @@ const gm_tiles *gm_tiles_avx512(gm_type type)
         return vnni ? &gm_tiles_q4_K_avx512vnni : &gm_tiles_q4_K_avx512;
     case GM_TYPE_Q6_K:
         return vnni ? &gm_tiles_q6_K_avx512vnni : &gm_tiles_q6_K_avx512;
+    default:
+        return NULL;
+    }
+#else
+    (void)type;
+    return NULL;
+#endif
+}
+
+const gm_tiles *gm_tiles_avx512_plain(gm_type type)
+{
+#ifdef GM_HAVE_AVX512_KERNELS
+    if (!gm_cpu_has_avx512())
+        return NULL;
+    switch (type) {
+    case GM_TYPE_Q8_0:
+        return &gm_tiles_q8_0_avx512;
+    case GM_TYPE_Q4_K:
+        return &gm_tiles_q4_K_avx512;
+    case GM_TYPE_Q6_K:
+        return &gm_tiles_q6_K_avx512;
     default:
         return NULL;
     }

@@ -84,7 +84,6 @@ GM_N(gm_q8_0_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
 #endif
         GM_UNROLL
         for (int r = 0; r < R; r++) {
-            GM_PREFETCH(&x[r][i], 2);
             qx[r] = GM_N(gm_load_2x32)(x[r][i].qs, x[r][i + 1].qs);
             dx[r] = GM_N(gm_h2f_2x8)(x[r][i].d, x[r][i + 1].d);
 #if GM_VNNI
@@ -143,28 +142,27 @@ GM_N(gm_q8_0_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
 
 /* ---- Q4_K x Q8_K ------------------------------------------------------------ */
 
-/* The mins term keeps 4 float lanes per (row, vector); the lanes of up to
- * four vectors share one 512-bit register per row (slot v = lanes 4v..4v+3),
- * which computes each lane exactly as a 128-bit register of its own would. */
+/* Each (row, vector) gets its block's exact integer sums -- sum over the
+ * sub-blocks of scale x (4-bit weights . activations), and sum of min x
+ * activation sums -- and then, per block, one f32 step each:
+ *   acc += (d_w * d_x) * float(sum), acc_m += (dmin_w * d_x) * float(msum),
+ * result acc - acc_m (as ggml's repacked Q4_K kernels do). How the integer
+ * sums are split over lanes does not change a bit of the result, so the
+ * 16-row panel kernel below (lanes = rows) gives the same bits as these
+ * tiles (lanes = elements). */
 GM_T __attribute__((always_inline)) static inline void
 GM_N(gm_q4_K_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, size_t x_stride,
                    float *out, size_t out_stride, const int R, const int V)
 {
     const gm_block_q4_K *x[GM_TILE_R];
     const gm_block_q8_K *y[GM_TILE_V];
-    __m512 acc[GM_TILE_R][GM_TILE_V];
-    __m512 acc_m[GM_TILE_R][(GM_TILE_V + 3) / 4];
-    __m128 acc_m1[GM_TILE_R]; /* the mins lanes when V = 1 */
+    float acc[GM_TILE_R][GM_TILE_V], acc_m[GM_TILE_R][GM_TILE_V];
     GM_UNROLL
     for (int r = 0; r < R; r++) {
-        acc_m1[r] = _mm_setzero_ps();
         x[r] = (const gm_block_q4_K *)((const uint8_t *)w + (size_t)r * w_stride);
         GM_UNROLL
         for (int v = 0; v < V; v++)
-            acc[r][v] = _mm512_setzero_ps();
-        GM_UNROLL
-        for (int g = 0; g < (V + 3) / 4; g++)
-            acc_m[r][g] = _mm512_setzero_ps();
+            acc[r][v] = acc_m[r][v] = 0.0f;
     }
     GM_UNROLL
     for (int v = 0; v < V; v++)
@@ -176,99 +174,249 @@ GM_N(gm_q4_K_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
     for (int j = 0; j < 4; j++)
         idx[j] = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16((short)(2 * j)),
                                          _mm512_set1_epi16((short)(2 * j + 1)));
+    /* The integer sums of up to 16 blocks wait here (lanes not yet added
+     * up) and are then added up 16 blocks at once, which costs far less
+     * than adding up each block's 16 lanes on its own. */
+    _Alignas(64) int32_t st[GM_TILE_R][GM_TILE_V][GM_K4_GROUP][16];
+    _Alignas(64) int32_t mst[GM_TILE_R][GM_TILE_V][GM_K4_GROUP][4];
+    /* d_w d_x and dmin_w d_x per block (stored and read as scalars, which
+     * store forwarding serves; vector loads of scalar stores stall) */
+    float dds[GM_TILE_R][GM_TILE_V][GM_K4_GROUP], ddms[GM_TILE_R][GM_TILE_V][GM_K4_GROUP];
     const uint64_t nb = n / GM_QK_K;
-    for (uint64_t i = 0; i < nb; i++) {
-        /* per group of 4 vectors: the 8 sub-block sums of each (hadd of
-         * bsums) in its 128-bit slot, and its scale d in that slot's lanes */
-        __m512i pairs[(GM_TILE_V + 3) / 4];
-        __m512 yd4[(GM_TILE_V + 3) / 4];
-        GM_UNROLL
-        for (int g = 0; g < (V + 3) / 4; g++) {
-            pairs[g] = _mm512_setzero_si512();
-            yd4[g] = _mm512_setzero_ps();
-        }
-        if (V > 1) {
+    for (uint64_t i0 = 0; i0 < nb; i0 += GM_K4_GROUP) {
+        const int g = nb - i0 < GM_K4_GROUP ? (int)(nb - i0) : GM_K4_GROUP;
+        for (int b = 0; b < g; b++) {
+            const uint64_t i = i0 + (uint64_t)b;
+            __m512i sc512[GM_TILE_R];
+            __m128i m16[GM_TILE_R];
+            float xd[GM_TILE_R], xdmin[GM_TILE_R];
+            GM_UNROLL
+            for (int r = 0; r < R; r++) {
+                GM_PREFETCH(&x[r][i], 3);
+                uint8_t sc[8], mn[8];
+                gm_k4_unpack5(x[r][i].scales, sc, mn);
+                sc512[r] = _mm512_castsi128_si512(
+                    _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+                m16[r] = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
+                xd[r] = gm_h2f5(x[r][i].d);
+                xdmin[r] = gm_h2f5(x[r][i].dmin);
+            }
+            /* the mins: sum_j mn[j] * (bsums[2j] + bsums[2j+1]) */
             GM_UNROLL
             for (int v = 0; v < V; v++) {
                 const __m128i b0 = _mm_loadu_si128((const __m128i *)y[v][i].bsums);
                 const __m128i b1 = _mm_loadu_si128((const __m128i *)(y[v][i].bsums + 8));
-                const __mmask16 slot = (__mmask16)(0xFu << (4 * (v % 4)));
-                pairs[v / 4] =
-                    _mm512_mask_broadcast_i32x4(pairs[v / 4], slot, _mm_hadd_epi16(b0, b1));
-                yd4[v / 4] = _mm512_mask_mov_ps(yd4[v / 4], slot, _mm512_set1_ps(y[v][i].d));
+                const __m128i pairs = _mm_hadd_epi16(b0, b1);
+                GM_UNROLL
+                for (int r = 0; r < R; r++) {
+                    _mm_store_si128((__m128i *)mst[r][v][b], _mm_madd_epi16(pairs, m16[r]));
+                    dds[r][v][b] = xd[r] * y[v][i].d;
+                    ddms[r][v][b] = xdmin[r] * y[v][i].d;
+                }
             }
+            /* elements 64j..64j+63: the low nibbles of qs[32j..32j+31], then
+             * their high nibbles; each half has one scale */
+            __m512i sumi[GM_TILE_R][GM_TILE_V];
+            GM_UNROLL
+            for (int r = 0; r < R; r++)
+                GM_UNROLL
+                for (int v = 0; v < V; v++)
+                    sumi[r][v] = _mm512_setzero_si512();
+            GM_UNROLL
+            for (int j = 0; j < 4; j++) {
+                __m512i q[GM_TILE_R], s[GM_TILE_R];
+                GM_UNROLL
+                for (int r = 0; r < R; r++) {
+                    const __m256i bits =
+                        _mm256_loadu_si256((const __m256i *)(x[r][i].qs + 32 * j));
+                    q[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bits, m4)),
+                                              _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), 1);
+                    s[r] = _mm512_permutexvar_epi16(idx[j], sc512[r]);
+                }
+                GM_UNROLL
+                for (int v = 0; v < V; v++) {
+                    const __m512i qy = _mm512_loadu_si512((const void *)(y[v][i].qs + 64 * j));
+                    GM_UNROLL
+                    for (int r = 0; r < R; r++)
+                        sumi[r][v] = GM_DPWSSD(sumi[r][v], _mm512_maddubs_epi16(q[r], qy), s[r]);
+                }
+            }
+            GM_UNROLL
+            for (int r = 0; r < R; r++)
+                GM_UNROLL
+                for (int v = 0; v < V; v++)
+                    _mm512_store_si512((void *)st[r][v][b], sumi[r][v]);
         }
-        __m512i sc512[GM_TILE_R];
-        float xd[GM_TILE_R];
-        GM_UNROLL
-        for (int r = 0; r < R; r++) {
-            GM_PREFETCH(&x[r][i], 3);
-            uint8_t sc[8], mn[8];
-            gm_k4_unpack5(x[r][i].scales, sc, mn);
-            sc512[r] =
-                _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
-            xd[r] = gm_h2f5(x[r][i].d);
-            if (V == 1) { /* one vector: 128-bit operations suffice */
-                const float dmin = gm_h2f5(x[r][i].dmin) * y[0][i].d;
-                acc_m1[r] = _mm_fmadd_ps(_mm_set1_ps(dmin),
-                                         _mm_cvtepi32_ps(gm_k4_mins_dot5(mn, y[0][i].bsums)),
-                                         acc_m1[r]);
-                continue;
-            }
-            const __m512i m16 = _mm512_broadcast_i32x4(
-                _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn)));
-            const __m512 xdmin = _mm512_set1_ps(gm_h2f5(x[r][i].dmin));
+        if (g < GM_K4_GROUP) { /* the last, partial group: zeros in the unused rows */
+            const __m512i z = gm_opaque_zero();
             GM_UNROLL
-            for (int g = 0; g < (V + 3) / 4; g++)
-                acc_m[r][g] =
-                    _mm512_fmadd_ps(_mm512_mul_ps(xdmin, yd4[g]),
-                                    _mm512_cvtepi32_ps(_mm512_madd_epi16(pairs[g], m16)),
-                                    acc_m[r][g]);
-        }
-        /* elements 64j..64j+63: the low nibbles of qs[32j..32j+31], then
-         * their high nibbles; each half has one scale */
-        __m512i sumi[GM_TILE_R][GM_TILE_V];
-        GM_UNROLL
-        for (int r = 0; r < R; r++)
-            GM_UNROLL
-            for (int v = 0; v < V; v++)
-                sumi[r][v] = _mm512_setzero_si512();
-        GM_UNROLL
-        for (int j = 0; j < 4; j++) {
-            __m512i q[GM_TILE_R], s[GM_TILE_R];
-            GM_UNROLL
-            for (int r = 0; r < R; r++) {
-                const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[r][i].qs + 32 * j));
-                q[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bits, m4)),
-                                          _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), 1);
-                s[r] = _mm512_permutexvar_epi16(idx[j], sc512[r]);
-            }
-            GM_UNROLL
-            for (int v = 0; v < V; v++) {
-                const __m512i qy = _mm512_loadu_si512((const void *)(y[v][i].qs + 64 * j));
+            for (int r = 0; r < R; r++)
+                GM_UNROLL
+                for (int v = 0; v < V; v++)
+                    for (int b = g; b < (g <= 8 ? 8 : GM_K4_GROUP); b++) {
+                        _mm512_store_si512((void *)st[r][v][b], z);
+                        _mm_store_si128((__m128i *)mst[r][v][b], _mm512_castsi512_si128(z));
+                    }
+            if (g <= 8)
                 GM_UNROLL
                 for (int r = 0; r < R; r++)
-                    sumi[r][v] = GM_DPWSSD(sumi[r][v], _mm512_maddubs_epi16(q[r], qy), s[r]);
-            }
+                    GM_UNROLL
+                    for (int v = 0; v < V; v++)
+                        for (int b = 8; b < GM_K4_GROUP; b++)
+                            _mm_store_si128((__m128i *)mst[r][v][b], _mm512_castsi512_si128(z));
         }
+        /* per block, in block order: acc += (d_w d_x) sum, acc_m += (dmin_w d_x) msum */
         GM_UNROLL
         for (int r = 0; r < R; r++)
             GM_UNROLL
-            for (int v = 0; v < V; v++)
-                acc[r][v] = _mm512_fmadd_ps(_mm512_set1_ps(xd[r] * y[v][i].d),
-                                            _mm512_cvtepi32_ps(sumi[r][v]), acc[r][v]);
+            for (int v = 0; v < V; v++) {
+                _Alignas(64) float t[GM_K4_GROUP], mt[GM_K4_GROUP];
+                const __m512i tot =
+                    g <= 8 ? gm_sum8x16_epi32(st[r][v]) : gm_sum16x16_epi32(st[r][v]);
+                _mm512_store_ps(t, _mm512_cvtepi32_ps(tot));
+                _mm512_store_ps(mt, _mm512_cvtepi32_ps(gm_sum16x4_epi32(mst[r][v])));
+                float a = acc[r][v], am = acc_m[r][v];
+                for (int b = 0; b < g; b++) {
+                    a = gm_fma5(dds[r][v][b], t[b], a);
+                    am = gm_fma5(ddms[r][v][b], mt[b], am);
+                }
+                acc[r][v] = a;
+                acc_m[r][v] = am;
+            }
     }
     GM_UNROLL
     for (int r = 0; r < R; r++)
         GM_UNROLL
-        for (int v = 0; v < V; v++) {
-            float lanes[16];
-            _mm512_storeu_ps(lanes, acc_m[r][v / 4]);
-            const __m128 am = V == 1 ? acc_m1[r] : _mm_loadu_ps(lanes + 4 * (v % 4));
-            __m128 m = _mm_add_ps(am, _mm_movehl_ps(am, am));
-            m = _mm_add_ss(m, _mm_movehdup_ps(m));
-            out[(size_t)v * out_stride + r] = _mm512_reduce_add_ps(acc[r][v]) - _mm_cvtss_f32(m);
+        for (int v = 0; v < V; v++)
+            out[(size_t)v * out_stride + r] = acc[r][v] - acc_m[r][v];
+}
+
+/* 4 rows against up to 4 vectors (decode, small batches): one whole row
+ * after the other (a single stream through the weights, as the hardware
+ * prefetchers like), each block decoded once for the V vectors and its
+ * integer sums kept, added down to 4 lanes; with the last row, per block
+ * and vector a transposing add tree gives the 4 rows' sums in the lanes of
+ * one 128-bit register, and the f32 steps run for the 4 rows at once. */
+GM_T __attribute__((always_inline)) static inline void
+GM_N(gm_q4_K_rows4_core)(uint64_t n, const void *w, size_t w_stride, const void *xq,
+                         size_t x_stride, float *out, size_t out_stride, const int V)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m512i idx[4];
+    GM_UNROLL
+    for (int j = 0; j < 4; j++)
+        idx[j] = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16((short)(2 * j)),
+                                         _mm512_set1_epi16((short)(2 * j + 1)));
+    const gm_block_q8_K *y[4];
+    __m128 acc[4], acc_m[4];
+    GM_UNROLL
+    for (int v = 0; v < V; v++) {
+        y[v] = (const gm_block_q8_K *)((const uint8_t *)xq + (size_t)v * x_stride);
+        acc[v] = acc_m[v] = _mm_setzero_ps();
+    }
+    /* [block * V + vector][row][lane] */
+    _Alignas(64) int32_t st[GM_R4_MAX_BLOCKS * 4][4][4];
+    _Alignas(64) int32_t mst[GM_R4_MAX_BLOCKS * 4][4][4];
+    const uint64_t nb = n / GM_QK_K;
+    for (uint64_t i0 = 0; i0 < nb; i0 += GM_R4_MAX_BLOCKS) {
+        const int g = nb - i0 < GM_R4_MAX_BLOCKS ? (int)(nb - i0) : GM_R4_MAX_BLOCKS;
+        for (int r = 0; r < 4; r++) {
+            const gm_block_q4_K *x =
+                (const gm_block_q4_K *)((const uint8_t *)w + (size_t)r * w_stride) + i0;
+            for (int b = 0; b < g; b++) {
+                GM_PREFETCH(&x[b], 3);
+                uint8_t sc[8], mn[8];
+                gm_k4_unpack5(x[b].scales, sc, mn);
+                const __m512i sc512 = _mm512_castsi128_si512(
+                    _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+                const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
+                __m512i q[4], s[4];
+                GM_UNROLL
+                for (int j = 0; j < 4; j++) {
+                    const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * j));
+                    q[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bits, m4)),
+                                              _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), 1);
+                    s[j] = _mm512_permutexvar_epi16(idx[j], sc512);
+                }
+                GM_UNROLL
+                for (int v = 0; v < V; v++) {
+                    const gm_block_q8_K *yb = &y[v][i0 + (uint64_t)b];
+                    const __m128i pairs =
+                        _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)yb->bsums),
+                                       _mm_loadu_si128((const __m128i *)(yb->bsums + 8)));
+                    _mm_store_si128((__m128i *)mst[b * V + v][r], _mm_madd_epi16(pairs, m16));
+                    __m512i sumi = _mm512_setzero_si512();
+                    GM_UNROLL
+                    for (int j = 0; j < 4; j++)
+                        sumi = GM_DPWSSD(sumi,
+                                         _mm512_maddubs_epi16(
+                                             q[j], _mm512_loadu_si512((const void *)(yb->qs + 64 * j))),
+                                         s[j]);
+                    const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sumi),
+                                                        _mm512_extracti64x4_epi64(sumi, 1));
+                    _mm_store_si128((__m128i *)st[b * V + v][r],
+                                    _mm_add_epi32(_mm256_castsi256_si128(s8),
+                                                  _mm256_extracti128_si256(s8, 1)));
+                }
+                if (r < 3)
+                    continue;
+                /* the last row: this block's sums of all 4 rows are in, so
+                 * its f32 steps run now, between this row's loads */
+                const uint64_t i = i0 + (uint64_t)b;
+                const gm_block_q4_K *x0 = (const gm_block_q4_K *)w + i;
+                uint32_t dm[4]; /* d | dmin << 16 of block i of each row */
+                GM_UNROLL
+                for (int k = 0; k < 4; k++)
+                    memcpy(&dm[k], (const uint8_t *)x0 + (size_t)k * w_stride, sizeof dm[k]);
+                const __m128i dh = _mm_shuffle_epi8(
+                    _mm_setr_epi32((int)dm[0], (int)dm[1], (int)dm[2], (int)dm[3]),
+                    _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+                const __m256 dboth = _mm256_cvtph_ps(dh);
+                const __m128 d = _mm256_castps256_ps128(dboth);
+                const __m128 dmin = _mm256_extractf128_ps(dboth, 1);
+                GM_UNROLL
+                for (int v = 0; v < V; v++) {
+                    const __m128 yd = _mm_set1_ps(y[v][i].d);
+                    acc[v] = _mm_fmadd_ps(_mm_mul_ps(d, yd),
+                                          _mm_cvtepi32_ps(gm_sum4x4_epi32(st[b * V + v])), acc[v]);
+                    acc_m[v] = _mm_fmadd_ps(_mm_mul_ps(dmin, yd),
+                                            _mm_cvtepi32_ps(gm_sum4x4_epi32(mst[b * V + v])),
+                                            acc_m[v]);
+                }
+            }
         }
+    }
+    GM_UNROLL
+    for (int v = 0; v < V; v++) {
+        _Alignas(16) float res[4];
+        _mm_store_ps(res, _mm_sub_ps(acc[v], acc_m[v]));
+        for (int r = 0; r < 4; r++)
+            out[(size_t)v * out_stride + (size_t)r] = res[r];
+    }
+}
+
+GM_T static void GM_N(gm_q4_K_rows4)(uint64_t n, const void *w, size_t w_stride, const void *xq,
+                                      size_t x_stride, uint32_t n_vec, float *out,
+                                      size_t out_stride)
+{
+    for (uint32_t v = 0; v < n_vec; v += 4) {
+        const uint8_t *xv = (const uint8_t *)xq + (size_t)v * x_stride;
+        float *ov = out + (size_t)v * out_stride;
+        switch (n_vec - v < 4 ? n_vec - v : 4) {
+        case 1:
+            GM_N(gm_q4_K_rows4_core)(n, w, w_stride, xv, x_stride, ov, out_stride, 1);
+            break;
+        case 2:
+            GM_N(gm_q4_K_rows4_core)(n, w, w_stride, xv, x_stride, ov, out_stride, 2);
+            break;
+        case 3:
+            GM_N(gm_q4_K_rows4_core)(n, w, w_stride, xv, x_stride, ov, out_stride, 3);
+            break;
+        default:
+            GM_N(gm_q4_K_rows4_core)(n, w, w_stride, xv, x_stride, ov, out_stride, 4);
+            break;
+        }
+    }
 }
 
 /* ---- Q6_K x Q8_K ------------------------------------------------------------ */
@@ -316,7 +464,6 @@ GM_N(gm_q6_K_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
         __m512i sumi[GM_TILE_R][GM_TILE_V];
         GM_UNROLL
         for (int r = 0; r < R; r++) {
-            GM_PREFETCH(&x[r][i], 4);
             const __m256i sc16 =
                 _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[r][i].scales));
             sc512[r] = _mm512_castsi256_si512(sc16);
@@ -425,13 +572,30 @@ static const gm_tiles GM_N(gm_tiles_q8_0) = {
     GM_ONE_ROW_TILES(q8_0),
     {GM_N(gm_tile_q8_0_Rx1), GM_N(gm_tile_q8_0_Rx2), GM_N(gm_tile_q8_0_Rx3),
      GM_N(gm_tile_q8_0_Rx4)},
+    0,
+    NULL,
+    0,
+    NULL,
 };
 
 GM_ENTRY_POINTS(q4_K)
-static const gm_tiles GM_N(gm_tiles_q4_K) = {1, 4, GM_ONE_ROW_TILES(q4_K), GM_ONE_ROW_TILES(q4_K)};
+static const gm_tiles GM_N(gm_tiles_q4_K) = {1,
+                                             4,
+                                             GM_ONE_ROW_TILES(q4_K),
+                                             GM_ONE_ROW_TILES(q4_K),
+#if GM_VNNI
+                                             GM_PANEL_ROWS,
+                                             gm_panel_q4_K_avx512vnni,
+#else
+                                             4,
+                                             GM_N(gm_q4_K_rows4),
+#endif
+                                             4,
+                                             GM_N(gm_q4_K_rows4)};
 
 GM_ENTRY_POINTS(q6_K)
-static const gm_tiles GM_N(gm_tiles_q6_K) = {1, 4, GM_ONE_ROW_TILES(q6_K), GM_ONE_ROW_TILES(q6_K)};
+static const gm_tiles GM_N(gm_tiles_q6_K) = {1, 4, GM_ONE_ROW_TILES(q6_K), GM_ONE_ROW_TILES(q6_K),
+                                             0, NULL, 0, NULL};
 
 #undef GM_TILE_FN
 #undef GM_ONE_ROW_TILES

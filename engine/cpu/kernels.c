@@ -1,12 +1,15 @@
 /*
  * engine/cpu/kernels.c -- the matrix-vector products of the forward pass
  * (engine/cpu/kernels.h): activation conversion to the weight's vec_dot
- * type, the per-row dot product, and gm_matmul() spread over a thread pool
- * (with OpenBLAS sgemm for F32 weights and several vectors).
+ * type, the per-row dot product, and gm_matmul() / gm_matmul_many() spread
+ * over a thread pool (with OpenBLAS sgemm for F32 weights and several
+ * vectors).
  *
- * The kernels are those of the process's CPU path (cpu_path.h): every
- * vector of a batch gets exactly the bits it would get alone, on any
- * number of threads.
+ * The kernels are those of the process's CPU path (cpu_path.h): one-vector
+ * dots, tiles of rows x 1..4 vectors and, for some formats, panels of 4 or
+ * 16 rows (dot.h). Every one of them gives a (row, vector) the bits of the
+ * path's one-vector dot, so every vector of a batch gets exactly the bits
+ * it would get alone, on any number of threads.
  *
  * Activation conversion is what ggml's CPU backend does on x86 with AVX2:
  * Q8_0 per block of 32 with d = fp16(amax / 127) and
@@ -36,6 +39,8 @@
  * (one vector; 32 KiB holds a Q8_K row of 28672 elements) allocates
  * nothing. */
 #define GM_MATMUL_STACK_BYTES 32768
+/* From this many vectors on, formats with a panel kernel use it. */
+#define GM_PANEL_MIN_VECS 12
 /* Vectors per tile inside a chunk. */
 #define GM_MATMUL_VEC_TILE 16
 
@@ -195,6 +200,15 @@ static void gm_matmul_task_tiles(const gm_matmul_task *t, uint64_t cols, uint32_
                                  uint64_t begin, uint64_t end)
 {
     const gm_tiles *tl = t->tiles;
+    const bool big = n_vec >= GM_PANEL_MIN_VECS;
+    const gm_panel_fn panel = big ? tl->panel : tl->panel_small;
+    const uint64_t panel_rows = big ? tl->panel_rows : tl->panel_small_rows;
+    if (panel != NULL) {
+        /* whole panels of rows for all vectors; the rows left go below */
+        for (; end - begin >= panel_rows; begin += panel_rows)
+            panel(cols, t->w + begin * t->w_row_bytes, t->w_row_bytes, t->xq, t->xq_bytes, n_vec,
+                  t->y + begin, t->rows);
+    }
     for (uint32_t v = 0; v < n_vec;) {
         const uint32_t nv = n_vec - v < tl->vecs ? n_vec - v : tl->vecs;
         for (uint64_t r = begin; r < end;) {

@@ -861,15 +861,20 @@ static void test_dot4_matches_single_all_paths(void **state)
 }
 
 /* Batch invariance: a vector's matmul output does not depend on the other
- * vectors of its batch (each of 11 vectors alone gives the bits it gets in
- * the batch of 11, on 1 and on 3 threads). F32 weights are the documented
- * exception: from 4 vectors on they go through OpenBLAS sgemm. */
+ * vectors of its batch (each vector alone gives the bits it gets in
+ * batches of 1..9, 16 and 33 vectors, which the tile kernels cut into
+ * groups of up to 4 in different ways, on 1 and on 3 threads, for row
+ * counts that are and are not multiples of the tiles' rows). F32 weights
+ * are the documented exception: from 4 vectors on they go through OpenBLAS
+ * sgemm. */
 static void test_matmul_batch_invariant(void **state)
 {
     (void)state;
     tk_rng r = {777};
-    const uint64_t rows = 37, cols = 1024;
-    const uint32_t nv = 11;
+    static const uint64_t row_counts[] = {37, 5};
+    static const uint32_t batches[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 33};
+    const uint64_t cols = 1024 + 32 * 3; /* 35 Q8_0 blocks: an odd one at the end */
+    const uint32_t max_nv = 33;
     cm_err err;
     gm_pool *pool;
     assert_int_equal(gm_pool_create(3, &pool, &err), 0);
@@ -877,31 +882,106 @@ static void test_matmul_batch_invariant(void **state)
         const tk_fmt *f = &tk_formats[t];
         if (f->type == GM_TYPE_F32)
             continue;
-        uint8_t *w = tk_make_weights(&r, f, rows, cols);
-        float *x = malloc(nv * cols * sizeof(float));
-        float *yb = malloc(nv * rows * sizeof(float));
-        float *y1 = malloc(rows * sizeof(float));
-        assert_non_null(x);
-        assert_non_null(yb);
-        assert_non_null(y1);
-        tk_fill(&r, x, nv * cols, 1.0f);
-        for (int use_pool = 0; use_pool < 2; use_pool++) {
-            gm_pool *pl = use_pool ? pool : NULL;
-            assert_int_equal(gm_matmul(pl, f->type, w, rows, cols, x, nv, yb, &err), 0);
-            for (uint32_t v = 0; v < nv; v++) {
-                assert_int_equal(gm_matmul(pl, f->type, w, rows, cols, x + v * cols, 1, y1, &err),
-                                 0);
-                if (memcmp(y1, yb + v * rows, rows * sizeof(float)) != 0)
-                    fail_msg("%s (path %s): vector %u alone differs from its batch of %u",
-                             f->name, gm_cpu_path_name(), v, nv);
+        const uint64_t n = cols % f->qk == 0 ? cols : 1024;
+        for (size_t rc = 0; rc < sizeof row_counts / sizeof row_counts[0]; rc++) {
+            const uint64_t rows = row_counts[rc];
+            uint8_t *w = tk_make_weights(&r, f, rows, n);
+            float *x = malloc(max_nv * n * sizeof(float));
+            float *yb = malloc(max_nv * rows * sizeof(float));
+            float *y1 = malloc(max_nv * rows * sizeof(float));
+            assert_non_null(x);
+            assert_non_null(yb);
+            assert_non_null(y1);
+            tk_fill(&r, x, max_nv * n, 1.0f);
+            /* every vector alone, on one thread: the reference bits */
+            for (uint32_t v = 0; v < max_nv; v++)
+                assert_int_equal(
+                    gm_matmul(NULL, f->type, w, rows, n, x + v * n, 1, y1 + v * rows, &err), 0);
+            for (int use_pool = 0; use_pool < 2; use_pool++) {
+                gm_pool *pl = use_pool ? pool : NULL;
+                for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+                    const uint32_t nv = batches[b];
+                    /* the batch starts at vector 1, so its vectors sit at other
+                     * places in their groups than when starting at 0 */
+                    const uint32_t first = nv < max_nv ? 1 : 0;
+                    memset(yb, 0xFF, max_nv * rows * sizeof(float));
+                    assert_int_equal(
+                        gm_matmul(pl, f->type, w, rows, n, x + first * n, nv, yb, &err), 0);
+                    for (uint32_t v = 0; v < nv; v++)
+                        if (memcmp(y1 + (first + v) * rows, yb + v * rows,
+                                   rows * sizeof(float)) != 0)
+                            fail_msg("%s (path %s), %llu rows: vector %u alone differs from "
+                                     "its place %u in a batch of %u (%u threads)",
+                                     f->name, gm_cpu_path_name(), (unsigned long long)rows,
+                                     first + v, v, nv, use_pool ? 3 : 1);
+                }
             }
+            free(w);
+            free(x);
+            free(yb);
+            free(y1);
         }
-        free(w);
-        free(x);
-        free(yb);
-        free(y1);
     }
     gm_pool_destroy(pool);
+}
+
+/* Every tile kernel of every path this CPU has gives each (row, vector)
+ * exactly the bits of that path's one-vector dot. */
+static void test_tiles_match_single(void **state)
+{
+    (void)state;
+    tk_rng r = {4711};
+    int n_checked = 0;
+    for (size_t p = 0; p < 3; p++) {
+        if (!gm_cpu_path_supported(tk_paths[p]))
+            continue;
+        for (size_t t = 0; t < TK_NFMT; t++) {
+            const tk_fmt *f = &tk_formats[t];
+            const gm_tiles *tl = gm_tiles_for_path(tk_paths[p], f->type);
+            if (tl == NULL)
+                continue;
+            gm_dot_fn dot = gm_dot_for_path(tk_paths[p], f->type);
+            assert_non_null(dot);
+            assert_true(tl->rows >= 1 && tl->vecs >= 1 && tl->vecs <= GM_TILE_MAX_VECS);
+            const uint64_t n = f->qk == 32 ? 2304 + 32 : 2304; /* odd Q8_0 block count */
+            const uint64_t row_bytes = n / f->qk * f->bytes;
+            const uint32_t rows = tl->rows;
+            uint8_t *w = tk_make_weights(&r, f, rows, n);
+            const size_t ab = gm_act_bytes(f->type, n);
+            uint8_t *xq = malloc(GM_TILE_MAX_VECS * ab);
+            float *x = malloc(n * sizeof(float));
+            assert_non_null(xq);
+            assert_non_null(x);
+            for (int v = 0; v < GM_TILE_MAX_VECS; v++) {
+                tk_fill(&r, x, n, v == 2 ? 1e-3f : 1.0f);
+                assert_int_equal(gm_act_convert(f->type, x, xq + v * ab, n), 0);
+            }
+            for (uint32_t nv = 1; nv <= tl->vecs; nv++) {
+                for (int wide = 0; wide < 2; wide++) {
+                    const uint32_t nr = wide ? rows : 1;
+                    float y[GM_TILE_MAX_VECS * 16];
+                    assert_true(nr <= 16);
+                    (wide ? tl->wide : tl->one)[nv - 1](n, w, row_bytes, xq, ab, y, nr);
+                    for (uint32_t v = 0; v < nv; v++)
+                        for (uint32_t i = 0; i < nr; i++) {
+                            const float one = dot(n, w + i * row_bytes, xq + v * ab);
+                            if (memcmp(&one, &y[v * nr + i], sizeof one) != 0)
+                                fail_msg("%s path %s: tile %ux%u, row %u vector %u: %.9g, "
+                                         "dot %.9g",
+                                         f->name, tk_path_names[p], nr, nv, i, v,
+                                         (double)y[v * nr + i], (double)one);
+                        }
+                    n_checked++;
+                }
+            }
+            free(w);
+            free(xq);
+            free(x);
+        }
+    }
+    print_message("# tile kernels checked: %d\n", n_checked);
+    if (gm_cpu_has_avx512())
+        assert_true(n_checked >= 3 * 4 * 2);
 }
 
 /* gm_matmul_many: parts of mixed formats (sharing and not sharing an
@@ -974,6 +1054,82 @@ static void test_matmul_many_matches_single(void **state)
     free(x);
 }
 
+/* The AVX-512 kernels with and without VNNI (tiles and panels, on batches
+ * that take the panels) give the same bits: a CPU without VNNI computes
+ * what this one does. */
+static void test_avx512_plain_matches_vnni(void **state)
+{
+    (void)state;
+    if (!gm_cpu_has_avx512_vnni()) {
+        print_message("# this CPU has no AVX512-VNNI: nothing to compare\n");
+        skip();
+    }
+    tk_rng r = {5150};
+    int n_checked = 0;
+    for (size_t t = 0; t < TK_NFMT; t++) {
+        const tk_fmt *f = &tk_formats[t];
+        const gm_tiles *vn = gm_tiles_avx512(f->type);
+        const gm_tiles *pl = gm_tiles_avx512_plain(f->type);
+        if (vn == NULL || pl == NULL)
+            continue;
+        const uint64_t n = f->qk == 32 ? 2304 + 32 : 2304;
+        const uint64_t row_bytes = n / f->qk * f->bytes;
+        enum { ROWS = 16, NV = 17 };
+        uint8_t *w = tk_make_weights(&r, f, ROWS, n);
+        const size_t ab = gm_act_bytes(f->type, n);
+        uint8_t *xq = malloc(NV * ab);
+        float *x = malloc(n * sizeof(float));
+        assert_non_null(xq);
+        assert_non_null(x);
+        for (int v = 0; v < NV; v++) {
+            tk_fill(&r, x, n, v == 2 ? 1e-3f : 1.0f);
+            assert_int_equal(gm_act_convert(f->type, x, xq + v * ab, n), 0);
+        }
+        float ya[NV * ROWS], yb[NV * ROWS];
+        for (uint32_t nv = 1; nv <= vn->vecs; nv++) {
+            vn->one[nv - 1](n, w, row_bytes, xq, ab, ya, ROWS);
+            pl->one[nv - 1](n, w, row_bytes, xq, ab, yb, ROWS);
+            for (uint32_t v = 0; v < nv; v++)
+                if (memcmp(&ya[v * ROWS], &yb[v * ROWS], sizeof(float)) != 0)
+                    fail_msg("%s: 1x%u tile, vector %u: vnni %.9g plain %.9g", f->name, nv, v,
+                             (double)ya[v * ROWS], (double)yb[v * ROWS]);
+        }
+        /* the panels of either variant, for a batch and for one vector */
+        const gm_panel_fn vpanels[2] = {vn->panel, vn->panel_small};
+        const gm_panel_fn ppanels[2] = {pl->panel, pl->panel_small};
+        const uint32_t vrows[2] = {vn->panel_rows, vn->panel_small_rows};
+        const uint32_t prows[2] = {pl->panel_rows, pl->panel_small_rows};
+        const uint32_t nvs[2] = {NV, 1};
+        for (int k = 0; k < 2; k++) {
+            if (vpanels[k] == NULL || ppanels[k] == NULL)
+                continue;
+            assert_true(vrows[k] <= ROWS && prows[k] <= ROWS && ROWS % vrows[k] == 0 &&
+                        ROWS % prows[k] == 0);
+            for (uint32_t r0 = 0; r0 < ROWS; r0 += vrows[k])
+                vpanels[k](n, w + r0 * row_bytes, row_bytes, xq, ab, nvs[k], ya + r0, ROWS);
+            for (uint32_t r0 = 0; r0 < ROWS; r0 += prows[k])
+                ppanels[k](n, w + r0 * row_bytes, row_bytes, xq, ab, nvs[k], yb + r0, ROWS);
+            if (memcmp(ya, yb, nvs[k] * ROWS * sizeof(float)) != 0)
+                fail_msg("%s: panel kernels (%u vectors): vnni and plain differ", f->name,
+                         nvs[k]);
+            /* and they agree with the one-vector dot */
+            const gm_dot_fn dot = gm_dot_avx512(f->type);
+            for (uint32_t v = 0; v < nvs[k]; v++)
+                for (uint32_t i = 0; i < ROWS; i++) {
+                    const float one = dot(n, w + i * row_bytes, xq + v * ab);
+                    if (memcmp(&one, &ya[v * ROWS + i], sizeof one) != 0)
+                        fail_msg("%s: panel row %u vector %u: %.9g, dot %.9g", f->name, i, v,
+                                 (double)ya[v * ROWS + i], (double)one);
+                }
+            n_checked++;
+        }
+        free(w);
+        free(xq);
+        free(x);
+    }
+    print_message("# AVX-512 panel kernels compared (vnni, plain, dot): %d\n", n_checked);
+}
+
 static void test_cpu_path_names(void **state)
 {
     (void)state;
@@ -1025,6 +1181,8 @@ int main(void)
         cmocka_unit_test(test_paths_match_scalar),
         cmocka_unit_test(test_dot4_matches_single_all_paths),
         cmocka_unit_test(test_matmul_batch_invariant),
+        cmocka_unit_test(test_tiles_match_single),
+        cmocka_unit_test(test_avx512_plain_matches_vnni),
         cmocka_unit_test(test_matmul_many_matches_single),
         cmocka_unit_test(test_cpu_path_names),
     };
