@@ -10,7 +10,12 @@
  * (an interface: extend, never rename):
  *   model, threads, n_prompt, n_gen, reps, prefill_tok_s, decode_tok_s,
  *   peak_rss_mb (medians), the same three with _min and _max, cpu_path
- *   (the kernels that ran: engine/cpu/cpu_path.h), cpu_model.
+ *   (the kernels that ran: engine/cpu/cpu_path.h), cpu_model; with
+ *   --batch N also batch (N) and decode_batch_tok_s (+ _min, _max).
+ * --batch N times N_GEN decode steps of N sequences x 1 token each (one
+ * gm_decode per step, as a server batching N streams runs them), after
+ * the prompt was evaluated once and copied into every sequence's KV
+ * cache; decode_batch_tok_s is the aggregate rate, N * N_GEN / time.
  * peak_rss_mb is the process's peak resident set (getrusage ru_maxrss)
  * after each repetition: model weights mapped and touched, KV cache,
  * scratch buffers.
@@ -31,7 +36,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: gemma-run bench -m FILE [-p N_PROMPT] [-n N_GEN] [-t THREADS] [-r REPS]\n"
-            "                       [--json] [--device DEV]\n"
+            "                       [--batch N] [--json] [--device DEV]\n"
             "\n"
             "  -m, --model FILE   the GGUF model\n"
             "  -p N               prompt tokens evaluated as one batch (default 512)\n"
@@ -39,11 +44,15 @@ static void usage(FILE *out)
             "  -t, --threads N    CPU threads (default: all online CPUs)\n"
             "  -r, --reps N       repetitions; the median (and min, max) is reported\n"
             "                     (default 1)\n"
+            "  --batch N          also time N_GEN decode steps of N sequences x 1 token\n"
+            "                     (each sequence starting from the prompt): aggregate\n"
+            "                     tokens/s, JSON key decode_batch_tok_s (2..256)\n"
             "  --device DEV       cpu (default) or cuda:N\n"
             "  --json             also print one JSON object as the last line: model,\n"
             "                     threads, n_prompt, n_gen, reps, prefill_tok_s,\n"
             "                     decode_tok_s, peak_rss_mb (medians), each also with\n"
-            "                     _min and _max, cpu_path, cpu_model\n"
+            "                     _min and _max, cpu_path, cpu_model (with --batch:\n"
+            "                     batch, decode_batch_tok_s and its _min and _max)\n"
             "  -h, --help         this help\n"
             "\n"
             "GEMMA_CPU=scalar|avx2|avx512 forces a CPU kernel path (default: the best\n"
@@ -154,10 +163,50 @@ static int argmax(const float *x, uint32_t n)
     return (int)best;
 }
 
+/* One repetition of --batch: the prompt into sequence 0, copied into
+ * sequences 1..n_batch-1, then n_gen steps of n_batch tokens (one per
+ * sequence, each fed its own argmax); the aggregate tokens/s in *rate. */
+static int bench_batch(gm_context *ctx, const int32_t *ids, uint32_t n_prompt, uint32_t n_gen,
+                       uint32_t n_batch, uint32_t n_vocab, float *logits, double *rate,
+                       cm_err *err)
+{
+    int32_t next[256];
+    uint32_t seq[256];
+    for (uint32_t q = 0; q < n_batch; q++) {
+        if (gm_context_seq_clear(ctx, q, err) < 0)
+            return -1;
+        seq[q] = q;
+        next[q] = (int32_t)(2 + q);
+    }
+    if (n_prompt > 0) {
+        gm_batch b = {.n_tokens = n_prompt, .tokens = ids};
+        if (gm_decode(ctx, &b, logits, err) < 0)
+            return -1;
+        for (uint32_t q = 1; q < n_batch; q++)
+            if (gm_context_seq_copy(ctx, 0, q, n_prompt, err) < 0)
+                return -1;
+        /* different first tokens, so the streams do not stay identical */
+        const int32_t first = argmax(logits, n_vocab);
+        for (uint32_t q = 0; q < n_batch; q++)
+            next[q] = (int32_t)(((uint32_t)first + q) % n_vocab);
+    }
+    double t0 = now();
+    for (uint32_t g = 0; g < n_gen; g++) {
+        gm_batch b = {.n_tokens = n_batch, .tokens = next, .seq = seq};
+        if (gm_decode(ctx, &b, logits, err) < 0)
+            return -1;
+        for (uint32_t q = 0; q < n_batch; q++)
+            next[q] = argmax(logits + (size_t)q * n_vocab, n_vocab);
+    }
+    double dt = now() - t0;
+    *rate = n_gen > 0 && dt > 0 ? (double)n_batch * n_gen / dt : 0;
+    return 0;
+}
+
 int cli_bench(int argc, char **argv)
 {
     const char *model_path = NULL;
-    uint32_t n_prompt = 512, n_gen = 128, n_threads = 0, reps = 1;
+    uint32_t n_prompt = 512, n_gen = 128, n_threads = 0, reps = 1, n_batch = 0;
     const char *device = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
@@ -185,6 +234,8 @@ int cli_bench(int argc, char **argv)
             bad = parse_u32(v, &n_threads) < 0 || n_threads > 256 ? -1 : 0;
         else if (strcmp(a, "--device") == 0)
             device = v;
+        else if (strcmp(a, "--batch") == 0)
+            bad = parse_u32(v, &n_batch) < 0 || n_batch < 2 || n_batch > 256 ? -1 : 0;
         else if (strcmp(a, "-r") == 0 || strcmp(a, "--reps") == 0)
             bad = parse_u32(v, &reps) < 0 || reps == 0 ? -1 : 0;
         else {
@@ -205,13 +256,13 @@ int cli_bench(int argc, char **argv)
 
     cm_err err = {{0}};
     gm_model *model = NULL;
-    gm_context *ctx = NULL;
+    gm_context *ctx = NULL, *ctx_batch = NULL;
     int32_t *ids = NULL;
     float *logits = NULL;
     double *pp = calloc(reps, sizeof(double)), *tg = calloc(reps, sizeof(double));
-    double *rss = calloc(reps, sizeof(double));
+    double *rss = calloc(reps, sizeof(double)), *tgb = calloc(reps, sizeof(double));
     int rc = 1;
-    if (pp == NULL || tg == NULL || rss == NULL) {
+    if (pp == NULL || tg == NULL || rss == NULL || tgb == NULL) {
         cm_err_set(&err, "out of memory");
         goto fail;
     }
@@ -223,7 +274,7 @@ int cli_bench(int argc, char **argv)
     if (gm_context_new(model, &co, &ctx, &err) < 0)
         goto fail;
     ids = malloc((n_prompt + 1) * sizeof(*ids));
-    logits = malloc(info->n_vocab * sizeof(float));
+    logits = malloc((size_t)(n_batch > 1 ? n_batch : 1) * info->n_vocab * sizeof(float));
     if (ids == NULL || logits == NULL) {
         cm_err_set(&err, "out of memory");
         goto fail;
@@ -258,6 +309,16 @@ int cli_bench(int argc, char **argv)
         tg[r] = n_gen > 0 && dt > 0 ? n_gen / dt : 0;
         rss[r] = peak_rss_mb();
     }
+    if (n_batch > 0) {
+        gm_context_opts cb = {.n_ctx = n_prompt + n_gen + 1, .n_seq_max = n_batch,
+                              .n_threads = (int)n_threads};
+        if (gm_context_new(model, &cb, &ctx_batch, &err) < 0)
+            goto fail;
+        for (uint32_t r = 0; r < reps; r++)
+            if (bench_batch(ctx_batch, ids, n_prompt, n_gen, n_batch, info->n_vocab, logits,
+                            &tgb[r], &err) < 0)
+                goto fail;
+    }
     const uint32_t threads_used =
         n_threads > 0 ? n_threads : (uint32_t)(sysconf(_SC_NPROCESSORS_ONLN) > 0
                                                    ? sysconf(_SC_NPROCESSORS_ONLN)
@@ -278,6 +339,9 @@ int cli_bench(int argc, char **argv)
         printf("pp%u: %.2f tokens/s\n", n_prompt, median(pp, reps));
     if (n_gen > 0)
         printf("tg%u: %.2f tokens/s\n", n_gen, median(tg, reps));
+    if (n_batch > 0 && n_gen > 0)
+        printf("tg%u x %u sequences: %.2f tokens/s (aggregate)\n", n_gen, n_batch,
+               median(tgb, reps));
     printf("peak RSS: %.1f MiB\n", rss[reps - 1]);
     if (json) {
         char cpu[256];
@@ -291,6 +355,10 @@ int cli_bench(int argc, char **argv)
         json_stat(stdout, "prefill_tok_s", pp, reps);
         json_stat(stdout, "decode_tok_s", tg, reps);
         json_stat(stdout, "peak_rss_mb", rss, reps);
+        if (n_batch > 0) {
+            printf(", \"batch\": %u", n_batch);
+            json_stat(stdout, "decode_batch_tok_s", tgb, reps);
+        }
         printf(", \"cpu_path\": ");
         json_string(stdout, gm_cpu_path_name());
         printf(", \"cpu_model\": ");
@@ -309,6 +377,8 @@ fail:
     free(pp);
     free(tg);
     free(rss);
+    free(tgb);
+    gm_context_free(ctx_batch);
     gm_context_free(ctx);
     gm_model_free(model);
     return rc;

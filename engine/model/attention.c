@@ -13,46 +13,49 @@
 #include <string.h>
 
 #include "engine/cpu/pool.h"
+#include "engine/model/attn_dot.h"
 #include "engine/model/model.h"
 #include "engine/model/ops.h"
 
-/* GNU C vectors of 8 floats (two SSE or one AVX register). The arithmetic
- * below is elementwise, so it rounds exactly as the scalar loops would. */
-typedef float gm_v8f __attribute__((vector_size(32)));
+/* The per-token part of the projections: per-head norms and RoPE of q, K
+ * and V, one token per work item (each token has its own position). */
+typedef struct qkv_job {
+    gm_context *ctx;
+    uint32_t il;
+} qkv_job;
 
-/* q . k in 8 lanes, then ((0+1)+(2+3))+((4+5)+(6+7)): with this order the
- * scores agree bit for bit with llama.cpp's more often than with a plain
- * running sum (measured on Q8_0 models, where nothing else differs). */
-static float dot(const float *a, const float *b, uint32_t n)
+static void norm_rope(void *arg, uint64_t begin, uint64_t end, uint32_t worker)
 {
-    gm_v8f acc = {0};
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        gm_v8f av, bv;
-        memcpy(&av, a + i, sizeof(av));
-        memcpy(&bv, b + i, sizeof(bv));
-        acc += av * bv;
-    }
-    float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++)
-        sum += a[i] * b[i];
-    return sum;
-}
+    const qkv_job *job = arg;
+    gm_context *ctx = job->ctx;
+    const gm_model *m = ctx->model;
+    const gm_layer *l = &m->layers[job->il];
+    const gm_layer_hp *lh = &m->hp.layer[job->il];
+    gm_scratch *s = &ctx->s;
+    const uint32_t d = lh->head_dim, H = lh->n_head, Hkv = lh->n_head_kv;
+    const size_t qdim = (size_t)H * d, kvdim = (size_t)Hkv * d;
+    const float eps = m->hp.eps;
+    const float *ff = lh->swa ? NULL : (const float *)m->rope_freqs.data;
+    const int slot = ctx->kv_slot_of_layer[job->il];
+    float *cs = s->rope_cs + (size_t)worker * s->rope_cs_len;
 
-/* y += a * x over n floats. */
-static void axpy(float *restrict y, const float *restrict x, float a, uint32_t n)
-{
-    const gm_v8f av = {a, a, a, a, a, a, a, a};
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        gm_v8f xv, yv;
-        memcpy(&xv, x + i, sizeof(xv));
-        memcpy(&yv, y + i, sizeof(yv));
-        yv += av * xv;
-        memcpy(y + i, &yv, sizeof(yv));
+    for (uint64_t i = begin; i < end; i++) {
+        gm_rope_cache(s->pos[i], lh->n_rot, lh->rope_base, ff, cs);
+        for (uint32_t h = 0; h < H; h++) {
+            float *qh = s->q + i * qdim + (size_t)h * d;
+            gm_rmsnorm(qh, l->q_norm.data, d, eps, qh);
+            gm_rope_apply(qh, lh->n_rot, cs);
+        }
+        if (!lh->has_kv)
+            continue;
+        for (uint32_t h = 0; h < Hkv; h++) {
+            const size_t o = i * kvdim + (size_t)h * d;
+            float *kh = s->kv_k[slot] + o;
+            gm_rmsnorm(s->k_raw + o, l->k_norm.data, d, eps, kh);
+            gm_rope_apply(kh, lh->n_rot, cs);
+            gm_rmsnorm(s->v_raw + o, NULL, d, eps, s->kv_v[slot] + o);
+        }
     }
-    for (; i < n; i++)
-        y[i] += a * x[i];
 }
 
 /* Projections, norms and RoPE: q into s->q, K/V into the layer's batch slot. */
@@ -64,8 +67,6 @@ static int project(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
     gm_scratch *s = &ctx->s;
     const uint32_t d = lh->head_dim, H = lh->n_head, Hkv = lh->n_head_kv;
     const size_t qdim = (size_t)H * d, kvdim = (size_t)Hkv * d;
-    const float eps = m->hp.eps;
-    const float *ff = lh->swa ? NULL : (const float *)m->rope_freqs.data;
 
     if (l->wqkv.data != NULL) {
         const size_t w = qdim + 2 * kvdim;
@@ -77,46 +78,35 @@ static int project(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
             memcpy(s->v_raw + i * kvdim, s->qkv + i * w + qdim + kvdim, kvdim * sizeof(float));
         }
     } else {
-        if (gm_mm(ctx, &l->wq, s->cur, n, s->q, err) < 0)
-            return -1;
+        /* Q, K and V read the same input: one parallel pass */
+        gm_mm_out outs[3] = {{&l->wq, 0, s->q}};
+        uint32_t n_outs = 1;
         if (lh->has_kv) {
-            if (gm_mm(ctx, &l->wk, s->cur, n, s->k_raw, err) < 0)
-                return -1;
-            if (l->wv.data != NULL) {
-                if (gm_mm(ctx, &l->wv, s->cur, n, s->v_raw, err) < 0)
-                    return -1;
-            } else {
-                /* no attn_v: V is the raw K projection */
-                memcpy(s->v_raw, s->k_raw, (size_t)n * kvdim * sizeof(float));
-            }
+            outs[n_outs++] = (gm_mm_out){&l->wk, 0, s->k_raw};
+            if (l->wv.data != NULL)
+                outs[n_outs++] = (gm_mm_out){&l->wv, 0, s->v_raw};
         }
+        if (gm_mm_many(ctx, outs, n_outs, s->cur, n, err) < 0)
+            return -1;
+        if (lh->has_kv && l->wv.data == NULL) /* no attn_v: V is the raw K projection */
+            memcpy(s->v_raw, s->k_raw, (size_t)n * kvdim * sizeof(float));
     }
 
-    const int slot = ctx->kv_slot_of_layer[il];
-    for (uint32_t i = 0; i < n; i++) {
-        gm_rope_cache(s->pos[i], lh->n_rot, lh->rope_base, ff, s->rope_cs);
-        for (uint32_t h = 0; h < H; h++) {
-            float *qh = s->q + i * qdim + (size_t)h * d;
-            gm_rmsnorm(qh, l->q_norm.data, d, eps, qh);
-            gm_rope_apply(qh, lh->n_rot, s->rope_cs);
-        }
-        if (!lh->has_kv)
-            continue;
-        for (uint32_t h = 0; h < Hkv; h++) {
-            const size_t o = i * kvdim + (size_t)h * d;
-            float *kh = s->kv_k[slot] + o;
-            gm_rmsnorm(s->k_raw + o, l->k_norm.data, d, eps, kh);
-            gm_rope_apply(kh, lh->n_rot, s->rope_cs);
-            gm_rmsnorm(s->v_raw + o, NULL, d, eps, s->kv_v[slot] + o);
-        }
-    }
+    qkv_job job = {ctx, il};
+    gm_pool_run(ctx->pool, n, 1, norm_rope, &job);
     return 0;
 }
 
-/* One (token, head) pair per work item, spread over the pool. */
+/* Work items are (token, KV head, block of that KV head's query heads):
+ * the heads of a block read the same key and value rows, once for all of
+ * them (attn_dot.c). A KV group's heads are split into `split` blocks,
+ * enough that a decode step still has an item per thread; each head's
+ * arithmetic is the same however the heads are blocked, so the split
+ * (which follows the thread count) never changes a result. */
 typedef struct attn_job {
     gm_context *ctx;
     uint32_t il;
+    uint32_t split; /* blocks per KV group (divides the group size) */
 } attn_job;
 
 static void attend(void *arg, uint64_t begin, uint64_t end, uint32_t worker)
@@ -128,33 +118,55 @@ static void attend(void *arg, uint64_t begin, uint64_t end, uint32_t worker)
     gm_scratch *s = &ctx->s;
     const uint32_t d = lh->head_dim, H = lh->n_head, Hkv = lh->n_head_kv;
     const uint32_t group = H / Hkv, W = m->hp.swa_window;
+    const uint32_t split = job->split, hb = group / split;
     const size_t qdim = (size_t)H * d, kvdim = (size_t)Hkv * d;
     const uint32_t src = lh->kv_src;
     const int slot = ctx->kv_slot_of_layer[src];
     const float *kb = s->kv_k[slot], *vb = s->kv_v[slot];
-    float *scores = s->scores + (size_t)worker * ctx->n_ctx;
+    float *scores = s->scores + (size_t)worker * s->group_max * ctx->n_ctx;
+    const float **krow = s->attn_rows + (size_t)worker * 2 * ctx->n_ctx;
+    const float **vrow = krow + ctx->n_ctx;
 
     for (uint64_t item = begin; item < end; item++) {
-        const uint32_t i = (uint32_t)(item / H), h = (uint32_t)(item % H);
+        const uint32_t i = (uint32_t)(item / (Hkv * split));
+        const uint32_t g = (uint32_t)(item % (Hkv * split)) / split;
+        const uint32_t h0 = g * group + (uint32_t)(item % split) * hb; /* first query head */
         const uint32_t sq = s->seq[i], p = s->pos[i], p0 = s->seq_p0[sq];
         /* causal; a sliding layer also needs p - j < W */
         const uint32_t lo = lh->swa && p + 1 > W ? p + 1 - W : 0;
-        const float *qh = s->q + i * qdim + (size_t)h * d;
-        const size_t ho = (size_t)(h / group) * d;
+        const uint32_t nk = p + 1 - lo;
+        const size_t ho = (size_t)g * d;
+        /* KV head g's rows of positions lo..p: the cache before this step,
+         * the step's batch K/V from p0 on */
         for (uint32_t j = lo; j <= p; j++) {
-            const float *kj = j < p0 ? gm_kv_k(&ctx->kv, src, sq, j)
-                                     : kb + s->tok_of[s->seq_off[sq] + j - p0] * kvdim;
-            scores[j - lo] = dot(qh, kj + ho, d);
+            if (j < p0) {
+                krow[j - lo] = gm_kv_k(&ctx->kv, src, sq, j) + ho;
+                vrow[j - lo] = gm_kv_v(&ctx->kv, src, sq, j) + ho;
+            } else {
+                const size_t t = s->tok_of[s->seq_off[sq] + j - p0];
+                krow[j - lo] = kb + t * kvdim + ho;
+                vrow[j - lo] = vb + t * kvdim + ho;
+            }
         }
-        gm_softmax(scores, p + 1 - lo);
-        float *out = s->kv_out + i * qdim + (size_t)h * d;
-        memset(out, 0, d * sizeof(float));
-        for (uint32_t j = lo; j <= p; j++) {
-            const float *vj = j < p0 ? gm_kv_v(&ctx->kv, src, sq, j)
-                                     : vb + s->tok_of[s->seq_off[sq] + j - p0] * kvdim;
-            axpy(out, vj + ho, scores[j - lo], d);
-        }
+        gm_attn_scores(s->q + i * qdim + (size_t)h0 * d, hb, krow, nk, d, scores, ctx->n_ctx);
+        for (uint32_t h = 0; h < hb; h++)
+            gm_softmax(scores + (size_t)h * ctx->n_ctx, nk);
+        gm_attn_weighted_sum(vrow, scores, ctx->n_ctx, hb, nk, d,
+                             s->kv_out + i * qdim + (size_t)h0 * d);
     }
+}
+
+/* The fewest blocks per KV group (a divisor of the group size) that give
+ * every thread an item. */
+static uint32_t head_split(uint32_t n_items_per_block, uint32_t group, uint32_t n_threads)
+{
+    uint32_t split = 1;
+    while (split < group && (uint64_t)n_items_per_block * split < n_threads) {
+        split++;
+        while (group % split != 0)
+            split++;
+    }
+    return split;
 }
 
 int gm_attention(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
@@ -162,8 +174,9 @@ int gm_attention(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
     const gm_layer_hp *lh = &ctx->model->hp.layer[il];
     if (project(ctx, il, n, err) < 0)
         return -1;
-    attn_job job = {ctx, il};
-    gm_pool_run(ctx->pool, (uint64_t)n * lh->n_head, 1, attend, &job);
+    const uint32_t group = lh->n_head / lh->n_head_kv;
+    attn_job job = {ctx, il, head_split(n * lh->n_head_kv, group, gm_pool_threads(ctx->pool))};
+    gm_pool_run(ctx->pool, (uint64_t)n * lh->n_head_kv * job.split, 1, attend, &job);
     if (lh->has_kv && ctx->kv_slot_of_layer[il] == 0)
         gm_kv_commit(ctx, il, n);
     return gm_mm(ctx, &ctx->model->layers[il].wo, ctx->s.kv_out, n, ctx->s.tmp, err);

@@ -32,6 +32,7 @@ static void scratch_free(gm_scratch *s)
         free(*fl[i]);
         *fl[i] = NULL;
     }
+    free(s->attn_rows);
     free(s->sel);
     free(s->gidx);
     free(s->pos);
@@ -39,6 +40,7 @@ static void scratch_free(gm_scratch *s)
     free(s->seq_p0);
     free(s->seq_off);
     free(s->tok_of);
+    free(s->out_rows);
     memset(s, 0, sizeof(*s));
 }
 
@@ -50,7 +52,7 @@ static int scratch_alloc(gm_context *ctx, cm_err *err)
     const size_t n = n64 < GM_UBATCH ? (size_t)n64 : GM_UBATCH;
     const size_t E = hp->n_embd, L = hp->n_layer, P = hp->n_embd_ple;
     size_t qdim = 1, kvdim = 1, qkvdim = 1, ffdim = 2 * (size_t)hp->n_ff_exp, k_max = 1,
-           rot = 2;
+           rot = 2, group = 1;
     for (uint32_t il = 0; il < hp->n_layer; il++) {
         const gm_layer_hp *lh = &hp->layer[il];
         qdim = MAX(qdim, (size_t)lh->n_head * lh->head_dim);
@@ -59,6 +61,7 @@ static int scratch_alloc(gm_context *ctx, cm_err *err)
         ffdim = MAX(ffdim, (size_t)lh->n_ff);
         k_max = MAX(k_max, (size_t)lh->n_expert_used);
         rot = MAX(rot, (size_t)lh->n_rot);
+        group = MAX(group, (size_t)(lh->n_head / lh->n_head_kv));
     }
     s->n_max = (uint32_t)n;
     s->k_max = (uint32_t)k_max;
@@ -80,8 +83,11 @@ static int scratch_alloc(gm_context *ctx, cm_err *err)
     s->ff_b = alloc3(n, ffdim, 1, sizeof(float));
     s->ple = alloc3(n, L, MAX(P, 1), sizeof(float));
     s->ple_a = alloc3(n, L, MAX(P, 1), sizeof(float));
-    s->scores = alloc3(ctx->n_ctx, ctx->n_threads, 1, sizeof(float));
-    s->rope_cs = alloc3(rot, 1, 1, sizeof(float));
+    s->group_max = (uint32_t)group;
+    s->scores = alloc3(ctx->n_ctx, ctx->n_threads, group, sizeof(float));
+    s->attn_rows = alloc3(ctx->n_ctx, ctx->n_threads, 2, sizeof(*s->attn_rows));
+    s->rope_cs = alloc3(rot, ctx->n_threads, 1, sizeof(float));
+    s->rope_cs_len = rot;
     s->router = alloc3(n, MAX(hp->n_expert, 1), 1, sizeof(float));
     s->sel = alloc3(n, k_max, 1, sizeof(int32_t));
     s->sel_w = alloc3(n, k_max, 1, sizeof(float));
@@ -94,12 +100,13 @@ static int scratch_alloc(gm_context *ctx, cm_err *err)
     s->seq_p0 = alloc3(ctx->n_seq_max, 1, 1, sizeof(uint32_t));
     s->seq_off = alloc3(ctx->n_seq_max, 1, 1, sizeof(uint32_t));
     s->tok_of = alloc3(n, 1, 1, sizeof(uint32_t));
+    s->out_rows = alloc3(n, 1, 1, sizeof(uint32_t));
     if (!s->x || !s->cur || !s->attn_out || !s->tmp || !s->tmp2 || !s->q || !s->kv_out
         || !s->qkv || !s->k_raw || !s->v_raw || !s->kv_k[0] || !s->kv_k[1] || !s->kv_k[2]
         || !s->kv_v[0] || !s->kv_v[1] || !s->kv_v[2] || !s->ff_a || !s->ff_b || !s->ple
-        || !s->ple_a || !s->scores || !s->rope_cs || !s->router || !s->sel || !s->sel_w
+        || !s->ple_a || !s->scores || !s->attn_rows || !s->rope_cs || !s->router || !s->sel || !s->sel_w
         || !s->exp_out || !s->gx || !s->gy || !s->gidx || !s->pos || !s->seq || !s->seq_p0
-        || !s->seq_off || !s->tok_of)
+        || !s->seq_off || !s->tok_of || !s->out_rows)
         return cm_err_set(err, "context: out of memory for working buffers");
     return 0;
 }
@@ -129,9 +136,10 @@ int gm_context_new(gm_model *model, const gm_context_opts *opts, gm_context **ou
         return -1;
     }
     ctx->seq_count = calloc(ctx->n_seq_max, sizeof(*ctx->seq_count));
+    ctx->seq_last = calloc(ctx->n_seq_max, sizeof(*ctx->seq_last));
     uint32_t *width = calloc(hp->n_layer, sizeof(uint32_t));
     uint32_t *window = calloc(hp->n_layer, sizeof(uint32_t));
-    if (ctx->seq_count == NULL || width == NULL || window == NULL) {
+    if (ctx->seq_count == NULL || ctx->seq_last == NULL || width == NULL || window == NULL) {
         free(width);
         free(window);
         gm_context_free(ctx);
@@ -177,6 +185,7 @@ void gm_context_free(gm_context *ctx)
     gm_kv_free(&ctx->kv);
     scratch_free(&ctx->s);
     free(ctx->seq_count);
+    free(ctx->seq_last);
     free(ctx);
 }
 

@@ -12,8 +12,10 @@ int gm_ffn_dense(gm_context *ctx, const gm_weight *gate, const gm_weight *up,
 {
     gm_scratch *s = &ctx->s;
     const size_t ff = gate->ne[1];
-    if (gm_mm(ctx, up, in, n, s->ff_b, err) < 0 || gm_mm(ctx, gate, in, n, s->ff_a, err) < 0)
+    /* gate and up read the same input: one parallel pass */
+    const gm_mm_out gate_up[] = {{gate, 0, s->ff_a}, {up, 0, s->ff_b}};
+    if (gm_mm_many(ctx, gate_up, 2, in, n, err) < 0)
         return -1;
-    gm_geglu(ctx->model->gelu_table, s->ff_a, s->ff_b, (uint32_t)(n * ff), s->ff_a);
+    gm_geglu_par(ctx->pool, ctx->model->gelu_table, s->ff_a, s->ff_b, n * ff, s->ff_a);
     return gm_mm(ctx, down, s->ff_a, n, out, err);
 }

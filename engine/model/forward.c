@@ -8,6 +8,7 @@
  * to its sequence at the sequence's next position.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,33 @@ int gm_mm_expert(gm_context *ctx, const gm_weight *w, uint32_t e, const float *x
     const char *data = (const char *)w->data + (size_t)e * w->ne[1] * w->row_bytes;
     if (gm_matmul(ctx->pool, w->type, data, w->ne[1], w->ne[0], x, n, y, err) < 0)
         return cm_err_prefix(err, "%s (expert %u)", w->name, e);
+    return 0;
+}
+
+int gm_mm_many(gm_context *ctx, const gm_mm_out *outs, uint32_t n_outs, const float *x,
+               uint32_t n, cm_err *err)
+{
+    gm_matmul_part parts[GM_MM_MANY_MAX];
+    if (n_outs == 0 || n_outs > GM_MM_MANY_MAX)
+        return cm_err_set(err, "matmul: %u products in one pass (1..%d)", n_outs,
+                          GM_MM_MANY_MAX);
+    const uint64_t cols = outs[0].w->ne[0];
+    for (uint32_t i = 0; i < n_outs; i++) {
+        const gm_weight *w = outs[i].w;
+        if (w->ne[0] != cols)
+            return cm_err_set(err, "%s: %llu columns, but %s has %llu", w->name,
+                              (unsigned long long)w->ne[0], outs[0].w->name,
+                              (unsigned long long)cols);
+        const char *data = (const char *)w->data + (size_t)outs[i].expert * w->ne[1] * w->row_bytes;
+        parts[i] = (gm_matmul_part){w->type, data, w->ne[1], outs[i].y};
+    }
+    if (gm_matmul_many(ctx->pool, parts, n_outs, cols, x, n, err) < 0) {
+        char names[GM_MM_MANY_MAX * 66] = "";
+        for (uint32_t i = 0; i < n_outs; i++)
+            snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+                     i > 0 ? ", " : "", outs[i].w->name);
+        return cm_err_prefix(err, "%s", names);
+    }
     return 0;
 }
 
@@ -97,25 +125,21 @@ static int layer(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
     const size_t nE = (size_t)n * E;
 
     /* attention block: attn_out = rms(attn(rms(x) * attn_norm)) * post + x */
-    gm_rmsnorm_rows(s->x, l->attn_norm.data, n, E, eps, s->cur);
+    gm_rmsnorm_rows_par(ctx->pool, s->x, l->attn_norm.data, n, E, eps, s->cur);
     if (gm_attention(ctx, il, n, err) < 0)
         return -1;
-    gm_rmsnorm_rows(s->tmp, l->attn_post_norm.data, n, E, eps, s->tmp);
-    for (size_t c = 0; c < nE; c++)
-        s->attn_out[c] = s->tmp[c] + s->x[c];
+    gm_rmsnorm_add_rows(ctx->pool, s->tmp, l->attn_post_norm.data, s->x, n, E, eps, s->attn_out);
 
     /* feed-forward block: x = rms(ffn(attn_out)) * post_ffw_norm + attn_out */
     if (l->gate_inp.data != NULL) {
         if (gm_moe(ctx, il, s->attn_out, n, s->tmp, err) < 0)
             return -1;
     } else {
-        gm_rmsnorm_rows(s->attn_out, l->ffn_norm.data, n, E, eps, s->cur);
+        gm_rmsnorm_rows_par(ctx->pool, s->attn_out, l->ffn_norm.data, n, E, eps, s->cur);
         if (gm_ffn_dense(ctx, &l->ffn_gate, &l->ffn_up, &l->ffn_down, s->cur, n, s->tmp, err) < 0)
             return -1;
     }
-    gm_rmsnorm_rows(s->tmp, l->ffn_post_norm.data, n, E, eps, s->tmp);
-    for (size_t c = 0; c < nE; c++)
-        s->x[c] = s->tmp[c] + s->attn_out[c];
+    gm_rmsnorm_add_rows(ctx->pool, s->tmp, l->ffn_post_norm.data, s->attn_out, n, E, eps, s->x);
 
     if (m->hp.n_embd_ple > 0 && gm_ple_block(ctx, il, n, err) < 0)
         return -1;
@@ -140,7 +164,7 @@ static int output(gm_context *ctx, const uint32_t *out_rows, uint32_t n_out, flo
     if (gm_mm(ctx, &m->output, s->tmp, n_out, logits, err) < 0)
         return -1;
     if (m->hp.softcap != 0.0f)
-        gm_softcap(logits, n_out * m->hp.n_vocab, m->hp.softcap);
+        gm_softcap_par(ctx->pool, logits, (size_t)n_out * m->hp.n_vocab, m->hp.softcap);
     return 0;
 }
 
@@ -198,21 +222,14 @@ uint32_t gm_batch_n_outputs(const gm_batch *batch)
     return n;
 }
 
-/* want[i]: does token i produce a row of logits? Without want_logits, the
- * last token of each sequence does (`seen` has n_seq_max entries). */
-static void mark_outputs(const gm_batch *b, bool *want, uint32_t *seen, uint32_t n_seq)
+/* Does token i produce a row of logits? With want_logits, as it says;
+ * without, the last token of each sequence (ctx->seq_last, which
+ * gm_decode fills). */
+static bool wants_logits(const gm_context *ctx, const gm_batch *b, uint32_t i)
 {
-    const uint32_t n = b->n_tokens;
-    if (b->want_logits != NULL) {
-        memcpy(want, b->want_logits, n * sizeof(*want));
-        return;
-    }
-    memset(seen, 0, n_seq * sizeof(*seen));
-    for (uint32_t i = n; i-- > 0;) {
-        const uint32_t q = b->seq != NULL ? b->seq[i] : 0;
-        want[i] = !seen[q];
-        seen[q] = 1;
-    }
+    if (b->want_logits != NULL)
+        return b->want_logits[i];
+    return ctx->seq_last[b->seq != NULL ? b->seq[i] : 0] == i;
 }
 
 int gm_decode(gm_context *ctx, const gm_batch *batch, float *logits, cm_err *err)
@@ -236,40 +253,31 @@ int gm_decode(gm_context *ctx, const gm_batch *batch, float *logits, cm_err *err
             return cm_err_set(err, "decode: token %u is for sequence %u, but the context holds %u sequences",
                               i, q, ctx->n_seq_max);
         ctx->seq_count[q]++;
+        ctx->seq_last[q] = i;
     }
     for (uint32_t q = 0; q < ctx->n_seq_max; q++)
         if (ctx->seq_count[q] > ctx->n_ctx - ctx->kv.len[q])
             return cm_err_set(err, "context full: sequence %u holds %u of %u positions and the batch adds %u",
                               q, ctx->kv.len[q], ctx->n_ctx, ctx->seq_count[q]);
-
-    uint32_t *out_rows = malloc(ctx->s.n_max * sizeof(*out_rows));
-    bool *want = malloc(n * sizeof(*want));
-    if (out_rows == NULL || want == NULL) {
-        free(out_rows);
-        free(want);
-        return cm_err_set(err, "decode: out of memory");
-    }
-    mark_outputs(batch, want, ctx->seq_count, ctx->n_seq_max);
-    int rc = 0;
     for (uint32_t i = 0; i < n && logits == NULL; i++)
-        if (want[i]) {
-            free(out_rows);
-            free(want);
+        if (wants_logits(ctx, batch, i))
             return cm_err_set(err, "decode: logits were asked for but no output buffer was given");
-        }
+
+    /* steps of at most n_max tokens; nothing is allocated here (a decode
+     * loop calls this once per token) */
+    uint32_t *out_rows = ctx->s.out_rows;
     float *dst = logits;
+    int rc = 0;
     for (uint32_t i0 = 0; i0 < n && rc == 0; i0 += ctx->s.n_max) {
         const uint32_t nb = n - i0 < ctx->s.n_max ? n - i0 : ctx->s.n_max;
         uint32_t n_out = 0;
         for (uint32_t i = 0; i < nb; i++)
-            if (want[i0 + i])
+            if (wants_logits(ctx, batch, i0 + i))
                 out_rows[n_out++] = i;
         plan_step(ctx, batch->seq != NULL ? batch->seq + i0 : NULL, nb);
         rc = gm_forward_ubatch(ctx, batch->tokens + i0, nb, out_rows, n_out, dst, err);
         if (n_out > 0)
             dst += (size_t)n_out * hp->n_vocab;
     }
-    free(out_rows);
-    free(want);
     return rc;
 }

@@ -6,9 +6,10 @@ engine_libengine_a_SOURCES += \
 	engine/model/model.h engine/model/model.c \
 	engine/model/hparams.c engine/model/weights.c \
 	engine/model/context.c engine/model/kv_cache.h engine/model/kv_cache.c \
-	engine/model/forward.c engine/model/attention.c engine/model/ffn.c \
+	engine/model/forward.c engine/model/attention.c \
+	engine/model/attn_dot.h engine/model/attn_dot.c engine/model/ffn.c \
 	engine/model/moe.c engine/model/ple.c \
-	engine/model/ops.h engine/model/ops.c
+	engine/model/ops.h engine/model/ops.c engine/model/ops_par.c
 
 # Unit tests: the elementwise ops, the KV cache ring buffer, and decoding
 # (batches, sequences, errors) on synthetic models.
@@ -43,3 +44,21 @@ TESTS += tests/unit/test_batch_invariance
 tests_unit_test_batch_invariance_SOURCES = tests/unit/test_batch_invariance.c
 tests_unit_test_batch_invariance_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_batch_invariance_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# the forward pass gives the same bits on 1, 2, 3 and 4 threads
+check_PROGRAMS += tests/unit/test_forward_threads
+TESTS += tests/unit/test_forward_threads
+tests_unit_test_forward_threads_SOURCES = tests/unit/test_forward_threads.c
+tests_unit_test_forward_threads_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_forward_threads_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# gemma-run bench --batch N (decode_batch_tok_s)
+TESTS += tests/integration/bench_batch.sh
+EXTRA_DIST += tests/integration/bench_batch.sh
+
+# attention's inner loops: the documented rounding on every code path
+check_PROGRAMS += tests/unit/test_attn_dot
+TESTS += tests/unit/test_attn_dot
+tests_unit_test_attn_dot_SOURCES = tests/unit/test_attn_dot.c
+tests_unit_test_attn_dot_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_attn_dot_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)

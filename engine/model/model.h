@@ -123,8 +123,11 @@ typedef struct gm_scratch {
     float *ff_a, *ff_b;  /* [n][max(n_ff, 2F)] */
     float *ple;          /* [n][L][P] */
     float *ple_a;        /* [n][max(P, L*P)] */
-    float *scores;       /* [n_threads][n_ctx] attention scores per worker */
-    float *rope_cs;      /* [max n_rot] cos/sin of one position */
+    float *scores;       /* [n_threads][group_max][n_ctx] attention scores per worker */
+    uint32_t group_max;  /* most query heads per KV head in any layer */
+    const float **attn_rows; /* [n_threads][2][n_ctx] K and V rows one head reads */
+    float *rope_cs;      /* [n_threads][rope_cs_len] cos/sin of one position */
+    size_t rope_cs_len;  /* max n_rot */
     /* MoE */
     float *router;       /* [n][n_expert] */
     int32_t *sel;        /* [n][k_max] */
@@ -140,6 +143,7 @@ typedef struct gm_scratch {
     uint32_t *seq_p0;    /* [n_seq] first position of the sequence in this ubatch */
     uint32_t *seq_off;   /* [n_seq] offset in tok_of */
     uint32_t *tok_of;    /* [n] token index by (sequence, position) */
+    uint32_t *out_rows;  /* [n] the step's tokens that produce logits */
 } gm_scratch;
 
 struct gm_context {
@@ -151,6 +155,7 @@ struct gm_context {
     gm_kv_cache kv;
     gm_scratch s;
     uint32_t *seq_count; /* [n_seq_max] tokens per sequence in the current batch */
+    uint32_t *seq_last;  /* [n_seq_max] index of its last token in the batch */
     int kv_slot_of_layer[GM_MAX_LAYERS]; /* index into kv_k/kv_v for each layer */
     void *backend_ctx;                   /* the backend's state (device KV, buffers) */
 };
@@ -168,6 +173,19 @@ int gm_mm(gm_context *ctx, const gm_weight *w, const float *x, uint32_t n,
 /* Same for expert `e` of a 3-D weight ([n_expert][rows][cols]). */
 int gm_mm_expert(gm_context *ctx, const gm_weight *w, uint32_t e, const float *x,
                  uint32_t n, float *y, cm_err *err);
+/* One product of a gm_mm_many() call: expert `expert` of w (0 for a 2-D
+ * weight) applied to the shared input, into y ([n][w->ne[1]]). */
+typedef struct gm_mm_out {
+    const gm_weight *w;
+    uint32_t expert;
+    float *y;
+} gm_mm_out;
+#define GM_MM_MANY_MAX 16 /* as gm_matmul_many() takes */
+/* Several weights with the same input width applied to the same x in one
+ * parallel loop (x converted once): Q/K/V, gate/up. Each output has the
+ * bits gm_mm() gives it alone. */
+int gm_mm_many(gm_context *ctx, const gm_mm_out *outs, uint32_t n_outs, const float *x,
+               uint32_t n, cm_err *err);
 
 /* Blocks of one layer, working on ctx->s (attention.c, ffn.c, moe.c, ple.c):
  * gm_attention reads s.cur and writes s.tmp; gm_ffn_dense and gm_moe write

@@ -8,21 +8,40 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "engine/cpu/cpu_path.h"
 #include "engine/quant/quant.h"
 
-void gm_rmsnorm(const float *x, const float *w, uint32_t n, float eps, float *y)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define GM_OPS_X86 1
+#endif
+
+float gm_rms_scale(const float *x, uint32_t n, float eps)
 {
     double sum = 0.0;
     for (uint32_t i = 0; i < n; i++)
         sum += (double)(x[i] * x[i]);
     const float mean = (float)(sum / n);
-    const float scale = 1.0f / sqrtf(mean + eps);
+    return 1.0f / sqrtf(mean + eps);
+}
+
+void gm_rmsnorm(const float *x, const float *w, uint32_t n, float eps, float *y)
+{
+    const float scale = gm_rms_scale(x, n, eps);
     if (w != NULL)
         for (uint32_t i = 0; i < n; i++)
             y[i] = x[i] * scale * w[i];
     else
         for (uint32_t i = 0; i < n; i++)
             y[i] = x[i] * scale;
+}
+
+void gm_rmsnorm_add(const float *t, const float *w, const float *res, uint32_t n, float eps,
+                    float *out)
+{
+    const float scale = gm_rms_scale(t, n, eps);
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = t[i] * scale * w[i] + res[i];
 }
 
 void gm_rmsnorm_rows(const float *x, const float *w, uint32_t n_rows, uint32_t n,
@@ -105,9 +124,45 @@ float gm_gelu(const uint16_t *table, float x)
     return gm_fp16_to_fp32(table[gm_fp32_to_fp16(x)]);
 }
 
+#ifdef GM_OPS_X86
+/* gm_geglu through the table, 8 values at a time: fp16 conversions by
+ * F16C (as ggml's x86 build converts: round to nearest even, the same bits
+ * as gm_fp32_to_fp16 for every number), the table read per value, the
+ * +-10 limits by blends, one rounded product. Only a NaN's payload may
+ * come out differently from the scalar loop. */
+__attribute__((target("avx2,f16c"))) static void geglu_table_f16c(const uint16_t *table,
+                                                                  const float *gate,
+                                                                  const float *up, uint32_t n,
+                                                                  float *out)
+{
+    const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(gate + i);
+        uint16_t h[8], g[8];
+        _mm_storeu_si128((__m128i *)h, _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+        for (int k = 0; k < 8; k++)
+            g[k] = table[h[k]];
+        __m256 y = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        y = _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, hi, _CMP_GE_OQ)); /* x >= 10: x */
+        y = _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LE_OQ), y);     /* x <= -10: 0 */
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(y, _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++)
+        out[i] = gm_gelu(table, gate[i]) * up[i];
+}
+#endif
+
 void gm_geglu(const uint16_t *table, const float *gate, const float *up, uint32_t n,
               float *out)
 {
+#ifdef GM_OPS_X86
+    /* the scalar path (GEMMA_CPU=scalar) keeps the loop below */
+    if (table != NULL && gm_cpu_active_path() != GM_CPU_SCALAR) {
+        geglu_table_f16c(table, gate, up, n, out);
+        return;
+    }
+#endif
     for (uint32_t i = 0; i < n; i++)
         out[i] = gm_gelu(table, gate[i]) * up[i];
 }

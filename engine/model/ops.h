@@ -6,11 +6,18 @@
 #ifndef GM_OPS_H
 #define GM_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+/* 1 / sqrt(mean(x^2) + eps), the sum of squares accumulated in double. */
+float gm_rms_scale(const float *x, uint32_t n, float eps);
 /* y = x / sqrt(mean(x^2) + eps) * w (w may be NULL: no weight). The sum of
  * squares is accumulated in double. x and y may be the same array. */
 void gm_rmsnorm(const float *x, const float *w, uint32_t n, float eps, float *y);
+/* out = rmsnorm(t) * w + res: a block's post-norm and its residual add in
+ * one pass, rounding as the two steps do. out may be t or res. */
+void gm_rmsnorm_add(const float *t, const float *w, const float *res, uint32_t n, float eps,
+                    float *out);
 /* The same on n_rows consecutive rows of n elements. */
 void gm_rmsnorm_rows(const float *x, const float *w, uint32_t n_rows, uint32_t n,
                      float eps, float *y);
@@ -38,5 +45,21 @@ void gm_geglu(const uint16_t *table, const float *gate, const float *up, uint32_
 
 /* x = cap * tanh(x / cap) for n values (cap > 0). */
 void gm_softcap(float *x, uint32_t n, float cap);
+
+/* ---- the same over a thread pool (ops_par.c) ----
+ * Fixed-size chunks, each element or row computed as above: the same bits
+ * on any number of threads. pool may be NULL (the calling thread). */
+typedef struct gm_pool gm_pool; /* engine/cpu/pool.h */
+/* gm_rmsnorm on n_rows rows of n. */
+void gm_rmsnorm_rows_par(gm_pool *pool, const float *x, const float *w, uint32_t n_rows,
+                         uint32_t n, float eps, float *y);
+/* gm_rmsnorm_add on n_rows rows of n. */
+void gm_rmsnorm_add_rows(gm_pool *pool, const float *t, const float *w, const float *res,
+                         uint32_t n_rows, uint32_t n, float eps, float *out);
+/* gm_geglu on count values. */
+void gm_geglu_par(gm_pool *pool, const uint16_t *table, const float *gate, const float *up,
+                  size_t count, float *out);
+/* gm_softcap on count values. */
+void gm_softcap_par(gm_pool *pool, float *x, size_t count, float cap);
 
 #endif

@@ -164,6 +164,54 @@ static void test_gelu(void **state)
     free(table);
 }
 
+/* gm_geglu on long arrays (the 8-wide F16C loop where the CPU path has
+ * it, and its tail) gives, value for value, the bits of gm_gelu(table, g)
+ * * u: every fp16 number as a gate, values between fp16 numbers (rounding
+ * ties included), the +-10 limits, and huge, tiny and subnormal values. */
+static void test_geglu_every_half(void **state)
+{
+    (void)state;
+    uint16_t *table = malloc(65536 * sizeof(*table));
+    const uint32_t n = 3 * 65536 + 13;
+    float *g = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
+    float *o = malloc(n * sizeof(float));
+    assert_non_null(table);
+    assert_non_null(g);
+    assert_non_null(u);
+    assert_non_null(o);
+    gm_gelu_table_init(table);
+    uint32_t seed = 99;
+    for (uint32_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        const float r = (float)(seed >> 8) / 16777216.0f;
+        if (i < 65536) {
+            g[i] = gm_fp16_to_fp32((uint16_t)i); /* every fp16 number */
+        } else if (i < 2 * 65536) {
+            /* halfway between this fp16 number and the next: a tie */
+            const float a = gm_fp16_to_fp32((uint16_t)(i - 65536));
+            const float b = gm_fp16_to_fp32((uint16_t)(i - 65536 + 1));
+            g[i] = a + (b - a) * 0.5f;
+        } else {
+            const float span[] = {1e-7f, 0.01f, 1.0f, 9.99f, 10.0f, 10.01f, 1e5f, 1e30f};
+            g[i] = (2.0f * r - 1.0f) * span[i % 8];
+        }
+        u[i] = 4.0f * r - 2.0f;
+    }
+    gm_geglu(table, g, u, n, o);
+    for (uint32_t i = 0; i < n; i++) {
+        if (isnan(g[i])) /* only a NaN payload may differ */
+            continue;
+        const float want = gm_gelu(table, g[i]) * u[i];
+        if (memcmp(&want, &o[i], sizeof(float)) != 0)
+            fail_msg("geglu of gate %a, up %a: %a, want %a", (double)g[i], (double)u[i],
+                     (double)o[i], (double)want);
+    }
+    free(table);
+    free(g);
+    free(u);
+    free(o);
+}
+
 static void test_softcap(void **state)
 {
     (void)state;
@@ -180,7 +228,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rmsnorm), cmocka_unit_test(test_rope),
         cmocka_unit_test(test_softmax), cmocka_unit_test(test_gelu),
-        cmocka_unit_test(test_softcap),
+        cmocka_unit_test(test_softcap), cmocka_unit_test(test_geglu_every_half),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,360 @@
+/*
+ * engine/model/attn_dot.c -- the two inner loops of attention
+ * (attn_dot.h): the scores of one query head against a run of keys, and
+ * the softmax-weighted sum of the value rows (docs/architecture.md E6).
+ *
+ * Rounding is fixed, whatever the code path: a score is q . k summed in 8
+ * lanes (lane l takes elements l, l+8, l+16, ...), each lane a running sum
+ * of rounded products, then ((0+1)+(2+3))+((4+5)+(6+7)), then the
+ * elements past the last multiple of 8 in order (with this order the
+ * scores agree bit for bit with llama.cpp's more often than with a plain
+ * running sum, measured on Q8_0 models); an output element of the weighted
+ * sum is a running sum from zero, in key order, of rounded products. No
+ * fused multiply-add anywhere (it rounds once instead of twice).
+ *
+ * Two implementations give those bits: portable GNU C vectors of 4 floats
+ * (SSE2 on x86-64), and AVX2 (8 lanes in one register), used where the
+ * process's CPU path (engine/cpu/cpu_path.h) is AVX2 or AVX-512. Both keep
+ * their accumulators in registers across the loop: several keys at once
+ * for the scores, a block of output elements across all keys for the sum.
+ * The AVX2 code also takes four query heads of a KV group at a time, so
+ * that each key and value row is read once for the four (at long contexts
+ * the rows come from memory, not cache, once per head otherwise).
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "engine/cpu/cpu_path.h"
+#include "engine/model/attn_dot.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define GM_ATTN_X86 1
+#endif
+
+/* ---- portable: GNU C vectors of 4 floats --------------------------------- */
+
+typedef float gm_v4f __attribute__((vector_size(16)));
+
+static gm_v4f load4(const float *p)
+{
+    gm_v4f v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* The 8-lane reduction of lanes 0-3 (lo) and 4-7 (hi), then the tail. */
+static float finish(gm_v4f lo, gm_v4f hi, const float *q, const float *k, uint32_t i,
+                    uint32_t n)
+{
+    float sum = ((lo[0] + lo[1]) + (lo[2] + lo[3])) + ((hi[0] + hi[1]) + (hi[2] + hi[3]));
+    for (; i < n; i++)
+        sum += q[i] * k[i];
+    return sum;
+}
+
+static float dot_1(const float *q, const float *k, uint32_t n)
+{
+    gm_v4f lo = {0}, hi = {0};
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        lo += load4(q + i) * load4(k + i);
+        hi += load4(q + i + 4) * load4(k + i + 4);
+    }
+    return finish(lo, hi, q, k, i, n);
+}
+
+/* Two keys at a time: four accumulators, each written out (an array of
+ * vectors was kept in memory by GCC, a store and reload every step). */
+static void scores_portable(const float *q, const float *const *k, uint32_t nk, uint32_t d,
+                            float *scores)
+{
+    uint32_t j = 0;
+    for (; j + 2 <= nk; j += 2) {
+        const float *k0 = k[j], *k1 = k[j + 1];
+        gm_v4f lo0 = {0}, hi0 = {0}, lo1 = {0}, hi1 = {0};
+        uint32_t i = 0;
+        for (; i + 8 <= d; i += 8) {
+            const gm_v4f qa = load4(q + i), qb = load4(q + i + 4);
+            lo0 += qa * load4(k0 + i);
+            hi0 += qb * load4(k0 + i + 4);
+            lo1 += qa * load4(k1 + i);
+            hi1 += qb * load4(k1 + i + 4);
+        }
+        scores[j] = finish(lo0, hi0, q, k0, i, d);
+        scores[j + 1] = finish(lo1, hi1, q, k1, i, d);
+    }
+    for (; j < nk; j++)
+        scores[j] = dot_1(q, k[j], d);
+}
+
+/* 16 output elements (four registers) across all keys, then 4, then 1. */
+static void wsum_portable(const float *const *v, const float *p, uint32_t nk, uint32_t d,
+                          float *out)
+{
+    uint32_t c = 0;
+    for (; c + 16 <= d; c += 16) {
+        gm_v4f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (uint32_t j = 0; j < nk; j++) {
+            const gm_v4f pj = {p[j], p[j], p[j], p[j]};
+            const float *vj = v[j] + c;
+            a0 += pj * load4(vj);
+            a1 += pj * load4(vj + 4);
+            a2 += pj * load4(vj + 8);
+            a3 += pj * load4(vj + 12);
+        }
+        memcpy(out + c, &a0, sizeof(a0));
+        memcpy(out + c + 4, &a1, sizeof(a1));
+        memcpy(out + c + 8, &a2, sizeof(a2));
+        memcpy(out + c + 12, &a3, sizeof(a3));
+    }
+    for (; c + 4 <= d; c += 4) {
+        gm_v4f a = {0};
+        for (uint32_t j = 0; j < nk; j++) {
+            const gm_v4f pj = {p[j], p[j], p[j], p[j]};
+            a += pj * load4(v[j] + c);
+        }
+        memcpy(out + c, &a, sizeof(a));
+    }
+    for (; c < d; c++) {
+        float a = 0.0f;
+        for (uint32_t j = 0; j < nk; j++)
+            a += p[j] * v[j][c];
+        out[c] = a;
+    }
+}
+
+/* ---- AVX2: 8 lanes in one register --------------------------------------- */
+
+#ifdef GM_ATTN_X86
+#define GM_AVX2 __attribute__((target("avx2")))
+
+/* ((0+1)+(2+3))+((4+5)+(6+7)) of one register, then the tail. */
+GM_AVX2 static float finish8(__m256 acc, const float *q, const float *k, uint32_t i,
+                             uint32_t n)
+{
+    float l[8];
+    _mm256_storeu_ps(l, acc);
+    float sum = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    for (; i < n; i++)
+        sum += q[i] * k[i];
+    return sum;
+}
+
+/* Four keys at a time, one accumulator each; _mm256_mul_ps then
+ * _mm256_add_ps (two roundings, as the portable code). */
+GM_AVX2 static void scores_avx2(const float *q, const float *const *k, uint32_t nk, uint32_t d,
+                                float *scores)
+{
+    uint32_t j = 0;
+    for (; j + 4 <= nk; j += 4) {
+        const float *k0 = k[j], *k1 = k[j + 1], *k2 = k[j + 2], *k3 = k[j + 3];
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        uint32_t i = 0;
+        for (; i + 8 <= d; i += 8) {
+            const __m256 qv = _mm256_loadu_ps(q + i);
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(qv, _mm256_loadu_ps(k0 + i)));
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(qv, _mm256_loadu_ps(k1 + i)));
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(qv, _mm256_loadu_ps(k2 + i)));
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(qv, _mm256_loadu_ps(k3 + i)));
+        }
+        scores[j] = finish8(a0, q, k0, i, d);
+        scores[j + 1] = finish8(a1, q, k1, i, d);
+        scores[j + 2] = finish8(a2, q, k2, i, d);
+        scores[j + 3] = finish8(a3, q, k3, i, d);
+    }
+    for (; j < nk; j++) {
+        __m256 a = _mm256_setzero_ps();
+        uint32_t i = 0;
+        for (; i + 8 <= d; i += 8)
+            a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k[j] + i)));
+        scores[j] = finish8(a, q, k[j], i, d);
+    }
+}
+
+/* 64 output elements (eight registers) across all keys, then 8, then 1. */
+GM_AVX2 static void wsum_avx2(const float *const *v, const float *p, uint32_t nk, uint32_t d,
+                              float *out)
+{
+    uint32_t c = 0;
+    for (; c + 64 <= d; c += 64) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+               a7 = a0;
+        for (uint32_t j = 0; j < nk; j++) {
+            const __m256 pj = _mm256_set1_ps(p[j]);
+            const float *vj = v[j] + c;
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(pj, _mm256_loadu_ps(vj)));
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(pj, _mm256_loadu_ps(vj + 8)));
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(pj, _mm256_loadu_ps(vj + 16)));
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(pj, _mm256_loadu_ps(vj + 24)));
+            a4 = _mm256_add_ps(a4, _mm256_mul_ps(pj, _mm256_loadu_ps(vj + 32)));
+            a5 = _mm256_add_ps(a5, _mm256_mul_ps(pj, _mm256_loadu_ps(vj + 40)));
+            a6 = _mm256_add_ps(a6, _mm256_mul_ps(pj, _mm256_loadu_ps(vj + 48)));
+            a7 = _mm256_add_ps(a7, _mm256_mul_ps(pj, _mm256_loadu_ps(vj + 56)));
+        }
+        _mm256_storeu_ps(out + c, a0);
+        _mm256_storeu_ps(out + c + 8, a1);
+        _mm256_storeu_ps(out + c + 16, a2);
+        _mm256_storeu_ps(out + c + 24, a3);
+        _mm256_storeu_ps(out + c + 32, a4);
+        _mm256_storeu_ps(out + c + 40, a5);
+        _mm256_storeu_ps(out + c + 48, a6);
+        _mm256_storeu_ps(out + c + 56, a7);
+    }
+    for (; c + 8 <= d; c += 8) {
+        __m256 a = _mm256_setzero_ps();
+        for (uint32_t j = 0; j < nk; j++)
+            a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v[j] + c)));
+        _mm256_storeu_ps(out + c, a);
+    }
+    for (; c < d; c++) {
+        float a = 0.0f;
+        for (uint32_t j = 0; j < nk; j++)
+            a += p[j] * v[j][c];
+        out[c] = a;
+    }
+}
+
+/* Four query heads against two keys: each key row is loaded once for the
+ * four heads (eight accumulators). */
+GM_AVX2 static void scores_avx2_4h(const float *q, uint32_t d, const float *const *k,
+                                   uint32_t nk, float *scores, size_t stride)
+{
+    const float *q0 = q, *q1 = q + d, *q2 = q + 2 * (size_t)d, *q3 = q + 3 * (size_t)d;
+    uint32_t j = 0;
+    for (; j + 2 <= nk; j += 2) {
+        const float *ka = k[j], *kb = k[j + 1];
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        uint32_t i = 0;
+        for (; i + 8 <= d; i += 8) {
+            const __m256 x = _mm256_loadu_ps(ka + i), y = _mm256_loadu_ps(kb + i);
+            __m256 qv = _mm256_loadu_ps(q0 + i);
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(qv, x));
+            b0 = _mm256_add_ps(b0, _mm256_mul_ps(qv, y));
+            qv = _mm256_loadu_ps(q1 + i);
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(qv, x));
+            b1 = _mm256_add_ps(b1, _mm256_mul_ps(qv, y));
+            qv = _mm256_loadu_ps(q2 + i);
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(qv, x));
+            b2 = _mm256_add_ps(b2, _mm256_mul_ps(qv, y));
+            qv = _mm256_loadu_ps(q3 + i);
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(qv, x));
+            b3 = _mm256_add_ps(b3, _mm256_mul_ps(qv, y));
+        }
+        scores[j] = finish8(a0, q0, ka, i, d);
+        scores[stride + j] = finish8(a1, q1, ka, i, d);
+        scores[2 * stride + j] = finish8(a2, q2, ka, i, d);
+        scores[3 * stride + j] = finish8(a3, q3, ka, i, d);
+        scores[j + 1] = finish8(b0, q0, kb, i, d);
+        scores[stride + j + 1] = finish8(b1, q1, kb, i, d);
+        scores[2 * stride + j + 1] = finish8(b2, q2, kb, i, d);
+        scores[3 * stride + j + 1] = finish8(b3, q3, kb, i, d);
+    }
+    for (int h = 0; h < 4 && j < nk; h++)
+        scores_avx2(q + (size_t)h * d, k + j, nk - j, d, scores + (size_t)h * stride + j);
+}
+
+/* Four heads' weighted sums: 16 output elements of each (eight
+ * accumulators), each value row loaded once for the four heads. */
+GM_AVX2 static void wsum_avx2_4h(const float *const *v, const float *p, size_t stride,
+                                 uint32_t nk, uint32_t d, float *out)
+{
+    const float *p0 = p, *p1 = p + stride, *p2 = p + 2 * stride, *p3 = p + 3 * stride;
+    float *o0 = out, *o1 = out + d, *o2 = out + 2 * (size_t)d, *o3 = out + 3 * (size_t)d;
+    uint32_t c = 0;
+    for (; c + 16 <= d; c += 16) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (uint32_t j = 0; j < nk; j++) {
+            const __m256 x = _mm256_loadu_ps(v[j] + c), y = _mm256_loadu_ps(v[j] + c + 8);
+            __m256 pj = _mm256_set1_ps(p0[j]);
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(pj, x));
+            b0 = _mm256_add_ps(b0, _mm256_mul_ps(pj, y));
+            pj = _mm256_set1_ps(p1[j]);
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(pj, x));
+            b1 = _mm256_add_ps(b1, _mm256_mul_ps(pj, y));
+            pj = _mm256_set1_ps(p2[j]);
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(pj, x));
+            b2 = _mm256_add_ps(b2, _mm256_mul_ps(pj, y));
+            pj = _mm256_set1_ps(p3[j]);
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(pj, x));
+            b3 = _mm256_add_ps(b3, _mm256_mul_ps(pj, y));
+        }
+        _mm256_storeu_ps(o0 + c, a0);
+        _mm256_storeu_ps(o0 + c + 8, b0);
+        _mm256_storeu_ps(o1 + c, a1);
+        _mm256_storeu_ps(o1 + c + 8, b1);
+        _mm256_storeu_ps(o2 + c, a2);
+        _mm256_storeu_ps(o2 + c + 8, b2);
+        _mm256_storeu_ps(o3 + c, a3);
+        _mm256_storeu_ps(o3 + c + 8, b3);
+    }
+    for (; c < d; c++)
+        for (int h = 0; h < 4; h++) {
+            float a = 0.0f;
+            for (uint32_t j = 0; j < nk; j++)
+                a += p[(size_t)h * stride + j] * v[j][c];
+            out[(size_t)h * d + c] = a;
+        }
+}
+#endif
+
+/* ---- dispatch ------------------------------------------------------------- */
+
+static bool use_avx2(void)
+{
+#ifdef GM_ATTN_X86
+    return gm_cpu_active_path() != GM_CPU_SCALAR;
+#else
+    return false;
+#endif
+}
+
+void gm_attn_scores(const float *q, uint32_t n_q, const float *const *k, uint32_t nk,
+                    uint32_t d, float *scores, size_t stride)
+{
+    uint32_t h = 0;
+#ifdef GM_ATTN_X86
+    if (use_avx2()) {
+        for (; h + 4 <= n_q; h += 4)
+            scores_avx2_4h(q + (size_t)h * d, d, k, nk, scores + (size_t)h * stride, stride);
+        for (; h < n_q; h++)
+            scores_avx2(q + (size_t)h * d, k, nk, d, scores + (size_t)h * stride);
+        return;
+    }
+#endif
+    for (; h < n_q; h++)
+        scores_portable(q + (size_t)h * d, k, nk, d, scores + (size_t)h * stride);
+}
+
+void gm_attn_weighted_sum(const float *const *v, const float *p, size_t stride, uint32_t n_q,
+                          uint32_t nk, uint32_t d, float *out)
+{
+    uint32_t h = 0;
+#ifdef GM_ATTN_X86
+    if (use_avx2()) {
+        for (; h + 4 <= n_q; h += 4)
+            wsum_avx2_4h(v, p + (size_t)h * stride, stride, nk, d, out + (size_t)h * d);
+        for (; h < n_q; h++)
+            wsum_avx2(v, p + (size_t)h * stride, nk, d, out + (size_t)h * d);
+        return;
+    }
+#endif
+    for (; h < n_q; h++)
+        wsum_portable(v, p + (size_t)h * stride, nk, d, out + (size_t)h * d);
+}
+
+void gm_attn_scores_portable(const float *q, uint32_t n_q, const float *const *k, uint32_t nk,
+                             uint32_t d, float *scores, size_t stride)
+{
+    for (uint32_t h = 0; h < n_q; h++)
+        scores_portable(q + (size_t)h * d, k, nk, d, scores + (size_t)h * stride);
+}
+
+void gm_attn_weighted_sum_portable(const float *const *v, const float *p, size_t stride,
+                                   uint32_t n_q, uint32_t nk, uint32_t d, float *out)
+{
+    for (uint32_t h = 0; h < n_q; h++)
+        wsum_portable(v, p + (size_t)h * stride, nk, d, out + (size_t)h * d);
+}
