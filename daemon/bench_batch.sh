@@ -155,7 +155,12 @@ done
 rss1=$(rss)
 
 echo "machine: $(nproc) CPUs ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "model: synthetic e2b ${layers:+$layers layers, }$type, vocab $vocab; $threads engine threads; batches of up to $((streams + 8)) sequences"
+if [ -n "$model" ]; then
+    what="$model"
+else
+    what="synthetic e2b ${layers:+$layers layers, }$type, vocab $vocab"
+fi
+echo "model: $what; $threads engine threads; batches of up to $((streams + 8)) sequences"
 printf '%-58s %s\n' "measure" "value"
 printf '%-58s %s\n' "decode tok/s, 1 stream of $tokens" "$one"
 printf '%-58s %s\n' "decode tok/s, $streams concurrent streams of $tokens (aggregate)" "$many"
