@@ -30,9 +30,6 @@
 #include "engine/quant/quant.h"
 #include "engine/quant/quant_impl.h"
 
-/* Below this many vectors F32 weights go through the dot kernels rather
- * than sgemm (one or two vectors are memory-bound either way). */
-#define GM_SGEMM_MIN_VECS 4
 /* Rows per chunk handed to a thread. */
 #define GM_MATMUL_GRAIN 16
 /* Converted activations up to this size live on the stack: a decode step
