@@ -4,7 +4,7 @@
 #   format/  GGUF reader and writer, tensor formats, quantization
 #   synth/   synthetic Gemma 4 model generator
 #   model/   model loading, forward pass, KV cache (engine/gemma.h)
-#   cpu/     CPU kernels (threads, AVX2/FMA, OpenBLAS)
+#   cpu/     CPU kernels (threads, AVX2/FMA and AVX-512 with run-time dispatch)
 #   cuda/    CUDA backend (optional)
 #   text/    tokenizer, chat format, sampling, generation loop
 #   grammar/ constrained decoding (JSON schema to token masks), logprobs
@@ -12,8 +12,8 @@
 
 noinst_LIBRARIES += engine/libengine.a
 engine_libengine_a_SOURCES = engine/gemma.h
-engine_libengine_a_CFLAGS = $(AM_CFLAGS) $(BLAS_CFLAGS)
-ENGINE_LIBS = engine/libengine.a $(ENGINE_CUDA_LIBS) common/libcommon.a $(BLAS_LIBS) -lm -lpthread
+engine_libengine_a_CFLAGS = $(AM_CFLAGS)
+ENGINE_LIBS = engine/libengine.a $(ENGINE_CUDA_LIBS) common/libcommon.a -lm -lpthread
 
 include engine/format/local.mk
 include engine/quant/local.mk

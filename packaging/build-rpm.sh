@@ -6,7 +6,7 @@
 # Works with Debian's rpm package too: there the build dependencies are
 # Debian's (scripts/install-deps.sh), so rpmbuild runs with --nodeps, and
 # llhttp comes from node-llhttp's sources as in any Debian build. On RHEL 9
-# the BuildRequires (EPEL: llhttp-devel, openblas-devel) are checked.
+# the BuildRequires (EPEL: llhttp-devel) are checked.
 set -eu
 tarball=$(readlink -f "${1:?usage: build-rpm.sh TARBALL OUTDIR}")
 out=${2:?usage: build-rpm.sh TARBALL OUTDIR}

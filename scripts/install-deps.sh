@@ -10,7 +10,7 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 if command -v apt-get >/dev/null 2>&1; then
     pkgs="build-essential autoconf automake pkg-config git curl ca-certificates
           libuv1-dev libssl-dev openssl libsqlite3-dev sqlite3 libyaml-dev
-          libopenblas-dev libjansson-dev libcmocka-dev libsystemd-dev
+          libjansson-dev libcmocka-dev libsystemd-dev
           node-llhttp clang python3 python3-jsonschema python3-jinja2
           debhelper dpkg-dev apt-utils fakeroot lintian rpm rpmlint debootstrap gpg gpgv"
     # HAProxy: the scale-out test puts two gemmad behind it (docs/deploy.md).
@@ -34,7 +34,7 @@ if command -v apt-get >/dev/null 2>&1; then
 elif command -v dnf >/dev/null 2>&1; then
     $SUDO dnf install -y gcc make autoconf automake pkgconf-pkg-config git curl \
         libuv-devel openssl-devel openssl sqlite-devel sqlite libyaml-devel \
-        openblas-devel jansson-devel libcmocka-devel systemd-devel \
+        jansson-devel libcmocka-devel systemd-devel \
         llhttp-devel nodejs npm clang python3 python3-jsonschema python3-jinja2 haproxy rpm-build rpmlint gnupg2
 else
     echo "install-deps: no apt-get or dnf found; install the packages listed in README.md by hand" >&2

@@ -71,71 +71,98 @@ GM_AVX2 static inline __m256i gm_nibbles_32(const uint8_t *q)
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
-GM_AVX2 static float gm_dot_f32_avx2(uint64_t n, const void *w, const void *xq)
+/* The float formats (F32, F16, BF16; activations in the same format).
+ * Each output has four 8-lane accumulators over steps of 32 elements, a
+ * step of 8 into the first for what is left, one horizontal sum, and one
+ * fused multiply-add per element after that. The multi-vector kernels keep
+ * exactly that per vector and only share the weight loads between two
+ * vectors at a time (four vectors' accumulators would not fit in the 16
+ * registers), so every vector gets the bits of the one-vector dot. */
+GM_AVX2 static inline float gm_fma_tail(float sum, float a, float b)
 {
-    const float *a = w, *b = xq;
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    uint64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float sum = gm_hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++)
-        sum += a[i] * b[i];
-    return sum;
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(sum)));
 }
 
-GM_AVX2 static float gm_dot_f16_avx2(uint64_t n, const void *w, const void *xq)
-{
-    const uint16_t *a = w, *b = xq;
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-#define GM_LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-    uint64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(GM_LOADH(a + i), GM_LOADH(b + i), s0);
-        s1 = _mm256_fmadd_ps(GM_LOADH(a + i + 8), GM_LOADH(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(GM_LOADH(a + i + 16), GM_LOADH(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(GM_LOADH(a + i + 24), GM_LOADH(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(GM_LOADH(a + i), GM_LOADH(b + i), s0);
-#undef GM_LOADH
-    float sum = gm_hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++)
-        sum += gm_h2f(a[i]) * gm_h2f(b[i]);
-    return sum;
-}
-
-GM_AVX2 static float gm_dot_bf16_avx2(uint64_t n, const void *w, const void *xq)
-{
-    const uint16_t *a = w, *b = xq;
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-#define GM_LOADB(p)                                                                                \
+#define GM_LOAD_F32(p) _mm256_loadu_ps(p)
+#define GM_LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define GM_LOAD_BF16(p)                                                                            \
     _mm256_castsi256_ps(                                                                           \
         _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
-    uint64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(GM_LOADB(a + i), GM_LOADB(b + i), s0);
-        s1 = _mm256_fmadd_ps(GM_LOADB(a + i + 8), GM_LOADB(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(GM_LOADB(a + i + 16), GM_LOADB(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(GM_LOADB(a + i + 24), GM_LOADB(b + i + 24), s3);
+#define GM_ONE_F32(v) (v)
+#define GM_ONE_F16(v) gm_h2f(v)
+#define GM_ONE_BF16(v) gm_bf16_to_fp32(v)
+
+/* gm_dot_NAME_avx2 (one vector) and gm_dot4_NAME_avx2 (four vectors at
+ * xq + k * stride) for elements of type ELEM loaded 8 at a time by LOAD
+ * and one at a time by ONE. */
+#define GM_FLOAT_DOTS(NAME, ELEM, LOAD, ONE)                                                       \
+    GM_AVX2 static float gm_dot_##NAME##_avx2(uint64_t n, const void *w, const void *xq)          \
+    {                                                                                              \
+        const ELEM *a = w, *b = xq;                                                                \
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();                                 \
+        __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();                                 \
+        uint64_t i = 0;                                                                            \
+        for (; i + 32 <= n; i += 32) {                                                             \
+            s0 = _mm256_fmadd_ps(LOAD(a + i), LOAD(b + i), s0);                                    \
+            s1 = _mm256_fmadd_ps(LOAD(a + i + 8), LOAD(b + i + 8), s1);                            \
+            s2 = _mm256_fmadd_ps(LOAD(a + i + 16), LOAD(b + i + 16), s2);                          \
+            s3 = _mm256_fmadd_ps(LOAD(a + i + 24), LOAD(b + i + 24), s3);                          \
+        }                                                                                          \
+        for (; i + 8 <= n; i += 8)                                                                 \
+            s0 = _mm256_fmadd_ps(LOAD(a + i), LOAD(b + i), s0);                                    \
+        float sum = gm_hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));      \
+        for (; i < n; i++)                                                                         \
+            sum = gm_fma_tail(sum, ONE(a[i]), ONE(b[i]));                                          \
+        return sum;                                                                                \
+    }                                                                                              \
+    /* two vectors b0, b1 against one row: the one-vector steps, weights loaded once */           \
+    GM_AVX2 static inline void gm_dot2_##NAME##_avx2(uint64_t n, const ELEM *a, const ELEM *b0,  \
+                                                     const ELEM *b1, float *out0, float *out1)     \
+    {                                                                                              \
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();                                 \
+        __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();                                 \
+        __m256 t0 = _mm256_setzero_ps(), t1 = _mm256_setzero_ps();                                 \
+        __m256 t2 = _mm256_setzero_ps(), t3 = _mm256_setzero_ps();                                 \
+        uint64_t i = 0;                                                                            \
+        for (; i + 32 <= n; i += 32) {                                                             \
+            const __m256 w0 = LOAD(a + i), w1 = LOAD(a + i + 8);                                   \
+            const __m256 w2 = LOAD(a + i + 16), w3 = LOAD(a + i + 24);                             \
+            s0 = _mm256_fmadd_ps(w0, LOAD(b0 + i), s0);                                            \
+            t0 = _mm256_fmadd_ps(w0, LOAD(b1 + i), t0);                                            \
+            s1 = _mm256_fmadd_ps(w1, LOAD(b0 + i + 8), s1);                                        \
+            t1 = _mm256_fmadd_ps(w1, LOAD(b1 + i + 8), t1);                                        \
+            s2 = _mm256_fmadd_ps(w2, LOAD(b0 + i + 16), s2);                                       \
+            t2 = _mm256_fmadd_ps(w2, LOAD(b1 + i + 16), t2);                                       \
+            s3 = _mm256_fmadd_ps(w3, LOAD(b0 + i + 24), s3);                                       \
+            t3 = _mm256_fmadd_ps(w3, LOAD(b1 + i + 24), t3);                                       \
+        }                                                                                          \
+        for (; i + 8 <= n; i += 8) {                                                               \
+            const __m256 w0 = LOAD(a + i);                                                         \
+            s0 = _mm256_fmadd_ps(w0, LOAD(b0 + i), s0);                                            \
+            t0 = _mm256_fmadd_ps(w0, LOAD(b1 + i), t0);                                            \
+        }                                                                                          \
+        float sum0 = gm_hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));     \
+        float sum1 = gm_hsum_ps(_mm256_add_ps(_mm256_add_ps(t0, t1), _mm256_add_ps(t2, t3)));     \
+        for (; i < n; i++) {                                                                       \
+            sum0 = gm_fma_tail(sum0, ONE(a[i]), ONE(b0[i]));                                       \
+            sum1 = gm_fma_tail(sum1, ONE(a[i]), ONE(b1[i]));                                       \
+        }                                                                                          \
+        *out0 = sum0;                                                                              \
+        *out1 = sum1;                                                                              \
+    }                                                                                              \
+    GM_AVX2 static void gm_dot4_##NAME##_avx2(uint64_t n, const void *w, const void *xq,         \
+                                              size_t stride, float out[4])                         \
+    {                                                                                              \
+        const uint8_t *x = xq;                                                                     \
+        gm_dot2_##NAME##_avx2(n, w, (const ELEM *)x, (const ELEM *)(x + stride), &out[0],         \
+                              &out[1]);                                                            \
+        gm_dot2_##NAME##_avx2(n, w, (const ELEM *)(x + 2 * stride),                               \
+                              (const ELEM *)(x + 3 * stride), &out[2], &out[3]);                   \
     }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(GM_LOADB(a + i), GM_LOADB(b + i), s0);
-#undef GM_LOADB
-    float sum = gm_hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++)
-        sum += gm_bf16_to_fp32(a[i]) * gm_bf16_to_fp32(b[i]);
-    return sum;
-}
+
+GM_FLOAT_DOTS(f32, float, GM_LOAD_F32, GM_ONE_F32)
+GM_FLOAT_DOTS(f16, uint16_t, GM_LOAD_F16, GM_ONE_F16)
+GM_FLOAT_DOTS(bf16, uint16_t, GM_LOAD_BF16, GM_ONE_BF16)
 
 GM_AVX2 static float gm_dot_q8_0_avx2(uint64_t n, const void *w, const void *xq)
 {
@@ -644,6 +671,12 @@ gm_dot4_fn gm_dot4_avx2(gm_type type)
     if (!gm_cpu_has_avx2())
         return NULL;
     switch (type) {
+    case GM_TYPE_F32:
+        return gm_dot4_f32_avx2;
+    case GM_TYPE_F16:
+        return gm_dot4_f16_avx2;
+    case GM_TYPE_BF16:
+        return gm_dot4_bf16_avx2;
     case GM_TYPE_Q8_0:
         return gm_dot4_q8_0_avx2;
     case GM_TYPE_Q4_0:

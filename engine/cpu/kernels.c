@@ -2,8 +2,7 @@
  * engine/cpu/kernels.c -- the matrix-vector products of the forward pass
  * (engine/cpu/kernels.h): activation conversion to the weight's vec_dot
  * type, the per-row dot product, and gm_matmul() / gm_matmul_many() spread
- * over a thread pool (with OpenBLAS sgemm for F32 weights and several
- * vectors).
+ * over a thread pool.
  *
  * The kernels are those of the process's CPU path (cpu_path.h): one-vector
  * dots, tiles of rows x 1..4 vectors and, for some formats, panels of 4 or
@@ -17,7 +16,6 @@
  * Q8_K with the reference quantize_row_q8_K_ref; F16/BF16 element by
  * element with round to nearest even.
  */
-#include <cblas.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -175,7 +173,6 @@ typedef struct gm_matmul_task {
     uint64_t rows;
     uint64_t first; /* index of its row 0 in the pool's range over all parts */
     float *y;
-    bool skip; /* done by sgemm outside the pool */
 } gm_matmul_task;
 
 typedef struct gm_matmul_job {
@@ -260,8 +257,7 @@ static void gm_matmul_rows(void *ctx, uint64_t begin, uint64_t end, uint32_t wor
         if (begin >= t_end)
             continue;
         const uint64_t stop = end < t_end ? end : t_end;
-        if (!t->skip)
-            gm_matmul_task_rows(t, job->cols, job->n_vec, begin - t->first, stop - t->first);
+        gm_matmul_task_rows(t, job->cols, job->n_vec, begin - t->first, stop - t->first);
         begin = stop;
     }
 }
@@ -392,20 +388,12 @@ int gm_matmul_many(gm_pool *pool, const gm_matmul_part *parts, uint32_t n_parts,
         const gm_type act = gm_vec_dot_type(parts[i].type);
         if (act == GM_TYPE_F32) {
             tasks[i].xq = (const uint8_t *)x; /* no conversion */
-            if (n_vec >= GM_SGEMM_MIN_VECS && parts[i].rows > 0 && parts[i].rows <= INT32_MAX &&
-                cols <= INT32_MAX) {
-                /* y[n_vec][rows] = x[n_vec][cols] * W[rows][cols]^T */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_vec,
-                            (int)parts[i].rows, (int)cols, 1.0f, x, (int)cols, parts[i].w,
-                            (int)cols, 0.0f, parts[i].y, (int)parts[i].rows);
-                tasks[i].skip = true;
-            }
         } else {
             for (uint32_t a = 0; a < n_acts; a++)
                 if (act_types[a] == act)
                     tasks[i].xq = conv + act_off[a];
         }
-        any_pool = any_pool || (!tasks[i].skip && tasks[i].rows > 0);
+        any_pool = any_pool || tasks[i].rows > 0;
     }
     if (any_pool) {
         gm_matmul_job job = {tasks, n_parts, cols, n_vec};

@@ -37,19 +37,12 @@ int gm_act_convert(gm_type weight_type, const float *x, void *out, uint64_t n);
  * unsupported format or an n that is not a multiple of its block size. */
 float gm_vec_dot(gm_type type, uint64_t n, const void *w_row, const void *xq);
 
-/* From this many vectors on, F32 weights go through OpenBLAS sgemm, whose
- * sums round differently from the dot kernels' (fewer vectors are
- * memory-bound either way). */
-#define GM_SGEMM_MIN_VECS 4
-
 /* y[v][r] = sum_c W[r][c] * x[v][c]. `pool` may be NULL (single thread).
  * Runs the kernels of the process's CPU path (engine/cpu/cpu_path.h) and
  * fails when GEMMA_CPU names a path that cannot run. Every y[v][r] has the
  * same bits whatever the thread count and whatever the other vectors of
- * the batch (batch invariance: n_vec = 1 gives the same as any batch),
- * except for F32 weights with n_vec >= GM_SGEMM_MIN_VECS, which go through
- * OpenBLAS sgemm: a caller that needs invariant F32 products calls it with
- * fewer vectors at a time. */
+ * the batch (batch invariance: n_vec = 1 gives the same as any batch), for
+ * every weight format. */
 int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows, uint64_t cols,
               const float *x, uint32_t n_vec, float *y, cm_err *err);
 

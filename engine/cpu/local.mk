@@ -2,7 +2,7 @@
 #
 # CPU compute kernels: activation conversion, per-format dot products
 # (scalar reference, AVX2/FMA and AVX-512 chosen at run time), matmul over a
-# thread pool, OpenBLAS sgemm for F32 batches.
+# thread pool, every vector of a batch getting the bits it gets alone.
 
 engine_libengine_a_SOURCES += \
 	engine/cpu/kernels.h engine/cpu/kernels.c \

@@ -53,7 +53,7 @@ check_PROGRAMS += tests/unit/test_cuda_emul
 TESTS += tests/unit/test_cuda_emul
 tests_unit_test_cuda_emul_SOURCES = tests/unit/test_cuda_emul.c tests/unit/cuda_emul.c
 tests_unit_test_cuda_emul_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_cuda_emul_LDADD = engine/libengine.a common/libcommon.a $(BLAS_LIBS) -lm -lpthread \
+tests_unit_test_cuda_emul_LDADD = engine/libengine.a common/libcommon.a -lm -lpthread \
 	$(TEST_LIBS)
 
 # The kernels' dequantizers, compiled for the host by nvcc, against

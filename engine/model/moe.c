@@ -48,16 +48,10 @@ static int route(gm_context *ctx, uint32_t il, const float *in, uint32_t n, floa
         for (uint32_t c = 0; c < E; c++)
             ri[c] = ri[c] * inv_sqrt_e * rs[c];
     }
-    /* F32 weights (the router is usually F32) go through sgemm from
-     * GM_SGEMM_MIN_VECS rows on, whose sums round differently from one
-     * row's: in smaller steps each token gets the logits, hence the
-     * experts, it gets alone (batch invariance) */
-    const uint32_t step = l->gate_inp.type == GM_TYPE_F32 ? GM_SGEMM_MIN_VECS - 1 : n;
-    for (uint32_t i0 = 0; i0 < n; i0 += step) {
-        const uint32_t nr = n - i0 < step ? n - i0 : step;
-        if (gm_mm(ctx, &l->gate_inp, r + (size_t)i0 * E, nr, s->router + (size_t)i0 * X, err) < 0)
-            return -1;
-    }
+    /* every token gets the router logits, hence the experts, it gets
+     * alone: gm_matmul is batch-invariant for every format */
+    if (gm_mm(ctx, &l->gate_inp, r, n, s->router, err) < 0)
+        return -1;
     for (uint32_t i = 0; i < n; i++) {
         float *prob = s->router + (size_t)i * X;
         int32_t *sel = s->sel + (size_t)i * s->k_max;

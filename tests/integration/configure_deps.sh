@@ -25,7 +25,6 @@ cases='libuv|libuv not found: install libuv1-dev
 openssl|OpenSSL >= 3.0 not found: install libssl-dev
 sqlite3|SQLite >= 3.35 not found: install libsqlite3-dev
 yaml-0.1|libyaml not found: install libyaml-dev
-openblas|OpenBLAS not found: install libopenblas-dev
 jansson|jansson not found: install libjansson-dev
 cmocka|cmocka not found: install libcmocka-dev
 libsystemd|libsystemd not found: install libsystemd-dev

@@ -58,7 +58,7 @@ ok $? "gemmad.yaml and policy.yaml are %config(noreplace) (an upgrade keeps them
 rpm -qpR "$rpmfile" >"$work/req.out" 2>&1
 miss=""
 for r in 'libssl.so.3()(64bit)' 'libcrypto.so.3()(64bit)' 'libuv.so.1()(64bit)' 'libsqlite3.so.0()(64bit)' \
-    'libyaml-0.so.2()(64bit)' 'libjansson.so.4()(64bit)' 'libopenblas.so.0()(64bit)' \
+    'libyaml-0.so.2()(64bit)' 'libjansson.so.4()(64bit)' \
     'libsystemd.so.0()(64bit)' 'openssl' 'shadow-utils'; do
     grep -qxF "$r" "$work/req.out" || miss="$miss $r"
 done

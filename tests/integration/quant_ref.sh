@@ -29,12 +29,11 @@ defs=""
 if [ -f "$ref/bins/libggml-cpu-haswell.so" ] && [ -f "$ref/llsrc/ggml/include/ggml-cpu.h" ] && \
    grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && \
    grep -qw f16c /proc/cpuinfo; then
-    blas=$(pkg-config --cflags --libs openblas 2>/dev/null || echo -lopenblas)
     defs="-DGM_REF_CPU"
     srcs="$srcs $s/engine/cpu/kernels.c $s/engine/cpu/pool.c $s/engine/cpu/dot_scalar.c
           $s/engine/cpu/dot_avx2.c $s/engine/format/tensor_type.c $s/common/err.c
           $s/engine/cpu/cpu_path.c $s/engine/cpu/dot_dispatch.c $s/engine/cpu/dot_avx512.c"
-    libs="$libs -l:libggml-cpu-haswell.so $blas"
+    libs="$libs -l:libggml-cpu-haswell.so"
 else
     tap_diag "no AVX2/FMA/F16C CPU or no haswell ggml-cpu build: CPU kernel parity not checked"
 fi

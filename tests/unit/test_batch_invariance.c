@@ -5,8 +5,7 @@
  * - batch invariance: several sequences evaluated in one gm_decode, some
  *   in prefill (chunks), some decoding, admitted at different steps, one
  *   cancelled midway, give each sequence the very logits (bit for bit) it
- *   gets when served alone, on a quantized model; on an F32 model (whose
- *   multi-row products go through sgemm) the difference is measured;
+ *   gets when served alone, on a quantized and on an F32 model;
  * - prefixes: a KV snapshot restored into another sequence, a copy of a
  *   sequence, and a truncated sequence continue exactly like a cold run,
  *   with sliding layers (window 8) far behind; truncating past what a
@@ -257,16 +256,14 @@ static void test_mixed_batch_quant_bit_exact(void **state)
     assert_true(exact);
 }
 
-static void test_mixed_batch_f32_measured(void **state)
+static void test_mixed_batch_f32_bit_exact(void **state)
 {
     fixture *fx = *state;
     bool exact = false;
     double d = run_mixed(fx->m_f32, &exact);
-    /* F32 weights with 4+ rows go through OpenBLAS sgemm, whose summation
-     * order depends on the batch: not bit for bit, but close. */
     printf("# F32: mixed batch vs alone: max relative logit difference %g (%s)\n", d,
-           exact ? "bit-identical" : "not bit-identical: sgemm");
-    assert_true(d < 1e-3);
+           exact ? "bit-identical" : "NOT bit-identical");
+    assert_true(exact);
 }
 
 /* All-logits cold run of ids on a fresh context. */
@@ -375,7 +372,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mixed_batch_quant_bit_exact),
-        cmocka_unit_test(test_mixed_batch_f32_measured),
+        cmocka_unit_test(test_mixed_batch_f32_bit_exact),
         cmocka_unit_test(test_prefix_snapshot_copy_truncate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

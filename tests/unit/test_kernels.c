@@ -708,8 +708,7 @@ static void test_matmul_threads_identical(void **state)
                     if (fabs((double)got - want) > 2e-6 * abs_sum + 1e-30)
                         fail_msg("%s row %llu vec %u: %.9g want %.9g", f->name,
                                  (unsigned long long)i, v, (double)got, want);
-                    if (f->type != GM_TYPE_F32 || nv < 4)
-                        assert_true(got == gm_vec_dot(f->type, cols, w + i * row_bytes, xq));
+                    assert_true(got == gm_vec_dot(f->type, cols, w + i * row_bytes, xq));
                 }
             }
             free(w);
@@ -864,9 +863,9 @@ static void test_dot4_matches_single_all_paths(void **state)
  * vectors of its batch (each vector alone gives the bits it gets in
  * batches of 1..9, 16 and 33 vectors, which the tile kernels cut into
  * groups of up to 4 in different ways, on 1 and on 3 threads, for row
- * counts that are and are not multiples of the tiles' rows). F32 weights
- * are the documented exception: from 4 vectors on they go through OpenBLAS
- * sgemm. */
+ * counts that are and are not multiples of the tiles' rows), for every
+ * format; the float formats' rows have a step of 8 and 3 single elements
+ * after the steps of 32. */
 static void test_matmul_batch_invariant(void **state)
 {
     (void)state;
@@ -880,9 +879,7 @@ static void test_matmul_batch_invariant(void **state)
     assert_int_equal(gm_pool_create(3, &pool, &err), 0);
     for (size_t t = 0; t < TK_NFMT; t++) {
         const tk_fmt *f = &tk_formats[t];
-        if (f->type == GM_TYPE_F32)
-            continue;
-        const uint64_t n = cols % f->qk == 0 ? cols : 1024;
+        const uint64_t n = f->qk == 1 ? cols + 8 + 3 : cols % f->qk == 0 ? cols : 1024;
         for (size_t rc = 0; rc < sizeof row_counts / sizeof row_counts[0]; rc++) {
             const uint64_t rows = row_counts[rc];
             uint8_t *w = tk_make_weights(&r, f, rows, n);
