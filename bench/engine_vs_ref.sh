@@ -47,7 +47,7 @@ usage() {
 usage: bench/engine_vs_ref.sh [--quick] [-p N_PROMPT] [-n N_GEN] [-t THREADS] [-r REPS]
                               [--rounds K] [--vocab V] [--types "T ..."] [--moe-types "T ..."]
                               [--refq-shapes "S ..."] [--refq-types "T ..."] [--cpu PATH]
-                              [--keep DIR]
+                              [--keep DIR] [--batch B]
 
   --quick        e2b in q4_0 and tiny-moe in q4_0, -p 64 -n 16 -r 1, one round,
                  no reference-quantized rows (unless --refq-shapes follows)
@@ -65,6 +65,9 @@ usage: bench/engine_vs_ref.sh [--quick] [-p N_PROMPT] [-n N_GEN] [-t THREADS] [-
   --cpu PATH     avx512, avx2 or scalar on both sides (default: each side's best)
   --keep DIR     keep the reference-quantized files in DIR (named SHAPE-TYPE.gguf)
                  and reuse them on later runs, skipping synth and quantizer
+  --batch B      also decode B sequences at once, one token each per step, on
+                 both sides (gemma-run bench --batch B, ref_bench --batch B):
+                 columns tgxB (aggregate tokens/s) and xB/1 (over one stream)
 EOF
 }
 
@@ -82,6 +85,7 @@ moe_preset=26b-a4b moe_layers=2
 refq_shapes="e2b e4b12" refq_types="q4_k_m q8_0" refq_given=0
 keep_dir=
 cpu_path=
+batch=0
 quick=0
 
 while [ $# -gt 0 ]; do
@@ -103,6 +107,7 @@ while [ $# -gt 0 ]; do
         --refq-types) refq_types=$2 ;;
         --cpu) cpu_path=$2 ;;
         --keep) keep_dir=$2 ;;
+        --batch) batch=$2 ;;
         *) usage >&2; exit 2 ;;
     esac
     shift 2
@@ -125,7 +130,7 @@ for t in $refq_types; do
         *) die_usage "unknown --refq-types entry '$t' (q4_k_m, q4_k_s, q6_k, q8_0, q4_0)" ;;
     esac
 done
-for v in "$n_prompt" "$n_gen" "$threads" "$reps" "$rounds" "$vocab"; do
+for v in "$n_prompt" "$n_gen" "$threads" "$reps" "$rounds" "$vocab" "$batch"; do
     case $v in
         ''|*[!0-9]*) die_usage "'$v' is not a number" ;;
     esac
@@ -134,6 +139,11 @@ if [ "$threads" -lt 1 ] || [ "$reps" -lt 1 ] || [ "$rounds" -lt 1 ]; then
     die_usage "-t, -r and --rounds must be at least 1"
 fi
 [ $((n_prompt + n_gen)) -ge 1 ] || die_usage "-p and -n are both 0"
+if [ "$batch" -ne 0 ] && { [ "$batch" -lt 2 ] || [ "$batch" -gt 256 ] || [ "$n_gen" -lt 1 ]; }; then
+    die_usage "--batch must be 2..256, with -n at least 1"
+fi
+batch_args=
+[ "$batch" -eq 0 ] || batch_args="--batch $batch"
 
 gemma_run=${GEMMA_RUN:-./gemma-run}
 if [ ! -x "$gemma_run" ]; then
@@ -252,18 +262,20 @@ bench_file() {
     wbytes=$(weight_bytes "$model")
     measure_bandwidth
     load=$(loadavg)
-    pp_ours='' tg_ours='' pp_ref='' tg_ref='' rss_ours='' rss_ref=''
+    pp_ours='' tg_ours='' pp_ref='' tg_ref='' rss_ours='' rss_ref='' tgb_ours='' tgb_ref=''
     k=0
     while [ "$k" -lt "$rounds" ]; do
         k=$((k + 1))
+        # shellcheck disable=SC2086 # batch_args is empty or two words
         if ! "$gemma_run" bench -m "$model" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" \
-                --json >"$work/ours.out" 2>&1; then
+                $batch_args --json >"$work/ours.out" 2>&1; then
             echo "engine_vs_ref.sh: gemma-run bench failed on $label $type:" >&2
             cat "$work/ours.out" >&2
             failures=$((failures + 1))
         fi
+        # shellcheck disable=SC2086
         if ! "$work/ref_bench" -m "$model" --bins "$ref/bins" -p "$n_prompt" -n "$n_gen" \
-                -t "$threads" -r "$reps" ${ref_cpu_lib:+--cpu-lib "$ref_cpu_lib"} \
+                -t "$threads" -r "$reps" $batch_args ${ref_cpu_lib:+--cpu-lib "$ref_cpu_lib"} \
                 >"$work/ref.out" 2>&1; then
             echo "engine_vs_ref.sh: ref_bench failed on $label $type:" >&2
             cat "$work/ref.out" >&2
@@ -275,20 +287,35 @@ bench_file() {
         tg_ref=$(best "$tg_ref" "$(rate tg "$work/ref.out")")
         rss_ours=$(best "$rss_ours" "$(rss "$work/ours.out")")
         rss_ref=$(best "$rss_ref" "$(rss "$work/ref.out")")
+        if [ "$batch" -ne 0 ]; then
+            tgb_ours=$(best "$tgb_ours" "$(json_max decode_batch_tok_s "$work/ours.out")")
+            tgb_ref=$(best "$tgb_ref" "$(sed -n 's/^tg[0-9]* x [0-9]* sequences: \([0-9.]*\) tokens\/s.*/\1/p' "$work/ref.out")")
+        fi
     done
+    # with --batch: aggregate B-sequence decode of both sides, and each
+    # side's speed-up over its own single stream
+    bcols=''
+    if [ "$batch" -ne 0 ]; then
+        bcols=$(printf ' %8s %8s %5s %5s %5s |' "${tgb_ours:--}" "${tgb_ref:--}" \
+            "$(ratio "$tgb_ours" "$tgb_ref")" "$(ratio "$tgb_ours" "$tg_ours")" \
+            "$(ratio "$tgb_ref" "$tg_ref")")
+    fi
     rf=$(roof "$wbytes")
     if [ "$header_done" = 0 ]; then
         echo "# reference: $(sed -n 's/^settings: //p' "$work/ref.out")"
         echo "# ours: $(sed -n 's/^cpu: //p' "$work/ours.out")"
-        printf '%-22s %-6s %8s | %8s %8s %5s | %8s %8s %5s | %8s %7s | %7s %7s | %5s\n' model type \
+        bhead=''
+        [ "$batch" -eq 0 ] || bhead=$(printf ' %8s %8s %5s %5s %5s |' "tgx$batch us" \
+            "tgx$batch ref" ratio "x$batch/1" "ref")
+        printf '%-22s %-6s %8s | %8s %8s %5s | %8s %8s %5s | %8s %7s | %7s %7s |%s %5s\n' model type \
             MiB "pp ours" "pp ref" ratio "tg ours" "tg ref" ratio "tg roof" tg/roof \
-            "RSS us" "RSS ref" load
+            "RSS us" "RSS ref" "$bhead" load
         header_done=1
     fi
-    printf '%-22s %-6s %8s | %8s %8s %5s | %8s %8s %5s | %8s %7s | %7s %7s | %5s\n' "$label" \
+    printf '%-22s %-6s %8s | %8s %8s %5s | %8s %8s %5s | %8s %7s | %7s %7s |%s %5s\n' "$label" \
         "$type" "$size" "${pp_ours:--}" "${pp_ref:--}" "$(ratio "$pp_ours" "$pp_ref")" \
         "${tg_ours:--}" "${tg_ref:--}" "$(ratio "$tg_ours" "$tg_ref")" "$rf" \
-        "$(ratio "$tg_ours" "$rf")" "${rss_ours:--}" "${rss_ref:--}" "$load"
+        "$(ratio "$tg_ours" "$rf")" "${rss_ours:--}" "${rss_ref:--}" "$bcols" "$load"
 }
 
 # bench_model LABEL TYPE SYNTH-ARGS... -- synthesize one file, measure both, print its row.

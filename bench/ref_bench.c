@@ -26,7 +26,14 @@
  *   settings: ...
  *   ppN: X tokens/s
  *   tgN: X tokens/s
+ *   tgN x B sequences: X tokens/s (aggregate)     (with --batch B)
  *   peak RSS: X MiB          (getrusage ru_maxrss of this process)
+ * --batch B also times N_GEN decode steps of B sequences x 1 token, as
+ * `gemma-run bench --batch B` does: the prompt into sequence 0, its KV
+ * cache copied into sequences 1..B-1 (llama_memory_seq_cp; each sequence
+ * has its own KV stream, kv_unified off, so attention reads only its own
+ * cells), first tokens (argmax + q) % n_vocab, then each sequence fed its
+ * own argmax; the rate is B * N_GEN / time, best over the repetitions.
  * --cpu-lib FILE loads that one ggml CPU backend (e.g. the AVX2 build,
  * libggml-cpu-haswell.so) instead of the best one for this CPU.
  * Exits 0 on success, 1 on a failure (one line on stderr), 2 on usage.
@@ -52,6 +59,7 @@ typedef struct rb_opts {
     unsigned n_gen;
     unsigned threads;
     unsigned reps;
+    unsigned batch; /* 0: no batched decode */
     bool verbose;
 } rb_opts;
 
@@ -83,7 +91,7 @@ static void log_cb(enum ggml_log_level level, const char *text, void *user)
 static int usage(FILE *out)
 {
     fprintf(out, "usage: ref_bench -m FILE --bins DIR [-p N_PROMPT] [-n N_GEN] [-t THREADS] "
-                 "[-r REPS] [--cpu-lib FILE] [-v]\n");
+                 "[-r REPS] [--batch B] [--cpu-lib FILE] [-v]\n");
     return 2;
 }
 
@@ -127,6 +135,8 @@ static int parse(int argc, char **argv, rb_opts *o)
             bad = parse_uint(v, 256, &o->threads) < 0 || o->threads == 0 ? -1 : 0;
         else if (!strcmp(a, "-r"))
             bad = parse_uint(v, 1000000, &o->reps) < 0 || o->reps == 0 ? -1 : 0;
+        else if (!strcmp(a, "--batch"))
+            bad = parse_uint(v, 256, &o->batch) < 0 || o->batch < 2 ? -1 : 0;
         else
             return -1;
         if (bad)
@@ -194,6 +204,94 @@ static int run_once(struct llama_context *ctx, const rb_opts *o, llama_token *id
     return 0;
 }
 
+/* One repetition of --batch on a context of o->batch sequences: the
+ * aggregate decode tokens/s in *rate. */
+static int run_batch(struct llama_context *ctx, const rb_opts *o, llama_token *ids, int n_vocab,
+                     struct llama_batch *b, double *rate)
+{
+    const unsigned nb = o->batch;
+    llama_memory_t mem = llama_get_memory(ctx);
+    llama_memory_clear(mem, false);
+    llama_token next[256];
+    for (unsigned q = 0; q < nb; q++)
+        next[q] = (llama_token)(2 + q);
+    if (o->n_prompt > 0) {
+        if (llama_decode(ctx, llama_batch_get_one(ids, (int32_t)o->n_prompt)) != 0) {
+            fprintf(stderr, "ref_bench: llama_decode of the %u-token prompt failed (batch)\n",
+                    o->n_prompt);
+            return -1;
+        }
+        const float *lg = llama_get_logits_ith(ctx, -1);
+        if (lg == NULL) {
+            fprintf(stderr, "ref_bench: no logits after the prompt (batch)\n");
+            return -1;
+        }
+        const int first = argmax(lg, n_vocab);
+        for (unsigned q = 1; q < nb; q++)
+            llama_memory_seq_cp(mem, 0, (llama_seq_id)q, -1, -1);
+        for (unsigned q = 0; q < nb; q++)
+            next[q] = (llama_token)(((unsigned)first + q) % (unsigned)n_vocab);
+    }
+    double t0 = now();
+    for (unsigned g = 0; g < o->n_gen; g++) {
+        b->n_tokens = (int32_t)nb;
+        for (unsigned q = 0; q < nb; q++) {
+            b->token[q] = next[q];
+            b->pos[q] = (llama_pos)(o->n_prompt + g);
+            b->n_seq_id[q] = 1;
+            b->seq_id[q][0] = (llama_seq_id)q;
+            b->logits[q] = 1;
+        }
+        if (llama_decode(ctx, *b) != 0) {
+            fprintf(stderr, "ref_bench: llama_decode of batched step %u failed\n", g);
+            return -1;
+        }
+        for (unsigned q = 0; q < nb; q++) {
+            const float *lg = llama_get_logits_ith(ctx, (int32_t)q);
+            if (lg == NULL) {
+                fprintf(stderr, "ref_bench: no logits for sequence %u at step %u\n", q, g);
+                return -1;
+            }
+            next[q] = argmax(lg, n_vocab);
+        }
+    }
+    double dt = now() - t0;
+    *rate = o->n_gen > 0 && dt > 0 ? (double)nb * o->n_gen / dt : 0;
+    return 0;
+}
+
+/* The --batch measurement: its own context of o->batch sequences. */
+static int bench_batch(const rb_opts *o, struct llama_model *model, llama_token *ids, int n_vocab,
+                       double *best)
+{
+    struct llama_context_params cp = llama_context_default_params();
+    unsigned n_batch = o->n_prompt > o->batch ? o->n_prompt : o->batch;
+    cp.n_ctx = o->batch * (o->n_prompt + o->n_gen + 1);
+    cp.n_batch = n_batch;
+    cp.n_ubatch = n_batch;
+    cp.n_seq_max = o->batch;
+    cp.kv_unified = false;
+    cp.n_threads = (int32_t)o->threads;
+    cp.n_threads_batch = (int32_t)o->threads;
+    struct llama_context *ctx = llama_init_from_model(model, cp);
+    if (ctx == NULL) {
+        fprintf(stderr, "ref_bench: llama_init_from_model failed (batch %u, n_ctx %u)\n",
+                o->batch, cp.n_ctx);
+        return -1;
+    }
+    struct llama_batch b = llama_batch_init((int32_t)o->batch, 0, 1);
+    int rc = 0;
+    *best = 0;
+    for (unsigned r = 0; r < o->reps && rc == 0; r++) {
+        double rate = 0;
+        rc = run_batch(ctx, o, ids, n_vocab, &b, &rate);
+        *best = rate > *best ? rate : *best;
+    }
+    llama_batch_free(b);
+    llama_free(ctx);
+    return rc;
+}
+
 static int bench(const rb_opts *o, struct llama_model *model, const rb_log *lg)
 {
     const struct llama_vocab *vocab = llama_model_get_vocab(model);
@@ -231,6 +329,9 @@ static int bench(const rb_opts *o, struct llama_model *model, const rb_log *lg)
         best_pp = pp > best_pp ? pp : best_pp;
         best_tg = tg > best_tg ? tg : best_tg;
     }
+    double best_batch = 0;
+    if (rc == 0 && o->batch > 0 && o->n_gen > 0)
+        rc = bench_batch(o, model, ids, n_vocab, &best_batch);
     if (rc == 0) {
         char desc[128];
         llama_model_desc(model, desc, sizeof(desc));
@@ -246,6 +347,9 @@ static int bench(const rb_opts *o, struct llama_model *model, const rb_log *lg)
             printf("pp%u: %.2f tokens/s\n", o->n_prompt, best_pp);
         if (o->n_gen > 0)
             printf("tg%u: %.2f tokens/s\n", o->n_gen, best_tg);
+        if (o->batch > 0 && o->n_gen > 0)
+            printf("tg%u x %u sequences: %.2f tokens/s (aggregate)\n", o->n_gen, o->batch,
+                   best_batch);
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) == 0)
             printf("peak RSS: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
