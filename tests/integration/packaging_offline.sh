@@ -184,8 +184,12 @@ start=$(sed -n 's/^ExecStart=//p' $unit)
 install -d -o "$user" -g "$user" -m 0750 /run/gemmad
 setpriv --reuid="$user" --regid="$user" --init-groups --inh-caps=-all sh -c "umask $umask_; $pre" ||
     { echo "serve: ExecStartPre failed"; exit 1; }
+# A new log each round: the redirection below truncates the file only once
+# the background child runs, and the wait for 'ready' must not find the
+# previous round's line (it did: the chat then ran before gemmad listened).
+: >/root/gemmad.log
 setpriv --reuid="$user" --regid="$user" --init-groups --inh-caps=-all sh -c "umask $umask_; exec $start" \
-    2>/root/gemmad.log &
+    2>>/root/gemmad.log &
 pid=$!
 n=0
 until grep -q 'notice gemmad: ready' /root/gemmad.log; do
