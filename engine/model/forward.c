@@ -49,7 +49,7 @@ int gm_mm_many(gm_context *ctx, const gm_mm_out *outs, uint32_t n_outs, const fl
                               (unsigned long long)w->ne[0], outs[0].w->name,
                               (unsigned long long)cols);
         const char *data = (const char *)w->data + (size_t)outs[i].expert * w->ne[1] * w->row_bytes;
-        parts[i] = (gm_matmul_part){w->type, data, w->ne[1], outs[i].y};
+        parts[i] = (gm_matmul_part){w->type, data, w->ne[1], outs[i].y, NULL};
     }
     if (gm_matmul_many(ctx->pool, parts, n_outs, cols, x, n, err) < 0) {
         char names[GM_MM_MANY_MAX * 66] = "";
