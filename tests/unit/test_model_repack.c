@@ -4,7 +4,8 @@
  * Q4_K experts) loaded with GEMMA_CPU_REPACK=0 and =1 gives the very same
  * logits, bit for bit, for a prompt, for decode steps and for two
  * sequences decoded in one batch; the repacked model really holds packed
- * copies (and the other one none). Needs the AVX-512 VNNI path: elsewhere
+ * copies (and the other one none), and the originals' pages given back
+ * still read as the file holds them. Needs the AVX-512 VNNI path: elsewhere
  * the comparisons are skipped with the reason printed, and only the check
  * that nothing is repacked there runs.
  */
@@ -21,6 +22,7 @@
 
 #include "engine/cpu/cpu_path.h"
 #include "engine/cpu/q4k_packed.h"
+#include "engine/format/gguf.h"
 #include "engine/gemma.h"
 #include "engine/model/model.h"
 #include "engine/synth/synth.h"
@@ -202,6 +204,38 @@ static void test_moe_repacked_bit_identical(void **state)
     gm_model_free(m);
 }
 
+/* The originals' pages given back (MADV_DONTNEED) still read as the file
+ * holds them: the mapping stays valid. */
+static void test_released_pages_read_back(void **state)
+{
+    const fixture *fx = *state;
+    if (!gm_q4k_packed_supported()) {
+        print_message("# no repacking on the '%s' CPU path (needs AVX-512 VNNI): skipped\n",
+                      gm_cpu_path_name());
+        skip();
+    }
+    gm_model *m = load(fx->path[0], "1");
+    gguf_file *f = NULL;
+    cm_err err;
+    assert_int_equal(gguf_open(fx->path[0], &f, &err), 0);
+    int n_checked = 0;
+    for (uint32_t il = 0; il < m->hp.n_layer; il++) {
+        const gm_layer *l = &m->layers[il];
+        const gm_weight *ws[] = {&l->wq, &l->wo, &l->ffn_gate, &l->ffn_up, &l->ffn_down};
+        for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++) {
+            if (ws[k]->packed == NULL)
+                continue;
+            const gguf_tensor *t = gguf_find_tensor(f, ws[k]->name);
+            assert_non_null(t);
+            assert_int_equal(memcmp(ws[k]->data, t->data, ws[k]->ne[1] * ws[k]->row_bytes), 0);
+            n_checked++;
+        }
+    }
+    assert_true(n_checked > 0);
+    gguf_close(f);
+    gm_model_free(m);
+}
+
 /* Where the packed kernels cannot run, nothing is repacked (the model
  * runs on the plain blocks). */
 static void test_no_repack_without_vnni(void **state)
@@ -224,6 +258,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense_repacked_bit_identical),
         cmocka_unit_test(test_moe_repacked_bit_identical),
+        cmocka_unit_test(test_released_pages_read_back),
         cmocka_unit_test(test_no_repack_without_vnni),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
