@@ -24,12 +24,14 @@
 #include "engine/cpu/dot.h"
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/pool.h"
+#include "engine/cpu/q4k_packed.h"
 #include "engine/quant/blocks.h"
 #include "engine/quant/quant.h"
 #include "engine/quant/quant_impl.h"
 
-/* Rows per chunk handed to a thread. */
+/* Rows per chunk handed to a thread (a multiple of GM_Q4K_PACKED_ROWS). */
 #define GM_MATMUL_GRAIN 16
+_Static_assert(GM_MATMUL_GRAIN % GM_Q4K_PACKED_ROWS == 0, "chunks cover whole packed groups");
 /* Converted activations up to this size live on the stack: a decode step
  * (one vector; 32 KiB holds a Q8_K row of 28672 elements) allocates
  * nothing. */
@@ -173,6 +175,10 @@ typedef struct gm_matmul_task {
     uint64_t rows;
     uint64_t first; /* index of its row 0 in the pool's range over all parts */
     float *y;
+    /* repacked Q4_K weights (rows below packed->groups * 16; w then holds
+     * the plain rows after them, from row packed_rows on), or NULL */
+    const gm_q4k_packed *packed;
+    uint64_t packed_rows;
 } gm_matmul_task;
 
 typedef struct gm_matmul_job {
@@ -220,6 +226,19 @@ static void gm_matmul_task_tiles(const gm_matmul_task *t, uint64_t cols, uint32_
 static void gm_matmul_task_rows(const gm_matmul_task *t, uint64_t cols, uint32_t n_vec,
                                 uint64_t begin, uint64_t end)
 {
+    if (t->packed != NULL) {
+        const uint64_t pr = t->packed_rows;
+        if (begin < pr)
+            gm_q4k_packed_rows(t->packed, begin, end < pr ? end : pr, t->xq, t->xq_bytes, n_vec,
+                               t->y, t->rows);
+        if (end > pr) { /* the plain rows after the groups: the tiles */
+            gm_matmul_task rest = *t;
+            rest.packed = NULL;
+            rest.y = t->y + pr; /* rest.rows stays the output's row stride */
+            gm_matmul_task_tiles(&rest, cols, n_vec, (begin > pr ? begin : pr) - pr, end - pr);
+        }
+        return;
+    }
     if (t->tiles != NULL) {
         gm_matmul_task_tiles(t, cols, n_vec, begin, end);
         return;
@@ -251,13 +270,17 @@ static void gm_matmul_rows(void *ctx, uint64_t begin, uint64_t end, uint32_t wor
 {
     (void)worker;
     const gm_matmul_job *job = ctx;
+    /* parts may be separated by unused indices (packed parts start at a
+     * multiple of 16, so that chunks cover whole groups of their rows) */
     for (uint32_t i = 0; i < job->n_tasks && begin < end; i++) {
         const gm_matmul_task *t = &job->tasks[i];
         const uint64_t t_end = t->first + t->rows;
         if (begin >= t_end)
             continue;
+        const uint64_t start = begin > t->first ? begin : t->first;
         const uint64_t stop = end < t_end ? end : t_end;
-        gm_matmul_task_rows(t, job->cols, job->n_vec, begin - t->first, stop - t->first);
+        if (start < stop)
+            gm_matmul_task_rows(t, job->cols, job->n_vec, start - t->first, stop - t->first);
         begin = stop;
     }
 }
@@ -298,13 +321,30 @@ static int gm_matmul_task_init(gm_cpu_path path, const gm_matmul_part *p, uint64
                           "matmul: row length %llu is not a positive multiple of the block "
                           "size of format %s",
                           (unsigned long long)cols, gm_type_name(p->type));
-    if (p->rows > 0 && (p->w == NULL || p->y == NULL))
-        return cm_err_set(err, "matmul: missing weight or output buffer");
     if (p->rows > SIZE_MAX / w_row_bytes || p->rows > SIZE_MAX / sizeof(float) / n_vec)
         return cm_err_set(err, "matmul: %llu x %llu matrix is too large",
                           (unsigned long long)p->rows, (unsigned long long)cols);
+    if (p->packed != NULL) {
+        if (p->type != GM_TYPE_Q4_K || p->packed->rows != p->rows || p->packed->cols != cols)
+            return cm_err_set(err, "matmul: repacked weights do not match the %s %llu x %llu matrix",
+                              gm_type_name(p->type), (unsigned long long)p->rows,
+                              (unsigned long long)cols);
+        if (!gm_q4k_packed_supported())
+            return cm_err_set(err, "matmul: repacked Q4_K weights need the AVX-512 VNNI CPU path "
+                                   "(path now: %s)",
+                              gm_cpu_path_name());
+    } else if (p->rows > 0 && p->w == NULL) {
+        return cm_err_set(err, "matmul: missing weight buffer");
+    }
+    if (p->rows > 0 && p->y == NULL)
+        return cm_err_set(err, "matmul: missing output buffer");
     t->w = p->w;
     t->w_row_bytes = (size_t)w_row_bytes;
+    t->packed = p->packed;
+    if (p->packed != NULL) {
+        t->packed_rows = p->packed->groups * GM_Q4K_PACKED_ROWS;
+        t->w = p->packed->rest;
+    }
     t->xq_bytes = gm_act_bytes(p->type, cols);
     if (t->xq_bytes == 0 || t->xq_bytes > SIZE_MAX / n_vec)
         return cm_err_set(err, "matmul: activation buffer size overflows");
@@ -334,6 +374,9 @@ int gm_matmul_many(gm_pool *pool, const gm_matmul_part *parts, uint32_t n_parts,
     for (uint32_t i = 0; i < n_parts; i++) {
         if (gm_matmul_task_init(path, &parts[i], cols, n_vec, &tasks[i], err) < 0)
             return -1;
+        if (tasks[i].packed != NULL) /* chunks of GM_MATMUL_GRAIN cover whole groups */
+            total_rows = (total_rows + GM_Q4K_PACKED_ROWS - 1) / GM_Q4K_PACKED_ROWS *
+                         GM_Q4K_PACKED_ROWS;
         tasks[i].first = total_rows;
         total_rows += parts[i].rows;
     }
@@ -409,7 +452,7 @@ int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows, uint64_
     if (gm_cpu_path_check(err) < 0)
         return -1;
     gm_matmul_task t;
-    const gm_matmul_part part = {type, w, rows, y};
+    const gm_matmul_part part = {type, w, rows, y, NULL};
     /* the format and size checks apply even to an empty product */
     if (gm_matmul_task_init(gm_cpu_active_path(), &part, cols, n_vec > 0 ? n_vec : 1, &t, err) < 0)
         return -1;

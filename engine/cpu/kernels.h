@@ -52,6 +52,10 @@ typedef struct gm_matmul_part {
     const void *w; /* rows x cols weights */
     uint64_t rows;
     float *y; /* out: y[v * rows + r] */
+    /* When not NULL, the same Q4_K weights repacked (q4k_packed.h; its
+     * rows and cols must match): they are read instead of w (which may
+     * then be NULL), with the same bits. Needs gm_q4k_packed_supported(). */
+    const struct gm_q4k_packed *packed;
 } gm_matmul_part;
 
 /* y_p = W_p x for every part p; all parts share x (n_vec vectors of cols

@@ -11,7 +11,9 @@
  * vector), and the CPU time per call summed over all threads (on a busy
  * machine the wall figures drop when other processes take the cores).
  * FORMATS, a comma-separated list of format names (e.g. q4_K,q8_0), limits
- * the run to those formats.
+ * the run to those formats. Q4_K weights are repacked first
+ * (engine/cpu/q4k_packed.h; printed as q4_K/p) where the CPU path runs
+ * the packed kernels, unless GEMMA_CPU_REPACK=0.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include "engine/cpu/dot.h"
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/pool.h"
+#include "engine/cpu/q4k_packed.h"
 #include "engine/quant/quant.h"
 
 static double bench_clock(clockid_t id)
@@ -112,7 +115,16 @@ int main(int argc, char **argv)
         for (uint64_t r = 1; r < rows; r++)
             memcpy(w + r * row_bytes, w, row_bytes);
 
-        if (gm_matmul(pool, types[t], w, rows, cols, x, n_vec, y, &err) != 0) { /* warm-up */
+        gm_matmul_part part = {types[t], w, rows, y, NULL};
+        gm_q4k_packed *packed = NULL;
+        if (types[t] == GM_TYPE_Q4_K && gm_q4k_repack_wanted()) {
+            if (gm_q4k_pack(pool, w, rows, cols, &packed, &err) != 0) {
+                fprintf(stderr, "kernels-bench: %s\n", err.msg);
+                return 1;
+            }
+            part.packed = packed;
+        }
+        if (gm_matmul_many(pool, &part, 1, cols, x, n_vec, &err) != 0) { /* warm-up */
             fprintf(stderr, "kernels-bench: %s\n", err.msg);
             return 1;
         }
@@ -121,7 +133,7 @@ int main(int argc, char **argv)
         const double c0 = bench_clock(CLOCK_PROCESS_CPUTIME_ID);
         double t1 = t0;
         while (iters < 3 || t1 - t0 < 1.0) {
-            gm_matmul(pool, types[t], w, rows, cols, x, n_vec, y, &err);
+            gm_matmul_many(pool, &part, 1, cols, x, n_vec, &err);
             iters++;
             t1 = bench_clock(CLOCK_MONOTONIC);
         }
@@ -129,9 +141,12 @@ int main(int argc, char **argv)
         const double per = (t1 - t0) / iters;
         const double flop = 2.0 * (double)rows * (double)cols * n_vec;
         const double cpu = (c1 - c0) / iters;
-        printf("  %-6s %8llu %10.3f %9.2f %9.2f %12.3f %14.2f\n", gm_type_name(types[t]),
+        char name[16];
+        snprintf(name, sizeof name, "%s%s", gm_type_name(types[t]), packed != NULL ? "/p" : "");
+        printf("  %-6s %8llu %10.3f %9.2f %9.2f %12.3f %14.2f\n", name,
                (unsigned long long)rows, per * 1e3, (double)(rows * row_bytes) / per * 1e-9,
                flop / per * 1e-9, cpu * 1e3, flop / cpu * 1e-9);
+        gm_q4k_packed_free(packed);
         free(w);
         free(y);
     }

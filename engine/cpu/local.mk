@@ -9,13 +9,20 @@ engine_libengine_a_SOURCES += \
 	engine/cpu/pool.h engine/cpu/pool.c \
 	engine/cpu/dot.h engine/cpu/dot_scalar.c engine/cpu/dot_avx2.c \
 	engine/cpu/cpu_path.h engine/cpu/cpu_path.c engine/cpu/dot_dispatch.c \
-	engine/cpu/dot_avx512.c engine/cpu/dot_avx512_body.h
+	engine/cpu/dot_avx512.c engine/cpu/dot_avx512_body.h \
+	engine/cpu/q4k_packed.h engine/cpu/q4k_packed.c
 
 check_PROGRAMS += tests/unit/test_kernels
 TESTS += tests/unit/test_kernels
 tests_unit_test_kernels_SOURCES = tests/unit/test_kernels.c
 tests_unit_test_kernels_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_kernels_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_q4k_packed
+TESTS += tests/unit/test_q4k_packed
+tests_unit_test_q4k_packed_SOURCES = tests/unit/test_q4k_packed.c
+tests_unit_test_q4k_packed_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_q4k_packed_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
 
 # Micro-benchmark of gm_matmul per format (not a test):
 #   engine/cpu/kernels-bench [THREADS [N_VEC [MBYTES [COLS]]]]

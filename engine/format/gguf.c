@@ -1115,3 +1115,18 @@ char *gguf_str_dup(gguf_str s)
     p[s.len] = '\0';
     return p;
 }
+
+void gguf_release_range(gguf_file *f, const void *p, size_t len)
+{
+    if (f == NULL || f->map == NULL || p == NULL || len == 0)
+        return;
+    const uintptr_t map = (uintptr_t)f->map, start = (uintptr_t)p;
+    if (start < map || start - map > f->map_len || len > f->map_len - (start - map))
+        return;
+    const long page_l = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = page_l > 0 ? (uintptr_t)page_l : 4096;
+    const uintptr_t first = (start + page - 1) / page * page;
+    const uintptr_t last = (start + len) / page * page;
+    if (last > first)
+        (void)madvise((void *)first, last - first, MADV_DONTNEED); /* advice: failure is harmless */
+}

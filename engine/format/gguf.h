@@ -73,6 +73,13 @@ int gguf_open_fd(int fd, const char *display_name, gguf_file **out, cm_err *err)
  * outlive the gguf_file; it is not copied. */
 int gguf_open_memory(const void *data, size_t size, gguf_file **out, cm_err *err);
 void gguf_close(gguf_file *f);
+/* Give back to the kernel the pages of the file's mapping that lie wholly
+ * inside [p, p + len) (madvise MADV_DONTNEED: the private read-only
+ * mapping stays valid, a later read faults the pages in again from the
+ * file). For data copied elsewhere (repacked weights), so the process does
+ * not hold both. Nothing happens for a file opened from memory or a range
+ * outside the mapping. */
+void gguf_release_range(gguf_file *f, const void *p, size_t len);
 
 uint32_t gguf_version(const gguf_file *f);
 uint64_t gguf_alignment(const gguf_file *f);

@@ -17,9 +17,26 @@
 #include "engine/model/ops.h"
 #include "engine/quant/quant.h"
 
+/* Expert e of w (0 for a 2-D weight) as a matmul part writing y: its
+ * repacked copy where the model made one (repack.c), else the mapped
+ * blocks. */
+static gm_matmul_part mm_part(const gm_weight *w, uint32_t e, float *y)
+{
+    if (w->packed != NULL)
+        return (gm_matmul_part){w->type, NULL, w->ne[1], y, w->packed[e]};
+    const char *data = (const char *)w->data + (size_t)e * w->ne[1] * w->row_bytes;
+    return (gm_matmul_part){w->type, data, w->ne[1], y, NULL};
+}
+
 int gm_mm(gm_context *ctx, const gm_weight *w, const float *x, uint32_t n, float *y,
           cm_err *err)
 {
+    if (w->packed != NULL) {
+        const gm_matmul_part part = mm_part(w, 0, y);
+        if (gm_matmul_many(ctx->pool, &part, 1, w->ne[0], x, n, err) < 0)
+            return cm_err_prefix(err, "%s", w->name);
+        return 0;
+    }
     if (gm_matmul(ctx->pool, w->type, w->data, w->ne[1], w->ne[0], x, n, y, err) < 0)
         return cm_err_prefix(err, "%s", w->name);
     return 0;
@@ -28,6 +45,12 @@ int gm_mm(gm_context *ctx, const gm_weight *w, const float *x, uint32_t n, float
 int gm_mm_expert(gm_context *ctx, const gm_weight *w, uint32_t e, const float *x,
                  uint32_t n, float *y, cm_err *err)
 {
+    if (w->packed != NULL) {
+        const gm_matmul_part part = mm_part(w, e, y);
+        if (gm_matmul_many(ctx->pool, &part, 1, w->ne[0], x, n, err) < 0)
+            return cm_err_prefix(err, "%s (expert %u)", w->name, e);
+        return 0;
+    }
     const char *data = (const char *)w->data + (size_t)e * w->ne[1] * w->row_bytes;
     if (gm_matmul(ctx->pool, w->type, data, w->ne[1], w->ne[0], x, n, y, err) < 0)
         return cm_err_prefix(err, "%s (expert %u)", w->name, e);
@@ -48,8 +71,7 @@ int gm_mm_many(gm_context *ctx, const gm_mm_out *outs, uint32_t n_outs, const fl
             return cm_err_set(err, "%s: %llu columns, but %s has %llu", w->name,
                               (unsigned long long)w->ne[0], outs[0].w->name,
                               (unsigned long long)cols);
-        const char *data = (const char *)w->data + (size_t)outs[i].expert * w->ne[1] * w->row_bytes;
-        parts[i] = (gm_matmul_part){w->type, data, w->ne[1], outs[i].y};
+        parts[i] = mm_part(w, outs[i].expert, outs[i].y);
     }
     if (gm_matmul_many(ctx->pool, parts, n_outs, cols, x, n, err) < 0) {
         char names[GM_MM_MANY_MAX * 66] = "";

@@ -8,7 +8,7 @@ engine_libengine_a_SOURCES += \
 	engine/model/context.c engine/model/kv_cache.h engine/model/kv_cache.c \
 	engine/model/forward.c engine/model/attention.c \
 	engine/model/attn_dot.h engine/model/attn_dot.c engine/model/ffn.c \
-	engine/model/moe.c engine/model/ple.c \
+	engine/model/moe.c engine/model/ple.c engine/model/repack.c \
 	engine/model/ops.h engine/model/ops.c engine/model/ops_par.c
 
 # Unit tests: the elementwise ops, the KV cache ring buffer, and decoding
@@ -21,6 +21,13 @@ tests_unit_test_model_ops_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
 tests_unit_test_model_kv_SOURCES = tests/unit/test_model_kv.c
 tests_unit_test_model_kv_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_model_kv_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# Q4_K weights repacked at load: the same logits, bit for bit.
+check_PROGRAMS += tests/unit/test_model_repack
+TESTS += tests/unit/test_model_repack
+tests_unit_test_model_repack_SOURCES = tests/unit/test_model_repack.c
+tests_unit_test_model_repack_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_model_repack_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
 
 # Parity with llama.cpp v0.5.0 (skipped without $GEMMA_REF_DIR): the
 # comparison tool, our reference harness (compiled by the scripts at test

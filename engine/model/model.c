@@ -83,6 +83,8 @@ static int load_open(gm_model *m, const char *display_name, const gm_load_opts *
         if (gm_backend_cuda.model_init(m, cuda_index, err) < 0)
             return -1;
         m->backend = &gm_backend_cuda;
+    } else if (!m->vocab_only && gm_weights_repack(m, err) < 0) {
+        return -1; /* CPU: the Q4_K weights in the kernels' layout */
     }
     return 0;
 }
@@ -173,6 +175,7 @@ void gm_model_free(gm_model *model)
     if (model->backend != NULL && model->backend->model_free != NULL)
         model->backend->model_free(model);
     free(model->gelu_table);
+    gm_weights_repack_free(model);
     free(model->layers);
     gm_hparams_free(&model->hp);
     if (model->vocab != NULL)

@@ -73,6 +73,9 @@ typedef struct gm_weight {
     uint64_t ne[3];
     size_t row_bytes;
     char name[64];    /* for messages */
+    /* CPU only: a Q4_K weight repacked at load (engine/cpu/q4k_packed.h),
+     * one copy per expert ([ne[2]]), used instead of data; NULL if not */
+    struct gm_q4k_packed **packed;
 } gm_weight;
 
 typedef struct gm_layer {
@@ -100,12 +103,19 @@ struct gm_model {
     gm_weight ple_tok_embd, ple_model_proj, ple_proj_norm;
     gm_layer *layers; /* [n_layer] */
 
+    uint64_t repacked_bytes; /* bytes of the repacked Q4_K copies (repack.c) */
+
     const struct gm_backend *backend; /* engine/backend.h: CPU or CUDA */
     void *backend_model;              /* the backend's state (device weights) */
 };
 
 /* Bind every tensor of the file to the model (weights.c). */
 int gm_weights_bind(gm_model *m, cm_err *err);
+/* CPU backend: repack the Q4_K matmul weights of 16 rows or more for the
+ * AVX-512 VNNI kernels where gm_q4k_repack_wanted(), and give back the
+ * mapped pages of the originals (repack.c); free the copies. */
+int gm_weights_repack(gm_model *m, cm_err *err);
+void gm_weights_repack_free(gm_model *m);
 
 /* Per-ubatch working memory (context.c). Sizes are for GM_UBATCH tokens. */
 typedef struct gm_scratch {

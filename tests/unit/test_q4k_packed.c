@@ -1,0 +1,356 @@
+/*
+ * tests/unit/test_q4k_packed.c -- unit tests for engine/cpu/q4k_packed.c:
+ * the repacked layout holds exactly the Q4_K weights (checked on any CPU by
+ * decoding it in plain C here), products with the packed copy are
+ * bit-identical to gm_matmul on the plain blocks (1..9, 16, 33 and 64
+ * vectors; 16, 37 and 1536 rows; 1 and 3 threads; inside gm_matmul_many
+ * beside other parts at offsets that are not multiples of 16), and the
+ * errors and the GEMMA_CPU_REPACK switch. The products need the AVX-512
+ * VNNI path: on other CPUs (or under GEMMA_CPU=avx2|scalar) those cases
+ * are skipped with the reason printed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cpu/cpu_path.h"
+#include "engine/cpu/kernels.h"
+#include "engine/cpu/pool.h"
+#include "engine/cpu/q4k_packed.h"
+#include "engine/quant/blocks.h"
+#include "engine/quant/quant.h"
+
+static uint64_t tq_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A uniform value in [-scale, scale). */
+static float tq_uniform(uint64_t *s, float scale)
+{
+    return ((float)(tq_next(s) >> 40) / (float)(1u << 24) * 2.0f - 1.0f) * scale;
+}
+
+/* rows x cols Q4_K weights from random data, rows of different scales. */
+static uint8_t *tq_weights(uint64_t *s, uint64_t rows, uint64_t cols, gm_type type)
+{
+    uint64_t row_bytes;
+    assert_true(gm_type_row_bytes(type, cols, &row_bytes));
+    uint8_t *w = malloc(rows * row_bytes + 1);
+    float *tmp = malloc(cols * sizeof(float));
+    assert_non_null(w);
+    assert_non_null(tmp);
+    for (uint64_t r = 0; r < rows; r++) {
+        for (uint64_t c = 0; c < cols; c++)
+            tmp[c] = tq_uniform(s, 0.05f + (float)(r % 7) * 0.3f);
+        assert_int_equal(gm_quantize_row(type, tmp, w + r * row_bytes, cols), 0);
+    }
+    free(tmp);
+    return w;
+}
+
+static float *tq_vectors(uint64_t *s, uint32_t n_vec, uint64_t cols)
+{
+    float *x = malloc((size_t)n_vec * cols * sizeof(float));
+    assert_non_null(x);
+    for (uint64_t i = 0; i < n_vec * cols; i++)
+        x[i] = tq_uniform(s, 1.0f);
+    return x;
+}
+
+/* Skip (printing why) when this process cannot run the packed kernels. */
+static bool tq_need_packed(void)
+{
+    if (gm_q4k_packed_supported())
+        return true;
+    print_message("# packed Q4_K kernels need the AVX-512 VNNI CPU path; this process runs "
+                  "'%s': skipped\n",
+                  gm_cpu_path_name());
+    return false;
+}
+
+/* ---- the layout (any CPU) ------------------------------------------------ */
+
+/* What one weight element is made of: value = d * sc * q - dmin * mn. */
+typedef struct tq_elem {
+    uint16_t d, dmin;
+    uint8_t sc, mn, q;
+} tq_elem;
+
+/* Element c of a plain Q4_K row. */
+static tq_elem tq_plain_elem(const uint8_t *row, uint64_t c)
+{
+    const gm_block_q4_K *b = (const gm_block_q4_K *)(const void *)row + c / 256;
+    const uint64_t e = c % 256;
+    tq_elem el = {b->d, b->dmin, 0, 0, 0};
+    gm_get_scale_min_k4((int)(e / 32), b->scales, &el.sc, &el.mn);
+    const uint8_t byte = b->qs[32 * (e / 64) + e % 32];
+    el.q = (uint8_t)((e % 64) < 32 ? byte & 0xF : byte >> 4);
+    return el;
+}
+
+/* Element c of row r of a packed matrix, read from the layout that
+ * q4k_packed.h documents. */
+static tq_elem tq_packed_elem(const gm_q4k_packed *p, uint64_t r, uint64_t c)
+{
+    if (r >= p->groups * 16)
+        return tq_plain_elem(p->rest + (r - p->groups * 16) * p->row_bytes, c);
+    const uint8_t *pb = p->data + (r / 16) * p->group_bytes + (c / 256) * GM_Q4K_PACKED_BLOCK_BYTES;
+    const unsigned e = (unsigned)(c % 256), lane = (unsigned)(r % 16);
+    const unsigned sub = e / 32, pair = sub / 2, within = e % 32;
+    const uint8_t byte = pb[64 * (8 * pair + within / 4) + 4 * lane + within % 4];
+    tq_elem el;
+    el.q = (uint8_t)(sub % 2 == 0 ? byte & 0xF : byte >> 4);
+    memcpy(&el.d, pb + 2048 + 2 * lane, 2);
+    memcpy(&el.dmin, pb + 2080 + 2 * lane, 2);
+    el.sc = pb[2112 + 16 * sub + lane];
+    el.mn = pb[2240 + 32 * pair + 2 * lane + sub % 2];
+    return el;
+}
+
+static void test_layout_holds_the_weights(void **state)
+{
+    (void)state;
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    static const uint64_t shapes[][2] = {{16, 256}, {37, 512}, {5, 256}, {48, 768}};
+    cm_err err;
+    gm_pool *pool;
+    assert_int_equal(gm_pool_create(3, &pool, &err), 0);
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const uint64_t rows = shapes[k][0], cols = shapes[k][1];
+        uint8_t *w = tq_weights(&s, rows, cols, GM_TYPE_Q4_K);
+        gm_q4k_packed *p;
+        assert_int_equal(gm_q4k_pack(k % 2 ? pool : NULL, w, rows, cols, &p, &err), 0);
+        assert_int_equal(p->rows, rows);
+        assert_int_equal(p->cols, cols);
+        assert_int_equal(p->groups, rows / 16);
+        assert_true((rows % 16 == 0) == (p->rest == NULL));
+        assert_int_equal((uintptr_t)p->data % 64, 0);
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t c = 0; c < cols; c++) {
+                const tq_elem a = tq_packed_elem(p, r, c), b = tq_plain_elem(w + r * p->row_bytes, c);
+                if (a.d != b.d || a.dmin != b.dmin || a.sc != b.sc || a.mn != b.mn || a.q != b.q)
+                    fail_msg("%llu x %llu: row %llu column %llu: packed q %u sc %u mn %u d %04x "
+                             "dmin %04x, plain q %u sc %u mn %u d %04x dmin %04x",
+                             (unsigned long long)rows, (unsigned long long)cols,
+                             (unsigned long long)r, (unsigned long long)c, a.q, a.sc, a.mn, a.d,
+                             a.dmin, b.q, b.sc, b.mn, b.d, b.dmin);
+            }
+        gm_q4k_packed_free(p);
+        free(w);
+    }
+    gm_pool_destroy(pool);
+}
+
+static void test_pack_errors(void **state)
+{
+    (void)state;
+    cm_err err;
+    gm_q4k_packed *p = (gm_q4k_packed *)&err; /* must be reset to NULL */
+    uint8_t w[144] = {0};
+    err.msg[0] = '\0';
+    assert_int_equal(gm_q4k_pack(NULL, w, 1, 100, &p, &err), -1);
+    assert_null(p);
+    assert_non_null(strstr(err.msg, "multiple of 256"));
+    assert_int_equal(gm_q4k_pack(NULL, NULL, 16, 256, &p, &err), -1);
+    assert_int_equal(gm_q4k_pack(NULL, w, (uint64_t)1 << 62, 256, &p, &err), -1);
+    assert_non_null(strstr(err.msg, "too large"));
+    gm_q4k_packed_free(NULL);
+}
+
+/* GEMMA_CPU_REPACK=0 turns repacking off; anything else leaves it to the
+ * CPU path. */
+static void test_repack_switch(void **state)
+{
+    (void)state;
+    const bool supported = gm_q4k_packed_supported();
+    assert_int_equal(setenv("GEMMA_CPU_REPACK", "0", 1), 0);
+    assert_false(gm_q4k_repack_wanted());
+    assert_int_equal(setenv("GEMMA_CPU_REPACK", "1", 1), 0);
+    assert_int_equal(gm_q4k_repack_wanted(), supported);
+    assert_int_equal(unsetenv("GEMMA_CPU_REPACK"), 0);
+    assert_int_equal(gm_q4k_repack_wanted(), supported);
+    assert_int_equal(supported,
+                     gm_cpu_active_path() == GM_CPU_AVX512 && gm_cpu_has_avx512_vnni());
+}
+
+/* ---- products ------------------------------------------------------------ */
+
+/* The packed product of rows x cols against 1..9, 16, 33, 64 vectors, on 1
+ * and 3 threads, has gm_matmul's bits on the plain blocks. */
+static void tq_check_shape(gm_pool *pool, uint64_t *s, uint64_t rows, uint64_t cols)
+{
+    static const uint32_t nvs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 33, 64};
+    enum { MAXV = 64 };
+    uint8_t *w = tq_weights(s, rows, cols, GM_TYPE_Q4_K);
+    float *x = tq_vectors(s, MAXV, cols);
+    float *y = malloc(MAXV * rows * sizeof(float));
+    float *y_ref = malloc(MAXV * rows * sizeof(float));
+    assert_non_null(y);
+    assert_non_null(y_ref);
+    cm_err err;
+    gm_q4k_packed *p;
+    assert_int_equal(gm_q4k_pack(pool, w, rows, cols, &p, &err), 0);
+    for (size_t k = 0; k < sizeof nvs / sizeof nvs[0]; k++) {
+        const uint32_t nv = nvs[k];
+        for (int threaded = 0; threaded < 2; threaded++) {
+            gm_pool *pl = threaded ? pool : NULL;
+            assert_int_equal(gm_matmul(pl, GM_TYPE_Q4_K, w, rows, cols, x, nv, y_ref, &err), 0);
+            memset(y, 0xFF, MAXV * rows * sizeof(float));
+            /* w NULL: the packed copy alone must do */
+            const gm_matmul_part part = {GM_TYPE_Q4_K, NULL, rows, y, p};
+            if (gm_matmul_many(pl, &part, 1, cols, x, nv, &err) != 0)
+                fail_msg("%s", err.msg);
+            for (uint64_t i = 0; i < nv * rows; i++)
+                if (memcmp(&y[i], &y_ref[i], sizeof(float)) != 0)
+                    fail_msg("%llu x %llu, %u vectors, %s: row %llu vector %llu is %.9g packed, "
+                             "%.9g plain",
+                             (unsigned long long)rows, (unsigned long long)cols, nv,
+                             threaded ? "3 threads" : "1 thread", (unsigned long long)(i % rows),
+                             (unsigned long long)(i / rows), (double)y[i], (double)y_ref[i]);
+        }
+    }
+    gm_q4k_packed_free(p);
+    free(w);
+    free(x);
+    free(y);
+    free(y_ref);
+}
+
+static void test_packed_matmul_bit_identical(void **state)
+{
+    (void)state;
+    if (!tq_need_packed())
+        skip();
+    uint64_t s = 12345;
+    cm_err err;
+    gm_pool *pool;
+    assert_int_equal(gm_pool_create(3, &pool, &err), 0);
+    tq_check_shape(pool, &s, 16, 256);
+    tq_check_shape(pool, &s, 5, 256); /* no whole group: the plain rows only */
+    tq_check_shape(pool, &s, 37, 512);
+    tq_check_shape(pool, &s, 1536, 1536);
+    tq_check_shape(pool, &s, 50, 4608); /* more blocks than one tile group */
+    gm_pool_destroy(pool);
+}
+
+/* Packed parts inside gm_matmul_many beside plain ones, at offsets in the
+ * pool's range that are not multiples of 16: each part has the bits of
+ * gm_matmul on its plain blocks alone. */
+static void test_packed_in_matmul_many(void **state)
+{
+    (void)state;
+    if (!tq_need_packed())
+        skip();
+    uint64_t s = 777;
+    const uint64_t cols = 768;
+    static const gm_type types[] = {GM_TYPE_Q8_0, GM_TYPE_Q4_K, GM_TYPE_Q4_K,
+                                    GM_TYPE_Q4_K, GM_TYPE_Q6_K, GM_TYPE_Q4_K};
+    static const uint64_t rows[] = {5, 37, 7, 48, 3, 21};
+    static const bool pack[] = {false, true, false, true, false, true};
+    enum { NP = sizeof types / sizeof types[0], MAXV = 17 };
+    uint8_t *w[NP];
+    float *y[NP], *y_ref[NP];
+    gm_q4k_packed *pk[NP];
+    gm_matmul_part parts[NP];
+    cm_err err;
+    gm_pool *pool;
+    assert_int_equal(gm_pool_create(3, &pool, &err), 0);
+    for (int p = 0; p < NP; p++) {
+        w[p] = tq_weights(&s, rows[p], cols, types[p]);
+        y[p] = malloc(MAXV * rows[p] * sizeof(float));
+        y_ref[p] = malloc(MAXV * rows[p] * sizeof(float));
+        assert_non_null(y[p]);
+        assert_non_null(y_ref[p]);
+        pk[p] = NULL;
+        if (pack[p])
+            assert_int_equal(gm_q4k_pack(pool, w[p], rows[p], cols, &pk[p], &err), 0);
+        parts[p] = (gm_matmul_part){types[p], pack[p] ? NULL : w[p], rows[p], y[p], pk[p]};
+    }
+    float *x = tq_vectors(&s, MAXV, cols);
+    static const uint32_t nvs[] = {1, 3, 5, 12, 17};
+    for (size_t k = 0; k < sizeof nvs / sizeof nvs[0]; k++) {
+        for (int threaded = 0; threaded < 2; threaded++) {
+            gm_pool *pl = threaded ? pool : NULL;
+            for (int p = 0; p < NP; p++)
+                memset(y[p], 0xFF, MAXV * rows[p] * sizeof(float));
+            if (gm_matmul_many(pl, parts, NP, cols, x, nvs[k], &err) != 0)
+                fail_msg("%s", err.msg);
+            for (int p = 0; p < NP; p++) {
+                assert_int_equal(
+                    gm_matmul(pl, types[p], w[p], rows[p], cols, x, nvs[k], y_ref[p], &err), 0);
+                if (memcmp(y[p], y_ref[p], nvs[k] * rows[p] * sizeof(float)) != 0)
+                    fail_msg("part %d (%s%s, %llu rows), %u vectors, %s: differs from gm_matmul",
+                             p, gm_type_name(types[p]), pack[p] ? ", packed" : "",
+                             (unsigned long long)rows[p], nvs[k],
+                             threaded ? "3 threads" : "1 thread");
+            }
+        }
+    }
+    gm_pool_destroy(pool);
+    for (int p = 0; p < NP; p++) {
+        gm_q4k_packed_free(pk[p]);
+        free(w[p]);
+        free(y[p]);
+        free(y_ref[p]);
+    }
+    free(x);
+}
+
+/* A packed copy that does not match the part is refused; on a path
+ * without the packed kernels, so is any packed part. */
+static void test_packed_part_errors(void **state)
+{
+    (void)state;
+    uint64_t s = 99;
+    const uint64_t cols = 512;
+    uint8_t *w = tq_weights(&s, 32, cols, GM_TYPE_Q4_K);
+    float *x = tq_vectors(&s, 1, cols);
+    float y[64];
+    cm_err err;
+    gm_q4k_packed *p;
+    assert_int_equal(gm_q4k_pack(NULL, w, 32, cols, &p, &err), 0);
+    gm_matmul_part part = {GM_TYPE_Q4_K, NULL, 32, y, p};
+    if (!gm_q4k_packed_supported()) {
+        err.msg[0] = '\0';
+        assert_int_equal(gm_matmul_many(NULL, &part, 1, cols, x, 1, &err), -1);
+        assert_non_null(strstr(err.msg, "AVX-512 VNNI"));
+    } else {
+        assert_int_equal(gm_matmul_many(NULL, &part, 1, cols, x, 1, &err), 0);
+    }
+    part.rows = 31; /* rows differ */
+    err.msg[0] = '\0';
+    assert_int_equal(gm_matmul_many(NULL, &part, 1, cols, x, 1, &err), -1);
+    assert_non_null(strstr(err.msg, "do not match"));
+    part.rows = 32;
+    part.type = GM_TYPE_Q6_K; /* not Q4_K */
+    assert_int_equal(gm_matmul_many(NULL, &part, 1, cols, x, 1, &err), -1);
+    assert_non_null(strstr(err.msg, "do not match"));
+    part.type = GM_TYPE_Q4_K; /* columns differ */
+    float x2[1024] = {0};
+    assert_int_equal(gm_matmul_many(NULL, &part, 1, 1024, x2, 1, &err), -1);
+    gm_q4k_packed_free(p);
+    free(w);
+    free(x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_layout_holds_the_weights),
+        cmocka_unit_test(test_pack_errors),
+        cmocka_unit_test(test_repack_switch),
+        cmocka_unit_test(test_packed_matmul_bit_identical),
+        cmocka_unit_test(test_packed_in_matmul_many),
+        cmocka_unit_test(test_packed_part_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
