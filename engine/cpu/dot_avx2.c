@@ -603,6 +603,96 @@ GM_AVX2 static void gm_dot4_q6_K_avx2(uint64_t n, const void *w, const void *xq,
         out[k] = gm_hsum_ps(acc[k]);
 }
 
+/*
+ * Q8_0 tiles: R weight rows x V vectors (dot.h's gm_tile_fn). Each
+ * (row, vector) output takes exactly the steps of gm_dot_q8_0_avx2 (the
+ * same per-lane integer sums, the same scale dx * dy and fma per block into
+ * its own 8-lane accumulator, the same final sum), so it has its bits.
+ * Each weight block is loaded and made unsigned once for the V vectors,
+ * and each vector's block loaded once for the R rows. AVX2 has 16 ymm
+ * registers: 2 rows x 4 vectors keeps the 8 accumulators, the rows' quants
+ * and the temporaries in registers.
+ */
+#define GM_Q8_TILE_R 2
+#define GM_Q8_TILE_V 4
+
+GM_AVX2 __attribute__((always_inline)) static inline void
+gm_q8_0_tile_avx2(uint64_t n, const void *w, size_t w_stride, const void *xq, size_t x_stride,
+                  float *out, size_t out_stride, const int R, const int V)
+{
+    const gm_block_q8_0 *x[GM_Q8_TILE_R];
+    const gm_block_q8_0 *y[GM_Q8_TILE_V];
+    __m256 acc[GM_Q8_TILE_R][GM_Q8_TILE_V];
+    GM_UNROLL4
+    for (int r = 0; r < R; r++) {
+        x[r] = (const gm_block_q8_0 *)((const uint8_t *)w + (size_t)r * w_stride);
+        GM_UNROLL4
+        for (int v = 0; v < V; v++)
+            acc[r][v] = _mm256_setzero_ps();
+    }
+    GM_UNROLL4
+    for (int v = 0; v < V; v++)
+        y[v] = GM_Y4(gm_block_q8_0, xq, x_stride, v);
+    const uint64_t nb = n / GM_QK8_0;
+    for (uint64_t i = 0; i < nb; i++) {
+        __m256i qx[GM_Q8_TILE_R], ax[GM_Q8_TILE_R];
+        float dx[GM_Q8_TILE_R];
+        GM_UNROLL4
+        for (int r = 0; r < R; r++) {
+            dx[r] = gm_h2f(x[r][i].d);
+            qx[r] = _mm256_loadu_si256((const __m256i *)x[r][i].qs);
+            ax[r] = _mm256_sign_epi8(qx[r], qx[r]);
+        }
+        GM_UNROLL4
+        for (int v = 0; v < V; v++) {
+            const float dy = gm_h2f(y[v][i].d);
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)y[v][i].qs);
+            GM_UNROLL4
+            for (int r = 0; r < R; r++) {
+                /* gm_dot_i8(qx, qy), with |qx| shared by the vectors */
+                const __m256i p = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(ax[r], _mm256_sign_epi8(qy, qx[r])),
+                    _mm256_set1_epi16(1));
+                acc[r][v] =
+                    _mm256_fmadd_ps(_mm256_set1_ps(dx[r] * dy), _mm256_cvtepi32_ps(p), acc[r][v]);
+            }
+        }
+    }
+    GM_UNROLL4
+    for (int r = 0; r < R; r++)
+        GM_UNROLL4
+        for (int v = 0; v < V; v++)
+            out[(size_t)v * out_stride + (size_t)r] = gm_hsum_ps(acc[r][v]);
+}
+
+#define GM_Q8_TILE_FN(name, R, V)                                                                  \
+    GM_AVX2 static void gm_tile_q8_0_##name##_avx2(uint64_t n, const void *w, size_t w_stride,     \
+                                                   const void *xq, size_t x_stride, float *y,      \
+                                                   size_t y_stride)                                \
+    {                                                                                              \
+        gm_q8_0_tile_avx2(n, w, w_stride, xq, x_stride, y, y_stride, R, V);                        \
+    }
+GM_Q8_TILE_FN(1x1, 1, 1)
+GM_Q8_TILE_FN(1x2, 1, 2)
+GM_Q8_TILE_FN(1x3, 1, 3)
+GM_Q8_TILE_FN(1x4, 1, 4)
+GM_Q8_TILE_FN(Rx1, GM_Q8_TILE_R, 1)
+GM_Q8_TILE_FN(Rx2, GM_Q8_TILE_R, 2)
+GM_Q8_TILE_FN(Rx3, GM_Q8_TILE_R, 3)
+GM_Q8_TILE_FN(Rx4, GM_Q8_TILE_R, 4)
+#undef GM_Q8_TILE_FN
+
+static const gm_tiles gm_tiles_q8_0_avx2 = {
+    GM_Q8_TILE_R,
+    GM_Q8_TILE_V,
+    {gm_tile_q8_0_1x1_avx2, gm_tile_q8_0_1x2_avx2, gm_tile_q8_0_1x3_avx2, gm_tile_q8_0_1x4_avx2},
+    {gm_tile_q8_0_Rx1_avx2, gm_tile_q8_0_Rx2_avx2, gm_tile_q8_0_Rx3_avx2, gm_tile_q8_0_Rx4_avx2},
+    0,
+    NULL,
+    0,
+    NULL,
+};
+
 #endif /* GM_HAVE_AVX2_KERNELS */
 
 gm_dot_fn gm_dot_avx2(gm_type type)
@@ -665,6 +755,17 @@ gm_dot4_fn gm_dot4_avx2(gm_type type)
 
 const gm_tiles *gm_tiles_avx2(gm_type type)
 {
+#ifdef GM_HAVE_AVX2_KERNELS
+    if (!gm_cpu_has_avx2())
+        return NULL;
+    switch (type) {
+    case GM_TYPE_Q8_0:
+        return &gm_tiles_q8_0_avx2;
+    default:
+        return NULL;
+    }
+#else
     (void)type;
     return NULL;
+#endif
 }
