@@ -204,6 +204,12 @@ GM_T_AVX512_VNNI static void gm_panel_q4_K_avx512vnni(uint64_t n, const void *w,
                                                       uint32_t n_vec, float *out,
                                                       size_t out_stride);
 
+/* The Q8_0 panel kernel (below), likewise. */
+GM_T_AVX512_VNNI static void gm_panel_q8_0_avx512vnni(uint64_t n, const void *w, size_t w_stride,
+                                                      const void *xq, size_t x_stride,
+                                                      uint32_t n_vec, float *out,
+                                                      size_t out_stride);
+
 #define GM_T GM_T_AVX512
 #define GM_N(name) name##_avx512
 #define GM_VNNI 0
@@ -409,6 +415,158 @@ GM_T_AVX512_VNNI static void gm_panel_q4_K_avx512vnni(uint64_t n, const void *w,
 }
 
 #undef GM_PANEL_VECS_CASE
+
+/* ---- the Q8_0 panel: 16 rows x many vectors (VNNI) ----------------------------- */
+
+/* As the Q4_K panel: two blocks of the 16 rows are transposed at a time
+ * into quad-major order (wt[c] holds bytes 4c..4c+3 of the pair of every
+ * row, one row per 32-bit lane: quads 0..7 are block i, 8..15 block i + 1),
+ * so one vpdpbusd with 4 activation bytes broadcast computes 4 products
+ * for all 16 rows. The weights stay signed; the activations are made
+ * unsigned (y + 128) once per block and vector, and each row's sum starts
+ * at -128 * (the sum of its block's weights), computed once per block. The
+ * integer block sums are the tiles' exactly, and every f32 step is the
+ * tiles' too (gm_q8_0_tile: block i into lane i % 8, lanes added up as
+ * gm_hsum256_5 does): the same bits. */
+
+/* Vectors per pass over the blocks (their 8 accumulators of 16 rows each,
+ * 512 bytes a vector, stay in the L1 cache). */
+#define GM_Q8_PANEL_PASS 32
+
+/* V vectors (u: their blocks i, i + 1 made unsigned; ya, yb: the blocks,
+ * for the scales) against the transposed pair: the f32 steps into
+ * acc[v][i % 8] and, when `two`, acc[v][(i + 1) % 8]. */
+GM_T_AVX512_VNNI __attribute__((always_inline)) static inline void
+gm_q8_0_panel_vecs(const uint32_t (*wt)[GM_PANEL_ROWS], __m512i corr_a, __m512i corr_b,
+                   __m512 dx_a, __m512 dx_b, const uint32_t (*u)[16],
+                   const gm_block_q8_0 *const *ya, bool two, float (*acc)[8][GM_PANEL_ROWS],
+                   int la, int lb, const int V)
+{
+    __m512i sa[4], sb[4];
+    GM_UNROLL
+    for (int k = 0; k < V; k++) {
+        sa[k] = corr_a;
+        sb[k] = corr_b;
+    }
+    GM_UNROLL
+    for (int c = 0; c < 8; c++) {
+        const __m512i wa = _mm512_load_si512((const void *)wt[c]);
+        const __m512i wb = _mm512_load_si512((const void *)wt[8 + c]);
+        GM_UNROLL
+        for (int k = 0; k < V; k++) {
+            sa[k] = _mm512_dpbusd_epi32(sa[k], _mm512_set1_epi32((int)u[k][c]), wa);
+            sb[k] = _mm512_dpbusd_epi32(sb[k], _mm512_set1_epi32((int)u[k][8 + c]), wb);
+        }
+    }
+    GM_UNROLL
+    for (int k = 0; k < V; k++) {
+        const __m512 dya = _mm512_set1_ps(gm_h2f5(ya[k][0].d));
+        _mm512_store_ps(acc[k][la],
+                        _mm512_fmadd_ps(_mm512_mul_ps(dx_a, dya), _mm512_cvtepi32_ps(sa[k]),
+                                        _mm512_load_ps(acc[k][la])));
+        if (two) {
+            const __m512 dyb = _mm512_set1_ps(gm_h2f5(ya[k][1].d));
+            _mm512_store_ps(acc[k][lb],
+                            _mm512_fmadd_ps(_mm512_mul_ps(dx_b, dyb), _mm512_cvtepi32_ps(sb[k]),
+                                            _mm512_load_ps(acc[k][lb])));
+        }
+    }
+}
+
+/* The fp16 scales of block i of the 16 rows, as floats. */
+GM_T_AVX512_VNNI static inline __m512 gm_q8_0_panel_scales(const uint8_t *w, size_t w_stride,
+                                                          uint64_t i)
+{
+    uint16_t h[GM_PANEL_ROWS];
+    GM_UNROLL
+    for (int r = 0; r < GM_PANEL_ROWS; r++)
+        h[r] = ((const gm_block_q8_0 *)(w + (size_t)r * w_stride))[i].d;
+    return _mm512_cvtph_ps(_mm256_setr_epi16(
+        (short)h[0], (short)h[1], (short)h[2], (short)h[3], (short)h[4], (short)h[5], (short)h[6],
+        (short)h[7], (short)h[8], (short)h[9], (short)h[10], (short)h[11], (short)h[12],
+        (short)h[13], (short)h[14], (short)h[15]));
+}
+
+#define GM_Q8_PANEL_VECS_CASE(nv)                                                                  \
+    case nv:                                                                                       \
+        gm_q8_0_panel_vecs(wt, corr_a, corr_b, dx_a, dx_b, u + v, ya, two, acc + v, la, lb, nv);   \
+        break;
+
+GM_T_AVX512_VNNI static void gm_panel_q8_0_avx512vnni(uint64_t n, const void *w, size_t w_stride,
+                                                      const void *xq, size_t x_stride,
+                                                      uint32_t n_vec, float *out,
+                                                      size_t out_stride)
+{
+    _Alignas(64) float acc[GM_Q8_PANEL_PASS][8][GM_PANEL_ROWS];
+    _Alignas(64) uint32_t wt[16][GM_PANEL_ROWS];
+    _Alignas(64) uint32_t u[GM_Q8_PANEL_PASS][16];
+    const uint8_t *wb = w;
+    const uint64_t nb = n / GM_QK8_0;
+    for (uint32_t v0 = 0; v0 < n_vec; v0 += GM_Q8_PANEL_PASS) {
+        const uint32_t nv = n_vec - v0 < GM_Q8_PANEL_PASS ? n_vec - v0 : GM_Q8_PANEL_PASS;
+        memset(acc, 0, nv * sizeof acc[0]);
+        for (uint64_t i = 0; i < nb; i += 2) {
+            const bool two = i + 1 < nb;
+            __m512i m[GM_PANEL_ROWS];
+            for (int r = 0; r < GM_PANEL_ROWS; r++) {
+                const gm_block_q8_0 *b = (const gm_block_q8_0 *)(wb + (size_t)r * w_stride) + i;
+                m[r] = two ? gm_load_2x32_avx512vnni(b[0].qs, b[1].qs)
+                           : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)b[0].qs));
+            }
+            gm_transpose16x16_epi32(m);
+            __m512i ta = _mm512_setzero_si512(), tb = _mm512_setzero_si512();
+            const __m512i u128 = _mm512_set1_epi8(-128);
+            for (int c = 0; c < 8; c++) {
+                ta = _mm512_dpbusd_epi32(ta, u128, m[c]);
+                tb = _mm512_dpbusd_epi32(tb, u128, m[8 + c]);
+            }
+            for (int c = 0; c < 16; c++)
+                _mm512_store_si512((void *)wt[c], m[c]);
+            const __m512i corr_a = _mm512_sub_epi32(_mm512_setzero_si512(), ta);
+            const __m512i corr_b = _mm512_sub_epi32(_mm512_setzero_si512(), tb);
+            const __m512 dx_a = gm_q8_0_panel_scales(wb, w_stride, i);
+            const __m512 dx_b = two ? gm_q8_0_panel_scales(wb, w_stride, i + 1) : dx_a;
+            /* the activations of the pair, made unsigned */
+            for (uint32_t v = 0; v < nv; v++) {
+                const gm_block_q8_0 *y =
+                    (const gm_block_q8_0 *)((const uint8_t *)xq + (size_t)(v0 + v) * x_stride) + i;
+                const __m512i q = two ? gm_load_2x32_avx512vnni(y[0].qs, y[1].qs)
+                                      : _mm512_zextsi256_si512(
+                                            _mm256_loadu_si256((const __m256i *)y[0].qs));
+                _mm512_store_si512((void *)u[v], _mm512_xor_si512(q, u128));
+            }
+            const int la = (int)(i % 8), lb = (int)((i + 1) % 8);
+            for (uint32_t v = 0; v < nv; v += 4) {
+                const gm_block_q8_0 *ya[4];
+                const uint32_t gv = nv - v < 4 ? nv - v : 4;
+                for (uint32_t k = 0; k < gv; k++)
+                    ya[k] = (const gm_block_q8_0 *)((const uint8_t *)xq +
+                                                    (size_t)(v0 + v + k) * x_stride) + i;
+                switch (gv) {
+                    GM_Q8_PANEL_VECS_CASE(1)
+                    GM_Q8_PANEL_VECS_CASE(2)
+                    GM_Q8_PANEL_VECS_CASE(3)
+                default:
+                    gm_q8_0_panel_vecs(wt, corr_a, corr_b, dx_a, dx_b, u + v, ya, two, acc + v,
+                                       la, lb, 4);
+                    break;
+                }
+            }
+        }
+        /* lanes added up as gm_hsum256_5 adds up the tiles' 8 lanes */
+        for (uint32_t v = 0; v < nv; v++) {
+            const float(*a)[GM_PANEL_ROWS] = acc[v];
+            __m512 t[4];
+            for (int j = 0; j < 4; j++)
+                t[j] = _mm512_add_ps(_mm512_load_ps(a[j]), _mm512_load_ps(a[j + 4]));
+            const __m512 s =
+                _mm512_add_ps(_mm512_add_ps(t[0], t[2]), _mm512_add_ps(t[1], t[3]));
+            _mm512_storeu_ps(out + (size_t)(v0 + v) * out_stride, s);
+        }
+    }
+}
+
+#undef GM_Q8_PANEL_VECS_CASE
 
 #endif /* GM_HAVE_AVX512_KERNELS */
 
