@@ -433,42 +433,44 @@ GM_T_AVX512_VNNI static void gm_panel_q4_K_avx512vnni(uint64_t n, const void *w,
  * 512 bytes a vector, stay in the L1 cache). */
 #define GM_Q8_PANEL_PASS 32
 
-/* V vectors (u: their blocks i, i + 1 made unsigned; ya, yb: the blocks,
- * for the scales) against the transposed pair: the f32 steps into
+/* V vectors (u: their blocks i, i + 1 made unsigned; dy: their scales)
+ * against the transposed pair: the f32 steps into
  * acc[v][i % 8] and, when `two`, acc[v][(i + 1) % 8]. */
 GM_T_AVX512_VNNI __attribute__((always_inline)) static inline void
 gm_q8_0_panel_vecs(const uint32_t (*wt)[GM_PANEL_ROWS], __m512i corr_a, __m512i corr_b,
-                   __m512 dx_a, __m512 dx_b, const uint32_t (*u)[16],
-                   const gm_block_q8_0 *const *ya, bool two, float (*acc)[8][GM_PANEL_ROWS],
-                   int la, int lb, const int V)
+                   __m512 dx_a, __m512 dx_b, const uint32_t (*u)[16], const float (*dy)[2],
+                   bool two, float (*acc)[8][GM_PANEL_ROWS], int la, int lb, const int V)
 {
-    __m512i sa[4], sb[4];
+    /* two sums per block (quads 0..3 and 4..7): shorter dependency chains */
+    __m512i s[4][4];
     GM_UNROLL
     for (int k = 0; k < V; k++) {
-        sa[k] = corr_a;
-        sb[k] = corr_b;
+        s[k][0] = corr_a;
+        s[k][1] = _mm512_setzero_si512();
+        s[k][2] = corr_b;
+        s[k][3] = _mm512_setzero_si512();
     }
     GM_UNROLL
-    for (int c = 0; c < 8; c++) {
-        const __m512i wa = _mm512_load_si512((const void *)wt[c]);
-        const __m512i wb = _mm512_load_si512((const void *)wt[8 + c]);
+    for (int c = 0; c < 4; c++) {
         GM_UNROLL
-        for (int k = 0; k < V; k++) {
-            sa[k] = _mm512_dpbusd_epi32(sa[k], _mm512_set1_epi32((int)u[k][c]), wa);
-            sb[k] = _mm512_dpbusd_epi32(sb[k], _mm512_set1_epi32((int)u[k][8 + c]), wb);
+        for (int h = 0; h < 4; h++) {
+            const __m512i wq = _mm512_load_si512((const void *)wt[4 * h + c]);
+            GM_UNROLL
+            for (int k = 0; k < V; k++)
+                s[k][h] = _mm512_dpbusd_epi32(s[k][h], _mm512_set1_epi32((int)u[k][4 * h + c]), wq);
         }
     }
     GM_UNROLL
     for (int k = 0; k < V; k++) {
-        const __m512 dya = _mm512_set1_ps(gm_h2f5(ya[k][0].d));
+        const __m512i sa = _mm512_add_epi32(s[k][0], s[k][1]);
         _mm512_store_ps(acc[k][la],
-                        _mm512_fmadd_ps(_mm512_mul_ps(dx_a, dya), _mm512_cvtepi32_ps(sa[k]),
-                                        _mm512_load_ps(acc[k][la])));
+                        _mm512_fmadd_ps(_mm512_mul_ps(dx_a, _mm512_set1_ps(dy[k][0])),
+                                        _mm512_cvtepi32_ps(sa), _mm512_load_ps(acc[k][la])));
         if (two) {
-            const __m512 dyb = _mm512_set1_ps(gm_h2f5(ya[k][1].d));
+            const __m512i sb = _mm512_add_epi32(s[k][2], s[k][3]);
             _mm512_store_ps(acc[k][lb],
-                            _mm512_fmadd_ps(_mm512_mul_ps(dx_b, dyb), _mm512_cvtepi32_ps(sb[k]),
-                                            _mm512_load_ps(acc[k][lb])));
+                            _mm512_fmadd_ps(_mm512_mul_ps(dx_b, _mm512_set1_ps(dy[k][1])),
+                                            _mm512_cvtepi32_ps(sb), _mm512_load_ps(acc[k][lb])));
         }
     }
 }
@@ -489,7 +491,8 @@ GM_T_AVX512_VNNI static inline __m512 gm_q8_0_panel_scales(const uint8_t *w, siz
 
 #define GM_Q8_PANEL_VECS_CASE(nv)                                                                  \
     case nv:                                                                                       \
-        gm_q8_0_panel_vecs(wt, corr_a, corr_b, dx_a, dx_b, u + v, ya, two, acc + v, la, lb, nv);   \
+        gm_q8_0_panel_vecs(wt, corr_a, corr_b, dx_a, dx_b, u + v, dy + v, two, acc + v, la, lb,    \
+                           nv);                                                                    \
         break;
 
 GM_T_AVX512_VNNI static void gm_panel_q8_0_avx512vnni(uint64_t n, const void *w, size_t w_stride,
@@ -500,6 +503,7 @@ GM_T_AVX512_VNNI static void gm_panel_q8_0_avx512vnni(uint64_t n, const void *w,
     _Alignas(64) float acc[GM_Q8_PANEL_PASS][8][GM_PANEL_ROWS];
     _Alignas(64) uint32_t wt[16][GM_PANEL_ROWS];
     _Alignas(64) uint32_t u[GM_Q8_PANEL_PASS][16];
+    float dy[GM_Q8_PANEL_PASS][2];
     const uint8_t *wb = w;
     const uint64_t nb = n / GM_QK8_0;
     for (uint32_t v0 = 0; v0 < n_vec; v0 += GM_Q8_PANEL_PASS) {
@@ -534,21 +538,19 @@ GM_T_AVX512_VNNI static void gm_panel_q8_0_avx512vnni(uint64_t n, const void *w,
                                       : _mm512_zextsi256_si512(
                                             _mm256_loadu_si256((const __m256i *)y[0].qs));
                 _mm512_store_si512((void *)u[v], _mm512_xor_si512(q, u128));
+                dy[v][0] = gm_h2f5(y[0].d);
+                dy[v][1] = two ? gm_h2f5(y[1].d) : 0.0f;
             }
             const int la = (int)(i % 8), lb = (int)((i + 1) % 8);
             for (uint32_t v = 0; v < nv; v += 4) {
-                const gm_block_q8_0 *ya[4];
                 const uint32_t gv = nv - v < 4 ? nv - v : 4;
-                for (uint32_t k = 0; k < gv; k++)
-                    ya[k] = (const gm_block_q8_0 *)((const uint8_t *)xq +
-                                                    (size_t)(v0 + v + k) * x_stride) + i;
                 switch (gv) {
                     GM_Q8_PANEL_VECS_CASE(1)
                     GM_Q8_PANEL_VECS_CASE(2)
                     GM_Q8_PANEL_VECS_CASE(3)
                 default:
-                    gm_q8_0_panel_vecs(wt, corr_a, corr_b, dx_a, dx_b, u + v, ya, two, acc + v,
-                                       la, lb, 4);
+                    gm_q8_0_panel_vecs(wt, corr_a, corr_b, dx_a, dx_b, u + v, dy + v, two,
+                                       acc + v, la, lb, 4);
                     break;
                 }
             }
