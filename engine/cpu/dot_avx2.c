@@ -716,14 +716,15 @@ GM_Q8_TILE_FN(Rx4, GM_Q8_TILE_R, 4)
 #undef GM_Q8_TILE_FN
 
 /*
- * The Q8_0 panel: 8 weight rows x any number of vectors, one row per
- * 32-bit lane. Each block of the 8 rows is widened to int16 and transposed
- * once (wt[p]: elements 2p, 2p + 1 of every row), so that one vpmaddwd
- * with an activation pair broadcast computes 2 products for all 8 rows
- * (exact), and the scales and f32 steps are shared by the 8 rows.
+ * The Q8_0 panel: 16 weight rows x any number of vectors, as two groups of
+ * 8 rows, one row per 32-bit lane. Each block of the 16 rows is widened to
+ * int16 and transposed once (wt[k][p]: elements 2p, 2p + 1 of every row of
+ * group k), so that one vpmaddwd with an activation pair broadcast computes
+ * 2 products for 8 rows (exact), the broadcast serves both groups, and the
+ * scales and f32 steps are shared by 8 rows.
  */
-#define GM_Q8_PANEL_ROWS 8
-/* Vectors per pass over the blocks (their accumulators, 256 bytes each). */
+#define GM_Q8_PANEL_ROWS 16
+/* Vectors per pass over the blocks (their accumulators, 512 bytes each). */
 #define GM_Q8_PANEL_PASS 32
 
 /* Transpose 8 x 8 32-bit values held one row per register. */
@@ -748,35 +749,36 @@ GM_AVX2 static inline void gm_transpose8x8_epi32(__m256i m[8])
 }
 
 /* V vectors (yp: their block's pairs as int16, dy: their scales) against
- * one transposed block of the 8 rows: the f32 step into acc[v][lane]. */
+ * one transposed block of the 16 rows: the f32 steps into acc[v][lane]. */
 GM_AVX2 __attribute__((always_inline)) static inline void
-gm_q8_0_panel_vecs_avx2(const int32_t (*wt)[GM_Q8_PANEL_ROWS], __m256 dx,
-                        const int32_t (*yp)[16], const float *dy,
-                        float (*acc)[8][GM_Q8_PANEL_ROWS], int lane, const int V)
+gm_q8_0_panel_vecs_avx2(const int32_t (*wt)[16][8], const __m256 *dx, const int32_t (*yp)[16],
+                        const float *dy, float (*acc)[8][GM_Q8_PANEL_ROWS], int lane, const int V)
 {
     __m256i s[4][2];
     GM_UNROLL4
     for (int k = 0; k < V; k++)
         s[k][0] = s[k][1] = _mm256_setzero_si256();
-    GM_UNROLL4
-    for (int p = 0; p < 8; p++) {
+    for (int p = 0; p < 16; p++) {
+        const __m256i w0 = _mm256_load_si256((const __m256i *)wt[0][p]);
+        const __m256i w1 = _mm256_load_si256((const __m256i *)wt[1][p]);
         GM_UNROLL4
-        for (int h = 0; h < 2; h++) {
-            const __m256i wq = _mm256_load_si256((const __m256i *)wt[8 * h + p]);
-            GM_UNROLL4
-            for (int k = 0; k < V; k++) {
-                s[k][h] = _mm256_add_epi32(
-                    s[k][h], _mm256_madd_epi16(wq, _mm256_set1_epi32(yp[k][8 * h + p])));
-                /* keep the adds in this order (reassociated, they spill) */
-                __asm__("" : "+x"(s[k][h]));
-            }
+        for (int k = 0; k < V; k++) {
+            const __m256i yb = _mm256_set1_epi32(yp[k][p]);
+            s[k][0] = _mm256_add_epi32(s[k][0], _mm256_madd_epi16(w0, yb));
+            s[k][1] = _mm256_add_epi32(s[k][1], _mm256_madd_epi16(w1, yb));
+            /* keep the adds in this order (reassociated, they spill) */
+            __asm__("" : "+x"(s[k][0]), "+x"(s[k][1]));
         }
     }
     GM_UNROLL4
     for (int k = 0; k < V; k++) {
-        const __m256 sum = _mm256_cvtepi32_ps(_mm256_add_epi32(s[k][0], s[k][1]));
-        _mm256_store_ps(acc[k][lane], _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_set1_ps(dy[k])),
-                                                      sum, _mm256_load_ps(acc[k][lane])));
+        const __m256 d = _mm256_set1_ps(dy[k]);
+        GM_UNROLL4
+        for (int h = 0; h < 2; h++) {
+            float *a = acc[k][lane] + 8 * h;
+            _mm256_store_ps(a, _mm256_fmadd_ps(_mm256_mul_ps(dx[h], d),
+                                               _mm256_cvtepi32_ps(s[k][h]), _mm256_load_ps(a)));
+        }
     }
 }
 
@@ -790,7 +792,7 @@ GM_AVX2 static void gm_panel_q8_0_avx2(uint64_t n, const void *w, size_t w_strid
                                        size_t out_stride)
 {
     _Alignas(32) float acc[GM_Q8_PANEL_PASS][8][GM_Q8_PANEL_ROWS];
-    _Alignas(32) int32_t wt[16][GM_Q8_PANEL_ROWS];
+    _Alignas(32) int32_t wt[2][16][8];
     _Alignas(32) int32_t yp[GM_Q8_PANEL_PASS][16];
     float dy[GM_Q8_PANEL_PASS];
     const uint8_t *wb = w;
@@ -799,25 +801,29 @@ GM_AVX2 static void gm_panel_q8_0_avx2(uint64_t n, const void *w, size_t w_strid
         const uint32_t nv = n_vec - v0 < GM_Q8_PANEL_PASS ? n_vec - v0 : GM_Q8_PANEL_PASS;
         memset(acc, 0, nv * sizeof acc[0]);
         for (uint64_t i = 0; i < nb; i++) {
-            /* the block of the 8 rows: elements 0..15, then 16..31, as int16 pairs */
-            __m256i lo[GM_Q8_PANEL_ROWS], hi[GM_Q8_PANEL_ROWS];
-            uint16_t dh[GM_Q8_PANEL_ROWS];
-            for (int r = 0; r < GM_Q8_PANEL_ROWS; r++) {
-                const gm_block_q8_0 *b = (const gm_block_q8_0 *)(wb + (size_t)r * w_stride) + i;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)b->qs);
-                lo[r] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q));
-                hi[r] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1));
-                dh[r] = b->d;
+            __m256 dx[2];
+            for (int k = 0; k < 2; k++) {
+                /* block i of rows 8k..8k+7: elements 0..15, then 16..31, as int16 pairs */
+                __m256i lo[8], hi[8];
+                uint16_t dh[8];
+                for (int r = 0; r < 8; r++) {
+                    const gm_block_q8_0 *b =
+                        (const gm_block_q8_0 *)(wb + (size_t)(8 * k + r) * w_stride) + i;
+                    const __m256i q = _mm256_loadu_si256((const __m256i *)b->qs);
+                    lo[r] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q));
+                    hi[r] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1));
+                    dh[r] = b->d;
+                }
+                gm_transpose8x8_epi32(lo);
+                gm_transpose8x8_epi32(hi);
+                for (int p = 0; p < 8; p++) {
+                    _mm256_store_si256((__m256i *)wt[k][p], lo[p]);
+                    _mm256_store_si256((__m256i *)wt[k][8 + p], hi[p]);
+                }
+                dx[k] = _mm256_cvtph_ps(
+                    _mm_setr_epi16((short)dh[0], (short)dh[1], (short)dh[2], (short)dh[3],
+                                   (short)dh[4], (short)dh[5], (short)dh[6], (short)dh[7]));
             }
-            gm_transpose8x8_epi32(lo);
-            gm_transpose8x8_epi32(hi);
-            for (int p = 0; p < 8; p++) {
-                _mm256_store_si256((__m256i *)wt[p], lo[p]);
-                _mm256_store_si256((__m256i *)wt[8 + p], hi[p]);
-            }
-            const __m256 dx = _mm256_cvtph_ps(
-                _mm_setr_epi16((short)dh[0], (short)dh[1], (short)dh[2], (short)dh[3],
-                               (short)dh[4], (short)dh[5], (short)dh[6], (short)dh[7]));
             for (uint32_t v = 0; v < nv; v++) {
                 const gm_block_q8_0 *y =
                     (const gm_block_q8_0 *)((const uint8_t *)xq + (size_t)(v0 + v) * x_stride) + i;
@@ -843,11 +849,15 @@ GM_AVX2 static void gm_panel_q8_0_avx2(uint64_t n, const void *w, size_t w_strid
         /* lanes added up as gm_hsum_ps adds up the dot's 8 lanes */
         for (uint32_t v = 0; v < nv; v++) {
             const float(*a)[GM_Q8_PANEL_ROWS] = acc[v];
-            __m256 t[4];
-            for (int j = 0; j < 4; j++)
-                t[j] = _mm256_add_ps(_mm256_load_ps(a[j]), _mm256_load_ps(a[j + 4]));
-            _mm256_storeu_ps(out + (size_t)(v0 + v) * out_stride,
-                             _mm256_add_ps(_mm256_add_ps(t[0], t[2]), _mm256_add_ps(t[1], t[3])));
+            for (int h = 0; h < 2; h++) {
+                __m256 t[4];
+                for (int j = 0; j < 4; j++)
+                    t[j] = _mm256_add_ps(_mm256_load_ps(a[j] + 8 * h),
+                                         _mm256_load_ps(a[j + 4] + 8 * h));
+                _mm256_storeu_ps(
+                    out + (size_t)(v0 + v) * out_stride + 8 * h,
+                    _mm256_add_ps(_mm256_add_ps(t[0], t[2]), _mm256_add_ps(t[1], t[3])));
+            }
         }
     }
 }
