@@ -210,6 +210,10 @@ GM_T_AVX512_VNNI static void gm_panel_q8_0_avx512vnni(uint64_t n, const void *w,
                                                       uint32_t n_vec, float *out,
                                                       size_t out_stride);
 
+GM_T_AVX512 static void gm_panel_q8_0_avx512(uint64_t n, const void *w, size_t w_stride,
+                                             const void *xq, size_t x_stride, uint32_t n_vec,
+                                             float *out, size_t out_stride);
+
 #define GM_T GM_T_AVX512
 #define GM_N(name) name##_avx512
 #define GM_VNNI 0
@@ -476,7 +480,7 @@ gm_q8_0_panel_vecs(const uint32_t (*wt)[GM_PANEL_ROWS], __m512i corr_a, __m512i 
 }
 
 /* The fp16 scales of block i of the 16 rows, as floats. */
-GM_T_AVX512_VNNI static inline __m512 gm_q8_0_panel_scales(const uint8_t *w, size_t w_stride,
+GM_T_AVX512 static inline __m512 gm_q8_0_panel_scales(const uint8_t *w, size_t w_stride,
                                                           uint64_t i)
 {
     uint16_t h[GM_PANEL_ROWS];
@@ -551,6 +555,103 @@ GM_T_AVX512_VNNI static void gm_panel_q8_0_avx512vnni(uint64_t n, const void *w,
                 default:
                     gm_q8_0_panel_vecs(wt, corr_a, corr_b, dx_a, dx_b, u + v, dy + v, two,
                                        acc + v, la, lb, 4);
+                    break;
+                }
+            }
+        }
+        /* lanes added up as gm_hsum256_5 adds up the tiles' 8 lanes */
+        for (uint32_t v = 0; v < nv; v++) {
+            const float(*a)[GM_PANEL_ROWS] = acc[v];
+            __m512 t[4];
+            for (int j = 0; j < 4; j++)
+                t[j] = _mm512_add_ps(_mm512_load_ps(a[j]), _mm512_load_ps(a[j + 4]));
+            const __m512 s =
+                _mm512_add_ps(_mm512_add_ps(t[0], t[2]), _mm512_add_ps(t[1], t[3]));
+            _mm512_storeu_ps(out + (size_t)(v0 + v) * out_stride, s);
+        }
+    }
+}
+
+#undef GM_Q8_PANEL_VECS_CASE
+
+/* ---- the Q8_0 panel without VNNI ------------------------------------------------ */
+
+/* The same 16 rows per lane, one block at a time: the block of the 16 rows
+ * widened to int16 and transposed (wt[p]: elements 2p, 2p + 1 of every
+ * row), so that one vpmaddwd with an activation pair broadcast computes 2
+ * products for all 16 rows (exact; maddubs on unsigned-made activations
+ * could saturate). The integer block sums and the f32 steps are the
+ * tiles': the same bits as the VNNI panel. */
+
+/* V vectors (yp: their block's pairs as int16, dy: their scales) against
+ * the transposed block: the f32 step into acc[v][lane]. */
+GM_T_AVX512 __attribute__((always_inline)) static inline void
+gm_q8_0_panel_vecs_plain(const uint32_t (*wt)[GM_PANEL_ROWS], __m512 dx, const int32_t (*yp)[16],
+                         const float *dy, float (*acc)[8][GM_PANEL_ROWS], int lane, const int V)
+{
+    __m512i s[4];
+    GM_UNROLL
+    for (int k = 0; k < V; k++)
+        s[k] = _mm512_setzero_si512();
+    for (int p = 0; p < 16; p++) {
+        const __m512i wq = _mm512_load_si512((const void *)wt[p]);
+        GM_UNROLL
+        for (int k = 0; k < V; k++) {
+            s[k] = _mm512_add_epi32(s[k], _mm512_madd_epi16(wq, _mm512_set1_epi32(yp[k][p])));
+            /* keep the adds in this order (reassociated, they spill) */
+            __asm__("" : "+v"(s[k]));
+        }
+    }
+    GM_UNROLL
+    for (int k = 0; k < V; k++)
+        _mm512_store_ps(acc[k][lane],
+                        _mm512_fmadd_ps(_mm512_mul_ps(dx, _mm512_set1_ps(dy[k])),
+                                        _mm512_cvtepi32_ps(s[k]), _mm512_load_ps(acc[k][lane])));
+}
+
+#define GM_Q8_PANEL_VECS_CASE(nv)                                                                  \
+    case nv:                                                                                       \
+        gm_q8_0_panel_vecs_plain(wt, dx, yp + v, dy + v, acc + v, lane, nv);                       \
+        break;
+
+GM_T_AVX512 static void gm_panel_q8_0_avx512(uint64_t n, const void *w, size_t w_stride,
+                                             const void *xq, size_t x_stride, uint32_t n_vec,
+                                             float *out, size_t out_stride)
+{
+    _Alignas(64) float acc[GM_Q8_PANEL_PASS][8][GM_PANEL_ROWS];
+    _Alignas(64) uint32_t wt[16][GM_PANEL_ROWS];
+    _Alignas(64) int32_t yp[GM_Q8_PANEL_PASS][16];
+    float dy[GM_Q8_PANEL_PASS];
+    const uint8_t *wb = w;
+    const uint64_t nb = n / GM_QK8_0;
+    for (uint32_t v0 = 0; v0 < n_vec; v0 += GM_Q8_PANEL_PASS) {
+        const uint32_t nv = n_vec - v0 < GM_Q8_PANEL_PASS ? n_vec - v0 : GM_Q8_PANEL_PASS;
+        memset(acc, 0, nv * sizeof acc[0]);
+        for (uint64_t i = 0; i < nb; i++) {
+            __m512i m[GM_PANEL_ROWS];
+            for (int r = 0; r < GM_PANEL_ROWS; r++) {
+                const gm_block_q8_0 *b = (const gm_block_q8_0 *)(wb + (size_t)r * w_stride) + i;
+                m[r] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)b->qs));
+            }
+            gm_transpose16x16_epi32(m);
+            for (int p = 0; p < 16; p++)
+                _mm512_store_si512((void *)wt[p], m[p]);
+            const __m512 dx = gm_q8_0_panel_scales(wb, w_stride, i);
+            for (uint32_t v = 0; v < nv; v++) {
+                const gm_block_q8_0 *y =
+                    (const gm_block_q8_0 *)((const uint8_t *)xq + (size_t)(v0 + v) * x_stride) + i;
+                _mm512_store_si512((void *)yp[v], _mm512_cvtepi8_epi16(_mm256_loadu_si256(
+                                                      (const __m256i *)y->qs)));
+                dy[v] = gm_h2f5(y->d);
+            }
+            const int lane = (int)(i % 8);
+            for (uint32_t v = 0; v < nv; v += 4) {
+                switch (nv - v < 4 ? nv - v : 4) {
+                    GM_Q8_PANEL_VECS_CASE(1)
+                    GM_Q8_PANEL_VECS_CASE(2)
+                    GM_Q8_PANEL_VECS_CASE(3)
+                default:
+                    gm_q8_0_panel_vecs_plain(wt, dx, yp + v, dy + v, acc + v, lane, 4);
                     break;
                 }
             }

@@ -627,12 +627,11 @@ static const gm_tiles GM_N(gm_tiles_q8_0) = {
     GM_ONE_ROW_TILES(q8_0),
     {GM_N(gm_tile_q8_0_Rx1), GM_N(gm_tile_q8_0_Rx2), GM_N(gm_tile_q8_0_Rx3),
      GM_N(gm_tile_q8_0_Rx4)},
-#if GM_VNNI
     GM_PANEL_ROWS,
+#if GM_VNNI
     gm_panel_q8_0_avx512vnni,
 #else
-    0,
-    NULL,
+    gm_panel_q8_0_avx512,
 #endif
     0,
     NULL,
