@@ -1321,6 +1321,48 @@ static void test_matmul_batch_invariant_large(void **state)
     gm_pool_destroy(pool);
 }
 
+/* Q8_0 has the same arithmetic on AVX2 and AVX-512 (exact block sums, one
+ * f32 step per block into lane i % 8, the lanes added up in one order):
+ * the two paths give the same bits, so a batch computed on one matches a
+ * vector computed on the other. */
+static void test_q8_0_avx2_avx512_identical(void **state)
+{
+    (void)state;
+    if (!gm_cpu_has_avx512()) {
+        print_message("# this CPU has no AVX-512: nothing to compare\n");
+        skip();
+    }
+    tk_rng r = {2718};
+    const tk_fmt *f = NULL;
+    for (size_t t = 0; t < TK_NFMT; t++)
+        if (tk_formats[t].type == GM_TYPE_Q8_0)
+            f = &tk_formats[t];
+    assert_non_null(f);
+    static const uint64_t ns[] = {32, 96, 256, 288, 1536, 2336};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        const uint64_t n = ns[k];
+        uint8_t *w = tk_make_weights(&r, f, 1, n);
+        const size_t ab = gm_act_bytes(f->type, n);
+        uint8_t *xq = malloc(ab);
+        float *x = malloc(n * sizeof(float));
+        assert_non_null(xq);
+        assert_non_null(x);
+        for (int rep = 0; rep < 8; rep++) {
+            tk_fill(&r, x, n, rep == 3 ? 1e-3f : 1.0f);
+            assert_int_equal(gm_act_convert(f->type, x, xq, n), 0);
+            const float a = gm_dot_for_path(GM_CPU_AVX2, f->type)(n, w, xq);
+            const float b = gm_dot_for_path(GM_CPU_AVX512, f->type)(n, w, xq);
+            const float c = gm_dot_avx512_plain(f->type)(n, w, xq);
+            if (memcmp(&a, &b, sizeof a) != 0 || memcmp(&a, &c, sizeof a) != 0)
+                fail_msg("q8_0, %llu columns: avx2 %.9g, avx512 %.9g, avx512 plain %.9g",
+                         (unsigned long long)n, (double)a, (double)b, (double)c);
+        }
+        free(w);
+        free(xq);
+        free(x);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1349,6 +1391,7 @@ int main(void)
         cmocka_unit_test(test_cpu_path_names),
         cmocka_unit_test(test_panels_match_single),
         cmocka_unit_test(test_matmul_batch_invariant_large),
+        cmocka_unit_test(test_q8_0_avx2_avx512_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
