@@ -6,6 +6,8 @@
  * The quantized kernels keep ggml's arithmetic: exact integer sums inside
  * each block (maddubs/madd), scaled per block in f32. Only the order of
  * the f32 additions differs from the scalar versions in dot_scalar.c.
+ * Q8_0 also has tile and panel kernels for batches of vectors (dot.h's
+ * gm_tiles), bit-identical to its one-vector dot.
  */
 #include <stddef.h>
 #include <stdint.h>

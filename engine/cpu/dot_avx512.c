@@ -8,8 +8,10 @@
  * The arithmetic is ggml's: exact integer sums inside each block, scaled
  * per block in f32. Per 512-bit step the kernels cover two Q8_0 blocks or
  * 64 K-quant elements (half the instructions of the AVX2 kernels). The f32
- * accumulation order differs from both the AVX2 and the scalar kernels
- * (tests/unit/test_kernels.c checks them against the scalar reference).
+ * accumulation order differs from the scalar kernels (tests/unit/
+ * test_kernels.c checks them against the scalar reference); for Q8_0 it is
+ * the AVX2 kernels' (one f32 step per block into lane i % 8), so the two
+ * paths give Q8_0 the same bits.
  * Formats without an AVX-512 kernel here use the AVX2 one on this path.
  * Q4_0 among them: a 512-bit Q4_0 kernel (two blocks per step) needs as
  * many instructions as the AVX2 one to reorder the nibbles and build the
@@ -18,8 +20,9 @@
  *
  * For several vectors (dot.h's tiles) each format has tile kernels of 1..4
  * vectors (Q8_0 also 4 rows high), the one-vector dot being the 1 x 1
- * tile, so a row and vector get the same bits in any batch. Q4_K has two
- * more kernels: for 16 or more vectors a 16-row panel (VNNI) with the rows'
+ * tile, so a row and vector get the same bits in any batch. Q8_0 has a
+ * 16-row panel for batches (weights transposed so that lanes are rows;
+ * with and without VNNI). Q4_K has two more kernels: for 16 or more vectors a 16-row panel (VNNI) with the rows'
  * weights unpacked into quad-major order, one row per 32-bit lane; below
  * that a 4-row kernel reading whole rows in turn. All Q4_K kernels here
  * take one f32 step per block on the exact integer block sums (as ggml's
