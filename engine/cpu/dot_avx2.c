@@ -811,6 +811,9 @@ GM_AVX2 static void gm_panel_q8_0_avx2(uint64_t n, const void *w, size_t w_strid
                 for (int r = 0; r < 8; r++) {
                     const gm_block_q8_0 *b =
                         (const gm_block_q8_0 *)(wb + (size_t)(8 * k + r) * w_stride) + i;
+                    /* 16 rows read a block at a time are 16 streams, which the
+                     * hardware prefetchers follow poorly: ask 16 blocks ahead */
+                    _mm_prefetch((const char *)(b + 16), _MM_HINT_T0);
                     const __m256i q = _mm256_loadu_si256((const __m256i *)b->qs);
                     lo[r] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q));
                     hi[r] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1));

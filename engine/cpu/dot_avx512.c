@@ -440,6 +440,17 @@ GM_T_AVX512_VNNI static void gm_panel_q4_K_avx512vnni(uint64_t n, const void *w,
  * 512 bytes a vector, stay in the L1 cache). */
 #define GM_Q8_PANEL_PASS 32
 
+/* 16 rows read a block or two at a time are 16 streams, which the hardware
+ * prefetchers follow poorly (from memory, a batch of 16 vectors ran no
+ * faster than the tiles): ask for `lines` cache lines of each row 16
+ * blocks ahead. */
+#define GM_Q8_PREFETCH(b, lines)                                                                   \
+    do {                                                                                           \
+        GM_UNROLL                                                                                  \
+        for (int pf_ = 0; pf_ < (lines); pf_++)                                                    \
+            _mm_prefetch((const char *)((b) + 16) + 64 * pf_, _MM_HINT_T0);                        \
+    } while (0)
+
 /* V vectors (u: their blocks i, i + 1 made unsigned; dy: their scales)
  * against the transposed pair: the f32 steps into
  * acc[v][i % 8] and, when `two`, acc[v][(i + 1) % 8]. */
@@ -521,6 +532,7 @@ GM_T_AVX512_VNNI static void gm_panel_q8_0_avx512vnni(uint64_t n, const void *w,
             __m512i m[GM_PANEL_ROWS];
             for (int r = 0; r < GM_PANEL_ROWS; r++) {
                 const gm_block_q8_0 *b = (const gm_block_q8_0 *)(wb + (size_t)r * w_stride) + i;
+                GM_Q8_PREFETCH(b, 2);
                 m[r] = two ? gm_load_2x32_avx512vnni(b[0].qs, b[1].qs)
                            : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)b[0].qs));
             }
@@ -634,6 +646,7 @@ GM_T_AVX512 static void gm_panel_q8_0_avx512(uint64_t n, const void *w, size_t w
             __m512i m[GM_PANEL_ROWS];
             for (int r = 0; r < GM_PANEL_ROWS; r++) {
                 const gm_block_q8_0 *b = (const gm_block_q8_0 *)(wb + (size_t)r * w_stride) + i;
+                GM_Q8_PREFETCH(b, 1);
                 m[r] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)b->qs));
             }
             gm_transpose16x16_epi32(m);
@@ -673,6 +686,7 @@ GM_T_AVX512 static void gm_panel_q8_0_avx512(uint64_t n, const void *w, size_t w
 }
 
 #undef GM_Q8_PANEL_VECS_CASE
+#undef GM_Q8_PREFETCH
 
 #endif /* GM_HAVE_AVX512_KERNELS */
 
