@@ -6,6 +6,8 @@
  * The quantized kernels keep ggml's arithmetic: exact integer sums inside
  * each block (maddubs/madd), scaled per block in f32. Only the order of
  * the f32 additions differs from the scalar versions in dot_scalar.c.
+ * Q8_0 also has tile and panel kernels for batches of vectors (dot.h's
+ * gm_tiles), bit-identical to its one-vector dot.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -163,21 +165,6 @@ GM_AVX2 static inline float gm_fma_tail(float sum, float a, float b)
 GM_FLOAT_DOTS(f32, float, GM_LOAD_F32, GM_ONE_F32)
 GM_FLOAT_DOTS(f16, uint16_t, GM_LOAD_F16, GM_ONE_F16)
 GM_FLOAT_DOTS(bf16, uint16_t, GM_LOAD_BF16, GM_ONE_BF16)
-
-GM_AVX2 static float gm_dot_q8_0_avx2(uint64_t n, const void *w, const void *xq)
-{
-    const gm_block_q8_0 *x = w;
-    const gm_block_q8_0 *y = xq;
-    const uint64_t nb = n / GM_QK8_0;
-    __m256 acc = _mm256_setzero_ps();
-    for (uint64_t i = 0; i < nb; i++) {
-        const __m256 d = _mm256_set1_ps(gm_h2f(x[i].d) * gm_h2f(y[i].d));
-        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
-        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(gm_dot_i8(qx, qy)), acc);
-    }
-    return gm_hsum_ps(acc);
-}
 
 GM_AVX2 static float gm_dot_q4_0_avx2(uint64_t n, const void *w, const void *xq)
 {
@@ -385,33 +372,6 @@ GM_AVX2 static float gm_dot_q6_K_avx2(uint64_t n, const void *w, const void *xq)
  */
 
 #define GM_Y4(T, xq, stride, k) ((const T *)((const uint8_t *)(xq) + (size_t)(k) * (stride)))
-
-GM_AVX2 static void gm_dot4_q8_0_avx2(uint64_t n, const void *w, const void *xq, size_t stride,
-                                      float out[4])
-{
-    const gm_block_q8_0 *x = w;
-    const gm_block_q8_0 *y[4];
-    __m256 acc[4];
-    GM_UNROLL4
-    for (int k = 0; k < 4; k++) {
-        y[k] = GM_Y4(gm_block_q8_0, xq, stride, k);
-        acc[k] = _mm256_setzero_ps();
-    }
-    const uint64_t nb = n / GM_QK8_0;
-    for (uint64_t i = 0; i < nb; i++) {
-        const float dx = gm_h2f(x[i].d);
-        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
-        GM_UNROLL4
-        for (int k = 0; k < 4; k++) {
-            const __m256 d = _mm256_set1_ps(dx * gm_h2f(y[k][i].d));
-            const __m256i qy = _mm256_loadu_si256((const __m256i *)y[k][i].qs);
-            acc[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(gm_dot_i8(qx, qy)), acc[k]);
-        }
-    }
-    GM_UNROLL4
-    for (int k = 0; k < 4; k++)
-        out[k] = gm_hsum_ps(acc[k]);
-}
 
 GM_AVX2 static void gm_dot4_q4_0_avx2(uint64_t n, const void *w, const void *xq, size_t stride,
                                       float out[4])
@@ -630,6 +590,323 @@ GM_AVX2 static void gm_dot4_q6_K_avx2(uint64_t n, const void *w, const void *xq,
         out[k] = gm_hsum_ps(acc[k]);
 }
 
+/*
+ * Q8_0: the one-vector dot, the tiles (R weight rows x V vectors, dot.h's
+ * gm_tile_fn) and the panel (8 rows x any number of vectors) all compute,
+ * for each (row, vector), the exact integer sum of every block and then,
+ * per block i, one f32 step into lane i % 8 of an 8-lane accumulator:
+ *   acc[i % 8] = fma(d_w * d_x, float(sum_i), acc[i % 8]),
+ * the lanes added up at the end as gm_hsum_ps does. How the integer work
+ * is laid out in lanes does not change a bit, so every kernel gives a row
+ * and vector the bits of the one-vector dot (batch invariance).
+ */
+#define GM_Q8_TILE_R 2
+#define GM_Q8_TILE_V 4
+
+/* The fp16 scales of blocks 0..g-1 (g <= 8) from `first` on, as floats in
+ * lanes 0..g-1 (0 in the others). */
+GM_AVX2 __attribute__((always_inline)) static inline __m256
+gm_q8_0_scales8_avx2(const gm_block_q8_0 *first, int g)
+{
+    __m128i h;
+    if (g == 8) {
+        h = _mm_setr_epi16((short)first[0].d, (short)first[1].d, (short)first[2].d,
+                           (short)first[3].d, (short)first[4].d, (short)first[5].d,
+                           (short)first[6].d, (short)first[7].d);
+    } else {
+        _Alignas(16) uint16_t d[8] = {0};
+        for (int b = 0; b < g; b++)
+            d[b] = first[b].d;
+        h = _mm_load_si128((const __m128i *)d);
+    }
+    return _mm256_cvtph_ps(h);
+}
+
+/* Blocks i0 .. i0 + g - 1 (g <= 8) of R rows and V vectors: their integer
+ * sums and f32 steps (lane b of acc for block i0 + b). */
+GM_AVX2 __attribute__((always_inline)) static inline void
+gm_q8_0_group_avx2(const gm_block_q8_0 *const *x, const gm_block_q8_0 *const *y, uint64_t i0,
+                   const int g, __m256 (*acc)[GM_Q8_TILE_V], const int R, const int V)
+{
+    /* the 8-lane sums of the group's blocks, added up as they come
+     * (a tree: pairs of blocks, then pairs of pairs, then the two halves) */
+    __m256i z[GM_Q8_TILE_R][GM_Q8_TILE_V], h[GM_Q8_TILE_R][GM_Q8_TILE_V][2];
+    __m256i q[GM_Q8_TILE_R][GM_Q8_TILE_V][2];
+    GM_UNROLL4
+    for (int b = 0; b < 8; b++) {
+        const uint64_t i = i0 + (uint64_t)b;
+        __m256i qx[GM_Q8_TILE_R], ax[GM_Q8_TILE_R];
+        GM_UNROLL4
+        for (int r = 0; r < R; r++) {
+            /* past the last block: zeros, no products */
+            qx[r] = b < g ? _mm256_loadu_si256((const __m256i *)x[r][i].qs)
+                          : _mm256_setzero_si256();
+            ax[r] = _mm256_sign_epi8(qx[r], qx[r]);
+        }
+        GM_UNROLL4
+        for (int v = 0; v < V; v++) {
+            const __m256i qy = b < g ? _mm256_loadu_si256((const __m256i *)y[v][i].qs)
+                                     : _mm256_setzero_si256();
+            GM_UNROLL4
+            for (int r = 0; r < R; r++) { /* gm_dot_i8(qx, qy), |qx| shared */
+                const __m256i zb = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(ax[r], _mm256_sign_epi8(qy, qx[r])),
+                    _mm256_set1_epi16(1));
+                if (b % 2 == 0) {
+                    z[r][v] = zb;
+                    continue;
+                }
+                h[r][v][(b / 2) % 2] = _mm256_hadd_epi32(z[r][v], zb);
+                if (b % 4 == 3)
+                    q[r][v][b / 4] = _mm256_hadd_epi32(h[r][v][0], h[r][v][1]);
+            }
+        }
+    }
+    __m256 dx[GM_Q8_TILE_R];
+    GM_UNROLL4
+    for (int r = 0; r < R; r++)
+        dx[r] = gm_q8_0_scales8_avx2(x[r] + i0, g);
+    /* lanes of blocks past the last one keep their value */
+    const __m256 keep = _mm256_castsi256_ps(
+        _mm256_cmpgt_epi32(_mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8), _mm256_set1_epi32(g)));
+    GM_UNROLL4
+    for (int v = 0; v < V; v++) {
+        const __m256 dy = gm_q8_0_scales8_avx2(y[v] + i0, g);
+        GM_UNROLL4
+        for (int r = 0; r < R; r++) {
+            const __m256 sum = _mm256_cvtepi32_ps(
+                _mm256_add_epi32(_mm256_permute2x128_si256(q[r][v][0], q[r][v][1], 0x20),
+                                 _mm256_permute2x128_si256(q[r][v][0], q[r][v][1], 0x31)));
+            const __m256 a = _mm256_fmadd_ps(_mm256_mul_ps(dx[r], dy), sum, acc[r][v]);
+            acc[r][v] = g == 8 ? a : _mm256_blendv_ps(a, acc[r][v], keep);
+        }
+    }
+}
+
+GM_AVX2 __attribute__((always_inline)) static inline void
+gm_q8_0_tile_avx2(uint64_t n, const void *w, size_t w_stride, const void *xq, size_t x_stride,
+                  float *out, size_t out_stride, const int R, const int V)
+{
+    const gm_block_q8_0 *x[GM_Q8_TILE_R];
+    const gm_block_q8_0 *y[GM_Q8_TILE_V];
+    __m256 acc[GM_Q8_TILE_R][GM_Q8_TILE_V];
+    GM_UNROLL4
+    for (int r = 0; r < R; r++) {
+        x[r] = (const gm_block_q8_0 *)((const uint8_t *)w + (size_t)r * w_stride);
+        GM_UNROLL4
+        for (int v = 0; v < V; v++)
+            acc[r][v] = _mm256_setzero_ps();
+    }
+    GM_UNROLL4
+    for (int v = 0; v < V; v++)
+        y[v] = GM_Y4(gm_block_q8_0, xq, x_stride, v);
+    const uint64_t nb = n / GM_QK8_0;
+    for (uint64_t i0 = 0; i0 < nb; i0 += 8) {
+        if (nb - i0 >= 8) /* g == 8 known here: no tests per block */
+            gm_q8_0_group_avx2(x, y, i0, 8, acc, R, V);
+        else
+            gm_q8_0_group_avx2(x, y, i0, (int)(nb - i0), acc, R, V);
+    }
+    GM_UNROLL4
+    for (int r = 0; r < R; r++)
+        GM_UNROLL4
+        for (int v = 0; v < V; v++)
+            out[(size_t)v * out_stride + (size_t)r] = gm_hsum_ps(acc[r][v]);
+}
+
+GM_AVX2 static float gm_dot_q8_0_avx2(uint64_t n, const void *w, const void *xq)
+{
+    float out[1];
+    gm_q8_0_tile_avx2(n, w, 0, xq, 0, out, 1, 1, 1);
+    return out[0];
+}
+
+GM_AVX2 static void gm_dot4_q8_0_avx2(uint64_t n, const void *w, const void *xq, size_t stride,
+                                      float out[4])
+{
+    gm_q8_0_tile_avx2(n, w, 0, xq, stride, out, 1, 1, 4);
+}
+
+#define GM_Q8_TILE_FN(name, R, V)                                                                  \
+    GM_AVX2 static void gm_tile_q8_0_##name##_avx2(uint64_t n, const void *w, size_t w_stride,     \
+                                                   const void *xq, size_t x_stride, float *y,      \
+                                                   size_t y_stride)                                \
+    {                                                                                              \
+        gm_q8_0_tile_avx2(n, w, w_stride, xq, x_stride, y, y_stride, R, V);                        \
+    }
+GM_Q8_TILE_FN(1x1, 1, 1)
+GM_Q8_TILE_FN(1x2, 1, 2)
+GM_Q8_TILE_FN(1x3, 1, 3)
+GM_Q8_TILE_FN(1x4, 1, 4)
+GM_Q8_TILE_FN(Rx1, GM_Q8_TILE_R, 1)
+GM_Q8_TILE_FN(Rx2, GM_Q8_TILE_R, 2)
+GM_Q8_TILE_FN(Rx3, GM_Q8_TILE_R, 3)
+GM_Q8_TILE_FN(Rx4, GM_Q8_TILE_R, 4)
+#undef GM_Q8_TILE_FN
+
+/*
+ * The Q8_0 panel: 16 weight rows x any number of vectors, as two groups of
+ * 8 rows, one row per 32-bit lane. Each block of the 16 rows is widened to
+ * int16 and transposed once (wt[k][p]: elements 2p, 2p + 1 of every row of
+ * group k), so that one vpmaddwd with an activation pair broadcast computes
+ * 2 products for 8 rows (exact), the broadcast serves both groups, and the
+ * scales and f32 steps are shared by 8 rows.
+ */
+#define GM_Q8_PANEL_ROWS 16
+/* Vectors per pass over the blocks (their accumulators, 512 bytes each). */
+#define GM_Q8_PANEL_PASS 32
+
+/* Transpose 8 x 8 32-bit values held one row per register. */
+GM_AVX2 static inline void gm_transpose8x8_epi32(__m256i m[8])
+{
+    __m256i a[8], b[8];
+    for (int k = 0; k < 4; k++) {
+        a[2 * k] = _mm256_unpacklo_epi32(m[2 * k], m[2 * k + 1]);
+        a[2 * k + 1] = _mm256_unpackhi_epi32(m[2 * k], m[2 * k + 1]);
+    }
+    for (int q = 0; q < 2; q++) {
+        b[4 * q + 0] = _mm256_unpacklo_epi64(a[4 * q], a[4 * q + 2]);
+        b[4 * q + 1] = _mm256_unpackhi_epi64(a[4 * q], a[4 * q + 2]);
+        b[4 * q + 2] = _mm256_unpacklo_epi64(a[4 * q + 1], a[4 * q + 3]);
+        b[4 * q + 3] = _mm256_unpackhi_epi64(a[4 * q + 1], a[4 * q + 3]);
+    }
+    /* b[j] (rows 0..3), b[4 + j] (rows 4..7): columns j (low half), 4 + j (high half) */
+    for (int j = 0; j < 4; j++) {
+        m[j] = _mm256_permute2x128_si256(b[j], b[4 + j], 0x20);
+        m[4 + j] = _mm256_permute2x128_si256(b[j], b[4 + j], 0x31);
+    }
+}
+
+/* V vectors (yp: their block's pairs as int16, dy: their scales) against
+ * one transposed block of the 16 rows: the f32 steps into acc[v][lane]. */
+GM_AVX2 __attribute__((always_inline)) static inline void
+gm_q8_0_panel_vecs_avx2(const int32_t (*wt)[16][8], const __m256 *dx, const int32_t (*yp)[16],
+                        const float *dy, float (*acc)[8][GM_Q8_PANEL_ROWS], int lane, const int V)
+{
+    __m256i s[4][2];
+    GM_UNROLL4
+    for (int k = 0; k < V; k++)
+        s[k][0] = s[k][1] = _mm256_setzero_si256();
+    for (int p = 0; p < 16; p++) {
+        const __m256i w0 = _mm256_load_si256((const __m256i *)wt[0][p]);
+        const __m256i w1 = _mm256_load_si256((const __m256i *)wt[1][p]);
+        GM_UNROLL4
+        for (int k = 0; k < V; k++) {
+            const __m256i yb = _mm256_set1_epi32(yp[k][p]);
+            s[k][0] = _mm256_add_epi32(s[k][0], _mm256_madd_epi16(w0, yb));
+            s[k][1] = _mm256_add_epi32(s[k][1], _mm256_madd_epi16(w1, yb));
+            /* keep the adds in this order (reassociated, they spill) */
+            __asm__("" : "+x"(s[k][0]), "+x"(s[k][1]));
+        }
+    }
+    GM_UNROLL4
+    for (int k = 0; k < V; k++) {
+        const __m256 d = _mm256_set1_ps(dy[k]);
+        GM_UNROLL4
+        for (int h = 0; h < 2; h++) {
+            float *a = acc[k][lane] + 8 * h;
+            _mm256_store_ps(a, _mm256_fmadd_ps(_mm256_mul_ps(dx[h], d),
+                                               _mm256_cvtepi32_ps(s[k][h]), _mm256_load_ps(a)));
+        }
+    }
+}
+
+#define GM_Q8_PANEL_VECS_CASE(nv)                                                                  \
+    case nv:                                                                                       \
+        gm_q8_0_panel_vecs_avx2(wt, dx, yp + v, dy + v, acc + v, lane, nv);                        \
+        break;
+
+GM_AVX2 static void gm_panel_q8_0_avx2(uint64_t n, const void *w, size_t w_stride, const void *xq,
+                                       size_t x_stride, uint32_t n_vec, float *out,
+                                       size_t out_stride)
+{
+    _Alignas(32) float acc[GM_Q8_PANEL_PASS][8][GM_Q8_PANEL_ROWS];
+    _Alignas(32) int32_t wt[2][16][8];
+    _Alignas(32) int32_t yp[GM_Q8_PANEL_PASS][16];
+    float dy[GM_Q8_PANEL_PASS];
+    const uint8_t *wb = w;
+    const uint64_t nb = n / GM_QK8_0;
+    for (uint32_t v0 = 0; v0 < n_vec; v0 += GM_Q8_PANEL_PASS) {
+        const uint32_t nv = n_vec - v0 < GM_Q8_PANEL_PASS ? n_vec - v0 : GM_Q8_PANEL_PASS;
+        memset(acc, 0, nv * sizeof acc[0]);
+        for (uint64_t i = 0; i < nb; i++) {
+            __m256 dx[2];
+            for (int k = 0; k < 2; k++) {
+                /* block i of rows 8k..8k+7: elements 0..15, then 16..31, as int16 pairs */
+                __m256i lo[8], hi[8];
+                uint16_t dh[8];
+                for (int r = 0; r < 8; r++) {
+                    const gm_block_q8_0 *b =
+                        (const gm_block_q8_0 *)(wb + (size_t)(8 * k + r) * w_stride) + i;
+                    /* 16 rows read a block at a time are 16 streams, which the
+                     * hardware prefetchers follow poorly: ask 16 blocks ahead */
+                    _mm_prefetch((const char *)(b + 16), _MM_HINT_T0);
+                    const __m256i q = _mm256_loadu_si256((const __m256i *)b->qs);
+                    lo[r] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q));
+                    hi[r] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1));
+                    dh[r] = b->d;
+                }
+                gm_transpose8x8_epi32(lo);
+                gm_transpose8x8_epi32(hi);
+                for (int p = 0; p < 8; p++) {
+                    _mm256_store_si256((__m256i *)wt[k][p], lo[p]);
+                    _mm256_store_si256((__m256i *)wt[k][8 + p], hi[p]);
+                }
+                dx[k] = _mm256_cvtph_ps(
+                    _mm_setr_epi16((short)dh[0], (short)dh[1], (short)dh[2], (short)dh[3],
+                                   (short)dh[4], (short)dh[5], (short)dh[6], (short)dh[7]));
+            }
+            for (uint32_t v = 0; v < nv; v++) {
+                const gm_block_q8_0 *y =
+                    (const gm_block_q8_0 *)((const uint8_t *)xq + (size_t)(v0 + v) * x_stride) + i;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)y->qs);
+                _mm256_store_si256((__m256i *)yp[v],
+                                   _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)));
+                _mm256_store_si256((__m256i *)(yp[v] + 8),
+                                   _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)));
+                dy[v] = gm_h2f(y->d);
+            }
+            const int lane = (int)(i % 8);
+            for (uint32_t v = 0; v < nv; v += 4) {
+                switch (nv - v < 4 ? nv - v : 4) {
+                    GM_Q8_PANEL_VECS_CASE(1)
+                    GM_Q8_PANEL_VECS_CASE(2)
+                    GM_Q8_PANEL_VECS_CASE(3)
+                default:
+                    gm_q8_0_panel_vecs_avx2(wt, dx, yp + v, dy + v, acc + v, lane, 4);
+                    break;
+                }
+            }
+        }
+        /* lanes added up as gm_hsum_ps adds up the dot's 8 lanes */
+        for (uint32_t v = 0; v < nv; v++) {
+            const float(*a)[GM_Q8_PANEL_ROWS] = acc[v];
+            for (int h = 0; h < 2; h++) {
+                __m256 t[4];
+                for (int j = 0; j < 4; j++)
+                    t[j] = _mm256_add_ps(_mm256_load_ps(a[j] + 8 * h),
+                                         _mm256_load_ps(a[j + 4] + 8 * h));
+                _mm256_storeu_ps(
+                    out + (size_t)(v0 + v) * out_stride + 8 * h,
+                    _mm256_add_ps(_mm256_add_ps(t[0], t[2]), _mm256_add_ps(t[1], t[3])));
+            }
+        }
+    }
+}
+
+#undef GM_Q8_PANEL_VECS_CASE
+
+static const gm_tiles gm_tiles_q8_0_avx2 = {
+    GM_Q8_TILE_R,
+    GM_Q8_TILE_V,
+    {gm_tile_q8_0_1x1_avx2, gm_tile_q8_0_1x2_avx2, gm_tile_q8_0_1x3_avx2, gm_tile_q8_0_1x4_avx2},
+    {gm_tile_q8_0_Rx1_avx2, gm_tile_q8_0_Rx2_avx2, gm_tile_q8_0_Rx3_avx2, gm_tile_q8_0_Rx4_avx2},
+    GM_Q8_PANEL_ROWS,
+    gm_panel_q8_0_avx2,
+    0,
+    NULL,
+};
+
 #endif /* GM_HAVE_AVX2_KERNELS */
 
 gm_dot_fn gm_dot_avx2(gm_type type)
@@ -698,6 +975,17 @@ gm_dot4_fn gm_dot4_avx2(gm_type type)
 
 const gm_tiles *gm_tiles_avx2(gm_type type)
 {
+#ifdef GM_HAVE_AVX2_KERNELS
+    if (!gm_cpu_has_avx2())
+        return NULL;
+    switch (type) {
+    case GM_TYPE_Q8_0:
+        return &gm_tiles_q8_0_avx2;
+    default:
+        return NULL;
+    }
+#else
     (void)type;
     return NULL;
+#endif
 }

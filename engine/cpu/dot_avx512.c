@@ -8,8 +8,10 @@
  * The arithmetic is ggml's: exact integer sums inside each block, scaled
  * per block in f32. Per 512-bit step the kernels cover two Q8_0 blocks or
  * 64 K-quant elements (half the instructions of the AVX2 kernels). The f32
- * accumulation order differs from both the AVX2 and the scalar kernels
- * (tests/unit/test_kernels.c checks them against the scalar reference).
+ * accumulation order differs from the scalar kernels (tests/unit/
+ * test_kernels.c checks them against the scalar reference); for Q8_0 it is
+ * the AVX2 kernels' (one f32 step per block into lane i % 8), so the two
+ * paths give Q8_0 the same bits.
  * Formats without an AVX-512 kernel here use the AVX2 one on this path.
  * Q4_0 among them: a 512-bit Q4_0 kernel (two blocks per step) needs as
  * many instructions as the AVX2 one to reorder the nibbles and build the
@@ -18,8 +20,9 @@
  *
  * For several vectors (dot.h's tiles) each format has tile kernels of 1..4
  * vectors (Q8_0 also 4 rows high), the one-vector dot being the 1 x 1
- * tile, so a row and vector get the same bits in any batch. Q4_K has two
- * more kernels: for 16 or more vectors a 16-row panel (VNNI) with the rows'
+ * tile, so a row and vector get the same bits in any batch. Q8_0 has a
+ * 16-row panel for batches (weights transposed so that lanes are rows;
+ * with and without VNNI). Q4_K has two more kernels: for 16 or more vectors a 16-row panel (VNNI) with the rows'
  * weights unpacked into quad-major order, one row per 32-bit lane; below
  * that a 4-row kernel reading whole rows in turn. All Q4_K kernels here
  * take one f32 step per block on the exact integer block sums (as ggml's
@@ -203,6 +206,16 @@ GM_T_AVX512_VNNI static void gm_panel_q4_K_avx512vnni(uint64_t n, const void *w,
                                                       const void *xq, size_t x_stride,
                                                       uint32_t n_vec, float *out,
                                                       size_t out_stride);
+
+/* The Q8_0 panel kernel (below), likewise. */
+GM_T_AVX512_VNNI static void gm_panel_q8_0_avx512vnni(uint64_t n, const void *w, size_t w_stride,
+                                                      const void *xq, size_t x_stride,
+                                                      uint32_t n_vec, float *out,
+                                                      size_t out_stride);
+
+GM_T_AVX512 static void gm_panel_q8_0_avx512(uint64_t n, const void *w, size_t w_stride,
+                                             const void *xq, size_t x_stride, uint32_t n_vec,
+                                             float *out, size_t out_stride);
 
 #define GM_T GM_T_AVX512
 #define GM_N(name) name##_avx512
@@ -409,6 +422,271 @@ GM_T_AVX512_VNNI static void gm_panel_q4_K_avx512vnni(uint64_t n, const void *w,
 }
 
 #undef GM_PANEL_VECS_CASE
+
+/* ---- the Q8_0 panel: 16 rows x many vectors (VNNI) ----------------------------- */
+
+/* As the Q4_K panel: two blocks of the 16 rows are transposed at a time
+ * into quad-major order (wt[c] holds bytes 4c..4c+3 of the pair of every
+ * row, one row per 32-bit lane: quads 0..7 are block i, 8..15 block i + 1),
+ * so one vpdpbusd with 4 activation bytes broadcast computes 4 products
+ * for all 16 rows. The weights stay signed; the activations are made
+ * unsigned (y + 128) once per block and vector, and each row's sum starts
+ * at -128 * (the sum of its block's weights), computed once per block. The
+ * integer block sums are the tiles' exactly, and every f32 step is the
+ * tiles' too (gm_q8_0_tile: block i into lane i % 8, lanes added up as
+ * gm_hsum256_5 does): the same bits. */
+
+/* Vectors per pass over the blocks (their 8 accumulators of 16 rows each,
+ * 512 bytes a vector, stay in the L1 cache). */
+#define GM_Q8_PANEL_PASS 32
+
+/* 16 rows read a block or two at a time are 16 streams, which the hardware
+ * prefetchers follow poorly (from memory, a batch of 16 vectors ran no
+ * faster than the tiles): ask for `lines` cache lines of each row 16
+ * blocks ahead. */
+#define GM_Q8_PREFETCH(b, lines)                                                                   \
+    do {                                                                                           \
+        GM_UNROLL                                                                                  \
+        for (int pf_ = 0; pf_ < (lines); pf_++)                                                    \
+            _mm_prefetch((const char *)((b) + 16) + 64 * pf_, _MM_HINT_T0);                        \
+    } while (0)
+
+/* V vectors (u: their blocks i, i + 1 made unsigned; dy: their scales)
+ * against the transposed pair: the f32 steps into
+ * acc[v][i % 8] and, when `two`, acc[v][(i + 1) % 8]. */
+GM_T_AVX512_VNNI __attribute__((always_inline)) static inline void
+gm_q8_0_panel_vecs(const uint32_t (*wt)[GM_PANEL_ROWS], __m512i corr_a, __m512i corr_b,
+                   __m512 dx_a, __m512 dx_b, const uint32_t (*u)[16], const float (*dy)[2],
+                   bool two, float (*acc)[8][GM_PANEL_ROWS], int la, int lb, const int V)
+{
+    /* two sums per block (quads 0..3 and 4..7): shorter dependency chains */
+    __m512i s[4][4];
+    GM_UNROLL
+    for (int k = 0; k < V; k++) {
+        s[k][0] = corr_a;
+        s[k][1] = _mm512_setzero_si512();
+        s[k][2] = corr_b;
+        s[k][3] = _mm512_setzero_si512();
+    }
+    GM_UNROLL
+    for (int c = 0; c < 4; c++) {
+        GM_UNROLL
+        for (int h = 0; h < 4; h++) {
+            const __m512i wq = _mm512_load_si512((const void *)wt[4 * h + c]);
+            GM_UNROLL
+            for (int k = 0; k < V; k++)
+                s[k][h] = _mm512_dpbusd_epi32(s[k][h], _mm512_set1_epi32((int)u[k][4 * h + c]), wq);
+        }
+    }
+    GM_UNROLL
+    for (int k = 0; k < V; k++) {
+        const __m512i sa = _mm512_add_epi32(s[k][0], s[k][1]);
+        _mm512_store_ps(acc[k][la],
+                        _mm512_fmadd_ps(_mm512_mul_ps(dx_a, _mm512_set1_ps(dy[k][0])),
+                                        _mm512_cvtepi32_ps(sa), _mm512_load_ps(acc[k][la])));
+        if (two) {
+            const __m512i sb = _mm512_add_epi32(s[k][2], s[k][3]);
+            _mm512_store_ps(acc[k][lb],
+                            _mm512_fmadd_ps(_mm512_mul_ps(dx_b, _mm512_set1_ps(dy[k][1])),
+                                            _mm512_cvtepi32_ps(sb), _mm512_load_ps(acc[k][lb])));
+        }
+    }
+}
+
+/* The fp16 scales of block i of the 16 rows, as floats. */
+GM_T_AVX512 static inline __m512 gm_q8_0_panel_scales(const uint8_t *w, size_t w_stride,
+                                                          uint64_t i)
+{
+    uint16_t h[GM_PANEL_ROWS];
+    GM_UNROLL
+    for (int r = 0; r < GM_PANEL_ROWS; r++)
+        h[r] = ((const gm_block_q8_0 *)(w + (size_t)r * w_stride))[i].d;
+    return _mm512_cvtph_ps(_mm256_setr_epi16(
+        (short)h[0], (short)h[1], (short)h[2], (short)h[3], (short)h[4], (short)h[5], (short)h[6],
+        (short)h[7], (short)h[8], (short)h[9], (short)h[10], (short)h[11], (short)h[12],
+        (short)h[13], (short)h[14], (short)h[15]));
+}
+
+#define GM_Q8_PANEL_VECS_CASE(nv)                                                                  \
+    case nv:                                                                                       \
+        gm_q8_0_panel_vecs(wt, corr_a, corr_b, dx_a, dx_b, u + v, dy + v, two, acc + v, la, lb,    \
+                           nv);                                                                    \
+        break;
+
+GM_T_AVX512_VNNI static void gm_panel_q8_0_avx512vnni(uint64_t n, const void *w, size_t w_stride,
+                                                      const void *xq, size_t x_stride,
+                                                      uint32_t n_vec, float *out,
+                                                      size_t out_stride)
+{
+    _Alignas(64) float acc[GM_Q8_PANEL_PASS][8][GM_PANEL_ROWS];
+    _Alignas(64) uint32_t wt[16][GM_PANEL_ROWS];
+    _Alignas(64) uint32_t u[GM_Q8_PANEL_PASS][16];
+    float dy[GM_Q8_PANEL_PASS][2];
+    const uint8_t *wb = w;
+    const uint64_t nb = n / GM_QK8_0;
+    for (uint32_t v0 = 0; v0 < n_vec; v0 += GM_Q8_PANEL_PASS) {
+        const uint32_t nv = n_vec - v0 < GM_Q8_PANEL_PASS ? n_vec - v0 : GM_Q8_PANEL_PASS;
+        memset(acc, 0, nv * sizeof acc[0]);
+        for (uint64_t i = 0; i < nb; i += 2) {
+            const bool two = i + 1 < nb;
+            __m512i m[GM_PANEL_ROWS];
+            for (int r = 0; r < GM_PANEL_ROWS; r++) {
+                const gm_block_q8_0 *b = (const gm_block_q8_0 *)(wb + (size_t)r * w_stride) + i;
+                GM_Q8_PREFETCH(b, 2);
+                m[r] = two ? gm_load_2x32_avx512vnni(b[0].qs, b[1].qs)
+                           : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)b[0].qs));
+            }
+            gm_transpose16x16_epi32(m);
+            __m512i ta = _mm512_setzero_si512(), tb = _mm512_setzero_si512();
+            const __m512i u128 = _mm512_set1_epi8(-128);
+            for (int c = 0; c < 8; c++) {
+                ta = _mm512_dpbusd_epi32(ta, u128, m[c]);
+                tb = _mm512_dpbusd_epi32(tb, u128, m[8 + c]);
+            }
+            for (int c = 0; c < 16; c++)
+                _mm512_store_si512((void *)wt[c], m[c]);
+            const __m512i corr_a = _mm512_sub_epi32(_mm512_setzero_si512(), ta);
+            const __m512i corr_b = _mm512_sub_epi32(_mm512_setzero_si512(), tb);
+            const __m512 dx_a = gm_q8_0_panel_scales(wb, w_stride, i);
+            const __m512 dx_b = two ? gm_q8_0_panel_scales(wb, w_stride, i + 1) : dx_a;
+            /* the activations of the pair, made unsigned */
+            for (uint32_t v = 0; v < nv; v++) {
+                const gm_block_q8_0 *y =
+                    (const gm_block_q8_0 *)((const uint8_t *)xq + (size_t)(v0 + v) * x_stride) + i;
+                const __m512i q = two ? gm_load_2x32_avx512vnni(y[0].qs, y[1].qs)
+                                      : _mm512_zextsi256_si512(
+                                            _mm256_loadu_si256((const __m256i *)y[0].qs));
+                _mm512_store_si512((void *)u[v], _mm512_xor_si512(q, u128));
+                dy[v][0] = gm_h2f5(y[0].d);
+                dy[v][1] = two ? gm_h2f5(y[1].d) : 0.0f;
+            }
+            const int la = (int)(i % 8), lb = (int)((i + 1) % 8);
+            for (uint32_t v = 0; v < nv; v += 4) {
+                const uint32_t gv = nv - v < 4 ? nv - v : 4;
+                switch (gv) {
+                    GM_Q8_PANEL_VECS_CASE(1)
+                    GM_Q8_PANEL_VECS_CASE(2)
+                    GM_Q8_PANEL_VECS_CASE(3)
+                default:
+                    gm_q8_0_panel_vecs(wt, corr_a, corr_b, dx_a, dx_b, u + v, dy + v, two,
+                                       acc + v, la, lb, 4);
+                    break;
+                }
+            }
+        }
+        /* lanes added up as gm_hsum256_5 adds up the tiles' 8 lanes */
+        for (uint32_t v = 0; v < nv; v++) {
+            const float(*a)[GM_PANEL_ROWS] = acc[v];
+            __m512 t[4];
+            for (int j = 0; j < 4; j++)
+                t[j] = _mm512_add_ps(_mm512_load_ps(a[j]), _mm512_load_ps(a[j + 4]));
+            const __m512 s =
+                _mm512_add_ps(_mm512_add_ps(t[0], t[2]), _mm512_add_ps(t[1], t[3]));
+            _mm512_storeu_ps(out + (size_t)(v0 + v) * out_stride, s);
+        }
+    }
+}
+
+#undef GM_Q8_PANEL_VECS_CASE
+
+/* ---- the Q8_0 panel without VNNI ------------------------------------------------ */
+
+/* The same 16 rows per lane, one block at a time: the block of the 16 rows
+ * widened to int16 and transposed (wt[p]: elements 2p, 2p + 1 of every
+ * row), so that one vpmaddwd with an activation pair broadcast computes 2
+ * products for all 16 rows (exact; maddubs on unsigned-made activations
+ * could saturate). The integer block sums and the f32 steps are the
+ * tiles': the same bits as the VNNI panel. */
+
+/* V vectors (yp: their block's pairs as int16, dy: their scales) against
+ * the transposed block: the f32 step into acc[v][lane]. */
+GM_T_AVX512 __attribute__((always_inline)) static inline void
+gm_q8_0_panel_vecs_plain(const uint32_t (*wt)[GM_PANEL_ROWS], __m512 dx, const int32_t (*yp)[16],
+                         const float *dy, float (*acc)[8][GM_PANEL_ROWS], int lane, const int V)
+{
+    __m512i s[4];
+    GM_UNROLL
+    for (int k = 0; k < V; k++)
+        s[k] = _mm512_setzero_si512();
+    for (int p = 0; p < 16; p++) {
+        const __m512i wq = _mm512_load_si512((const void *)wt[p]);
+        GM_UNROLL
+        for (int k = 0; k < V; k++) {
+            s[k] = _mm512_add_epi32(s[k], _mm512_madd_epi16(wq, _mm512_set1_epi32(yp[k][p])));
+            /* keep the adds in this order (reassociated, they spill) */
+            __asm__("" : "+v"(s[k]));
+        }
+    }
+    GM_UNROLL
+    for (int k = 0; k < V; k++)
+        _mm512_store_ps(acc[k][lane],
+                        _mm512_fmadd_ps(_mm512_mul_ps(dx, _mm512_set1_ps(dy[k])),
+                                        _mm512_cvtepi32_ps(s[k]), _mm512_load_ps(acc[k][lane])));
+}
+
+#define GM_Q8_PANEL_VECS_CASE(nv)                                                                  \
+    case nv:                                                                                       \
+        gm_q8_0_panel_vecs_plain(wt, dx, yp + v, dy + v, acc + v, lane, nv);                       \
+        break;
+
+GM_T_AVX512 static void gm_panel_q8_0_avx512(uint64_t n, const void *w, size_t w_stride,
+                                             const void *xq, size_t x_stride, uint32_t n_vec,
+                                             float *out, size_t out_stride)
+{
+    _Alignas(64) float acc[GM_Q8_PANEL_PASS][8][GM_PANEL_ROWS];
+    _Alignas(64) uint32_t wt[16][GM_PANEL_ROWS];
+    _Alignas(64) int32_t yp[GM_Q8_PANEL_PASS][16];
+    float dy[GM_Q8_PANEL_PASS];
+    const uint8_t *wb = w;
+    const uint64_t nb = n / GM_QK8_0;
+    for (uint32_t v0 = 0; v0 < n_vec; v0 += GM_Q8_PANEL_PASS) {
+        const uint32_t nv = n_vec - v0 < GM_Q8_PANEL_PASS ? n_vec - v0 : GM_Q8_PANEL_PASS;
+        memset(acc, 0, nv * sizeof acc[0]);
+        for (uint64_t i = 0; i < nb; i++) {
+            __m512i m[GM_PANEL_ROWS];
+            for (int r = 0; r < GM_PANEL_ROWS; r++) {
+                const gm_block_q8_0 *b = (const gm_block_q8_0 *)(wb + (size_t)r * w_stride) + i;
+                GM_Q8_PREFETCH(b, 1);
+                m[r] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)b->qs));
+            }
+            gm_transpose16x16_epi32(m);
+            for (int p = 0; p < 16; p++)
+                _mm512_store_si512((void *)wt[p], m[p]);
+            const __m512 dx = gm_q8_0_panel_scales(wb, w_stride, i);
+            for (uint32_t v = 0; v < nv; v++) {
+                const gm_block_q8_0 *y =
+                    (const gm_block_q8_0 *)((const uint8_t *)xq + (size_t)(v0 + v) * x_stride) + i;
+                _mm512_store_si512((void *)yp[v], _mm512_cvtepi8_epi16(_mm256_loadu_si256(
+                                                      (const __m256i *)y->qs)));
+                dy[v] = gm_h2f5(y->d);
+            }
+            const int lane = (int)(i % 8);
+            for (uint32_t v = 0; v < nv; v += 4) {
+                switch (nv - v < 4 ? nv - v : 4) {
+                    GM_Q8_PANEL_VECS_CASE(1)
+                    GM_Q8_PANEL_VECS_CASE(2)
+                    GM_Q8_PANEL_VECS_CASE(3)
+                default:
+                    gm_q8_0_panel_vecs_plain(wt, dx, yp + v, dy + v, acc + v, lane, 4);
+                    break;
+                }
+            }
+        }
+        /* lanes added up as gm_hsum256_5 adds up the tiles' 8 lanes */
+        for (uint32_t v = 0; v < nv; v++) {
+            const float(*a)[GM_PANEL_ROWS] = acc[v];
+            __m512 t[4];
+            for (int j = 0; j < 4; j++)
+                t[j] = _mm512_add_ps(_mm512_load_ps(a[j]), _mm512_load_ps(a[j + 4]));
+            const __m512 s =
+                _mm512_add_ps(_mm512_add_ps(t[0], t[2]), _mm512_add_ps(t[1], t[3]));
+            _mm512_storeu_ps(out + (size_t)(v0 + v) * out_stride, s);
+        }
+    }
+}
+
+#undef GM_Q8_PANEL_VECS_CASE
+#undef GM_Q8_PREFETCH
 
 #endif /* GM_HAVE_AVX512_KERNELS */
 

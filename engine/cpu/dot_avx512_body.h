@@ -48,14 +48,59 @@ GM_T static inline __m512 GM_N(gm_h2f_2x8)(uint16_t a, uint16_t b)
 
 /* ---- Q8_0 x Q8_0 ------------------------------------------------------------ */
 
+/* The exact sums of 8 consecutive blocks, block b in lane b, from the 4
+ * vectors of their lane sums (z[p]: block 2p in lanes 0..7, block 2p + 1
+ * in lanes 8..15). */
+GM_T static inline __m256i GM_N(gm_q8_0_sum8)(const __m512i z[4])
+{
+    /* per 128-bit lane: [z0 0+2, z1 0+2, z0 1+3, z1 1+3], and for z2, z3 */
+    const __m512i a0 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[0], z[1]),
+                                        _mm512_unpackhi_epi32(z[0], z[1]));
+    const __m512i a1 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[2], z[3]),
+                                        _mm512_unpackhi_epi32(z[2], z[3]));
+    /* per 128-bit lane L: the sums of lane L of z0, z1, z2, z3 */
+    const __m512i b = _mm512_add_epi32(_mm512_unpacklo_epi64(a0, a1),
+                                       _mm512_unpackhi_epi64(a0, a1));
+    /* 128-bit lane 0: blocks 0, 2, 4, 6; lane 2: blocks 1, 3, 5, 7 */
+    const __m512i c = _mm512_add_epi32(b, _mm512_shuffle_i32x4(b, b, _MM_SHUFFLE(2, 3, 0, 1)));
+    const __m512i order = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, c));
+}
+
+/* The fp16 scales of blocks 0..g-1 (g <= 8) from `first` on, as floats in
+ * lanes 0..g-1 (0 in the others). Word inserts: a gather measured much
+ * slower here. */
+GM_T static inline __m256 GM_N(gm_q8_0_scales8)(const gm_block_q8_0 *first, int g)
+{
+    __m128i h;
+    if (g == 8) {
+        h = _mm_setr_epi16((short)first[0].d, (short)first[1].d, (short)first[2].d,
+                           (short)first[3].d, (short)first[4].d, (short)first[5].d,
+                           (short)first[6].d, (short)first[7].d);
+    } else {
+        _Alignas(16) uint16_t d[8] = {0};
+        for (int b = 0; b < g; b++)
+            d[b] = first[b].d;
+        h = _mm_load_si128((const __m128i *)d);
+    }
+    return _mm256_cvtph_ps(h);
+}
+
+/* Each (row, vector) gets the exact integer sum of every block and then,
+ * per block i, one f32 step into lane i % 8 of its accumulator:
+ *   acc[i % 8] = fma(d_w * d_x, float(sum_i), acc[i % 8]),
+ * and at the end the lanes are added up as gm_hsum256_5 does. How the
+ * integer sums are laid out in lanes does not change a bit, so the 16-row
+ * panel below (lanes = rows) gives the bits of these tiles (lanes =
+ * elements), and so does the one-vector dot (R = V = 1). */
 GM_T __attribute__((always_inline)) static inline void
 GM_N(gm_q8_0_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, size_t x_stride,
                    float *out, size_t out_stride, const int R, const int V)
 {
+    _Static_assert(sizeof(gm_block_q8_0) == 34, "gm_q8_0_scales8 assumes 34-byte blocks");
     const gm_block_q8_0 *x[GM_TILE_R];
     const gm_block_q8_0 *y[GM_TILE_V];
-    __m512 acc[GM_TILE_R][GM_TILE_V];
-    __m256 acc_t[GM_TILE_R][GM_TILE_V];
+    __m256 acc[GM_TILE_R][GM_TILE_V];
     GM_UNROLL
     for (int r = 0; r < R; r++)
         x[r] = (const gm_block_q8_0 *)((const uint8_t *)w + (size_t)r * w_stride);
@@ -65,70 +110,81 @@ GM_N(gm_q8_0_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
     GM_UNROLL
     for (int r = 0; r < R; r++)
         GM_UNROLL
-        for (int v = 0; v < V; v++) {
-            acc[r][v] = _mm512_setzero_ps();
-            acc_t[r][v] = _mm256_setzero_ps();
-        }
+        for (int v = 0; v < V; v++)
+            acc[r][v] = _mm256_setzero_ps();
     const uint64_t nb = n / GM_QK8_0;
-    uint64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m512i qx[GM_TILE_R];
-        __m512 dx[GM_TILE_R];
-#if GM_VNNI
-        /* y is made unsigned (y + 128) and the 128 * sum(x) this adds is
-         * taken off by starting each lane at -128 * (its four x) */
-        __m512i corr[GM_TILE_R];
-#else
-        __m512i ax[GM_TILE_R];
-        __mmask64 neg[GM_TILE_R];
-#endif
+    for (uint64_t i0 = 0; i0 < nb; i0 += 8) {
+        const int g = nb - i0 < 8 ? (int)(nb - i0) : 8;
+        __m512i z[GM_TILE_R][GM_TILE_V][4];
         GM_UNROLL
-        for (int r = 0; r < R; r++) {
-            qx[r] = GM_N(gm_load_2x32)(x[r][i].qs, x[r][i + 1].qs);
-            dx[r] = GM_N(gm_h2f_2x8)(x[r][i].d, x[r][i + 1].d);
+        for (int p = 0; p < 4; p++) {
+            const uint64_t i = i0 + 2 * (uint64_t)p;
+            if (2 * p >= g) { /* past the last block: no products */
+                GM_UNROLL
+                for (int r = 0; r < R; r++)
+                    GM_UNROLL
+                    for (int v = 0; v < V; v++)
+                        z[r][v][p] = _mm512_setzero_si512();
+                continue;
+            }
+            const bool two = 2 * p + 1 < g;
+            __m512i qx[GM_TILE_R];
 #if GM_VNNI
-            corr[r] = _mm512_sub_epi32(
-                _mm512_setzero_si512(),
-                _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), qx[r]));
+            /* y is made unsigned (y + 128) and the 128 * sum(x) this adds is
+             * taken off by starting each lane at -128 * (its four x) */
+            __m512i corr[GM_TILE_R];
 #else
-            ax[r] = _mm512_abs_epi8(qx[r]);
-            neg[r] = _mm512_movepi8_mask(qx[r]);
-#endif
-        }
-        GM_UNROLL
-        for (int v = 0; v < V; v++) {
-            const __m512i qy = GM_N(gm_load_2x32)(y[v][i].qs, y[v][i + 1].qs);
-            const __m512 dy = GM_N(gm_h2f_2x8)(y[v][i].d, y[v][i + 1].d);
-#if GM_VNNI
-            const __m512i uy = _mm512_xor_si512(qy, _mm512_set1_epi8(-128));
+            __m512i ax[GM_TILE_R];
+            __mmask64 neg[GM_TILE_R];
 #endif
             GM_UNROLL
             for (int r = 0; r < R; r++) {
+                qx[r] = two ? GM_N(gm_load_2x32)(x[r][i].qs, x[r][i + 1].qs)
+                            : _mm512_zextsi256_si512(
+                                  _mm256_loadu_si256((const __m256i *)x[r][i].qs));
 #if GM_VNNI
-                const __m512i s = _mm512_dpbusd_epi32(corr[r], uy, qx[r]);
+                corr[r] = _mm512_sub_epi32(
+                    _mm512_setzero_si512(),
+                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), qx[r]));
 #else
-                /* the sign of x moved onto y, so a is unsigned */
-                const __m512i sy = _mm512_mask_sub_epi8(qy, neg[r], _mm512_setzero_si512(), qy);
-                const __m512i s = GM_DPBUSD(_mm512_setzero_si512(), ax[r], sy);
+                ax[r] = _mm512_abs_epi8(qx[r]);
+                neg[r] = _mm512_movepi8_mask(qx[r]);
 #endif
-                acc[r][v] =
-                    _mm512_fmadd_ps(_mm512_mul_ps(dx[r], dy), _mm512_cvtepi32_ps(s), acc[r][v]);
             }
-        }
-    }
-    for (; i < nb; i++) { /* an odd last block */
-        GM_UNROLL
-        for (int r = 0; r < R; r++) {
-            const __m256i qx = _mm256_loadu_si256((const __m256i *)x[r][i].qs);
-            const float dx = gm_h2f5(x[r][i].d);
             GM_UNROLL
             for (int v = 0; v < V; v++) {
-                const __m256i qy = _mm256_loadu_si256((const __m256i *)y[v][i].qs);
-                const __m256i p = _mm256_madd_epi16(
-                    _mm256_maddubs_epi16(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx)),
-                    _mm256_set1_epi16(1));
-                acc_t[r][v] = _mm256_fmadd_ps(_mm256_set1_ps(dx * gm_h2f5(y[v][i].d)),
-                                              _mm256_cvtepi32_ps(p), acc_t[r][v]);
+                const __m512i qy = two ? GM_N(gm_load_2x32)(y[v][i].qs, y[v][i + 1].qs)
+                                       : _mm512_zextsi256_si512(
+                                             _mm256_loadu_si256((const __m256i *)y[v][i].qs));
+#if GM_VNNI
+                const __m512i uy = _mm512_xor_si512(qy, _mm512_set1_epi8(-128));
+#endif
+                GM_UNROLL
+                for (int r = 0; r < R; r++) {
+#if GM_VNNI
+                    z[r][v][p] = _mm512_dpbusd_epi32(corr[r], uy, qx[r]);
+#else
+                    /* the sign of x moved onto y, so a is unsigned */
+                    const __m512i sy =
+                        _mm512_mask_sub_epi8(qy, neg[r], _mm512_setzero_si512(), qy);
+                    z[r][v][p] = GM_DPBUSD(_mm512_setzero_si512(), ax[r], sy);
+#endif
+                }
+            }
+        }
+        /* per block, in block order within each lane: the f32 steps */
+        __m256 dx[GM_TILE_R];
+        GM_UNROLL
+        for (int r = 0; r < R; r++)
+            dx[r] = GM_N(gm_q8_0_scales8)(x[r] + i0, g);
+        const __mmask8 m = (__mmask8)((1u << g) - 1u);
+        GM_UNROLL
+        for (int v = 0; v < V; v++) {
+            const __m256 dy = GM_N(gm_q8_0_scales8)(y[v] + i0, g);
+            GM_UNROLL
+            for (int r = 0; r < R; r++) {
+                const __m256 sum = _mm256_cvtepi32_ps(GM_N(gm_q8_0_sum8)(z[r][v]));
+                acc[r][v] = _mm256_mask3_fmadd_ps(_mm256_mul_ps(dx[r], dy), sum, acc[r][v], m);
             }
         }
     }
@@ -136,8 +192,7 @@ GM_N(gm_q8_0_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
     for (int r = 0; r < R; r++)
         GM_UNROLL
         for (int v = 0; v < V; v++)
-            out[(size_t)v * out_stride + r] =
-                _mm512_reduce_add_ps(acc[r][v]) + gm_hsum256_5(acc_t[r][v]);
+            out[(size_t)v * out_stride + r] = gm_hsum256_5(acc[r][v]);
 }
 
 /* ---- Q4_K x Q8_K ------------------------------------------------------------ */
@@ -572,8 +627,12 @@ static const gm_tiles GM_N(gm_tiles_q8_0) = {
     GM_ONE_ROW_TILES(q8_0),
     {GM_N(gm_tile_q8_0_Rx1), GM_N(gm_tile_q8_0_Rx2), GM_N(gm_tile_q8_0_Rx3),
      GM_N(gm_tile_q8_0_Rx4)},
-    0,
-    NULL,
+    GM_PANEL_ROWS,
+#if GM_VNNI
+    gm_panel_q8_0_avx512vnni,
+#else
+    gm_panel_q8_0_avx512,
+#endif
     0,
     NULL,
 };

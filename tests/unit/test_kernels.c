@@ -1156,6 +1156,210 @@ static void test_cpu_path_names(void **state)
     }
 }
 
+/* Every panel kernel of every path this CPU has (and of AVX-512 without
+ * VNNI) gives each (row, vector) exactly the bits of that path's
+ * one-vector dot, for batches of 1..9, 16, 33 and 64 vectors (more than
+ * one pass over the blocks) and block counts that do and do not fill the
+ * kernels' groups of blocks. */
+static void test_panels_match_single(void **state)
+{
+    (void)state;
+    tk_rng r = {9091};
+    int n_checked = 0;
+    static const uint32_t batches[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 33, 64};
+    enum { MAXV = 64 };
+    for (size_t p = 0; p < 4; p++) {
+        const bool plain = p == 3; /* AVX-512 without VNNI */
+        if (!gm_cpu_path_supported(plain ? GM_CPU_AVX512 : tk_paths[p]))
+            continue;
+        for (size_t t = 0; t < TK_NFMT; t++) {
+            const tk_fmt *f = &tk_formats[t];
+            const gm_tiles *tl =
+                plain ? gm_tiles_avx512_plain(f->type) : gm_tiles_for_path(tk_paths[p], f->type);
+            if (tl == NULL)
+                continue;
+            const gm_dot_fn dot =
+                plain ? gm_dot_avx512_plain(f->type) : gm_dot_for_path(tk_paths[p], f->type);
+            assert_non_null(dot);
+            const gm_panel_fn panels[2] = {tl->panel, tl->panel_small};
+            const uint32_t prows[2] = {tl->panel_rows, tl->panel_small_rows};
+            /* Q8_0: 73 blocks (an odd one, a partial group of 8), 8 and 3 */
+            const uint64_t ns_q[3] = {2304 + 32, 256, 96};
+            const uint64_t ns_k[1] = {2304};
+            const uint64_t *ns = f->qk == 32 ? ns_q : ns_k;
+            const int n_ns = f->qk == 32 ? 3 : 1;
+            for (int k = 0; k < 2; k++) {
+                if (panels[k] == NULL)
+                    continue;
+                const uint32_t rows = prows[k];
+                assert_true(rows >= 1 && rows <= 64);
+                for (int ni = 0; ni < n_ns; ni++) {
+                    const uint64_t n = ns[ni];
+                    const uint64_t row_bytes = n / f->qk * f->bytes;
+                    /* the panel reads rows at w_stride: leave a gap between them */
+                    const uint64_t stride = row_bytes + 64;
+                    uint8_t *w0 = tk_make_weights(&r, f, rows, n);
+                    uint8_t *w = malloc(rows * stride);
+                    assert_non_null(w);
+                    for (uint32_t i = 0; i < rows; i++)
+                        memcpy(w + i * stride, w0 + i * row_bytes, row_bytes);
+                    const size_t ab = gm_act_bytes(f->type, n);
+                    uint8_t *xq = malloc(MAXV * ab);
+                    float *x = malloc(n * sizeof(float));
+                    float *y = malloc(MAXV * (rows + 1) * sizeof(float));
+                    float *one = malloc(MAXV * rows * sizeof(float));
+                    assert_non_null(xq);
+                    assert_non_null(x);
+                    assert_non_null(y);
+                    assert_non_null(one);
+                    for (int v = 0; v < MAXV; v++) {
+                        tk_fill(&r, x, n, v % 7 == 2 ? 1e-3f : 1.0f);
+                        assert_int_equal(gm_act_convert(f->type, x, xq + v * ab, n), 0);
+                        for (uint32_t i = 0; i < rows; i++)
+                            one[v * rows + i] = dot(n, w + i * stride, xq + v * ab);
+                    }
+                    for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+                        const uint32_t nv = batches[b];
+                        /* out_stride rows + 1: the panel writes only its rows */
+                        memset(y, 0xFF, MAXV * (rows + 1) * sizeof(float));
+                        panels[k](n, w, stride, xq, ab, nv, y, rows + 1);
+                        for (uint32_t v = 0; v < nv; v++)
+                            for (uint32_t i = 0; i < rows; i++)
+                                if (memcmp(&one[v * rows + i], &y[v * (rows + 1) + i],
+                                           sizeof(float)) != 0)
+                                    fail_msg("%s path %s: panel %u rows, %llu columns, batch "
+                                             "%u: row %u vector %u: %.9g, dot %.9g",
+                                             f->name, plain ? "avx512 plain" : tk_path_names[p],
+                                             rows, (unsigned long long)n, nv, i, v,
+                                             (double)y[v * (rows + 1) + i],
+                                             (double)one[v * rows + i]);
+                        for (uint32_t v = 0; v < nv; v++) { /* the gap stays untouched */
+                            uint32_t gap;
+                            memcpy(&gap, &y[v * (rows + 1) + rows], sizeof gap);
+                            if (gap != 0xFFFFFFFFu)
+                                fail_msg("%s path %s: panel %u rows, batch %u: wrote past "
+                                         "its rows (vector %u)",
+                                         f->name, plain ? "avx512 plain" : tk_path_names[p],
+                                         rows, nv, v);
+                        }
+                        n_checked++;
+                    }
+                    free(w0);
+                    free(w);
+                    free(xq);
+                    free(x);
+                    free(y);
+                    free(one);
+                }
+            }
+        }
+    }
+    print_message("# panel kernels checked: %d\n", n_checked);
+    if (gm_cpu_has_avx512_vnni()) /* Q8_0 and Q4_K have VNNI panels */
+        assert_true(n_checked >= 2 * 12);
+}
+
+/* Batch invariance for the formats with panels, at the batch sizes of a
+ * prompt: each vector alone gives the bits it gets in batches of 12..65
+ * vectors (panels of 16 rows and tiles for the rows left over), row counts
+ * that are and are not multiples of 16, on 1 and 3 threads. */
+static void test_matmul_batch_invariant_large(void **state)
+{
+    (void)state;
+    tk_rng r = {31337};
+    static const gm_type types[] = {GM_TYPE_Q8_0, GM_TYPE_Q4_K};
+    static const uint64_t row_counts[] = {53, 32};
+    static const uint32_t batches[] = {12, 13, 16, 31, 64, 65};
+    const uint32_t max_nv = 65;
+    cm_err err;
+    gm_pool *pool;
+    assert_int_equal(gm_pool_create(3, &pool, &err), 0);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const tk_fmt *f = NULL;
+        for (size_t t = 0; t < TK_NFMT; t++)
+            if (tk_formats[t].type == types[ti])
+                f = &tk_formats[t];
+        assert_non_null(f);
+        const uint64_t n = f->qk == 32 ? 512 + 32 * 5 : 512; /* Q8_0: 21 blocks */
+        for (size_t rc = 0; rc < sizeof row_counts / sizeof row_counts[0]; rc++) {
+            const uint64_t rows = row_counts[rc];
+            uint8_t *w = tk_make_weights(&r, f, rows, n);
+            float *x = malloc(max_nv * n * sizeof(float));
+            float *yb = malloc(max_nv * rows * sizeof(float));
+            float *y1 = malloc(max_nv * rows * sizeof(float));
+            assert_non_null(x);
+            assert_non_null(yb);
+            assert_non_null(y1);
+            tk_fill(&r, x, max_nv * n, 1.0f);
+            for (uint32_t v = 0; v < max_nv; v++)
+                assert_int_equal(
+                    gm_matmul(NULL, f->type, w, rows, n, x + v * n, 1, y1 + v * rows, &err), 0);
+            for (int use_pool = 0; use_pool < 2; use_pool++) {
+                gm_pool *pl = use_pool ? pool : NULL;
+                for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+                    const uint32_t nv = batches[b];
+                    const uint32_t first = nv < max_nv ? 1 : 0;
+                    memset(yb, 0xFF, max_nv * rows * sizeof(float));
+                    assert_int_equal(
+                        gm_matmul(pl, f->type, w, rows, n, x + first * n, nv, yb, &err), 0);
+                    if (memcmp(y1 + first * rows, yb, nv * rows * sizeof(float)) != 0)
+                        fail_msg("%s (path %s), %llu rows: a batch of %u differs from its "
+                                 "vectors alone (%u threads)",
+                                 f->name, gm_cpu_path_name(), (unsigned long long)rows, nv,
+                                 use_pool ? 3 : 1);
+                }
+            }
+            free(w);
+            free(x);
+            free(yb);
+            free(y1);
+        }
+    }
+    gm_pool_destroy(pool);
+}
+
+/* Q8_0 has the same arithmetic on AVX2 and AVX-512 (exact block sums, one
+ * f32 step per block into lane i % 8, the lanes added up in one order):
+ * the two paths give the same bits, so a batch computed on one matches a
+ * vector computed on the other. */
+static void test_q8_0_avx2_avx512_identical(void **state)
+{
+    (void)state;
+    if (!gm_cpu_has_avx512()) {
+        print_message("# this CPU has no AVX-512: nothing to compare\n");
+        skip();
+    }
+    tk_rng r = {2718};
+    const tk_fmt *f = NULL;
+    for (size_t t = 0; t < TK_NFMT; t++)
+        if (tk_formats[t].type == GM_TYPE_Q8_0)
+            f = &tk_formats[t];
+    assert_non_null(f);
+    static const uint64_t ns[] = {32, 96, 256, 288, 1536, 2336};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        const uint64_t n = ns[k];
+        uint8_t *w = tk_make_weights(&r, f, 1, n);
+        const size_t ab = gm_act_bytes(f->type, n);
+        uint8_t *xq = malloc(ab);
+        float *x = malloc(n * sizeof(float));
+        assert_non_null(xq);
+        assert_non_null(x);
+        for (int rep = 0; rep < 8; rep++) {
+            tk_fill(&r, x, n, rep == 3 ? 1e-3f : 1.0f);
+            assert_int_equal(gm_act_convert(f->type, x, xq, n), 0);
+            const float a = gm_dot_for_path(GM_CPU_AVX2, f->type)(n, w, xq);
+            const float b = gm_dot_for_path(GM_CPU_AVX512, f->type)(n, w, xq);
+            const float c = gm_dot_avx512_plain(f->type)(n, w, xq);
+            if (memcmp(&a, &b, sizeof a) != 0 || memcmp(&a, &c, sizeof a) != 0)
+                fail_msg("q8_0, %llu columns: avx2 %.9g, avx512 %.9g, avx512 plain %.9g",
+                         (unsigned long long)n, (double)a, (double)b, (double)c);
+        }
+        free(w);
+        free(xq);
+        free(x);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1182,6 +1386,9 @@ int main(void)
         cmocka_unit_test(test_avx512_plain_matches_vnni),
         cmocka_unit_test(test_matmul_many_matches_single),
         cmocka_unit_test(test_cpu_path_names),
+        cmocka_unit_test(test_panels_match_single),
+        cmocka_unit_test(test_matmul_batch_invariant_large),
+        cmocka_unit_test(test_q8_0_avx2_avx512_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
