@@ -482,13 +482,16 @@ GM_N(gm_q6_K_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
 {
     const gm_block_q6_K *x[GM_TILE_R];
     const gm_block_q8_K *y[GM_TILE_V];
-    __m512 acc[GM_TILE_R][GM_TILE_V];
+    /* per block: the exact int32 block sum, then one f32 step
+     * acc = fma(d_w * d_x, float(sum), acc) -- the steps of the packed
+     * Q6_K kernel (q6k_packed.c), so both give the same bits */
+    float acc[GM_TILE_R][GM_TILE_V];
     GM_UNROLL
     for (int r = 0; r < R; r++) {
         x[r] = (const gm_block_q6_K *)((const uint8_t *)w + (size_t)r * w_stride);
         GM_UNROLL
         for (int v = 0; v < V; v++)
-            acc[r][v] = _mm512_setzero_ps();
+            acc[r][v] = 0.0f;
     }
     GM_UNROLL
     for (int v = 0; v < V; v++)
@@ -568,15 +571,15 @@ GM_N(gm_q6_K_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
             const float xd = gm_h2f5(x[r][i].d);
             GM_UNROLL
             for (int v = 0; v < V; v++)
-                acc[r][v] = _mm512_fmadd_ps(_mm512_set1_ps(xd * y[v][i].d),
-                                            _mm512_cvtepi32_ps(sumi[r][v]), acc[r][v]);
+                acc[r][v] = gm_fma5(xd * y[v][i].d, (float)_mm512_reduce_add_epi32(sumi[r][v]),
+                                    acc[r][v]);
         }
     }
     GM_UNROLL
     for (int r = 0; r < R; r++)
         GM_UNROLL
         for (int v = 0; v < V; v++)
-            out[(size_t)v * out_stride + r] = _mm512_reduce_add_ps(acc[r][v]);
+            out[(size_t)v * out_stride + r] = acc[r][v];
 }
 
 /* ---- the entry points ---------------------------------------------------------- */

@@ -25,6 +25,7 @@
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/pool.h"
 #include "engine/cpu/q4k_packed.h"
+#include "engine/cpu/q6k_packed.h"
 #include "engine/quant/blocks.h"
 #include "engine/quant/quant.h"
 #include "engine/quant/quant_impl.h"
@@ -32,6 +33,7 @@
 /* Rows per chunk handed to a thread (a multiple of GM_Q4K_PACKED_ROWS). */
 #define GM_MATMUL_GRAIN 16
 _Static_assert(GM_MATMUL_GRAIN % GM_Q4K_PACKED_ROWS == 0, "chunks cover whole packed groups");
+_Static_assert(GM_Q6K_PACKED_ROWS == GM_Q4K_PACKED_ROWS, "Q4_K and Q6_K groups have the same rows");
 /* Converted activations up to this size live on the stack: a decode step
  * (one vector; 32 KiB holds a Q8_K row of 28672 elements) allocates
  * nothing. */
@@ -178,6 +180,8 @@ typedef struct gm_matmul_task {
     /* repacked Q4_K weights (rows below packed->groups * 16; w then holds
      * the plain rows after them, from row packed_rows on), or NULL */
     const gm_q4k_packed *packed;
+    /* or repacked Q6_K weights (the same way), or NULL */
+    const gm_q6k_packed *packed6;
     uint64_t packed_rows;
 } gm_matmul_task;
 
@@ -226,14 +230,18 @@ static void gm_matmul_task_tiles(const gm_matmul_task *t, uint64_t cols, uint32_
 static void gm_matmul_task_rows(const gm_matmul_task *t, uint64_t cols, uint32_t n_vec,
                                 uint64_t begin, uint64_t end)
 {
-    if (t->packed != NULL) {
+    if (t->packed != NULL || t->packed6 != NULL) {
         const uint64_t pr = t->packed_rows;
-        if (begin < pr)
+        if (begin < pr && t->packed != NULL)
             gm_q4k_packed_rows(t->packed, begin, end < pr ? end : pr, t->xq, t->xq_bytes, n_vec,
+                               t->y, t->rows);
+        else if (begin < pr)
+            gm_q6k_packed_rows(t->packed6, begin, end < pr ? end : pr, t->xq, t->xq_bytes, n_vec,
                                t->y, t->rows);
         if (end > pr) { /* the plain rows after the groups: the tiles */
             gm_matmul_task rest = *t;
             rest.packed = NULL;
+            rest.packed6 = NULL;
             rest.y = t->y + pr; /* rest.rows stays the output's row stride */
             gm_matmul_task_tiles(&rest, cols, n_vec, (begin > pr ? begin : pr) - pr, end - pr);
         }
@@ -333,6 +341,17 @@ static int gm_matmul_task_init(gm_cpu_path path, const gm_matmul_part *p, uint64
             return cm_err_set(err, "matmul: repacked Q4_K weights need the AVX-512 VNNI CPU path "
                                    "(path now: %s)",
                               gm_cpu_path_name());
+        if (p->packed6 != NULL)
+            return cm_err_set(err, "matmul: a part has both Q4_K and Q6_K repacked weights");
+    } else if (p->packed6 != NULL) {
+        if (p->type != GM_TYPE_Q6_K || p->packed6->rows != p->rows || p->packed6->cols != cols)
+            return cm_err_set(err, "matmul: repacked weights do not match the %s %llu x %llu matrix",
+                              gm_type_name(p->type), (unsigned long long)p->rows,
+                              (unsigned long long)cols);
+        if (!gm_q4k_packed_supported())
+            return cm_err_set(err, "matmul: repacked Q6_K weights need the AVX-512 VNNI CPU path "
+                                   "(path now: %s)",
+                              gm_cpu_path_name());
     } else if (p->rows > 0 && p->w == NULL) {
         return cm_err_set(err, "matmul: missing weight buffer");
     }
@@ -344,6 +363,11 @@ static int gm_matmul_task_init(gm_cpu_path path, const gm_matmul_part *p, uint64
     if (p->packed != NULL) {
         t->packed_rows = p->packed->groups * GM_Q4K_PACKED_ROWS;
         t->w = p->packed->rest;
+    }
+    t->packed6 = p->packed6;
+    if (p->packed6 != NULL) {
+        t->packed_rows = p->packed6->groups * GM_Q6K_PACKED_ROWS;
+        t->w = p->packed6->rest;
     }
     t->xq_bytes = gm_act_bytes(p->type, cols);
     if (t->xq_bytes == 0 || t->xq_bytes > SIZE_MAX / n_vec)
@@ -374,7 +398,7 @@ int gm_matmul_many(gm_pool *pool, const gm_matmul_part *parts, uint32_t n_parts,
     for (uint32_t i = 0; i < n_parts; i++) {
         if (gm_matmul_task_init(path, &parts[i], cols, n_vec, &tasks[i], err) < 0)
             return -1;
-        if (tasks[i].packed != NULL) /* chunks of GM_MATMUL_GRAIN cover whole groups */
+        if (tasks[i].packed != NULL || tasks[i].packed6 != NULL) /* chunks of GM_MATMUL_GRAIN cover whole groups */
             total_rows = (total_rows + GM_Q4K_PACKED_ROWS - 1) / GM_Q4K_PACKED_ROWS *
                          GM_Q4K_PACKED_ROWS;
         tasks[i].first = total_rows;
@@ -452,7 +476,7 @@ int gm_matmul(gm_pool *pool, gm_type type, const void *w, uint64_t rows, uint64_
     if (gm_cpu_path_check(err) < 0)
         return -1;
     gm_matmul_task t;
-    const gm_matmul_part part = {type, w, rows, y, NULL};
+    const gm_matmul_part part = {type, w, rows, y, NULL, NULL};
     /* the format and size checks apply even to an empty product */
     if (gm_matmul_task_init(gm_cpu_active_path(), &part, cols, n_vec > 0 ? n_vec : 1, &t, err) < 0)
         return -1;

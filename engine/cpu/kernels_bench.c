@@ -13,7 +13,8 @@
  * FORMATS, a comma-separated list of format names (e.g. q4_K,q8_0), limits
  * the run to those formats. Q4_K weights are repacked first
  * (engine/cpu/q4k_packed.h; printed as q4_K/p) where the CPU path runs
- * the packed kernels, unless GEMMA_CPU_REPACK=0.
+ * the packed kernels, unless GEMMA_CPU_REPACK=0; Q6_K weights the same
+ * way (engine/cpu/q6k_packed.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/pool.h"
 #include "engine/cpu/q4k_packed.h"
+#include "engine/cpu/q6k_packed.h"
 #include "engine/quant/quant.h"
 
 static double bench_clock(clockid_t id)
@@ -115,7 +117,7 @@ int main(int argc, char **argv)
         for (uint64_t r = 1; r < rows; r++)
             memcpy(w + r * row_bytes, w, row_bytes);
 
-        gm_matmul_part part = {types[t], w, rows, y, NULL};
+        gm_matmul_part part = {types[t], w, rows, y, NULL, NULL};
         gm_q4k_packed *packed = NULL;
         if (types[t] == GM_TYPE_Q4_K && gm_q4k_repack_wanted()) {
             if (gm_q4k_pack(pool, w, rows, cols, &packed, &err) != 0) {
@@ -123,6 +125,14 @@ int main(int argc, char **argv)
                 return 1;
             }
             part.packed = packed;
+        }
+        gm_q6k_packed *packed6 = NULL;
+        if (types[t] == GM_TYPE_Q6_K && gm_q4k_repack_wanted()) {
+            if (gm_q6k_pack(pool, w, rows, cols, &packed6, &err) != 0) {
+                fprintf(stderr, "kernels-bench: %s\n", err.msg);
+                return 1;
+            }
+            part.packed6 = packed6;
         }
         if (gm_matmul_many(pool, &part, 1, cols, x, n_vec, &err) != 0) { /* warm-up */
             fprintf(stderr, "kernels-bench: %s\n", err.msg);
@@ -142,11 +152,12 @@ int main(int argc, char **argv)
         const double flop = 2.0 * (double)rows * (double)cols * n_vec;
         const double cpu = (c1 - c0) / iters;
         char name[16];
-        snprintf(name, sizeof name, "%s%s", gm_type_name(types[t]), packed != NULL ? "/p" : "");
+        snprintf(name, sizeof name, "%s%s", gm_type_name(types[t]), packed != NULL || packed6 != NULL ? "/p" : "");
         printf("  %-6s %8llu %10.3f %9.2f %9.2f %12.3f %14.2f\n", name,
                (unsigned long long)rows, per * 1e3, (double)(rows * row_bytes) / per * 1e-9,
                flop / per * 1e-9, cpu * 1e3, flop / cpu * 1e-9);
         gm_q4k_packed_free(packed);
+        gm_q6k_packed_free(packed6);
         free(w);
         free(y);
     }

@@ -10,7 +10,8 @@ engine_libengine_a_SOURCES += \
 	engine/cpu/dot.h engine/cpu/dot_scalar.c engine/cpu/dot_avx2.c \
 	engine/cpu/cpu_path.h engine/cpu/cpu_path.c engine/cpu/dot_dispatch.c \
 	engine/cpu/dot_avx512.c engine/cpu/dot_avx512_body.h \
-	engine/cpu/q4k_packed.h engine/cpu/q4k_packed.c
+	engine/cpu/q4k_packed.h engine/cpu/q4k_packed.c \
+	engine/cpu/q6k_packed.h engine/cpu/q6k_packed.c
 
 check_PROGRAMS += tests/unit/test_kernels
 TESTS += tests/unit/test_kernels
@@ -33,3 +34,9 @@ engine_cpu_kernels_bench_LDADD = $(ENGINE_LIBS)
 # gemma-run bench --json and the GEMMA_CPU paths end to end.
 TESTS += tests/integration/bench_cli.sh
 EXTRA_DIST += tests/integration/bench_cli.sh
+
+check_PROGRAMS += tests/unit/test_q6k_packed
+TESTS += tests/unit/test_q6k_packed
+tests_unit_test_q6k_packed_SOURCES = tests/unit/test_q6k_packed.c
+tests_unit_test_q6k_packed_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_q6k_packed_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)

@@ -23,15 +23,17 @@
 static gm_matmul_part mm_part(const gm_weight *w, uint32_t e, float *y)
 {
     if (w->packed != NULL)
-        return (gm_matmul_part){w->type, NULL, w->ne[1], y, w->packed[e]};
+        return (gm_matmul_part){w->type, NULL, w->ne[1], y, w->packed[e], NULL};
+    if (w->packed6 != NULL)
+        return (gm_matmul_part){w->type, NULL, w->ne[1], y, NULL, w->packed6[e]};
     const char *data = (const char *)w->data + (size_t)e * w->ne[1] * w->row_bytes;
-    return (gm_matmul_part){w->type, data, w->ne[1], y, NULL};
+    return (gm_matmul_part){w->type, data, w->ne[1], y, NULL, NULL};
 }
 
 int gm_mm(gm_context *ctx, const gm_weight *w, const float *x, uint32_t n, float *y,
           cm_err *err)
 {
-    if (w->packed != NULL) {
+    if (w->packed != NULL || w->packed6 != NULL) {
         const gm_matmul_part part = mm_part(w, 0, y);
         if (gm_matmul_many(ctx->pool, &part, 1, w->ne[0], x, n, err) < 0)
             return cm_err_prefix(err, "%s", w->name);
@@ -45,7 +47,7 @@ int gm_mm(gm_context *ctx, const gm_weight *w, const float *x, uint32_t n, float
 int gm_mm_expert(gm_context *ctx, const gm_weight *w, uint32_t e, const float *x,
                  uint32_t n, float *y, cm_err *err)
 {
-    if (w->packed != NULL) {
+    if (w->packed != NULL || w->packed6 != NULL) {
         const gm_matmul_part part = mm_part(w, e, y);
         if (gm_matmul_many(ctx->pool, &part, 1, w->ne[0], x, n, err) < 0)
             return cm_err_prefix(err, "%s (expert %u)", w->name, e);

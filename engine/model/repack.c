@@ -8,18 +8,48 @@
  * original's pages in the file mapping are given back, tensor by tensor,
  * so the process never holds both copies of more than one tensor. Results
  * are bit-identical either way. GEMMA_CPU_REPACK=0 keeps the originals.
+ *
+ * Q6_K matmul weights of 16 rows or more, the output projection included
+ * (m->output, which may be token_embd tied: the embedding lookup keeps
+ * reading token_embd's rows from the mapping, whose given-back pages are
+ * read again from the file on access), go the same way into the layout of
+ * engine/cpu/q6k_packed.h.
  */
 #include <stdlib.h>
 
 #include "engine/cpu/pool.h"
 #include "engine/cpu/q4k_packed.h"
+#include "engine/cpu/q6k_packed.h"
 #include "engine/format/gguf.h"
 #include "engine/model/model.h"
 
-/* Repack one weight (every expert of it) if it is a Q4_K matrix of 16
- * rows or more. */
+/* Repack one Q6_K weight (every expert of it) of 16 rows or more. */
+static int repack_weight_q6k(gm_model *m, gm_pool *pool, gm_weight *w, cm_err *err)
+{
+    if (w->data == NULL || w->type != GM_TYPE_Q6_K || w->ne[1] < GM_Q6K_PACKED_ROWS ||
+        w->packed6 != NULL)
+        return 0;
+    const uint64_t n_mats = w->ne[2] > 0 ? w->ne[2] : 1;
+    w->packed6 = calloc(n_mats, sizeof(*w->packed6));
+    if (w->packed6 == NULL)
+        return cm_err_set(err, "%s: out of memory for the repacked copies", w->name);
+    const size_t mat_bytes = (size_t)w->ne[1] * w->row_bytes;
+    for (uint64_t e = 0; e < n_mats; e++) {
+        const uint8_t *data = (const uint8_t *)w->data + (size_t)e * mat_bytes;
+        if (gm_q6k_pack(pool, data, w->ne[1], w->ne[0], &w->packed6[e], err) < 0)
+            return cm_err_prefix(err, "%s", w->name);
+        m->repacked_bytes += w->packed6[e]->bytes;
+        gguf_release_range(m->file, data, mat_bytes);
+    }
+    return 0;
+}
+
+/* Repack one weight (every expert of it) if it is a Q4_K or Q6_K matrix
+ * of 16 rows or more. */
 static int repack_weight(gm_model *m, gm_pool *pool, gm_weight *w, cm_err *err)
 {
+    if (w->type == GM_TYPE_Q6_K)
+        return repack_weight_q6k(m, pool, w, err);
     if (w->data == NULL || w->type != GM_TYPE_Q4_K || w->ne[1] < GM_Q4K_PACKED_ROWS ||
         w->packed != NULL)
         return 0;
@@ -40,6 +70,13 @@ static int repack_weight(gm_model *m, gm_pool *pool, gm_weight *w, cm_err *err)
 
 static void free_weight(gm_weight *w)
 {
+    if (w->packed6 != NULL) {
+        const uint64_t n_mats = w->ne[2] > 0 ? w->ne[2] : 1;
+        for (uint64_t e = 0; e < n_mats; e++)
+            gm_q6k_packed_free(w->packed6[e]);
+        free(w->packed6);
+        w->packed6 = NULL;
+    }
     if (w->packed == NULL)
         return;
     const uint64_t n_mats = w->ne[2] > 0 ? w->ne[2] : 1;
@@ -63,6 +100,8 @@ int gm_weights_repack(gm_model *m, cm_err *err)
     if (m->n_threads > 1 && gm_pool_create((uint32_t)m->n_threads, &pool, err) < 0)
         return -1;
     int rc = repack_weight(m, pool, &m->ple_model_proj, err);
+    if (rc == 0)
+        rc = repack_weight(m, pool, &m->output, err);
     for (uint32_t il = 0; rc == 0 && il < m->hp.n_layer; il++) {
         gm_weight *ws[] = LAYER_WEIGHTS(&m->layers[il]);
         for (size_t k = 0; rc == 0 && k < sizeof ws / sizeof ws[0]; k++)
@@ -75,6 +114,7 @@ int gm_weights_repack(gm_model *m, cm_err *err)
 void gm_weights_repack_free(gm_model *m)
 {
     free_weight(&m->ple_model_proj);
+    free_weight(&m->output);
     if (m->layers == NULL)
         return;
     for (uint32_t il = 0; il < m->hp.n_layer; il++) {

@@ -1008,7 +1008,7 @@ static void test_matmul_many_matches_single(void **state)
         y1[p] = malloc(MAXV * (rows[p] + 1) * sizeof(float));
         assert_non_null(y[p]);
         assert_non_null(y1[p]);
-        parts[p] = (gm_matmul_part){types[p], w[p], rows[p], y[p], NULL};
+        parts[p] = (gm_matmul_part){types[p], w[p], rows[p], y[p], NULL, NULL};
     }
     float *x = malloc(MAXV * cols * sizeof(float));
     assert_non_null(x);
@@ -1034,7 +1034,7 @@ static void test_matmul_many_matches_single(void **state)
         }
     }
     /* errors: a bad part is reported, nothing else runs */
-    gm_matmul_part bad[2] = {parts[0], {GM_TYPE_Q4_1, w[0], 4, y[0], NULL}};
+    gm_matmul_part bad[2] = {parts[0], {GM_TYPE_Q4_1, w[0], 4, y[0], NULL, NULL}};
     err.msg[0] = '\0';
     assert_int_equal(gm_matmul_many(pool, bad, 2, cols, x, 1, &err), -1);
     assert_non_null(strstr(err.msg, "matmul"));

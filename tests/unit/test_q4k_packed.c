@@ -206,7 +206,7 @@ static void tq_check_shape(gm_pool *pool, uint64_t *s, uint64_t rows, uint64_t c
             assert_int_equal(gm_matmul(pl, GM_TYPE_Q4_K, w, rows, cols, x, nv, y_ref, &err), 0);
             memset(y, 0xFF, MAXV * rows * sizeof(float));
             /* w NULL: the packed copy alone must do */
-            const gm_matmul_part part = {GM_TYPE_Q4_K, NULL, rows, y, p};
+            const gm_matmul_part part = {GM_TYPE_Q4_K, NULL, rows, y, p, NULL};
             if (gm_matmul_many(pl, &part, 1, cols, x, nv, &err) != 0)
                 fail_msg("%s", err.msg);
             for (uint64_t i = 0; i < nv * rows; i++)
@@ -273,7 +273,7 @@ static void test_packed_in_matmul_many(void **state)
         pk[p] = NULL;
         if (pack[p])
             assert_int_equal(gm_q4k_pack(pool, w[p], rows[p], cols, &pk[p], &err), 0);
-        parts[p] = (gm_matmul_part){types[p], pack[p] ? NULL : w[p], rows[p], y[p], pk[p]};
+        parts[p] = (gm_matmul_part){types[p], pack[p] ? NULL : w[p], rows[p], y[p], pk[p], NULL};
     }
     float *x = tq_vectors(&s, MAXV, cols);
     static const uint32_t nvs[] = {1, 3, 5, 12, 17};
@@ -318,7 +318,7 @@ static void test_packed_part_errors(void **state)
     cm_err err;
     gm_q4k_packed *p;
     assert_int_equal(gm_q4k_pack(NULL, w, 32, cols, &p, &err), 0);
-    gm_matmul_part part = {GM_TYPE_Q4_K, NULL, 32, y, p};
+    gm_matmul_part part = {GM_TYPE_Q4_K, NULL, 32, y, p, NULL};
     if (!gm_q4k_packed_supported()) {
         err.msg[0] = '\0';
         assert_int_equal(gm_matmul_many(NULL, &part, 1, cols, x, 1, &err), -1);

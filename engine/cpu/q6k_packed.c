@@ -1,0 +1,289 @@
+/*
+ * engine/cpu/q6k_packed.c -- repacking Q6_K matrices into 16-row groups
+ * and the AVX-512 VNNI kernel that multiplies them (q6k_packed.h).
+ *
+ * Compiled per function with target attributes, as q4k_packed.c. Per
+ * block of 16 rows and per vector, the integer work is 64 vpdpbusd (one
+ * per 4 columns of 16 rows, the activation bytes broadcast), then per
+ * sub-block j: (dot_j - 32 * bsum_j) * scale_j added to the block sum,
+ * all exact in int32. The f32 step per block is the one of the AVX-512
+ * Q6_K tile kernels (dot_avx512_body.h): acc = fma(d_w * d_x, float(sum),
+ * acc), so both give the same bits.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cpu/pool.h"
+#include "engine/cpu/q6k_packed.h"
+#include "engine/quant/blocks.h"
+
+/* Byte offsets inside one packed block of 16 rows. */
+#define GM_Q6P_QL 0     /* 32 lines of 64 bytes */
+#define GM_Q6P_QH 2048  /* 16 lines of 64 bytes */
+#define GM_Q6P_D 3072   /* uint16_t d[16] */
+#define GM_Q6P_SC 3104  /* int8_t sc[16][16] */
+#define GM_Q6P_END 3360 /* then padding */
+
+_Static_assert(GM_Q6P_END == 16 * sizeof(gm_block_q6_K), "packed block holds 16 blocks");
+_Static_assert(GM_Q6P_END <= GM_Q6K_PACKED_BLOCK_BYTES, "packed block layout");
+_Static_assert(GM_Q6K_PACKED_BLOCK_BYTES % 64 == 0, "packed blocks keep 64-byte alignment");
+
+/* ---- repacking ----------------------------------------------------------------- */
+
+/* Block i of the 16 rows at w (row stride row_bytes) into one packed block. */
+static void gm_q6k_pack_block(const uint8_t *w, size_t row_bytes, uint64_t i, uint8_t *pb)
+{
+    uint16_t *d = (uint16_t *)(void *)(pb + GM_Q6P_D);
+    for (int r = 0; r < GM_Q6K_PACKED_ROWS; r++) {
+        const gm_block_q6_K *b = (const gm_block_q6_K *)(const void *)(w + (size_t)r * row_bytes) + i;
+        for (int line = 0; line < 32; line++) /* line 16h + g: ql[64h + 4g ..] */
+            memcpy(pb + GM_Q6P_QL + 64 * line + 4 * r, b->ql + 4 * line, 4);
+        for (int line = 0; line < 16; line++) /* line 8h + g: qh[32h + 4g ..] */
+            memcpy(pb + GM_Q6P_QH + 64 * line + 4 * r, b->qh + 4 * line, 4);
+        d[r] = b->d;
+        for (int j = 0; j < 16; j++)
+            pb[GM_Q6P_SC + 16 * j + r] = (uint8_t)b->scales[j];
+    }
+    memset(pb + GM_Q6P_END, 0, GM_Q6K_PACKED_BLOCK_BYTES - GM_Q6P_END);
+}
+
+typedef struct gm_q6k_pack_job {
+    const uint8_t *w;
+    gm_q6k_packed *p;
+} gm_q6k_pack_job;
+
+static void gm_q6k_pack_groups(void *ctx, uint64_t begin, uint64_t end, uint32_t worker)
+{
+    (void)worker;
+    const gm_q6k_pack_job *job = ctx;
+    const gm_q6k_packed *p = job->p;
+    const uint64_t nb = p->cols / GM_QK_K;
+    for (uint64_t k = begin; k < end; k++) {
+        const uint8_t *w = job->w + (size_t)k * GM_Q6K_PACKED_ROWS * p->row_bytes;
+        uint8_t *g = p->data + (size_t)k * p->group_bytes;
+        for (uint64_t i = 0; i < nb; i++)
+            gm_q6k_pack_block(w, p->row_bytes, i, g + (size_t)i * GM_Q6K_PACKED_BLOCK_BYTES);
+    }
+}
+
+int gm_q6k_pack(gm_pool *pool, const void *w, uint64_t rows, uint64_t cols, gm_q6k_packed **out,
+                cm_err *err)
+{
+    *out = NULL;
+    if (cols == 0 || cols % GM_QK_K != 0)
+        return cm_err_set(err, "repack: Q6_K row length %llu is not a positive multiple of %d",
+                          (unsigned long long)cols, GM_QK_K);
+    if (rows > 0 && w == NULL)
+        return cm_err_set(err, "repack: missing weights");
+    const uint64_t nb = cols / GM_QK_K;
+    const uint64_t groups = rows / GM_Q6K_PACKED_ROWS, rest = rows % GM_Q6K_PACKED_ROWS;
+    const uint64_t limit = (uint64_t)SIZE_MAX / 4;
+    if (nb > limit / GM_Q6K_PACKED_BLOCK_BYTES || groups > limit / (nb * GM_Q6K_PACKED_BLOCK_BYTES))
+        return cm_err_set(err, "repack: %llu x %llu matrix is too large",
+                          (unsigned long long)rows, (unsigned long long)cols);
+    gm_q6k_packed *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return cm_err_set(err, "repack: out of memory");
+    p->rows = rows;
+    p->cols = cols;
+    p->groups = groups;
+    p->row_bytes = (size_t)nb * sizeof(gm_block_q6_K);
+    p->group_bytes = (size_t)nb * GM_Q6K_PACKED_BLOCK_BYTES;
+    const size_t packed_bytes = (size_t)groups * p->group_bytes;
+    const size_t rest_bytes = (size_t)rest * p->row_bytes;
+    p->bytes = (packed_bytes + rest_bytes + 63) & ~(size_t)63;
+    if (p->bytes == 0)
+        p->bytes = 64;
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, p->bytes) != 0) {
+        const size_t bytes = p->bytes;
+        free(p);
+        return cm_err_set(err, "repack: out of memory for a %llu x %llu matrix (%zu bytes)",
+                          (unsigned long long)rows, (unsigned long long)cols, bytes);
+    }
+    p->data = mem;
+    gm_q6k_pack_job job = {w, p};
+    gm_pool_run(pool, groups, 1, gm_q6k_pack_groups, &job);
+    if (rest > 0) {
+        const size_t rest_off = (size_t)groups * GM_Q6K_PACKED_ROWS * p->row_bytes;
+        memcpy(p->data + packed_bytes, (const uint8_t *)w + rest_off, rest_bytes);
+        p->rest = p->data + packed_bytes;
+    }
+    *out = p;
+    return 0;
+}
+
+void gm_q6k_packed_free(gm_q6k_packed *p)
+{
+    if (p == NULL)
+        return;
+    free(p->data);
+    free(p);
+}
+
+/* ---- the kernel ------------------------------------------------------------------- */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+#include <immintrin.h>
+
+#define GM_T_Q6P __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define GM_Q6P_UNROLL _Pragma("GCC unroll 8")
+
+/* Vectors whose accumulators live on the stack in one pass over the
+ * blocks, and vectors per step inside a block. */
+#define GM_Q6P_PASS 64
+#define GM_Q6P_STEP 4
+
+/* 4 activation bytes read as one int32 to broadcast. */
+typedef int32_t gm_q6p_i32u __attribute__((aligned(1), may_alias));
+
+/* V vectors (blocks yb[v]) against one packed block of 16 rows: acc[v][r]
+ * takes its f32 step. Element 128h + 32q + 4g + k (g 0..7) of a row is
+ * quarter q of line g (lines g, g + 8 of ql half h, line g of qh half h);
+ * sub-block 8h + 2q + g / 4. */
+GM_T_Q6P __attribute__((always_inline)) static inline void
+gm_q6p_block_vecs(const uint8_t *pb, const gm_block_q8_K *const *yb, float (*acc)[16], const int V)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m30 = _mm512_set1_epi8(0x30);
+    __m512i sumi[GM_Q6P_STEP];
+    GM_Q6P_UNROLL
+    for (int v = 0; v < V; v++)
+        sumi[v] = _mm512_setzero_si512();
+    GM_Q6P_UNROLL
+    for (int h = 0; h < 2; h++) {
+        GM_Q6P_UNROLL
+        for (int s = 0; s < 2; s++) {
+            __m512i t[4][GM_Q6P_STEP]; /* dots of sub-blocks 8h + 2q + s */
+            GM_Q6P_UNROLL
+            for (int q = 0; q < 4; q++)
+                GM_Q6P_UNROLL
+                for (int v = 0; v < V; v++)
+                    t[q][v] = _mm512_setzero_si512();
+            GM_Q6P_UNROLL
+            for (int g = 4 * s; g < 4 * s + 4; g++) {
+                const __m512i a = _mm512_load_si512((const void *)(pb + GM_Q6P_QL + 64 * (16 * h + g)));
+                const __m512i b =
+                    _mm512_load_si512((const void *)(pb + GM_Q6P_QL + 64 * (16 * h + g + 8)));
+                const __m512i hb = _mm512_load_si512((const void *)(pb + GM_Q6P_QH + 64 * (8 * h + g)));
+                __m512i e[4];
+                e[0] = _mm512_or_si512(_mm512_and_si512(a, m4),
+                                       _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30));
+                e[1] = _mm512_or_si512(_mm512_and_si512(b, m4),
+                                       _mm512_and_si512(_mm512_slli_epi16(hb, 2), m30));
+                e[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), m4),
+                                       _mm512_and_si512(hb, m30));
+                e[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b, 4), m4),
+                                       _mm512_and_si512(_mm512_srli_epi16(hb, 2), m30));
+                GM_Q6P_UNROLL
+                for (int q = 0; q < 4; q++)
+                    GM_Q6P_UNROLL
+                    for (int v = 0; v < V; v++) {
+                        const int8_t *x = yb[v]->qs + 128 * h + 32 * q + 4 * g;
+                        t[q][v] = _mm512_dpbusd_epi32(t[q][v], e[q],
+                                                      _mm512_set1_epi32(*(const gm_q6p_i32u *)x));
+                    }
+            }
+            GM_Q6P_UNROLL
+            for (int q = 0; q < 4; q++) {
+                const int j = 8 * h + 2 * q + s;
+                const __m512i sc = _mm512_cvtepi8_epi32(
+                    _mm_load_si128((const __m128i *)(const void *)(pb + GM_Q6P_SC + 16 * j)));
+                GM_Q6P_UNROLL
+                for (int v = 0; v < V; v++) {
+                    const __m512i off = _mm512_set1_epi32(32 * (int32_t)yb[v]->bsums[j]);
+                    sumi[v] = _mm512_add_epi32(
+                        sumi[v], _mm512_mullo_epi32(_mm512_sub_epi32(t[q][v], off), sc));
+                }
+            }
+        }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(const void *)(pb + GM_Q6P_D)));
+    GM_Q6P_UNROLL
+    for (int v = 0; v < V; v++) {
+        const __m512 yd = _mm512_set1_ps(yb[v]->d);
+        _mm512_store_ps(acc[v], _mm512_fmadd_ps(_mm512_mul_ps(d, yd), _mm512_cvtepi32_ps(sumi[v]),
+                                                _mm512_load_ps(acc[v])));
+    }
+}
+
+/* gm_q6p_block_vecs for 1..4 vectors as functions of their own (see
+ * q4k_packed.c: inlined, the block's decoding would be hoisted and
+ * spilled). */
+#define GM_Q6P_FN(nv)                                                                              \
+    GM_T_Q6P __attribute__((noinline)) static void gm_q6p_block_##nv(                              \
+        const uint8_t *pb, const gm_block_q8_K *const *yb, float (*acc)[16])                       \
+    {                                                                                              \
+        gm_q6p_block_vecs(pb, yb, acc, nv);                                                        \
+    }
+GM_Q6P_FN(1)
+GM_Q6P_FN(2)
+GM_Q6P_FN(3)
+GM_Q6P_FN(4)
+#undef GM_Q6P_FN
+
+#define GM_Q6P_CASE(nv)                                                                            \
+    case nv:                                                                                       \
+        gm_q6p_block_##nv(pb, yb, acc + v);                                                        \
+        break;
+
+/* One group of 16 rows (nb packed blocks at g) against n_vec vectors;
+ * stores rows [r0, r1) of the group at out[v * out_stride + r - r0]. */
+GM_T_Q6P static void gm_q6p_group(const uint8_t *g, uint64_t nb, const uint8_t *xq, size_t x_stride,
+                                  uint32_t n_vec, int r0, int r1, float *out, size_t out_stride)
+{
+    _Alignas(64) float acc[GM_Q6P_PASS][16];
+    for (uint32_t v0 = 0; v0 < n_vec; v0 += GM_Q6P_PASS) {
+        const uint32_t nv = n_vec - v0 < GM_Q6P_PASS ? n_vec - v0 : GM_Q6P_PASS;
+        memset(acc, 0, sizeof(float) * 16 * nv);
+        for (uint64_t i = 0; i < nb; i++) {
+            const uint8_t *pb = g + (size_t)i * GM_Q6K_PACKED_BLOCK_BYTES;
+            for (uint32_t v = 0; v < nv; v += GM_Q6P_STEP) {
+                const gm_block_q8_K *yb[GM_Q6P_STEP];
+                const uint32_t gv = nv - v < GM_Q6P_STEP ? nv - v : GM_Q6P_STEP;
+                for (uint32_t k = 0; k < gv; k++)
+                    yb[k] = (const gm_block_q8_K *)(const void *)(xq + (size_t)(v0 + v + k) *
+                                                                           x_stride) + i;
+                switch (gv) {
+                    GM_Q6P_CASE(1)
+                    GM_Q6P_CASE(2)
+                    GM_Q6P_CASE(3)
+                    GM_Q6P_CASE(4)
+                default:
+                    break;
+                }
+            }
+        }
+        for (uint32_t v = 0; v < nv; v++)
+            for (int r = r0; r < r1; r++)
+                out[(size_t)(v0 + v) * out_stride + (size_t)(r - r0)] = acc[v][r];
+    }
+}
+
+#undef GM_Q6P_CASE
+
+void gm_q6k_packed_rows(const gm_q6k_packed *p, uint64_t begin, uint64_t end, const void *xq,
+                        size_t x_stride, uint32_t n_vec, float *y, size_t y_stride)
+{
+    const uint64_t nb = p->cols / GM_QK_K;
+    while (begin < end) {
+        const uint64_t k = begin / GM_Q6K_PACKED_ROWS;
+        const uint64_t g_end = (k + 1) * GM_Q6K_PACKED_ROWS;
+        const uint64_t stop = end < g_end ? end : g_end;
+        gm_q6p_group(p->data + (size_t)k * p->group_bytes, nb, xq, x_stride, n_vec,
+                     (int)(begin % GM_Q6K_PACKED_ROWS), (int)(stop - k * GM_Q6K_PACKED_ROWS),
+                     y + begin, y_stride);
+        begin = stop;
+    }
+}
+
+#else /* no x86-64 AVX-512 kernels in this build */
+
+void gm_q6k_packed_rows(const gm_q6k_packed *p, uint64_t begin, uint64_t end, const void *xq,
+                        size_t x_stride, uint32_t n_vec, float *y, size_t y_stride)
+{
+    (void)p, (void)begin, (void)end, (void)xq, (void)x_stride, (void)n_vec, (void)y, (void)y_stride;
+}
+
+#endif

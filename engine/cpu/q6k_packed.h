@@ -1,0 +1,67 @@
+/*
+ * engine/cpu/q6k_packed.h -- Q6_K weight matrices repacked once (at model
+ * load) into a 16-row interleaved layout for an AVX-512 VNNI kernel, as
+ * q4k_packed.h does for Q4_K (same design: one row per 32-bit lane, the
+ * weights read as one sequential stream, whatever the number of vectors).
+ *
+ * Layout: rows in groups of 16; group k holds, block after block, for
+ * block i of its 16 rows (GM_Q6K_PACKED_BLOCK_BYTES bytes):
+ *   ql: 32 lines of 64 bytes: line 16h + g, 32-bit lane r = bytes
+ *       ql[64h + 4g .. 64h + 4g + 3] of row r's block;
+ *   qh: 16 lines of 64 bytes: line 8h + g, lane r = bytes
+ *       qh[32h + 4g .. 32h + 4g + 3] of row r's block;
+ *   d[16]: the rows' fp16 scales;
+ *   sc[16][16]: the int8 scale of sub-block j of row r;
+ *   32 bytes of padding (keeps 64-byte alignment).
+ * The last rows % 16 rows follow as plain Q6_K rows (the tile kernels do
+ * those). The packed copy is 0.95% larger than the Q6_K blocks.
+ *
+ * Every (row, vector) output of the packed kernel has exactly the bits of
+ * the AVX-512 Q6_K kernels on the plain blocks (the exact int32 block sum,
+ * then acc = fma(d_w * d_x, float(sum), acc) per block in block order), so
+ * repacking changes no result and batch invariance holds.
+ *
+ * GEMMA_CPU_REPACK=0 in the environment turns repacking off
+ * (gm_q4k_repack_wanted(), shared with Q4_K).
+ */
+#ifndef GM_CPU_Q6K_PACKED_H
+#define GM_CPU_Q6K_PACKED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+typedef struct gm_pool gm_pool; /* engine/cpu/pool.h */
+
+/* Rows per packed group. */
+#define GM_Q6K_PACKED_ROWS 16
+/* Bytes of one block (256 columns) of one group of 16 rows. */
+#define GM_Q6K_PACKED_BLOCK_BYTES 3392
+
+/* A packed Q6_K matrix (owned memory). */
+typedef struct gm_q6k_packed {
+    uint64_t rows, cols;
+    uint64_t groups;      /* rows / 16 */
+    size_t group_bytes;   /* bytes of one group: cols / 256 blocks */
+    size_t row_bytes;     /* bytes of one plain Q6_K row */
+    uint8_t *data;        /* the groups (64-byte aligned), then the rest */
+    const uint8_t *rest;  /* rows % 16 plain Q6_K rows (NULL when none) */
+    size_t bytes;         /* allocated at data */
+} gm_q6k_packed;
+
+/* Repack a rows x cols Q6_K matrix (cols a multiple of 256) into a new
+ * packed copy (spread over `pool`, which may be NULL). Needs no particular
+ * CPU; multiplied only where gm_q4k_packed_supported(). */
+int gm_q6k_pack(gm_pool *pool, const void *w, uint64_t rows, uint64_t cols, gm_q6k_packed **out,
+                cm_err *err);
+/* Free a packed copy; NULL is ignored. */
+void gm_q6k_packed_free(gm_q6k_packed *p);
+
+/* Internal to engine/cpu/ (kernels.c): rows [begin, end) of the groups
+ * (end <= groups * 16) against n_vec Q8_K vectors at xq + v * x_stride;
+ * writes y[v * y_stride + r] for the matrix row r. Only where supported. */
+void gm_q6k_packed_rows(const gm_q6k_packed *p, uint64_t begin, uint64_t end, const void *xq,
+                        size_t x_stride, uint32_t n_vec, float *y, size_t y_stride);
+
+#endif
