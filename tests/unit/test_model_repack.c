@@ -8,6 +8,12 @@
  * still read as the file holds them. Needs the AVX-512 VNNI path: elsewhere
  * the comparisons are skipped with the reason printed, and only the check
  * that nothing is repacked there runs.
+ *
+ * The same for a synthetic Q6_K model (engine/cpu/q6k_packed.h): its
+ * matmul weights and the output projection (token_embd, tied) are
+ * repacked, REPACK=0 and =1 give the same logits, and the embedding lookup
+ * still reads token_embd's rows from the mapping after its pages were
+ * given back.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +28,7 @@
 
 #include "engine/cpu/cpu_path.h"
 #include "engine/cpu/q4k_packed.h"
+#include "engine/cpu/q6k_packed.h"
 #include "engine/format/gguf.h"
 #include "engine/gemma.h"
 #include "engine/model/model.h"
@@ -29,7 +36,7 @@
 
 typedef struct fixture {
     char dir[64];
-    char path[2][128]; /* dense, MoE */
+    char path[3][128]; /* dense, MoE (Q4_K), dense Q6_K */
 } fixture;
 
 static int setup(void **state)
@@ -42,12 +49,13 @@ static int setup(void **state)
              tmp != NULL && tmp[0] != '\0' && strlen(tmp) < 32 ? tmp : "/tmp");
     if (mkdtemp(fx->dir) == NULL)
         return -1;
-    static const char *const presets[2] = {"tiny", "tiny-moe"};
-    for (int k = 0; k < 2; k++) {
-        snprintf(fx->path[k], sizeof(fx->path[k]), "%s/%s.gguf", fx->dir, presets[k]);
+    static const char *const presets[3] = {"tiny", "tiny-moe", "tiny"};
+    static const char *const files[3] = {"tiny", "tiny-moe", "tiny-q6k"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(fx->path[k], sizeof(fx->path[k]), "%s/%s.gguf", fx->dir, files[k]);
         gm_synth_config cfg;
         cm_err err;
-        gm_synth_opts o = {.type = GM_TYPE_Q4_K, .seed = 7, .n_threads = 1};
+        gm_synth_opts o = {.type = k == 2 ? GM_TYPE_Q6_K : GM_TYPE_Q4_K, .seed = 7, .n_threads = 1};
         if (gm_synth_preset(presets[k], &cfg, &err) < 0 ||
             gm_synth_write(&cfg, &o, fx->path[k], &err) < 0) {
             fprintf(stderr, "synth: %s\n", err.msg);
@@ -61,7 +69,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 3; k++)
         unlink(fx->path[k]);
     rmdir(fx->dir);
     free(fx);
@@ -139,7 +147,8 @@ static float *run(gm_model *m)
 /* Whether any matmul weight of the model holds a packed copy. */
 static bool has_packed(const gm_model *m)
 {
-    if (m->ple_model_proj.packed != NULL)
+    if (m->ple_model_proj.packed != NULL || m->ple_model_proj.packed6 != NULL ||
+        m->output.packed6 != NULL)
         return true;
     for (uint32_t il = 0; il < m->hp.n_layer; il++) {
         const gm_layer *l = &m->layers[il];
@@ -147,7 +156,7 @@ static bool has_packed(const gm_model *m)
                                  &l->ffn_up, &l->ffn_down, &l->gate_up_exps, &l->down_exps,
                                  &l->ple_gate, &l->ple_proj};
         for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++)
-            if (ws[k]->packed != NULL)
+            if (ws[k]->packed != NULL || ws[k]->packed6 != NULL)
                 return true;
     }
     return false;
@@ -236,6 +245,47 @@ static void test_released_pages_read_back(void **state)
     gm_model_free(m);
 }
 
+/* A Q6_K model: its weights and the tied output projection are repacked,
+ * with the same logits as without; token_embd's given-back pages (the
+ * embedding lookup reads them) still hold the file's bytes. */
+static void test_q6k_repacked_bit_identical(void **state)
+{
+    const fixture *fx = *state;
+    if (!gm_q4k_packed_supported()) {
+        print_message("# no repacking on the '%s' CPU path (needs AVX-512 VNNI): skipped\n",
+                      gm_cpu_path_name());
+        skip();
+    }
+    check_model(fx->path[2]);
+    gm_model *m = load(fx->path[2], "1");
+    assert_int_equal(m->tok_embd.type, GM_TYPE_Q6_K);
+    assert_ptr_equal(m->output.data, m->tok_embd.data); /* tied */
+    assert_non_null(m->output.packed6);
+    assert_non_null(m->output.packed6[0]);
+    assert_int_equal(m->output.packed6[0]->rows, m->tok_embd.ne[1]);
+    assert_null(m->tok_embd.packed6); /* the lookup reads the mapping */
+    int n_layer_packed = 0;
+    for (uint32_t il = 0; il < m->hp.n_layer; il++)
+        if (m->layers[il].ffn_down.packed6 != NULL)
+            n_layer_packed++;
+    assert_true(n_layer_packed > 0);
+    gguf_file *f = NULL;
+    cm_err err;
+    assert_int_equal(gguf_open(fx->path[2], &f, &err), 0);
+    const gguf_tensor *t = gguf_find_tensor(f, "token_embd.weight");
+    assert_non_null(t);
+    assert_int_equal(
+        memcmp(m->tok_embd.data, t->data, m->tok_embd.ne[1] * m->tok_embd.row_bytes), 0);
+    const gm_weight *down = &m->layers[0].ffn_down;
+    if (down->packed6 != NULL) {
+        t = gguf_find_tensor(f, down->name);
+        assert_non_null(t);
+        assert_int_equal(memcmp(down->data, t->data, down->ne[1] * down->row_bytes), 0);
+    }
+    gguf_close(f);
+    gm_model_free(m);
+}
+
 /* Where the packed kernels cannot run, nothing is repacked (the model
  * runs on the plain blocks). */
 static void test_no_repack_without_vnni(void **state)
@@ -259,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_dense_repacked_bit_identical),
         cmocka_unit_test(test_moe_repacked_bit_identical),
         cmocka_unit_test(test_released_pages_read_back),
+        cmocka_unit_test(test_q6k_repacked_bit_identical),
         cmocka_unit_test(test_no_repack_without_vnni),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
