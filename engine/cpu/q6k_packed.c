@@ -18,14 +18,12 @@
 #include "engine/quant/blocks.h"
 
 /* Byte offsets inside one packed block of 16 rows. */
-#define GM_Q6P_QL 0     /* 32 lines of 64 bytes */
-#define GM_Q6P_QH 2048  /* 16 lines of 64 bytes */
-#define GM_Q6P_D 3072   /* uint16_t d[16] */
-#define GM_Q6P_SC 3104  /* int8_t sc[16][16] */
-#define GM_Q6P_END 3360 /* then padding */
+#define GM_Q6P_D 0    /* uint16_t d[16] */
+#define GM_Q6P_SC 32  /* int8_t sc[16][16] */
+#define GM_Q6P_PAD 288 /* 32 bytes of padding */
+#define GM_Q6P_Q 320  /* 16 x 3 lines of 64 bytes: line 3 (8h + g) + k */
 
-_Static_assert(GM_Q6P_END == 16 * sizeof(gm_block_q6_K), "packed block holds 16 blocks");
-_Static_assert(GM_Q6P_END <= GM_Q6K_PACKED_BLOCK_BYTES, "packed block layout");
+_Static_assert(GM_Q6P_Q + 48 * 64 == GM_Q6K_PACKED_BLOCK_BYTES, "packed block layout");
 _Static_assert(GM_Q6K_PACKED_BLOCK_BYTES % 64 == 0, "packed blocks keep 64-byte alignment");
 
 /* ---- repacking ----------------------------------------------------------------- */
@@ -36,15 +34,18 @@ static void gm_q6k_pack_block(const uint8_t *w, size_t row_bytes, uint64_t i, ui
     uint16_t *d = (uint16_t *)(void *)(pb + GM_Q6P_D);
     for (int r = 0; r < GM_Q6K_PACKED_ROWS; r++) {
         const gm_block_q6_K *b = (const gm_block_q6_K *)(const void *)(w + (size_t)r * row_bytes) + i;
-        for (int line = 0; line < 32; line++) /* line 16h + g: ql[64h + 4g ..] */
-            memcpy(pb + GM_Q6P_QL + 64 * line + 4 * r, b->ql + 4 * line, 4);
-        for (int line = 0; line < 16; line++) /* line 8h + g: qh[32h + 4g ..] */
-            memcpy(pb + GM_Q6P_QH + 64 * line + 4 * r, b->qh + 4 * line, 4);
+        for (int h = 0; h < 2; h++)
+            for (int g = 0; g < 8; g++) {
+                uint8_t *line = pb + GM_Q6P_Q + 64 * 3 * (8 * h + g) + 4 * r;
+                memcpy(line, b->ql + 64 * h + 4 * g, 4);
+                memcpy(line + 64, b->ql + 64 * h + 32 + 4 * g, 4);
+                memcpy(line + 128, b->qh + 32 * h + 4 * g, 4);
+            }
         d[r] = b->d;
         for (int j = 0; j < 16; j++)
             pb[GM_Q6P_SC + 16 * j + r] = (uint8_t)b->scales[j];
     }
-    memset(pb + GM_Q6P_END, 0, GM_Q6K_PACKED_BLOCK_BYTES - GM_Q6P_END);
+    memset(pb + GM_Q6P_PAD, 0, GM_Q6P_Q - GM_Q6P_PAD);
 }
 
 typedef struct gm_q6k_pack_job {
@@ -140,8 +141,7 @@ typedef int32_t gm_q6p_i32u __attribute__((aligned(1), may_alias));
 
 /* V vectors (blocks yb[v]) against one packed block of 16 rows: acc[v][r]
  * takes its f32 step. Element 128h + 32q + 4g + k (g 0..7) of a row is
- * quarter q of line g (lines g, g + 8 of ql half h, line g of qh half h);
- * sub-block 8h + 2q + g / 4. */
+ * quarter q of lines 3 (8h + g) .. + 2; sub-block 8h + 2q + g / 4. */
 GM_T_Q6P __attribute__((always_inline)) static inline void
 gm_q6p_block_vecs(const uint8_t *pb, const gm_block_q8_K *const *yb, float (*acc)[16], const int V)
 {
@@ -163,10 +163,10 @@ gm_q6p_block_vecs(const uint8_t *pb, const gm_block_q8_K *const *yb, float (*acc
                     t[q][v] = _mm512_setzero_si512();
             GM_Q6P_UNROLL
             for (int g = 4 * s; g < 4 * s + 4; g++) {
-                const __m512i a = _mm512_load_si512((const void *)(pb + GM_Q6P_QL + 64 * (16 * h + g)));
-                const __m512i b =
-                    _mm512_load_si512((const void *)(pb + GM_Q6P_QL + 64 * (16 * h + g + 8)));
-                const __m512i hb = _mm512_load_si512((const void *)(pb + GM_Q6P_QH + 64 * (8 * h + g)));
+                const uint8_t *lines = pb + GM_Q6P_Q + 64 * 3 * (8 * h + g);
+                const __m512i a = _mm512_load_si512((const void *)lines);
+                const __m512i b = _mm512_load_si512((const void *)(lines + 64));
+                const __m512i hb = _mm512_load_si512((const void *)(lines + 128));
                 __m512i e[4];
                 e[0] = _mm512_or_si512(_mm512_and_si512(a, m4),
                                        _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30));

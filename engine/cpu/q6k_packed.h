@@ -6,13 +6,13 @@
  *
  * Layout: rows in groups of 16; group k holds, block after block, for
  * block i of its 16 rows (GM_Q6K_PACKED_BLOCK_BYTES bytes):
- *   ql: 32 lines of 64 bytes: line 16h + g, 32-bit lane r = bytes
- *       ql[64h + 4g .. 64h + 4g + 3] of row r's block;
- *   qh: 16 lines of 64 bytes: line 8h + g, lane r = bytes
- *       qh[32h + 4g .. 32h + 4g + 3] of row r's block;
  *   d[16]: the rows' fp16 scales;
  *   sc[16][16]: the int8 scale of sub-block j of row r;
- *   32 bytes of padding (keeps 64-byte alignment).
+ *   32 bytes of padding (keeps 64-byte alignment);
+ *   for h = 0, 1 and g = 0..7, 3 lines of 64 bytes, whose 32-bit lane r
+ *   holds 4 bytes of row r's block: ql[64h + 4g ..], ql[64h + 32 + 4g ..],
+ *   qh[32h + 4g ..] (in the order the kernel reads them: the block is
+ *   one sequential stream, which the hardware prefetchers follow).
  * The last rows % 16 rows follow as plain Q6_K rows (the tile kernels do
  * those). The packed copy is 0.95% larger than the Q6_K blocks.
  *
