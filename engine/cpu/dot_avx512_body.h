@@ -476,6 +476,22 @@ GM_T static void GM_N(gm_q4_K_rows4)(uint64_t n, const void *w, size_t w_stride,
 
 /* ---- Q6_K x Q8_K ------------------------------------------------------------ */
 
+/* The exact sums of the 16 int32 lanes of s[v] for v < V (V <= 4), in
+ * lane v (0 in the others). */
+GM_T __attribute__((always_inline)) static inline __m128i GM_N(gm_q6_K_sum4)(const __m512i *s,
+                                                                            const int V)
+{
+    __m256i a[4];
+    GM_UNROLL
+    for (int v = 0; v < 4; v++)
+        a[v] = v < V ? _mm256_add_epi32(_mm512_castsi512_si256(s[v]),
+                                        _mm512_extracti64x4_epi64(s[v], 1))
+                     : _mm256_setzero_si256();
+    const __m256i t =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+    return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+}
+
 GM_T __attribute__((always_inline)) static inline void
 GM_N(gm_q6_K_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, size_t x_stride,
                    float *out, size_t out_stride, const int R, const int V)
@@ -484,14 +500,13 @@ GM_N(gm_q6_K_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
     const gm_block_q8_K *y[GM_TILE_V];
     /* per block: the exact int32 block sum, then one f32 step
      * acc = fma(d_w * d_x, float(sum), acc) -- the steps of the packed
-     * Q6_K kernel (q6k_packed.c), so both give the same bits */
-    float acc[GM_TILE_R][GM_TILE_V];
+     * Q6_K kernel (q6k_packed.c), so both give the same bits; lane v of
+     * acc[r] is vector v */
+    __m128 acc[GM_TILE_R];
     GM_UNROLL
     for (int r = 0; r < R; r++) {
         x[r] = (const gm_block_q6_K *)((const uint8_t *)w + (size_t)r * w_stride);
-        GM_UNROLL
-        for (int v = 0; v < V; v++)
-            acc[r][v] = 0.0f;
+        acc[r] = _mm_setzero_ps();
     }
     GM_UNROLL
     for (int v = 0; v < V; v++)
@@ -566,20 +581,22 @@ GM_N(gm_q6_K_tile)(uint64_t n, const void *w, size_t w_stride, const void *xq, s
                             GM_DPWSSD(sumi[r][v], _mm512_maddubs_epi16(q[r][p], qy), s[r][p]);
                 }
         }
+        const __m128 yd = _mm_setr_ps(y[0][i].d, V > 1 ? y[1 % V][i].d : 0.0f,
+                                      V > 2 ? y[2 % V][i].d : 0.0f, V > 3 ? y[3 % V][i].d : 0.0f);
         GM_UNROLL
         for (int r = 0; r < R; r++) {
-            const float xd = gm_h2f5(x[r][i].d);
-            GM_UNROLL
-            for (int v = 0; v < V; v++)
-                acc[r][v] = gm_fma5(xd * y[v][i].d, (float)_mm512_reduce_add_epi32(sumi[r][v]),
-                                    acc[r][v]);
+            const __m128 dd = _mm_mul_ps(_mm_set1_ps(gm_h2f5(x[r][i].d)), yd);
+            acc[r] = _mm_fmadd_ps(dd, _mm_cvtepi32_ps(GM_N(gm_q6_K_sum4)(sumi[r], V)), acc[r]);
         }
     }
     GM_UNROLL
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < R; r++) {
+        _Alignas(16) float res[4];
+        _mm_store_ps(res, acc[r]);
         GM_UNROLL
         for (int v = 0; v < V; v++)
-            out[(size_t)v * out_stride + r] = acc[r][v];
+            out[(size_t)v * out_stride + r] = res[v];
+    }
 }
 
 /* ---- the entry points ---------------------------------------------------------- */
