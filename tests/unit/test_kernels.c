@@ -859,6 +859,48 @@ static void test_dot4_matches_single_all_paths(void **state)
         assert_true(n_checked >= 1);
 }
 
+/* Each vector of x (max_nv of them, n columns) alone, on one thread, gives
+ * the bits it gets at its place in batches of batches[] vectors starting
+ * at vector 1 (so its place in a group differs from its place alone;
+ * vector 0 when the batch takes every vector), on 1 thread and on `pool`. */
+static void tk_check_batch_invariance(tk_rng *r, const tk_fmt *f, uint64_t rows, uint64_t n,
+                                      const uint32_t *batches, size_t n_batches,
+                                      uint32_t max_nv, gm_pool *pool)
+{
+    cm_err err;
+    uint8_t *w = tk_make_weights(r, f, rows, n);
+    float *x = malloc(max_nv * n * sizeof(float));
+    float *yb = malloc(max_nv * rows * sizeof(float));
+    float *y1 = malloc(max_nv * rows * sizeof(float));
+    assert_non_null(x);
+    assert_non_null(yb);
+    assert_non_null(y1);
+    tk_fill(r, x, max_nv * n, 1.0f);
+    /* every vector alone, on one thread: the reference bits */
+    for (uint32_t v = 0; v < max_nv; v++)
+        assert_int_equal(gm_matmul(NULL, f->type, w, rows, n, x + v * n, 1, y1 + v * rows, &err),
+                         0);
+    for (int use_pool = 0; use_pool < 2; use_pool++) {
+        gm_pool *pl = use_pool ? pool : NULL;
+        for (size_t b = 0; b < n_batches; b++) {
+            const uint32_t nv = batches[b];
+            const uint32_t first = nv < max_nv ? 1 : 0;
+            memset(yb, 0xFF, max_nv * rows * sizeof(float));
+            assert_int_equal(gm_matmul(pl, f->type, w, rows, n, x + first * n, nv, yb, &err), 0);
+            for (uint32_t v = 0; v < nv; v++)
+                if (memcmp(y1 + (first + v) * rows, yb + v * rows, rows * sizeof(float)) != 0)
+                    fail_msg("%s (path %s), %llu rows: vector %u alone differs from its place "
+                             "%u in a batch of %u (%u threads)",
+                             f->name, gm_cpu_path_name(), (unsigned long long)rows, first + v,
+                             v, nv, use_pool ? 3 : 1);
+        }
+    }
+    free(w);
+    free(x);
+    free(yb);
+    free(y1);
+}
+
 /* Batch invariance: a vector's matmul output does not depend on the other
  * vectors of its batch (each vector alone gives the bits it gets in
  * batches of 1..9, 16 and 33 vectors, which the tile kernels cut into
@@ -873,51 +915,15 @@ static void test_matmul_batch_invariant(void **state)
     static const uint64_t row_counts[] = {37, 5};
     static const uint32_t batches[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 33};
     const uint64_t cols = 1024 + 32 * 3; /* 35 Q8_0 blocks: an odd one at the end */
-    const uint32_t max_nv = 33;
     cm_err err;
     gm_pool *pool;
     assert_int_equal(gm_pool_create(3, &pool, &err), 0);
     for (size_t t = 0; t < TK_NFMT; t++) {
         const tk_fmt *f = &tk_formats[t];
         const uint64_t n = f->qk == 1 ? cols + 8 + 3 : cols % f->qk == 0 ? cols : 1024;
-        for (size_t rc = 0; rc < sizeof row_counts / sizeof row_counts[0]; rc++) {
-            const uint64_t rows = row_counts[rc];
-            uint8_t *w = tk_make_weights(&r, f, rows, n);
-            float *x = malloc(max_nv * n * sizeof(float));
-            float *yb = malloc(max_nv * rows * sizeof(float));
-            float *y1 = malloc(max_nv * rows * sizeof(float));
-            assert_non_null(x);
-            assert_non_null(yb);
-            assert_non_null(y1);
-            tk_fill(&r, x, max_nv * n, 1.0f);
-            /* every vector alone, on one thread: the reference bits */
-            for (uint32_t v = 0; v < max_nv; v++)
-                assert_int_equal(
-                    gm_matmul(NULL, f->type, w, rows, n, x + v * n, 1, y1 + v * rows, &err), 0);
-            for (int use_pool = 0; use_pool < 2; use_pool++) {
-                gm_pool *pl = use_pool ? pool : NULL;
-                for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
-                    const uint32_t nv = batches[b];
-                    /* the batch starts at vector 1, so its vectors sit at other
-                     * places in their groups than when starting at 0 */
-                    const uint32_t first = nv < max_nv ? 1 : 0;
-                    memset(yb, 0xFF, max_nv * rows * sizeof(float));
-                    assert_int_equal(
-                        gm_matmul(pl, f->type, w, rows, n, x + first * n, nv, yb, &err), 0);
-                    for (uint32_t v = 0; v < nv; v++)
-                        if (memcmp(y1 + (first + v) * rows, yb + v * rows,
-                                   rows * sizeof(float)) != 0)
-                            fail_msg("%s (path %s), %llu rows: vector %u alone differs from "
-                                     "its place %u in a batch of %u (%u threads)",
-                                     f->name, gm_cpu_path_name(), (unsigned long long)rows,
-                                     first + v, v, nv, use_pool ? 3 : 1);
-                }
-            }
-            free(w);
-            free(x);
-            free(yb);
-            free(y1);
-        }
+        for (size_t rc = 0; rc < sizeof row_counts / sizeof row_counts[0]; rc++)
+            tk_check_batch_invariance(&r, f, row_counts[rc], n, batches,
+                                      sizeof batches / sizeof batches[0], 33, pool);
     }
     gm_pool_destroy(pool);
 }
@@ -1270,7 +1276,6 @@ static void test_matmul_batch_invariant_large(void **state)
     static const gm_type types[] = {GM_TYPE_Q8_0, GM_TYPE_Q4_K};
     static const uint64_t row_counts[] = {53, 32};
     static const uint32_t batches[] = {12, 13, 16, 31, 64, 65};
-    const uint32_t max_nv = 65;
     cm_err err;
     gm_pool *pool;
     assert_int_equal(gm_pool_create(3, &pool, &err), 0);
@@ -1281,39 +1286,9 @@ static void test_matmul_batch_invariant_large(void **state)
                 f = &tk_formats[t];
         assert_non_null(f);
         const uint64_t n = f->qk == 32 ? 512 + 32 * 5 : 512; /* Q8_0: 21 blocks */
-        for (size_t rc = 0; rc < sizeof row_counts / sizeof row_counts[0]; rc++) {
-            const uint64_t rows = row_counts[rc];
-            uint8_t *w = tk_make_weights(&r, f, rows, n);
-            float *x = malloc(max_nv * n * sizeof(float));
-            float *yb = malloc(max_nv * rows * sizeof(float));
-            float *y1 = malloc(max_nv * rows * sizeof(float));
-            assert_non_null(x);
-            assert_non_null(yb);
-            assert_non_null(y1);
-            tk_fill(&r, x, max_nv * n, 1.0f);
-            for (uint32_t v = 0; v < max_nv; v++)
-                assert_int_equal(
-                    gm_matmul(NULL, f->type, w, rows, n, x + v * n, 1, y1 + v * rows, &err), 0);
-            for (int use_pool = 0; use_pool < 2; use_pool++) {
-                gm_pool *pl = use_pool ? pool : NULL;
-                for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
-                    const uint32_t nv = batches[b];
-                    const uint32_t first = nv < max_nv ? 1 : 0;
-                    memset(yb, 0xFF, max_nv * rows * sizeof(float));
-                    assert_int_equal(
-                        gm_matmul(pl, f->type, w, rows, n, x + first * n, nv, yb, &err), 0);
-                    if (memcmp(y1 + first * rows, yb, nv * rows * sizeof(float)) != 0)
-                        fail_msg("%s (path %s), %llu rows: a batch of %u differs from its "
-                                 "vectors alone (%u threads)",
-                                 f->name, gm_cpu_path_name(), (unsigned long long)rows, nv,
-                                 use_pool ? 3 : 1);
-                }
-            }
-            free(w);
-            free(x);
-            free(yb);
-            free(y1);
-        }
+        for (size_t rc = 0; rc < sizeof row_counts / sizeof row_counts[0]; rc++)
+            tk_check_batch_invariance(&r, f, row_counts[rc], n, batches,
+                                      sizeof batches / sizeof batches[0], 65, pool);
     }
     gm_pool_destroy(pool);
 }
