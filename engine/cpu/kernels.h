@@ -55,10 +55,10 @@ typedef struct gm_matmul_part {
     /* When not NULL, the same Q4_K weights repacked (q4k_packed.h; its
      * rows and cols must match): they are read instead of w (which may
      * then be NULL), with the same bits. Needs gm_q4k_packed_supported(). */
-    const struct gm_q4k_packed *packed;
+    const struct gm_kq_packed *packed;
     /* The same for Q6_K weights (q6k_packed.h); at most one of packed
      * and packed6 is set. */
-    const struct gm_q6k_packed *packed6;
+    const struct gm_kq_packed *packed6;
 } gm_matmul_part;
 
 /* y_p = W_p x for every part p; all parts share x (n_vec vectors of cols

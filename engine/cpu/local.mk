@@ -10,6 +10,7 @@ engine_libengine_a_SOURCES += \
 	engine/cpu/dot.h engine/cpu/dot_scalar.c engine/cpu/dot_avx2.c \
 	engine/cpu/cpu_path.h engine/cpu/cpu_path.c engine/cpu/dot_dispatch.c \
 	engine/cpu/dot_avx512.c engine/cpu/dot_avx512_body.h \
+	engine/cpu/kq_packed.h engine/cpu/kq_packed.c \
 	engine/cpu/q4k_packed.h engine/cpu/q4k_packed.c \
 	engine/cpu/q6k_packed.h engine/cpu/q6k_packed.c
 

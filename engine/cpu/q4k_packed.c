@@ -64,78 +64,18 @@ static void gm_q4k_pack_block(const uint8_t *w, size_t row_bytes, uint64_t i, ui
     }
 }
 
-typedef struct gm_q4k_pack_job {
-    const uint8_t *w;
-    gm_q4k_packed *p;
-} gm_q4k_pack_job;
-
-static void gm_q4k_pack_groups(void *ctx, uint64_t begin, uint64_t end, uint32_t worker)
-{
-    (void)worker;
-    const gm_q4k_pack_job *job = ctx;
-    const gm_q4k_packed *p = job->p;
-    const uint64_t nb = p->cols / GM_QK_K;
-    for (uint64_t k = begin; k < end; k++) {
-        const uint8_t *w = job->w + (size_t)k * GM_Q4K_PACKED_ROWS * p->row_bytes;
-        uint8_t *g = p->data + (size_t)k * p->group_bytes;
-        for (uint64_t i = 0; i < nb; i++)
-            gm_q4k_pack_block(w, p->row_bytes, i, g + (size_t)i * GM_Q4K_PACKED_BLOCK_BYTES);
-    }
-}
+static const gm_kq_format gm_q4k_format = {"Q4_K", sizeof(gm_block_q4_K),
+                                             GM_Q4K_PACKED_BLOCK_BYTES, gm_q4k_pack_block};
 
 int gm_q4k_pack(gm_pool *pool, const void *w, uint64_t rows, uint64_t cols, gm_q4k_packed **out,
                 cm_err *err)
 {
-    *out = NULL;
-    if (cols == 0 || cols % GM_QK_K != 0)
-        return cm_err_set(err, "repack: Q4_K row length %llu is not a positive multiple of %d",
-                          (unsigned long long)cols, GM_QK_K);
-    if (rows > 0 && w == NULL)
-        return cm_err_set(err, "repack: missing weights");
-    const uint64_t nb = cols / GM_QK_K;
-    const uint64_t groups = rows / GM_Q4K_PACKED_ROWS, rest = rows % GM_Q4K_PACKED_ROWS;
-    const uint64_t limit = (uint64_t)SIZE_MAX / 4;
-    if (nb > limit / GM_Q4K_PACKED_BLOCK_BYTES || groups > limit / (nb * GM_Q4K_PACKED_BLOCK_BYTES))
-        return cm_err_set(err, "repack: %llu x %llu matrix is too large",
-                          (unsigned long long)rows, (unsigned long long)cols);
-    gm_q4k_packed *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return cm_err_set(err, "repack: out of memory");
-    p->rows = rows;
-    p->cols = cols;
-    p->groups = groups;
-    p->row_bytes = (size_t)nb * sizeof(gm_block_q4_K);
-    p->group_bytes = (size_t)nb * GM_Q4K_PACKED_BLOCK_BYTES;
-    const size_t packed_bytes = (size_t)groups * p->group_bytes;
-    const size_t rest_bytes = (size_t)rest * p->row_bytes;
-    p->bytes = (packed_bytes + rest_bytes + 63) & ~(size_t)63;
-    if (p->bytes == 0)
-        p->bytes = 64;
-    void *mem = NULL;
-    if (posix_memalign(&mem, 64, p->bytes) != 0) {
-        const size_t bytes = p->bytes;
-        free(p);
-        return cm_err_set(err, "repack: out of memory for a %llu x %llu matrix (%zu bytes)",
-                          (unsigned long long)rows, (unsigned long long)cols, bytes);
-    }
-    p->data = mem;
-    gm_q4k_pack_job job = {w, p};
-    gm_pool_run(pool, groups, 1, gm_q4k_pack_groups, &job);
-    if (rest > 0) {
-        const size_t rest_off = (size_t)groups * GM_Q4K_PACKED_ROWS * p->row_bytes;
-        memcpy(p->data + packed_bytes, (const uint8_t *)w + rest_off, rest_bytes);
-        p->rest = p->data + packed_bytes;
-    }
-    *out = p;
-    return 0;
+    return gm_kq_pack(&gm_q4k_format, pool, w, rows, cols, out, err);
 }
 
 void gm_q4k_packed_free(gm_q4k_packed *p)
 {
-    if (p == NULL)
-        return;
-    free(p->data);
-    free(p);
+    gm_kq_packed_free(p);
 }
 
 /* ---- the kernels ------------------------------------------------------------------ */

@@ -31,24 +31,15 @@
 #include <stdint.h>
 
 #include "common/err.h"
-
-typedef struct gm_pool gm_pool; /* engine/cpu/pool.h */
+#include "engine/cpu/kq_packed.h"
 
 /* Rows per packed group. */
-#define GM_Q6K_PACKED_ROWS 16
+#define GM_Q6K_PACKED_ROWS GM_KQ_PACKED_ROWS
 /* Bytes of one block (256 columns) of one group of 16 rows. */
 #define GM_Q6K_PACKED_BLOCK_BYTES 3392
 
-/* A packed Q6_K matrix (owned memory). */
-typedef struct gm_q6k_packed {
-    uint64_t rows, cols;
-    uint64_t groups;      /* rows / 16 */
-    size_t group_bytes;   /* bytes of one group: cols / 256 blocks */
-    size_t row_bytes;     /* bytes of one plain Q6_K row */
-    uint8_t *data;        /* the groups (64-byte aligned), then the rest */
-    const uint8_t *rest;  /* rows % 16 plain Q6_K rows (NULL when none) */
-    size_t bytes;         /* allocated at data */
-} gm_q6k_packed;
+/* A packed Q6_K matrix (owned memory; the record of kq_packed.h). */
+typedef gm_kq_packed gm_q6k_packed;
 
 /* Repack a rows x cols Q6_K matrix (cols a multiple of 256) into a new
  * packed copy (spread over `pool`, which may be NULL). Needs no particular

@@ -75,9 +75,9 @@ typedef struct gm_weight {
     char name[64];    /* for messages */
     /* CPU only: a Q4_K weight repacked at load (engine/cpu/q4k_packed.h),
      * one copy per expert ([ne[2]]), used instead of data; NULL if not */
-    struct gm_q4k_packed **packed;
+    struct gm_kq_packed **packed;
     /* the same for a Q6_K weight (engine/cpu/q6k_packed.h) */
-    struct gm_q6k_packed **packed6;
+    struct gm_kq_packed **packed6;
 } gm_weight;
 
 typedef struct gm_layer {
