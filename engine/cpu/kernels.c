@@ -348,7 +348,7 @@ static int gm_matmul_task_init(gm_cpu_path path, const gm_matmul_part *p, uint64
             return cm_err_set(err, "matmul: repacked weights do not match the %s %llu x %llu matrix",
                               gm_type_name(p->type), (unsigned long long)p->rows,
                               (unsigned long long)cols);
-        if (!gm_q4k_packed_supported())
+        if (!gm_q6k_packed_supported())
             return cm_err_set(err, "matmul: repacked Q6_K weights need the AVX-512 VNNI CPU path "
                                    "(path now: %s)",
                               gm_cpu_path_name());

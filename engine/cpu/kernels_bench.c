@@ -127,7 +127,7 @@ int main(int argc, char **argv)
             part.packed = packed;
         }
         gm_q6k_packed *packed6 = NULL;
-        if (types[t] == GM_TYPE_Q6_K && gm_q4k_repack_wanted()) {
+        if (types[t] == GM_TYPE_Q6_K && gm_q6k_repack_wanted()) {
             if (gm_q6k_pack(pool, w, rows, cols, &packed6, &err) != 0) {
                 fprintf(stderr, "kernels-bench: %s\n", err.msg);
                 return 1;

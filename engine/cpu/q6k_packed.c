@@ -13,9 +13,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/cpu/cpu_path.h"
 #include "engine/cpu/pool.h"
 #include "engine/cpu/q6k_packed.h"
 #include "engine/quant/blocks.h"
+
+bool gm_q6k_packed_supported(void)
+{
+    return gm_cpu_active_path() == GM_CPU_AVX512 && gm_cpu_has_avx512_vnni();
+}
+
+bool gm_q6k_repack_wanted(void)
+{
+    const char *env = getenv("GEMMA_CPU_REPACK");
+    if (env != NULL && strcmp(env, "0") == 0)
+        return false;
+    return gm_q6k_packed_supported();
+}
 
 /* Byte offsets inside one packed block of 16 rows. */
 #define GM_Q6P_D 0    /* uint16_t d[16] */

@@ -21,12 +21,12 @@
  * then acc = fma(d_w * d_x, float(sum), acc) per block in block order), so
  * repacking changes no result and batch invariance holds.
  *
- * GEMMA_CPU_REPACK=0 in the environment turns repacking off
- * (gm_q4k_repack_wanted(), shared with Q4_K).
+ * GEMMA_CPU_REPACK=0 in the environment turns repacking off.
  */
 #ifndef GM_CPU_Q6K_PACKED_H
 #define GM_CPU_Q6K_PACKED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,9 +41,16 @@
 /* A packed Q6_K matrix (owned memory; the record of kq_packed.h). */
 typedef gm_kq_packed gm_q6k_packed;
 
+/* Whether this process runs packed Q6_K kernels: the CPU path is AVX-512
+ * and the CPU has AVX512-VNNI. */
+bool gm_q6k_packed_supported(void);
+/* Whether a model should repack its Q6_K weights: supported, and
+ * GEMMA_CPU_REPACK is not "0". */
+bool gm_q6k_repack_wanted(void);
+
 /* Repack a rows x cols Q6_K matrix (cols a multiple of 256) into a new
  * packed copy (spread over `pool`, which may be NULL). Needs no particular
- * CPU; multiplied only where gm_q4k_packed_supported(). */
+ * CPU; multiplied only where gm_q6k_packed_supported(). */
 int gm_q6k_pack(gm_pool *pool, const void *w, uint64_t rows, uint64_t cols, gm_q6k_packed **out,
                 cm_err *err);
 /* Free a packed copy; NULL is ignored. */

@@ -113,8 +113,8 @@ struct gm_model {
 
 /* Bind every tensor of the file to the model (weights.c). */
 int gm_weights_bind(gm_model *m, cm_err *err);
-/* CPU backend: repack the Q4_K matmul weights of 16 rows or more for the
- * AVX-512 VNNI kernels where gm_q4k_repack_wanted(), and give back the
+/* CPU backend: repack the Q4_K and Q6_K matmul weights of 16 rows or more
+ * where gm_q4k_repack_wanted() / gm_q6k_repack_wanted(), and give back the
  * mapped pages of the originals (repack.c); free the copies. */
 int gm_weights_repack(gm_model *m, cm_err *err);
 void gm_weights_repack_free(gm_model *m);

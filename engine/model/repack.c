@@ -26,8 +26,8 @@
 /* Repack one Q6_K weight (every expert of it) of 16 rows or more. */
 static int repack_weight_q6k(gm_model *m, gm_pool *pool, gm_weight *w, cm_err *err)
 {
-    if (w->data == NULL || w->type != GM_TYPE_Q6_K || w->ne[1] < GM_Q6K_PACKED_ROWS ||
-        w->packed6 != NULL)
+    if (!gm_q6k_repack_wanted() || w->data == NULL || w->type != GM_TYPE_Q6_K ||
+        w->ne[1] < GM_Q6K_PACKED_ROWS || w->packed6 != NULL)
         return 0;
     const uint64_t n_mats = w->ne[2] > 0 ? w->ne[2] : 1;
     w->packed6 = calloc(n_mats, sizeof(*w->packed6));
@@ -50,8 +50,8 @@ static int repack_weight(gm_model *m, gm_pool *pool, gm_weight *w, cm_err *err)
 {
     if (w->type == GM_TYPE_Q6_K)
         return repack_weight_q6k(m, pool, w, err);
-    if (w->data == NULL || w->type != GM_TYPE_Q4_K || w->ne[1] < GM_Q4K_PACKED_ROWS ||
-        w->packed != NULL)
+    if (!gm_q4k_repack_wanted() || w->data == NULL || w->type != GM_TYPE_Q4_K ||
+        w->ne[1] < GM_Q4K_PACKED_ROWS || w->packed != NULL)
         return 0;
     const uint64_t n_mats = w->ne[2] > 0 ? w->ne[2] : 1;
     w->packed = calloc(n_mats, sizeof(*w->packed));
@@ -94,7 +94,9 @@ static void free_weight(gm_weight *w)
 
 int gm_weights_repack(gm_model *m, cm_err *err)
 {
-    if (m->vocab_only || m->layers == NULL || !gm_q4k_repack_wanted())
+    if (m->vocab_only || m->layers == NULL)
+        return 0;
+    if (!gm_q4k_repack_wanted() && !gm_q6k_repack_wanted())
         return 0;
     gm_pool *pool = NULL;
     if (m->n_threads > 1 && gm_pool_create((uint32_t)m->n_threads, &pool, err) < 0)

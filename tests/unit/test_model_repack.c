@@ -251,7 +251,7 @@ static void test_released_pages_read_back(void **state)
 static void test_q6k_repacked_bit_identical(void **state)
 {
     const fixture *fx = *state;
-    if (!gm_q4k_packed_supported()) {
+    if (!gm_q6k_packed_supported()) {
         print_message("# no repacking on the '%s' CPU path (needs AVX-512 VNNI): skipped\n",
                       gm_cpu_path_name());
         skip();

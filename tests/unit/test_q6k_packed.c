@@ -70,7 +70,7 @@ static float *tq_vectors(uint64_t *s, uint32_t n_vec, uint64_t cols)
 /* Skip (printing why) when this process cannot run the packed kernels. */
 static bool tq_need_packed(void)
 {
-    if (gm_q4k_packed_supported())
+    if (gm_q6k_packed_supported())
         return true;
     print_message("# packed Q6_K kernels need the AVX-512 VNNI CPU path; this process runs "
                   "'%s': skipped\n",
@@ -370,7 +370,7 @@ static void test_packed_part_errors(void **state)
     gm_q6k_packed *p;
     assert_int_equal(gm_q6k_pack(NULL, w, 32, cols, &p, &err), 0);
     gm_matmul_part part = {GM_TYPE_Q6_K, NULL, 32, y, NULL, p};
-    if (!gm_q4k_packed_supported()) {
+    if (!gm_q6k_packed_supported()) {
         err.msg[0] = '\0';
         assert_int_equal(gm_matmul_many(NULL, &part, 1, cols, x, 1, &err), -1);
         assert_non_null(strstr(err.msg, "AVX-512 VNNI"));
