@@ -7,7 +7,9 @@
  * each block (maddubs/madd), scaled per block in f32. Only the order of
  * the f32 additions differs from the scalar versions in dot_scalar.c.
  * Q8_0 also has tile and panel kernels for batches of vectors (dot.h's
- * gm_tiles), bit-identical to its one-vector dot.
+ * gm_tiles), bit-identical to its one-vector dot. Q4_K takes the f32
+ * steps of the AVX-512 kernels (one per block on the exact block sums),
+ * so the AVX2 and AVX-512 paths give Q4_K and Q8_0 the same bits.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -228,42 +230,92 @@ GM_AVX2 static inline __m128i gm_k4_mins_dot(const uint8_t mn[8], const int16_t 
     return _mm_madd_epi16(pairs, m16);
 }
 
+/*
+ * Q4_K has the arithmetic of the AVX-512 kernels (dot_avx512_body.h) and
+ * of the packed kernels (q4k_packed.c), so every path but the scalar one
+ * gives Q4_K the same bits: per block the exact int32 sums
+ *   sumi = sum_j sc_j * (4-bit weights . activations of sub-block j),
+ *   msum = sum_j mn_j * (activation sum of sub-block j),
+ * then, in block order, one f32 step each,
+ *   acc = fma(d_w * d_x, float(sumi), acc),
+ *   acc_m = fma(dmin_w * d_x, float(msum), acc_m),
+ * and the result acc - acc_m. Here lane 0 of one register is acc and lane
+ * 1 acc_m (one vector), or lane k is vector k (four vectors); a lane's
+ * steps are exactly the scalar ones.
+ */
+
+/* The 8 int32 products of sub-block scale x (weights . activations) of one
+ * Q4_K block against one vector (lanes add up to sumi). */
+GM_AVX2 static inline __m256i gm_q4_K_sumi8(const __m256i lo[4], const __m256i hi[4],
+                                           const __m256i s_lo[4], const __m256i s_hi[4],
+                                           const int8_t *q8)
+{
+    __m256i sumi = _mm256_setzero_si256();
+    GM_UNROLL4
+    for (int j = 0; j < 4; j++) {
+        const __m256i y_lo = _mm256_loadu_si256((const __m256i *)(q8 + 64 * j));
+        const __m256i y_hi = _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32));
+        const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], y_lo), s_lo[j]);
+        const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], y_hi), s_hi[j]);
+        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
+    }
+    return sumi;
+}
+
+/* A Q4_K block's weights decoded for gm_q4_K_sumi8: its nibbles (low:
+ * elements 64j.., high: 64j + 32..) and its sub-block scales, and its
+ * mins as 8 int16. */
+GM_AVX2 static inline void gm_q4_K_decode(const gm_block_q4_K *b, __m256i lo[4], __m256i hi[4],
+                                          __m256i s_lo[4], __m256i s_hi[4], __m128i *m16)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    uint8_t sc[8], mn[8];
+    gm_k4_unpack(b->scales, sc, mn);
+    GM_UNROLL4
+    for (int j = 0; j < 4; j++) {
+        const __m256i bits = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * j));
+        lo[j] = _mm256_and_si256(bits, m4);
+        hi[j] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+        s_lo[j] = _mm256_set1_epi16(sc[2 * j]);
+        s_hi[j] = _mm256_set1_epi16(sc[2 * j + 1]);
+    }
+    *m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
+}
+
+/* 4 int32 lanes whose sum is msum: mn_j * (bsums[2j] + bsums[2j + 1]). */
+GM_AVX2 static inline __m128i gm_q4_K_msum4(__m128i m16, const int16_t *bsums)
+{
+    const __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
+    const __m128i b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
+    return _mm_madd_epi16(_mm_hadd_epi16(b0, b1), m16);
+}
+
+/* d and dmin of a Q4_K block as floats in lanes 0 and 1 (0 in 2 and 3). */
+GM_AVX2 static inline __m128 gm_q4_K_d_dmin(const gm_block_q4_K *b)
+{
+    uint32_t dm;
+    memcpy(&dm, b, sizeof dm); /* d, then dmin */
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)dm));
+}
+
 GM_AVX2 static float gm_dot_q4_K_avx2(uint64_t n, const void *w, const void *xq)
 {
     const gm_block_q4_K *x = w;
     const gm_block_q8_K *y = xq;
     const uint64_t nb = n / GM_QK_K;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps();
-    __m128 acc_m = _mm_setzero_ps();
+    __m128 acc = _mm_setzero_ps(); /* lane 0: acc, lane 1: acc_m */
     for (uint64_t i = 0; i < nb; i++) {
-        uint8_t sc[8], mn[8];
-        gm_k4_unpack(x[i].scales, sc, mn);
-        const float d = gm_h2f(x[i].d) * y[i].d;
-        const float dmin = gm_h2f(x[i].dmin) * y[i].d;
-        const __m128i prod_m = gm_k4_mins_dot(mn, y[i].bsums);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m);
-
-        const uint8_t *q4 = x[i].qs;
-        const int8_t *q8 = y[i].qs;
-        __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            const __m256i bits = _mm256_loadu_si256((const __m256i *)(q4 + 32 * j));
-            const __m256i lo = _mm256_and_si256(bits, m4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-            const __m256i y_lo = _mm256_loadu_si256((const __m256i *)(q8 + 64 * j));
-            const __m256i y_hi = _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32));
-            __m256i p_lo = _mm256_maddubs_epi16(lo, y_lo);
-            __m256i p_hi = _mm256_maddubs_epi16(hi, y_hi);
-            p_lo = _mm256_madd_epi16(p_lo, _mm256_set1_epi16(sc[2 * j]));
-            p_hi = _mm256_madd_epi16(p_hi, _mm256_set1_epi16(sc[2 * j + 1]));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        __m256i lo[4], hi[4], s_lo[4], s_hi[4];
+        __m128i m16;
+        gm_q4_K_decode(&x[i], lo, hi, s_lo, s_hi, &m16);
+        const __m256i s8 = gm_q4_K_sumi8(lo, hi, s_lo, s_hi, y[i].qs);
+        const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        __m128i sm = _mm_hadd_epi32(s4, gm_q4_K_msum4(m16, y[i].bsums));
+        sm = _mm_hadd_epi32(sm, sm); /* [sumi, msum, sumi, msum] */
+        const __m128 dd = _mm_mul_ps(gm_q4_K_d_dmin(&x[i]), _mm_set1_ps(y[i].d));
+        acc = _mm_fmadd_ps(dd, _mm_cvtepi32_ps(sm), acc);
     }
-    __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    return gm_hsum_ps(acc) - _mm_cvtss_f32(m);
+    return _mm_cvtss_f32(acc) - _mm_cvtss_f32(_mm_movehdup_ps(acc));
 }
 
 GM_AVX2 static float gm_dot_q5_K_avx2(uint64_t n, const void *w, const void *xq)
@@ -406,55 +458,33 @@ GM_AVX2 static void gm_dot4_q4_K_avx2(uint64_t n, const void *w, const void *xq,
 {
     const gm_block_q4_K *x = w;
     const gm_block_q8_K *y[4];
-    __m256 acc[4];
-    __m128 acc_m[4];
     GM_UNROLL4
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 4; k++)
         y[k] = GM_Y4(gm_block_q8_K, xq, stride, k);
-        acc[k] = _mm256_setzero_ps();
-        acc_m[k] = _mm_setzero_ps();
-    }
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m128 acc = _mm_setzero_ps(), acc_m = _mm_setzero_ps(); /* lane k: vector k */
     const uint64_t nb = n / GM_QK_K;
     for (uint64_t i = 0; i < nb; i++) {
-        uint8_t sc[8], mn[8];
-        gm_k4_unpack(x[i].scales, sc, mn);
-        const float xd = gm_h2f(x[i].d);
-        const float xdmin = gm_h2f(x[i].dmin);
         __m256i lo[4], hi[4], s_lo[4], s_hi[4];
-        GM_UNROLL4
-        for (int j = 0; j < 4; j++) {
-            const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
-            lo[j] = _mm256_and_si256(bits, m4);
-            hi[j] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-            s_lo[j] = _mm256_set1_epi16(sc[2 * j]);
-            s_hi[j] = _mm256_set1_epi16(sc[2 * j + 1]);
-        }
+        __m128i m16;
+        gm_q4_K_decode(&x[i], lo, hi, s_lo, s_hi, &m16);
+        __m128i s4[4], m4[4];
         GM_UNROLL4
         for (int k = 0; k < 4; k++) {
-            const gm_block_q8_K *yb = &y[k][i];
-            const float d = xd * yb->d;
-            const float dmin = xdmin * yb->d;
-            const __m128i prod_m = gm_k4_mins_dot(mn, yb->bsums);
-            acc_m[k] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod_m), acc_m[k]);
-            __m256i sumi = _mm256_setzero_si256();
-            GM_UNROLL4
-            for (int j = 0; j < 4; j++) {
-                const __m256i y_lo = _mm256_loadu_si256((const __m256i *)(yb->qs + 64 * j));
-                const __m256i y_hi = _mm256_loadu_si256((const __m256i *)(yb->qs + 64 * j + 32));
-                const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], y_lo), s_lo[j]);
-                const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], y_hi), s_hi[j]);
-                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
-            }
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[k]);
+            const __m256i s8 = gm_q4_K_sumi8(lo, hi, s_lo, s_hi, y[k][i].qs);
+            s4[k] = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+            m4[k] = gm_q4_K_msum4(m16, y[k][i].bsums);
         }
+        /* lane k: the sums of vector k */
+        const __m128i sumi = _mm_hadd_epi32(_mm_hadd_epi32(s4[0], s4[1]), _mm_hadd_epi32(s4[2], s4[3]));
+        const __m128i msum = _mm_hadd_epi32(_mm_hadd_epi32(m4[0], m4[1]), _mm_hadd_epi32(m4[2], m4[3]));
+        const __m128 yd = _mm_setr_ps(y[0][i].d, y[1][i].d, y[2][i].d, y[3][i].d);
+        const __m128 dm = gm_q4_K_d_dmin(&x[i]);
+        const __m128 d = _mm_mul_ps(_mm_shuffle_ps(dm, dm, 0x00), yd);
+        const __m128 dmin = _mm_mul_ps(_mm_shuffle_ps(dm, dm, 0x55), yd);
+        acc = _mm_fmadd_ps(d, _mm_cvtepi32_ps(sumi), acc);
+        acc_m = _mm_fmadd_ps(dmin, _mm_cvtepi32_ps(msum), acc_m);
     }
-    GM_UNROLL4
-    for (int k = 0; k < 4; k++) {
-        __m128 m = _mm_add_ps(acc_m[k], _mm_movehl_ps(acc_m[k], acc_m[k]));
-        m = _mm_add_ss(m, _mm_movehdup_ps(m));
-        out[k] = gm_hsum_ps(acc[k]) - _mm_cvtss_f32(m);
-    }
+    _mm_storeu_ps(out, _mm_sub_ps(acc, acc_m));
 }
 
 GM_AVX2 static void gm_dot4_q5_K_avx2(uint64_t n, const void *w, const void *xq, size_t stride,

@@ -1335,6 +1335,61 @@ static void test_q8_0_avx2_avx512_identical(void **state)
     }
 }
 
+/* Q4_K has the same arithmetic on AVX2 and AVX-512 (exact int32 block
+ * sums, then per block one f32 step for the scales and one for the mins,
+ * in block order): the two paths give the same bits, for the one-vector
+ * and the four-vector dots, so a batch computed on one path matches a
+ * vector computed on the other (and the packed kernels, which keep these
+ * steps, match both). */
+static void test_q4_K_avx2_avx512_identical(void **state)
+{
+    (void)state;
+    if (!gm_cpu_has_avx512()) {
+        print_message("# this CPU has no AVX-512: nothing to compare\n");
+        skip();
+    }
+    tk_rng r = {31415};
+    const tk_fmt *f = NULL;
+    for (size_t t = 0; t < TK_NFMT; t++)
+        if (tk_formats[t].type == GM_TYPE_Q4_K)
+            f = &tk_formats[t];
+    assert_non_null(f);
+    static const uint64_t ns[] = {256, 512, 1536, 2304, 4352, 6144};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        const uint64_t n = ns[k];
+        uint8_t *w = tk_make_weights(&r, f, 1, n);
+        const size_t ab = gm_act_bytes(f->type, n);
+        uint8_t *xq = malloc(4 * ab);
+        float *x = malloc(n * sizeof(float));
+        assert_non_null(xq);
+        assert_non_null(x);
+        for (int rep = 0; rep < 6; rep++) {
+            for (int v = 0; v < 4; v++) {
+                tk_fill(&r, x, n, rep == 3 && v == 1 ? 1e-3f : 1.0f + (float)v);
+                assert_int_equal(gm_act_convert(f->type, x, xq + (size_t)v * ab, n), 0);
+            }
+            float a4[4], b4[4];
+            gm_dot4_for_path(GM_CPU_AVX2, f->type)(n, w, xq, ab, a4);
+            gm_dot4_for_path(GM_CPU_AVX512, f->type)(n, w, xq, ab, b4);
+            for (int v = 0; v < 4; v++) {
+                const uint8_t *xv = xq + (size_t)v * ab;
+                const float a = gm_dot_for_path(GM_CPU_AVX2, f->type)(n, w, xv);
+                const float b = gm_dot_for_path(GM_CPU_AVX512, f->type)(n, w, xv);
+                const float c = gm_dot_avx512_plain(f->type)(n, w, xv);
+                if (memcmp(&a, &b, sizeof a) != 0 || memcmp(&a, &c, sizeof a) != 0 ||
+                    memcmp(&a, &a4[v], sizeof a) != 0 || memcmp(&a, &b4[v], sizeof a) != 0)
+                    fail_msg("q4_K, %llu columns, vector %d: avx2 %.9g, avx512 %.9g, avx512 "
+                             "plain %.9g, avx2 x4 %.9g, avx512 x4 %.9g",
+                             (unsigned long long)n, v, (double)a, (double)b, (double)c,
+                             (double)a4[v], (double)b4[v]);
+            }
+        }
+        free(w);
+        free(xq);
+        free(x);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1364,6 +1419,7 @@ int main(void)
         cmocka_unit_test(test_panels_match_single),
         cmocka_unit_test(test_matmul_batch_invariant_large),
         cmocka_unit_test(test_q8_0_avx2_avx512_identical),
+        cmocka_unit_test(test_q4_K_avx2_avx512_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
