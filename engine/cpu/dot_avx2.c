@@ -309,7 +309,8 @@ GM_AVX2 static float gm_dot_q4_K_avx2(uint64_t n, const void *w, const void *xq)
         __m128i m16;
         gm_q4_K_decode(&x[i], lo, hi, s_lo, s_hi, &m16);
         const __m256i s8 = gm_q4_K_sumi8(lo, hi, s_lo, s_hi, y[i].qs);
-        const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        const __m128i s4 =
+            _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
         __m128i sm = _mm_hadd_epi32(s4, gm_q4_K_msum4(m16, y[i].bsums));
         sm = _mm_hadd_epi32(sm, sm); /* [sumi, msum, sumi, msum] */
         const __m128 dd = _mm_mul_ps(gm_q4_K_d_dmin(&x[i]), _mm_set1_ps(y[i].d));
@@ -475,8 +476,10 @@ GM_AVX2 static void gm_dot4_q4_K_avx2(uint64_t n, const void *w, const void *xq,
             m4[k] = gm_q4_K_msum4(m16, y[k][i].bsums);
         }
         /* lane k: the sums of vector k */
-        const __m128i sumi = _mm_hadd_epi32(_mm_hadd_epi32(s4[0], s4[1]), _mm_hadd_epi32(s4[2], s4[3]));
-        const __m128i msum = _mm_hadd_epi32(_mm_hadd_epi32(m4[0], m4[1]), _mm_hadd_epi32(m4[2], m4[3]));
+        const __m128i sumi =
+            _mm_hadd_epi32(_mm_hadd_epi32(s4[0], s4[1]), _mm_hadd_epi32(s4[2], s4[3]));
+        const __m128i msum =
+            _mm_hadd_epi32(_mm_hadd_epi32(m4[0], m4[1]), _mm_hadd_epi32(m4[2], m4[3]));
         const __m128 yd = _mm_setr_ps(y[0][i].d, y[1][i].d, y[2][i].d, y[3][i].d);
         const __m128 dm = gm_q4_K_d_dmin(&x[i]);
         const __m128 d = _mm_mul_ps(_mm_shuffle_ps(dm, dm, 0x00), yd);

@@ -12,6 +12,7 @@ engine_libengine_a_SOURCES += \
 	engine/cpu/dot_avx512.c engine/cpu/dot_avx512_body.h \
 	engine/cpu/kq_packed.h engine/cpu/kq_packed.c \
 	engine/cpu/q4k_packed.h engine/cpu/q4k_packed.c \
+	engine/cpu/q4k_packed_kernels.h engine/cpu/q4k_packed_avx2.c \
 	engine/cpu/q6k_packed.h engine/cpu/q6k_packed.c
 
 check_PROGRAMS += tests/unit/test_kernels
@@ -41,3 +42,8 @@ TESTS += tests/unit/test_q6k_packed
 tests_unit_test_q6k_packed_SOURCES = tests/unit/test_q6k_packed.c
 tests_unit_test_q6k_packed_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_q6k_packed_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# test_q4k_packed once more on the AVX2 path (the AVX2 packed kernels)
+# and on the scalar path (packed parts refused).
+TESTS += tests/unit/q4k_packed_avx2.sh tests/unit/q4k_packed_scalar.sh
+EXTRA_DIST += tests/unit/q4k_packed_avx2.sh tests/unit/q4k_packed_scalar.sh tests/lib/cpu-path.sh

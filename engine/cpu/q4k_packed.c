@@ -1,10 +1,12 @@
 /*
- * engine/cpu/q4k_packed.c -- repacking Q4_K matrices into 16-row groups
- * and the AVX-512 VNNI kernels that multiply them (q4k_packed.h).
+ * engine/cpu/q4k_packed.c -- repacking Q4_K matrices into 16-row groups,
+ * the AVX-512 VNNI block kernels that multiply them and the row loop that
+ * runs the block kernels of the CPU path (these, or the AVX2 ones of
+ * q4k_packed_avx2.c; q4k_packed_kernels.h).
  *
  * The kernels are compiled per function with target attributes (the build
- * needs no -mavx512*; the binary still runs on AVX2-only CPUs, where
- * nothing is repacked). Per block of 16 rows and per vector, the integer
+ * needs no -mavx512*; the binary still runs on AVX2-only CPUs, with the
+ * AVX2 kernels). Per block of 16 rows and per vector, the integer
  * work is 64 vpdpbusd (one per 4 columns of 16 rows, the activation bytes
  * broadcast), 8 scale multiplies and 4 vpdpwssd for the mins; the f32
  * steps are those of gm_q4_K_panel_vecs in dot_avx512.c, in the same
@@ -17,21 +19,15 @@
 #include "engine/cpu/cpu_path.h"
 #include "engine/cpu/pool.h"
 #include "engine/cpu/q4k_packed.h"
+#include "engine/cpu/q4k_packed_kernels.h"
 #include "engine/quant/blocks.h"
-
-/* Byte offsets inside one packed block of 16 rows. */
-#define GM_QP_QS 0       /* 32 lines of 64 bytes */
-#define GM_QP_D 2048     /* uint16_t d[16] */
-#define GM_QP_DMIN 2080  /* uint16_t dmin[16] */
-#define GM_QP_SC 2112    /* uint8_t sc[8][16] */
-#define GM_QP_MN 2240    /* uint8_t mn[4][16][2] */
 
 _Static_assert(GM_QP_MN + 128 == GM_Q4K_PACKED_BLOCK_BYTES, "packed block layout");
 _Static_assert(GM_Q4K_PACKED_BLOCK_BYTES % 64 == 0, "packed blocks keep 64-byte alignment");
 
 bool gm_q4k_packed_supported(void)
 {
-    return gm_cpu_active_path() == GM_CPU_AVX512 && gm_cpu_has_avx512_vnni();
+    return gm_cpu_active_path() >= GM_CPU_AVX2;
 }
 
 bool gm_q4k_repack_wanted(void)
@@ -87,10 +83,8 @@ void gm_q4k_packed_free(gm_q4k_packed *p)
 #define GM_T_QP __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define GM_QP_UNROLL _Pragma("GCC unroll 8")
 
-/* Vectors whose accumulators live on the stack in one pass over the
- * blocks, and vectors per step inside a block (4 measured faster than 8,
- * whose accumulators do not all fit in registers). */
-#define GM_QP_PASS 64
+/* Vectors per step inside a block (4 measured faster than 8, whose
+ * accumulators do not all fit in registers). */
 #define GM_QP_STEP 4
 /* No software prefetch: each thread reads its groups as one sequential
  * stream, which the hardware prefetchers follow (prefetching 2 blocks
@@ -181,15 +175,23 @@ GM_QP_FN(3)
 GM_QP_FN(4)
 #undef GM_QP_FN
 
-#define GM_QP_CASE(nv)                                                                             \
-    case nv:                                                                                       \
-        gm_qp_block_##nv(pb, yb, acc + v, acc_m + v);                                              \
-        break;
+static const gm_q4k_block_kernels gm_q4k_block_kernels_avx512vnni = {
+    GM_QP_STEP, {gm_qp_block_1, gm_qp_block_2, gm_qp_block_3, gm_qp_block_4}};
 
-/* One group of 16 rows (nb packed blocks at g) against n_vec vectors;
- * stores rows [r0, r1) of the group at out[v * out_stride + r - r0]. */
-GM_T_QP static void gm_qp_group(const uint8_t *g, uint64_t nb, const uint8_t *xq, size_t x_stride,
-                                uint32_t n_vec, int r0, int r1, float *out, size_t out_stride)
+#endif /* x86-64 */
+
+/* ---- the row loop (any CPU path's block kernels) ------------------------------------- */
+
+/* Vectors whose accumulators live on the stack in one pass over the
+ * blocks. */
+#define GM_QP_PASS 64
+
+/* One group of 16 rows (nb packed blocks at g) against n_vec vectors with
+ * the block kernels k; stores rows [r0, r1) of the group at
+ * out[v * out_stride + r - r0]. */
+static void gm_qp_group(const gm_q4k_block_kernels *k, const uint8_t *g, uint64_t nb,
+                        const uint8_t *xq, size_t x_stride, uint32_t n_vec, int r0, int r1,
+                        float *out, size_t out_stride)
 {
     _Alignas(64) float acc[GM_QP_PASS][16];
     _Alignas(64) float acc_m[GM_QP_PASS][16];
@@ -199,20 +201,14 @@ GM_T_QP static void gm_qp_group(const uint8_t *g, uint64_t nb, const uint8_t *xq
         memset(acc_m, 0, sizeof(float) * 16 * nv);
         for (uint64_t i = 0; i < nb; i++) {
             const uint8_t *pb = g + (size_t)i * GM_Q4K_PACKED_BLOCK_BYTES;
-            for (uint32_t v = 0; v < nv; v += GM_QP_STEP) {
-                const gm_block_q8_K *yb[GM_QP_STEP];
-                const uint32_t gv = nv - v < GM_QP_STEP ? nv - v : GM_QP_STEP;
-                for (uint32_t k = 0; k < gv; k++)
-                    yb[k] = (const gm_block_q8_K *)(const void *)(xq + (size_t)(v0 + v + k) *
-                                                                           x_stride) + i;
-                switch (gv) {
-                    GM_QP_CASE(1)
-                    GM_QP_CASE(2)
-                    GM_QP_CASE(3)
-                    GM_QP_CASE(4)
-                default:
-                    break;
+            for (uint32_t v = 0; v < nv; v += k->step) {
+                const gm_block_q8_K *yb[4];
+                const uint32_t gv = nv - v < k->step ? nv - v : k->step;
+                for (uint32_t j = 0; j < gv; j++) {
+                    const uint8_t *xv = xq + (size_t)(v0 + v + j) * x_stride;
+                    yb[j] = (const gm_block_q8_K *)(const void *)xv + i;
                 }
+                k->fn[gv - 1](pb, yb, acc + v, acc_m + v);
             }
         }
         for (uint32_t v = 0; v < nv; v++)
@@ -221,29 +217,27 @@ GM_T_QP static void gm_qp_group(const uint8_t *g, uint64_t nb, const uint8_t *xq
     }
 }
 
-#undef GM_QP_CASE
-
 void gm_q4k_packed_rows(const gm_q4k_packed *p, uint64_t begin, uint64_t end, const void *xq,
                         size_t x_stride, uint32_t n_vec, float *y, size_t y_stride)
 {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    const gm_q4k_block_kernels *k =
+        gm_cpu_active_path() == GM_CPU_AVX512 && gm_cpu_has_avx512_vnni()
+            ? &gm_q4k_block_kernels_avx512vnni
+            : &gm_q4k_block_kernels_avx2;
+#else
+    const gm_q4k_block_kernels *k = &gm_q4k_block_kernels_avx2;
+#endif
+    if (k->step == 0)
+        return; /* no kernels in this build: never supported */
     const uint64_t nb = p->cols / GM_QK_K;
     while (begin < end) {
-        const uint64_t k = begin / GM_Q4K_PACKED_ROWS;
-        const uint64_t g_end = (k + 1) * GM_Q4K_PACKED_ROWS;
+        const uint64_t grp = begin / GM_Q4K_PACKED_ROWS;
+        const uint64_t g_end = (grp + 1) * GM_Q4K_PACKED_ROWS;
         const uint64_t stop = end < g_end ? end : g_end;
-        gm_qp_group(p->data + (size_t)k * p->group_bytes, nb, xq, x_stride, n_vec,
-                    (int)(begin % GM_Q4K_PACKED_ROWS), (int)(stop - k * GM_Q4K_PACKED_ROWS),
-                    y + begin, y_stride);
+        gm_qp_group(k, p->data + (size_t)grp * p->group_bytes, nb, (const uint8_t *)xq, x_stride,
+                    n_vec, (int)(begin % GM_Q4K_PACKED_ROWS),
+                    (int)(stop - grp * GM_Q4K_PACKED_ROWS), y + begin, y_stride);
         begin = stop;
     }
 }
-
-#else /* no x86-64 AVX-512 kernels in this build */
-
-void gm_q4k_packed_rows(const gm_q4k_packed *p, uint64_t begin, uint64_t end, const void *xq,
-                        size_t x_stride, uint32_t n_vec, float *y, size_t y_stride)
-{
-    (void)p, (void)begin, (void)end, (void)xq, (void)x_stride, (void)n_vec, (void)y, (void)y_stride;
-}
-
-#endif

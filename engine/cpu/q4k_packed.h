@@ -1,6 +1,7 @@
 /*
  * engine/cpu/q4k_packed.h -- Q4_K weight matrices repacked once (at model
- * load) into a 16-row interleaved layout for the AVX-512 VNNI kernels.
+ * load) into a 16-row interleaved layout for the AVX-512 VNNI and the AVX2
+ * kernels (one packed copy serves both).
  *
  * The AVX-512 VNNI panel kernel (dot_avx512.c) computes 16 rows at once
  * with one row per 32-bit lane, but has to transpose the rows' blocks into
@@ -23,9 +24,11 @@
  * those). The packed copy is 2.8% larger than the Q4_K blocks.
  *
  * Every (row, vector) output of the packed kernels has exactly the bits
- * of the AVX-512 VNNI Q4_K kernels on the plain blocks (same exact
+ * of the AVX-512 and AVX2 Q4_K kernels on the plain blocks (same exact
  * integer block sums, same f32 steps in the same order), so repacking
- * changes no result, and batch invariance holds.
+ * changes no result, and batch invariance holds. The AVX-512 VNNI path
+ * runs the VNNI block kernels (q4k_packed.c), the AVX2 path and AVX-512
+ * without VNNI the AVX2 ones (q4k_packed_avx2.c).
  *
  * GEMMA_CPU_REPACK=0 in the environment turns repacking off.
  */
@@ -47,8 +50,8 @@
 /* A packed Q4_K matrix (owned memory; the record of kq_packed.h). */
 typedef gm_kq_packed gm_q4k_packed;
 
-/* Whether this process runs packed Q4_K kernels: the CPU path is AVX-512
- * and the CPU has AVX512-VNNI. */
+/* Whether this process runs packed Q4_K kernels: the CPU path is AVX2 or
+ * AVX-512 (not the scalar reference). */
 bool gm_q4k_packed_supported(void);
 /* Whether a model should repack its Q4_K weights: supported, and
  * GEMMA_CPU_REPACK is not "0". */

@@ -28,6 +28,9 @@ TESTS += tests/unit/test_model_repack
 tests_unit_test_model_repack_SOURCES = tests/unit/test_model_repack.c
 tests_unit_test_model_repack_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_model_repack_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+# and once more on the AVX2 path and on the scalar path (GEMMA_CPU).
+TESTS += tests/unit/model_repack_avx2.sh tests/unit/model_repack_scalar.sh
+EXTRA_DIST += tests/unit/model_repack_avx2.sh tests/unit/model_repack_scalar.sh
 
 # Parity with llama.cpp v0.5.0 (skipped without $GEMMA_REF_DIR): the
 # comparison tool, our reference harness (compiled by the scripts at test

@@ -3,7 +3,8 @@
  * weight of 16 rows or more (attention and feed-forward projections, the
  * per-layer-embedding projections, every expert of an MoE weight) is
  * repacked into the 16-row layout of engine/cpu/q4k_packed.h, which the
- * AVX-512 VNNI kernels read faster for one vector and for many. The copy
+ * AVX-512 VNNI and AVX2 kernels read faster for one vector and for many
+ * (not on the scalar path; Q6_K, below, on AVX-512 VNNI only). The copy
  * replaces the original: gm_mm / gm_mm_expert / gm_mm_many use it, and the
  * original's pages in the file mapping are given back, tensor by tensor,
  * so the process never holds both copies of more than one tensor. Results

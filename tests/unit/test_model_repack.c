@@ -5,15 +5,19 @@
  * logits, bit for bit, for a prompt, for decode steps and for two
  * sequences decoded in one batch; the repacked model really holds packed
  * copies (and the other one none), and the originals' pages given back
- * still read as the file holds them. Needs the AVX-512 VNNI path: elsewhere
- * the comparisons are skipped with the reason printed, and only the check
- * that nothing is repacked there runs.
+ * still read as the file holds them. Runs on the AVX2 and AVX-512 paths
+ * (the suite runs this program on the CPU's best path and once more each
+ * under GEMMA_CPU=avx2 and =scalar: model_repack_avx2.sh,
+ * model_repack_scalar.sh); on the scalar path the comparisons are skipped
+ * with the reason printed, and only the check that nothing is repacked
+ * there runs.
  *
  * The same for a synthetic Q6_K model (engine/cpu/q6k_packed.h): its
  * matmul weights and the output projection (token_embd, tied) are
  * repacked, REPACK=0 and =1 give the same logits, and the embedding lookup
  * still reads token_embd's rows from the mapping after its pages were
- * given back.
+ * given back. Q6_K is repacked on the AVX-512 VNNI path only
+ * (gm_q6k_packed_supported()); elsewhere that case is skipped.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -187,7 +191,8 @@ static void test_dense_repacked_bit_identical(void **state)
 {
     const fixture *fx = *state;
     if (!gm_q4k_packed_supported()) {
-        print_message("# no repacking on the '%s' CPU path (needs AVX-512 VNNI): skipped\n",
+        print_message("# no Q4_K repacking on the '%s' CPU path (needs AVX2 or AVX-512): "
+                      "skipped\n",
                       gm_cpu_path_name());
         skip();
     }
@@ -198,7 +203,8 @@ static void test_moe_repacked_bit_identical(void **state)
 {
     const fixture *fx = *state;
     if (!gm_q4k_packed_supported()) {
-        print_message("# no repacking on the '%s' CPU path (needs AVX-512 VNNI): skipped\n",
+        print_message("# no Q4_K repacking on the '%s' CPU path (needs AVX2 or AVX-512): "
+                      "skipped\n",
                       gm_cpu_path_name());
         skip();
     }
@@ -219,7 +225,8 @@ static void test_released_pages_read_back(void **state)
 {
     const fixture *fx = *state;
     if (!gm_q4k_packed_supported()) {
-        print_message("# no repacking on the '%s' CPU path (needs AVX-512 VNNI): skipped\n",
+        print_message("# no Q4_K repacking on the '%s' CPU path (needs AVX2 or AVX-512): "
+                      "skipped\n",
                       gm_cpu_path_name());
         skip();
     }
@@ -252,7 +259,7 @@ static void test_q6k_repacked_bit_identical(void **state)
 {
     const fixture *fx = *state;
     if (!gm_q6k_packed_supported()) {
-        print_message("# no repacking on the '%s' CPU path (needs AVX-512 VNNI): skipped\n",
+        print_message("# no Q6_K repacking on the '%s' CPU path (needs AVX-512 VNNI): skipped\n",
                       gm_cpu_path_name());
         skip();
     }
@@ -286,21 +293,27 @@ static void test_q6k_repacked_bit_identical(void **state)
     gm_model_free(m);
 }
 
-/* Where the packed kernels cannot run, nothing is repacked (the model
- * runs on the plain blocks). */
-static void test_no_repack_without_vnni(void **state)
+/* On the scalar path no packed kernel runs: nothing is repacked, Q4_K or
+ * Q6_K (the model runs on the plain blocks). */
+static void test_no_repack_on_scalar_path(void **state)
 {
     const fixture *fx = *state;
-    if (gm_q4k_packed_supported()) {
-        print_message("# this process runs the AVX-512 VNNI path: checked by the other tests; "
-                      "skipped\n");
+    if (gm_cpu_active_path() != GM_CPU_SCALAR) {
+        print_message("# this process runs the '%s' path, which repacks: checked by the other "
+                      "tests; skipped\n",
+                      gm_cpu_path_name());
         skip();
     }
-    gm_model *m = load(fx->path[0], "1");
-    assert_false(has_packed(m));
-    float *a = run(m);
-    free(a);
-    gm_model_free(m);
+    assert_false(gm_q4k_packed_supported());
+    assert_false(gm_q6k_packed_supported());
+    for (int k = 0; k < 3; k++) {
+        gm_model *m = load(fx->path[k], "1");
+        assert_false(has_packed(m));
+        assert_int_equal(m->repacked_bytes, 0);
+        float *a = run(m);
+        free(a);
+        gm_model_free(m);
+    }
 }
 
 int main(void)
@@ -310,7 +323,7 @@ int main(void)
         cmocka_unit_test(test_moe_repacked_bit_identical),
         cmocka_unit_test(test_released_pages_read_back),
         cmocka_unit_test(test_q6k_repacked_bit_identical),
-        cmocka_unit_test(test_no_repack_without_vnni),
+        cmocka_unit_test(test_no_repack_on_scalar_path),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
