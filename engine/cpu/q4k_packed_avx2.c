@@ -30,12 +30,17 @@
 #define GM_T_QP2 __attribute__((target("avx2,fma,f16c")))
 #define GM_QP2_UNROLL _Pragma("GCC unroll 8")
 
-/* Vectors per call: their int16 and int32 sums take 3 ymm registers a
- * vector, beside the decoded line. 3 measured best overall (kernels-bench,
- * 2 threads, 1536 columns, CPU ms per call for 1 / 2 / 3 / 4 vectors a
- * step: 4 vectors 10.8 / 10.1 / 9.1 / 9.8, 64 vectors 124-140 / 119-122 /
- * 116 / 115-122; equal for one vector). */
-#define GM_QP2_STEP 3
+/* Vectors per call (the sums take 3 ymm registers a vector, beside the
+ * decoded line and the broadcasts). 4 measured best (kernels-bench, 1
+ * thread, 1 MB of weights in cache, 1536 columns, best CPU ms per call
+ * with 2 / 3 / 4 vectors a step: 4 vectors 0.096 / 0.091 / 0.088, 8
+ * vectors 0.187 / 0.181 / 0.174, 64 vectors 1.44 / 1.30 / 1.26). */
+#define GM_QP2_STEP 4
+
+/* The sum so far, kept in a register in this order: without it the
+ * compiler reassociates the chains of int16 adds into trees over all the
+ * block's products, whose operands then spill to the stack. */
+#define GM_QP2_KEEP(x) __asm__("" : "+x"(x))
 
 /* 4 activation bytes read as one int32 to broadcast. */
 typedef int32_t gm_qp2_i32u __attribute__((aligned(1), may_alias));
@@ -57,82 +62,108 @@ GM_T_QP2 static inline __m256i gm_qp2_mins(const uint8_t *pb, int k, int h)
         _mm_load_si128((const __m128i *)(const void *)(pb + GM_QP_MN + 32 * k + 16 * h)));
 }
 
-/* V vectors (blocks yb[v]) against one packed block: half h (rows 8h..8h+7)
- * at a time; acc[v][r] and acc_m[v][r] take their f32 steps. */
+/* V vectors (blocks yb[v]) against one packed block; acc[v][r] and
+ * acc_m[v][r] take their f32 steps. One vector takes both halves of each
+ * line in one pass (each activation broadcast serves 16 rows); several
+ * vectors take one half (rows 8h..8h+7) per pass, so that their sums stay
+ * in registers. */
 GM_T_QP2 __attribute__((always_inline)) static inline void
 gm_qp2_block_vecs(const uint8_t *pb, const gm_block_q8_K *const *yb, float (*acc)[16],
                   float (*acc_m)[16], const int V)
 {
+    const int HP = V == 1 ? 2 : 1; /* halves per pass */
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m128i pairs[GM_QP2_STEP]; /* sub-block sums j = 0..7 of each vector as int16 */
     GM_QP2_UNROLL
-    for (int v = 0; v < V; v++)
-        pairs[v] =
-            _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(const void *)yb[v]->bsums),
-                           _mm_loadu_si128((const __m128i *)(const void *)(yb[v]->bsums + 8)));
-    GM_QP2_UNROLL
-    for (int h = 0; h < 2; h++) {
-        __m256i sumi[GM_QP2_STEP];
+    for (int h0 = 0; h0 < 2; h0 += HP) {
+        __m256i sumi[2][GM_QP2_STEP];
         GM_QP2_UNROLL
+        for (int hh = 0; hh < HP; hh++)
+            GM_QP2_UNROLL
         for (int v = 0; v < V; v++)
-            sumi[v] = _mm256_setzero_si256();
+            sumi[hh][v] = _mm256_setzero_si256();
         GM_QP2_UNROLL
         for (int p = 0; p < 4; p++) {
-            __m256i slo[GM_QP2_STEP], shi[GM_QP2_STEP];
+            __m256i slo[2][GM_QP2_STEP], shi[2][GM_QP2_STEP];
             GM_QP2_UNROLL
+            for (int hh = 0; hh < HP; hh++)
+                GM_QP2_UNROLL
             for (int v = 0; v < V; v++)
-                slo[v] = shi[v] = _mm256_setzero_si256();
+                slo[hh][v] = shi[hh][v] = _mm256_setzero_si256();
             GM_QP2_UNROLL
             for (int g = 0; g < 8; g++) {
-                const __m256i line = _mm256_load_si256(
-                    (const __m256i *)(const void *)(pb + GM_QP_QS + 64 * (8 * p + g) + 32 * h));
-                const __m256i lo = _mm256_and_si256(line, m4);
-                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(line, 4), m4);
+                __m256i lo[2], hi[2];
+                GM_QP2_UNROLL
+                for (int hh = 0; hh < HP; hh++) {
+                    const __m256i line = _mm256_load_si256(
+                        (const __m256i *)(const void *)(pb + GM_QP_QS + 64 * (8 * p + g) +
+                                                        32 * (h0 + hh)));
+                    lo[hh] = _mm256_and_si256(line, m4);
+                    hi[hh] = _mm256_and_si256(_mm256_srli_epi16(line, 4), m4);
+                }
                 GM_QP2_UNROLL
                 for (int v = 0; v < V; v++) {
                     const int8_t *q = yb[v]->qs + 64 * p + 4 * g;
-                    slo[v] = _mm256_add_epi16(
-                        slo[v],
-                        _mm256_maddubs_epi16(lo, _mm256_set1_epi32(*(const gm_qp2_i32u *)q)));
-                    shi[v] = _mm256_add_epi16(
-                        shi[v], _mm256_maddubs_epi16(
-                                    hi, _mm256_set1_epi32(*(const gm_qp2_i32u *)(q + 32))));
+                    const __m256i y_lo = _mm256_set1_epi32(*(const gm_qp2_i32u *)q);
+                    const __m256i y_hi = _mm256_set1_epi32(*(const gm_qp2_i32u *)(q + 32));
+                    GM_QP2_UNROLL
+                    for (int hh = 0; hh < HP; hh++) {
+                        slo[hh][v] =
+                            _mm256_add_epi16(slo[hh][v], _mm256_maddubs_epi16(lo[hh], y_lo));
+                        shi[hh][v] =
+                            _mm256_add_epi16(shi[hh][v], _mm256_maddubs_epi16(hi[hh], y_hi));
+                        GM_QP2_KEEP(slo[hh][v]);
+                        GM_QP2_KEEP(shi[hh][v]);
+                    }
                 }
             }
-            const __m256i sc_lo = gm_qp2_scales(pb, 2 * p, h);
-            const __m256i sc_hi = gm_qp2_scales(pb, 2 * p + 1, h);
             GM_QP2_UNROLL
-            for (int v = 0; v < V; v++)
-                sumi[v] =
-                    _mm256_add_epi32(sumi[v], _mm256_add_epi32(_mm256_madd_epi16(slo[v], sc_lo),
-                                                               _mm256_madd_epi16(shi[v], sc_hi)));
+            for (int hh = 0; hh < HP; hh++) {
+                const __m256i sc_lo = gm_qp2_scales(pb, 2 * p, h0 + hh);
+                const __m256i sc_hi = gm_qp2_scales(pb, 2 * p + 1, h0 + hh);
+                GM_QP2_UNROLL
+                for (int v = 0; v < V; v++) {
+                    sumi[hh][v] = _mm256_add_epi32(
+                        sumi[hh][v], _mm256_add_epi32(_mm256_madd_epi16(slo[hh][v], sc_lo),
+                                                      _mm256_madd_epi16(shi[hh][v], sc_hi)));
+                    GM_QP2_KEEP(sumi[hh][v]);
+                }
+            }
         }
-        const __m256 d =
-            _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(const void *)(pb + GM_QP_D + 16 * h)));
-        const __m256 dmin = _mm256_cvtph_ps(
-            _mm_load_si128((const __m128i *)(const void *)(pb + GM_QP_DMIN + 16 * h)));
         GM_QP2_UNROLL
-        for (int v = 0; v < V; v++) {
-            /* lane r: mins of sub-blocks 2k, 2k + 1 (int16 pair) against
-             * the vector's sums of those two sub-blocks */
-            const __m256i pv = _mm256_broadcastsi128_si256(pairs[v]);
-            const __m256i pk[4] = {_mm256_shuffle_epi32(pv, 0x00), _mm256_shuffle_epi32(pv, 0x55),
-                                   _mm256_shuffle_epi32(pv, 0xAA), _mm256_shuffle_epi32(pv, 0xFF)};
-            __m256i msum = _mm256_setzero_si256();
+        for (int hh = 0; hh < HP; hh++) {
+            const int h = h0 + hh;
+            const __m256 d = _mm256_cvtph_ps(
+                _mm_load_si128((const __m128i *)(const void *)(pb + GM_QP_D + 16 * h)));
+            const __m256 dmin = _mm256_cvtph_ps(
+                _mm_load_si128((const __m128i *)(const void *)(pb + GM_QP_DMIN + 16 * h)));
             GM_QP2_UNROLL
-            for (int k = 0; k < 4; k++)
-                msum = _mm256_add_epi32(msum, _mm256_madd_epi16(gm_qp2_mins(pb, k, h), pk[k]));
-            const __m256 yd = _mm256_set1_ps(yb[v]->d);
-            float *a = acc[v] + 8 * h, *am = acc_m[v] + 8 * h;
-            _mm256_store_ps(a, _mm256_fmadd_ps(_mm256_mul_ps(d, yd), _mm256_cvtepi32_ps(sumi[v]),
-                                               _mm256_load_ps(a)));
-            _mm256_store_ps(am, _mm256_fmadd_ps(_mm256_mul_ps(dmin, yd), _mm256_cvtepi32_ps(msum),
-                                                _mm256_load_ps(am)));
+            for (int v = 0; v < V; v++) {
+                /* lane r: mins of sub-blocks 2k, 2k + 1 (int16 pair) against
+                 * the vector's sums of those two sub-blocks (int16 pairs) */
+                const __m128i pairs = _mm_hadd_epi16(
+                    _mm_loadu_si128((const __m128i *)(const void *)yb[v]->bsums),
+                    _mm_loadu_si128((const __m128i *)(const void *)(yb[v]->bsums + 8)));
+                const __m256i pv = _mm256_broadcastsi128_si256(pairs);
+                const __m256i pk[4] = {
+                    _mm256_shuffle_epi32(pv, 0x00), _mm256_shuffle_epi32(pv, 0x55),
+                    _mm256_shuffle_epi32(pv, 0xAA), _mm256_shuffle_epi32(pv, 0xFF)};
+                __m256i msum = _mm256_setzero_si256();
+                GM_QP2_UNROLL
+                for (int k = 0; k < 4; k++)
+                    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(gm_qp2_mins(pb, k, h), pk[k]));
+                const __m256 yd = _mm256_set1_ps(yb[v]->d);
+                float *a = acc[v] + 8 * h, *am = acc_m[v] + 8 * h;
+                _mm256_store_ps(a, _mm256_fmadd_ps(_mm256_mul_ps(d, yd),
+                                                   _mm256_cvtepi32_ps(sumi[hh][v]),
+                                                   _mm256_load_ps(a)));
+                _mm256_store_ps(am, _mm256_fmadd_ps(_mm256_mul_ps(dmin, yd),
+                                                    _mm256_cvtepi32_ps(msum), _mm256_load_ps(am)));
+            }
         }
     }
 }
 
-/* gm_qp2_block_vecs for 1..3 vectors as functions of their own (inlined
+/* gm_qp2_block_vecs for 1..4 vectors as functions of their own (inlined
  * into the loop over vector groups, the block's decoding would be hoisted
  * out of it and spilled). */
 #define GM_QP2_FN(nv)                                                                              \
@@ -144,11 +175,12 @@ gm_qp2_block_vecs(const uint8_t *pb, const gm_block_q8_K *const *yb, float (*acc
 GM_QP2_FN(1)
 GM_QP2_FN(2)
 GM_QP2_FN(3)
+GM_QP2_FN(4)
 #undef GM_QP2_FN
-_Static_assert(GM_QP2_STEP == 3, "one block function per vector count up to the step");
+_Static_assert(GM_QP2_STEP == 4, "one block function per vector count up to the step");
 
 const gm_q4k_block_kernels gm_q4k_block_kernels_avx2 = {
-    GM_QP2_STEP, {gm_qp2_block_1, gm_qp2_block_2, gm_qp2_block_3, NULL}};
+    GM_QP2_STEP, {gm_qp2_block_1, gm_qp2_block_2, gm_qp2_block_3, gm_qp2_block_4}};
 
 #else /* no x86-64: never used (no CPU path runs packed Q4_K) */
 
