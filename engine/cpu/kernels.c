@@ -238,12 +238,12 @@ static void gm_matmul_task_rows(const gm_matmul_task *t, uint64_t cols, uint32_t
         else if (begin < pr)
             gm_q6k_packed_rows(t->packed6, begin, end < pr ? end : pr, t->xq, t->xq_bytes, n_vec,
                                t->y, t->rows);
-        if (end > pr) { /* the plain rows after the groups: the tiles */
+        if (end > pr) { /* the plain rows after the groups: tiles or dots */
             gm_matmul_task rest = *t;
             rest.packed = NULL;
             rest.packed6 = NULL;
             rest.y = t->y + pr; /* rest.rows stays the output's row stride */
-            gm_matmul_task_tiles(&rest, cols, n_vec, (begin > pr ? begin : pr) - pr, end - pr);
+            gm_matmul_task_rows(&rest, cols, n_vec, (begin > pr ? begin : pr) - pr, end - pr);
         }
         return;
     }
@@ -349,8 +349,8 @@ static int gm_matmul_task_init(gm_cpu_path path, const gm_matmul_part *p, uint64
                               gm_type_name(p->type), (unsigned long long)p->rows,
                               (unsigned long long)cols);
         if (!gm_q6k_packed_supported())
-            return cm_err_set(err, "matmul: repacked Q6_K weights need the AVX-512 VNNI CPU path "
-                                   "(path now: %s)",
+            return cm_err_set(err, "matmul: repacked Q6_K weights need the AVX2 or AVX-512 CPU "
+                                   "path (path now: %s)",
                               gm_cpu_path_name());
     } else if (p->rows > 0 && p->w == NULL) {
         return cm_err_set(err, "matmul: missing weight buffer");

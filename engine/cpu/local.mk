@@ -12,7 +12,7 @@ engine_libengine_a_SOURCES += \
 	engine/cpu/dot_avx512.c engine/cpu/dot_avx512_body.h \
 	engine/cpu/kq_packed.h engine/cpu/kq_packed.c \
 	engine/cpu/q4k_packed.h engine/cpu/q4k_packed.c \
-	engine/cpu/q6k_packed.h engine/cpu/q6k_packed.c
+	engine/cpu/q6k_packed.h engine/cpu/q6k_packed.c engine/cpu/q6k_packed_avx2.c
 
 check_PROGRAMS += tests/unit/test_kernels
 TESTS += tests/unit/test_kernels
@@ -41,3 +41,8 @@ TESTS += tests/unit/test_q6k_packed
 tests_unit_test_q6k_packed_SOURCES = tests/unit/test_q6k_packed.c
 tests_unit_test_q6k_packed_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_q6k_packed_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# test_q6k_packed and test_model_repack again on the AVX2 path (the
+# packed Q6_K kernel of q6k_packed_avx2.c).
+TESTS += tests/integration/avx2_units.sh
+EXTRA_DIST += tests/integration/avx2_units.sh
