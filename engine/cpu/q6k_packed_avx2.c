@@ -18,6 +18,7 @@
  * Compiled with target attributes (the build does not need -mavx2); used
  * only where the CPU has AVX2, FMA and F16C (gm_q6k_packed_supported).
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "engine/cpu/q6k_packed.h"
@@ -32,7 +33,8 @@
 
 /* Vectors whose accumulators live on the stack in one pass over the
  * blocks, and vectors per step inside a block (registers: 4 decoded lines,
- * the scales, one int32 sum per vector and temporaries). */
+ * the scales, one int32 sum per vector and temporaries; 6 and 8 measured
+ * slower). */
 #define GM_Q6A_PASS 64
 #define GM_Q6A_STEP 4
 
@@ -45,10 +47,12 @@
 typedef int32_t gm_q6a_i32u __attribute__((aligned(1), may_alias));
 
 /* The int8 scales of sub-block j of 8 rows (at sc) as int16, each twice:
- * lane r of the 32-bit lanes holds (sc[r], sc[r]). */
+ * lane r of the 32-bit lanes holds (sc[r], sc[r]). (16-byte loads of
+ * which 8 bytes are used: they stay inside the block, and the compiler
+ * takes them as operands instead of going through the stack.) */
 GM_T_Q6A __attribute__((always_inline)) static inline __m256i gm_q6a_scales2(const int8_t *sc)
 {
-    const __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)sc);
+    const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)sc);
     return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(b, b));
 }
 
@@ -56,8 +60,8 @@ GM_T_Q6A __attribute__((always_inline)) static inline __m256i gm_q6a_scales2(con
  * holds (sc_j[r], sc_j+1[r]). */
 GM_T_Q6A __attribute__((always_inline)) static inline __m256i gm_q6a_scale_pairs(const int8_t *sc_j)
 {
-    const __m128i a = _mm_loadl_epi64((const __m128i *)(const void *)sc_j);
-    const __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(sc_j + 16));
+    const __m128i a = _mm_loadu_si128((const __m128i *)(const void *)sc_j);
+    const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(sc_j + 16));
     return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
 }
 
@@ -91,11 +95,48 @@ GM_T_Q6A __attribute__((always_inline)) static inline __m256i gm_q6a_decode(cons
     return _mm256_or_si256(lo, _mm256_and_si256(hi, m30));
 }
 
+/* One packed block decoded for several steps of vectors: the 6-bit values
+ * of line g = 4s + k of sub-block j = 8h + 2q + s of half `half` (rows
+ * 8 half ..), as gm_q6a_decode gives them, in e[half][j][k]; the rows'
+ * scales of sub-block j as gm_q6a_scales2 gives them in s2[half][j]; the
+ * scale pairs of sub-blocks 2p, 2p + 1 as gm_q6a_scale_pairs gives them
+ * in pr[half][p]. */
+typedef struct gm_q6a_dec {
+    __m256i e[2][16][4];
+    __m256i s2[2][16];
+    __m256i pr[2][8];
+} gm_q6a_dec;
+
+GM_T_Q6A static void gm_q6a_decode_block(const uint8_t *pb, gm_q6a_dec *dec)
+{
+    for (int half = 0; half < 2; half++) {
+        const int8_t *sc = (const int8_t *)(const void *)(pb + GM_Q6A_SC + 8 * half);
+        GM_Q6A_UNROLL
+        for (int h = 0; h < 2; h++)
+            GM_Q6A_UNROLL
+            for (int q = 0; q < 4; q++)
+                GM_Q6A_UNROLL
+                for (int s = 0; s < 2; s++)
+                    GM_Q6A_UNROLL
+                    for (int k = 0; k < 4; k++)
+                        dec->e[half][8 * h + 2 * q + s][k] = gm_q6a_decode(
+                            pb + GM_Q6A_Q + 64 * 3 * (8 * h + 4 * s + k) + 32 * half, q);
+        GM_Q6A_UNROLL
+        for (int j = 0; j < 16; j++)
+            dec->s2[half][j] = gm_q6a_scales2(sc + 16 * j);
+        GM_Q6A_UNROLL
+        for (int p = 0; p < 8; p++)
+            dec->pr[half][p] = gm_q6a_scale_pairs(sc + 32 * p);
+    }
+}
+
 /* V vectors (blocks yb[v]) against rows 8 half .. 8 half + 7 of one packed
- * block: acc[v][8 half + r] takes its f32 step. */
+ * block: acc[v][8 half + r] takes its f32 step. The weights are decoded
+ * here from the block at pb, or, with from_dec, read from dec (the same
+ * values). */
 GM_T_Q6A __attribute__((always_inline)) static inline void
-gm_q6a_half_vecs(const uint8_t *pb, const int half, const gm_block_q8_K *const *yb,
-                 float (*acc)[16], const int V)
+gm_q6a_half_vecs(const uint8_t *pb, const gm_q6a_dec *dec, const int from_dec, const int half,
+                 const gm_block_q8_K *const *yb, float (*acc)[16], const int V)
 {
     const int8_t *sc = (const int8_t *)(const void *)(pb + GM_Q6A_SC + 8 * half);
     __m256i sumi[GM_Q6A_STEP];
@@ -105,11 +146,12 @@ gm_q6a_half_vecs(const uint8_t *pb, const int half, const gm_block_q8_K *const *
         sumi[v] = _mm256_setzero_si256();
     GM_Q6A_UNROLL
     for (int j = 0; j < 16; j += 2) {
-        const __m256i pairs = gm_q6a_scale_pairs(sc + 16 * j);
+        const __m256i pairs = from_dec ? dec->pr[half][j / 2] : gm_q6a_scale_pairs(sc + 16 * j);
         GM_Q6A_UNROLL
         for (int v = 0; v < V; v++) {
             const __m256i bs = _mm256_set1_epi32(*(const gm_q6a_i32u *)(yb[v]->bsums + j));
             sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(pairs, bs));
+            __asm__("" : "+x"(sumi[v])); /* as below */
         }
     }
     GM_Q6A_UNROLL
@@ -126,9 +168,11 @@ gm_q6a_half_vecs(const uint8_t *pb, const int half, const gm_block_q8_K *const *
                 __m256i e[4];
                 GM_Q6A_UNROLL
                 for (int k = 0; k < 4; k++)
-                    e[k] = gm_q6a_decode(pb + GM_Q6A_Q + 64 * 3 * (8 * h + 4 * s + k) + 32 * half,
-                                         q);
-                const __m256i scj = gm_q6a_scales2(sc + 16 * j);
+                    e[k] = from_dec ? dec->e[half][j][k]
+                                    : gm_q6a_decode(pb + GM_Q6A_Q + 64 * 3 * (8 * h + 4 * s + k) +
+                                                        32 * half,
+                                                    q);
+                const __m256i scj = from_dec ? dec->s2[half][j] : gm_q6a_scales2(sc + 16 * j);
                 GM_Q6A_UNROLL
                 for (int v = 0; v < V; v++) {
                     const int8_t *x = yb[v]->qs + 128 * h + 32 * q + 16 * s;
@@ -144,6 +188,10 @@ gm_q6a_half_vecs(const uint8_t *pb, const int half, const gm_block_q8_K *const *
                     sumi[v] = _mm256_add_epi32(
                         sumi[v], _mm256_add_epi32(_mm256_madd_epi16(t[0], scj),
                                                   _mm256_madd_epi16(t[1], scj)));
+                    /* keeps the sums in registers, sub-block after
+                     * sub-block (else the compiler regroups the integer
+                     * additions over the whole block and spills) */
+                    __asm__("" : "+x"(sumi[v]));
                 }
             }
     const __m256 d = _mm256_cvtph_ps(
@@ -157,15 +205,23 @@ gm_q6a_half_vecs(const uint8_t *pb, const int half, const gm_block_q8_K *const *
     }
 }
 
-/* gm_q6a_half_vecs for both halves and 1..GM_Q6A_STEP vectors, as
+/* gm_q6a_half_vecs for both halves and 1..GM_Q6A_STEP vectors, decoding
+ * the block or reading it decoded, as
  * functions of their own (inlined into the loop below, the decoding would
  * be hoisted and spilled). */
 #define GM_Q6A_FN(nv)                                                                              \
     GM_T_Q6A __attribute__((noinline)) static void gm_q6a_block_##nv(                              \
         const uint8_t *pb, const gm_block_q8_K *const *yb, float (*acc)[16])                       \
     {                                                                                              \
-        gm_q6a_half_vecs(pb, 0, yb, acc, nv);                                                      \
-        gm_q6a_half_vecs(pb, 1, yb, acc, nv);                                                      \
+        gm_q6a_half_vecs(pb, NULL, 0, 0, yb, acc, nv);                                             \
+        gm_q6a_half_vecs(pb, NULL, 0, 1, yb, acc, nv);                                             \
+    }                                                                                              \
+    GM_T_Q6A __attribute__((noinline)) static void gm_q6a_dblock_##nv(                             \
+        const uint8_t *pb, const gm_q6a_dec *dec, const gm_block_q8_K *const *yb,                  \
+        float (*acc)[16])                                                                          \
+    {                                                                                              \
+        gm_q6a_half_vecs(pb, dec, 1, 0, yb, acc, nv);                                              \
+        gm_q6a_half_vecs(pb, dec, 1, 1, yb, acc, nv);                                              \
     }
 GM_Q6A_FN(1)
 GM_Q6A_FN(2)
@@ -175,7 +231,10 @@ GM_Q6A_FN(4)
 
 #define GM_Q6A_CASE(nv)                                                                            \
     case nv:                                                                                       \
-        gm_q6a_block_##nv(pb, yb, acc + v);                                                        \
+        if (decoded)                                                                               \
+            gm_q6a_dblock_##nv(pb, &dec, yb, acc + v);                                             \
+        else                                                                                       \
+            gm_q6a_block_##nv(pb, yb, acc + v);                                                    \
         break;
 
 GM_T_Q6A void gm_q6k_packed_group_avx2(const uint8_t *g, uint64_t nb, const uint8_t *xq,
@@ -183,6 +242,7 @@ GM_T_Q6A void gm_q6k_packed_group_avx2(const uint8_t *g, uint64_t nb, const uint
                                        size_t out_stride)
 {
     _Alignas(32) float acc[GM_Q6A_PASS][16];
+    gm_q6a_dec dec;
     for (uint32_t v0 = 0; v0 < n_vec; v0 += GM_Q6A_PASS) {
         const uint32_t nv = n_vec - v0 < GM_Q6A_PASS ? n_vec - v0 : GM_Q6A_PASS;
         memset(acc, 0, sizeof(float) * 16 * nv);
@@ -196,6 +256,11 @@ GM_T_Q6A void gm_q6k_packed_group_avx2(const uint8_t *g, uint64_t nb, const uint
             if (v0 == 0)
                 for (int l = 0; l < GM_Q6K_PACKED_BLOCK_BYTES / 64; l++)
                     _mm_prefetch((const char *)pb + 64 * l, _MM_HINT_T0);
+            /* more than one step of vectors: the block decoded once
+             * (N=64 in cache: 21 -> 16 cpu-ms) */
+            const bool decoded = nv > GM_Q6A_STEP;
+            if (decoded)
+                gm_q6a_decode_block(pb, &dec);
             for (uint32_t v = 0; v < nv; v += GM_Q6A_STEP) {
                 const gm_block_q8_K *yb[GM_Q6A_STEP];
                 const uint32_t gv = nv - v < GM_Q6A_STEP ? nv - v : GM_Q6A_STEP;

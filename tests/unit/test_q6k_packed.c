@@ -2,7 +2,7 @@
  * tests/unit/test_q6k_packed.c -- unit tests for engine/cpu/q6k_packed.c:
  * the repacked layout holds exactly the Q6_K weights (checked on any CPU by
  * decoding it in plain C here), products with the packed copy are
- * bit-identical to gm_matmul on the plain blocks (1..9, 16, 33 and 64
+ * bit-identical to gm_matmul on the plain blocks (1..9, 16, 33, 64 and 70
  * vectors; 5, 16, 37 and 1536 rows; 1 and 3 threads; inside gm_matmul_many
  * beside plain and packed Q4_K parts at offsets that are not multiples of
  * 16), and the errors. The products need the AVX2 or AVX-512 path (the
@@ -191,12 +191,12 @@ static void test_pack_errors(void **state)
 
 /* ---- products ------------------------------------------------------------ */
 
-/* The packed product of rows x cols against 1..9, 16, 33, 64 vectors, on 1
+/* The packed product of rows x cols against 1..9, 16, 33, 64, 70 vectors, on 1
  * and 3 threads, has gm_matmul's bits on the plain blocks. */
 static void tq_check_shape(gm_pool *pool, uint64_t *s, uint64_t rows, uint64_t cols)
 {
-    static const uint32_t nvs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 33, 64};
-    enum { MAXV = 64 };
+    static const uint32_t nvs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 33, 64, 70};
+    enum { MAXV = 70 };
     uint8_t *w = tq_weights(s, rows, cols, GM_TYPE_Q6_K);
     float *x = tq_vectors(s, MAXV, cols);
     float *y = malloc(MAXV * rows * sizeof(float));
