@@ -237,8 +237,8 @@ void gm_q6k_packed_rows(const gm_q6k_packed *p, uint64_t begin, uint64_t end, co
         const uint64_t g_end = (k + 1) * GM_Q6K_PACKED_ROWS;
         const uint64_t stop = end < g_end ? end : g_end;
         group(p->data + (size_t)k * p->group_bytes, nb, xq, x_stride, n_vec,
-                     (int)(begin % GM_Q6K_PACKED_ROWS), (int)(stop - k * GM_Q6K_PACKED_ROWS),
-                     y + begin, y_stride);
+              (int)(begin % GM_Q6K_PACKED_ROWS), (int)(stop - k * GM_Q6K_PACKED_ROWS), y + begin,
+              y_stride);
         begin = stop;
     }
 }
