@@ -6,6 +6,9 @@
  * The quantized kernels keep ggml's arithmetic: exact integer sums inside
  * each block (maddubs/madd), scaled per block in f32. Only the order of
  * the f32 additions differs from the scalar versions in dot_scalar.c.
+ * Q6_K follows the AVX-512 Q6_K arithmetic (one f32 step per block on the
+ * exact int32 block sum), so GEMMA_CPU=avx2 and avx512 give it the same
+ * bits.
  * Q8_0 also has tile and panel kernels for batches of vectors (dot.h's
  * gm_tiles), bit-identical to its one-vector dot. Q4_K takes the f32
  * steps of the AVX-512 kernels (one per block on the exact block sums),
@@ -366,30 +369,59 @@ GM_AVX2 static float gm_dot_q5_K_avx2(uint64_t n, const void *w, const void *xq)
     return gm_hsum_ps(acc) - _mm_cvtss_f32(m);
 }
 
-GM_AVX2 static float gm_dot_q6_K_avx2(uint64_t n, const void *w, const void *xq)
+/*
+ * Q6_K: the arithmetic of the AVX-512 Q6_K kernels (dot_avx512_body.h's
+ * gm_q6_K_tile and the packed kernels of q6k_packed.c), so that both paths
+ * give the same bits. Per block and per vector: the exact int32 sum of the
+ * block (the 16 sub-block scales and the offset 32 of every value applied
+ * in integers), then one f32 step acc = fma(d_w * d_x, float(sum), acc),
+ * block after block; the result is acc.
+ */
+
+/* The exact sums of the 8 int32 lanes of s[v] for v < V (V <= 4), in
+ * lane v (0 in the others). */
+GM_AVX2 __attribute__((always_inline)) static inline __m128i gm_q6_K_sum4_avx2(const __m256i *s,
+                                                                              const int V)
+{
+    const __m256i z = _mm256_setzero_si256();
+    const __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], V > 1 ? s[1] : z),
+                                        _mm256_hadd_epi32(V > 2 ? s[2] : z, V > 3 ? s[3] : z));
+    return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+}
+
+/* One Q6_K row against V (1..4) converted vectors at xq + v * stride:
+ * out[v] for each. The weight blocks are decoded once for all V. */
+GM_AVX2 __attribute__((always_inline)) static inline void
+gm_q6_K_vecs_avx2(uint64_t n, const void *w, const void *xq, size_t stride, float *out, const int V)
 {
     const gm_block_q6_K *x = w;
-    const gm_block_q8_K *y = xq;
-    const uint64_t nb = n / GM_QK_K;
+    const gm_block_q8_K *y[4];
+    GM_UNROLL4
+    for (int v = 0; v < V; v++)
+        y[v] = (const gm_block_q8_K *)((const uint8_t *)xq + (size_t)v * stride);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i m2 = _mm256_set1_epi8(0x03);
-    __m256 acc = _mm256_setzero_ps();
+    __m128 acc = _mm_setzero_ps(); /* lane v: vector v */
+    const uint64_t nb = n / GM_QK_K;
     for (uint64_t i = 0; i < nb; i++) {
-        const uint8_t *ql = x[i].ql;
-        const uint8_t *qh = x[i].qh;
-        const int8_t *q8 = y[i].qs;
         const int8_t *sc = x[i].scales;
-        /* the offset 32 of every value: 32 * sum_g scale_g * bsum_g */
+        /* -32 * scale fits in 16 bits: the offset 32 of every value is
+         * -32 * sum_j scale_j * bsum_j, exact */
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
-        const __m256i bs = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                        _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
-        for (int h = 0; h < 2; h++, ql += 64, qh += 32, q8 += 128, sc += 8) {
+        const __m256i sc_m32 = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc16, 5));
+        __m256i sumi[4];
+        GM_UNROLL4
+        for (int v = 0; v < V; v++)
+            sumi[v] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[v][i].bsums), sc_m32);
+        GM_UNROLL4
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[i].ql + 64 * h;
+            const uint8_t *qh = x[i].qh + 32 * h;
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
             const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
             const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
             /* unsigned 6-bit values 0..63 of elements l, l+32, l+64, l+96 */
-            __m256i q[4];
+            __m256i q[4], s[4];
             q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
                                    _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
             q[1] = _mm256_or_si256(
@@ -401,20 +433,40 @@ GM_AVX2 static float gm_dot_q6_K_avx2(uint64_t n, const void *w, const void *xq)
             q[3] = _mm256_or_si256(
                 _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
-            for (int k = 0; k < 4; k++) {
-                const __m256i yk = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
-                const __m256i p = _mm256_maddubs_epi16(q[k], yk);
-                /* lanes 0..7 are group 2k of this half, lanes 8..15 group 2k+1 */
-                const __m256i s =
-                    _mm256_insertf128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[2 * k])),
-                                            _mm_set1_epi16(sc[2 * k + 1]), 1);
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+            /* word lanes 0..7 take sub-block 8h + 2k, lanes 8..15 8h + 2k + 1 */
+            GM_UNROLL4
+            for (int k = 0; k < 4; k++)
+                s[k] = _mm256_insertf128_si256(
+                    _mm256_castsi128_si256(_mm_set1_epi16(sc[8 * h + 2 * k])),
+                    _mm_set1_epi16(sc[8 * h + 2 * k + 1]), 1);
+            GM_UNROLL4
+            for (int v = 0; v < V; v++) {
+                const int8_t *q8 = y[v][i].qs + 128 * h;
+                GM_UNROLL4
+                for (int k = 0; k < 4; k++) {
+                    const __m256i yk = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
+                    const __m256i p = _mm256_maddubs_epi16(q[k], yk); /* exact: |p| <= 16128 */
+                    sumi[v] = _mm256_add_epi32(sumi[v], _mm256_madd_epi16(p, s[k]));
+                }
             }
         }
-        const float d = gm_h2f(x[i].d) * y[i].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        const __m128 yd = _mm_setr_ps(y[0][i].d, V > 1 ? y[1 % V][i].d : 0.0f,
+                                      V > 2 ? y[2 % V][i].d : 0.0f, V > 3 ? y[3 % V][i].d : 0.0f);
+        const __m128 dd = _mm_mul_ps(_mm_set1_ps(gm_h2f(x[i].d)), yd);
+        acc = _mm_fmadd_ps(dd, _mm_cvtepi32_ps(gm_q6_K_sum4_avx2(sumi, V)), acc);
     }
-    return gm_hsum_ps(acc);
+    _Alignas(16) float res[4];
+    _mm_store_ps(res, acc);
+    GM_UNROLL4
+    for (int v = 0; v < V; v++)
+        out[v] = res[v];
+}
+
+GM_AVX2 static float gm_dot_q6_K_avx2(uint64_t n, const void *w, const void *xq)
+{
+    float out[1];
+    gm_q6_K_vecs_avx2(n, w, xq, 0, out, 1);
+    return out[0];
 }
 
 /*
@@ -555,72 +607,7 @@ GM_AVX2 static void gm_dot4_q5_K_avx2(uint64_t n, const void *w, const void *xq,
 GM_AVX2 static void gm_dot4_q6_K_avx2(uint64_t n, const void *w, const void *xq, size_t stride,
                                       float out[4])
 {
-    const gm_block_q6_K *x = w;
-    const gm_block_q8_K *y[4];
-    __m256 acc[4];
-    GM_UNROLL4
-    for (int k = 0; k < 4; k++) {
-        y[k] = GM_Y4(gm_block_q8_K, xq, stride, k);
-        acc[k] = _mm256_setzero_ps();
-    }
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i m2 = _mm256_set1_epi8(0x03);
-    const uint64_t nb = n / GM_QK_K;
-    for (uint64_t i = 0; i < nb; i++) {
-        const int8_t *sc = x[i].scales;
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
-        __m256i sumi[4];
-        GM_UNROLL4
-        for (int k = 0; k < 4; k++) {
-            const __m256i bs = _mm256_loadu_si256((const __m256i *)y[k][i].bsums);
-            sumi[k] = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                       _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
-        }
-        GM_UNROLL4
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = x[i].ql + 64 * h;
-            const uint8_t *qh = x[i].qh + 32 * h;
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-            __m256i q[4], s[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
-            q[1] = _mm256_or_si256(
-                _mm256_and_si256(l1, m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
-            q[2] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
-            q[3] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
-            GM_UNROLL4
-            for (int kk = 0; kk < 4; kk++)
-                s[kk] = _mm256_insertf128_si256(
-                    _mm256_castsi128_si256(_mm_set1_epi16(sc[8 * h + 2 * kk])),
-                    _mm_set1_epi16(sc[8 * h + 2 * kk + 1]), 1);
-            GM_UNROLL4
-            for (int k = 0; k < 4; k++) {
-                const int8_t *q8 = y[k][i].qs + 128 * h;
-                GM_UNROLL4
-                for (int kk = 0; kk < 4; kk++) {
-                    const __m256i yk = _mm256_loadu_si256((const __m256i *)(q8 + 32 * kk));
-                    const __m256i p = _mm256_maddubs_epi16(q[kk], yk);
-                    sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(p, s[kk]));
-                }
-            }
-        }
-        const float xd = gm_h2f(x[i].d);
-        GM_UNROLL4
-        for (int k = 0; k < 4; k++) {
-            const float d = xd * y[k][i].d;
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
-        }
-    }
-    GM_UNROLL4
-    for (int k = 0; k < 4; k++)
-        out[k] = gm_hsum_ps(acc[k]);
+    gm_q6_K_vecs_avx2(n, w, xq, stride, out, 4);
 }
 
 /*

@@ -349,8 +349,8 @@ static int gm_matmul_task_init(gm_cpu_path path, const gm_matmul_part *p, uint64
                               gm_type_name(p->type), (unsigned long long)p->rows,
                               (unsigned long long)cols);
         if (!gm_q6k_packed_supported())
-            return cm_err_set(err, "matmul: repacked Q6_K weights need the AVX-512 VNNI CPU path "
-                                   "(path now: %s)",
+            return cm_err_set(err, "matmul: repacked Q6_K weights need the AVX2 or AVX-512 CPU "
+                                   "path (path now: %s)",
                               gm_cpu_path_name());
     } else if (p->rows > 0 && p->w == NULL) {
         return cm_err_set(err, "matmul: missing weight buffer");

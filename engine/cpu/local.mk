@@ -13,7 +13,7 @@ engine_libengine_a_SOURCES += \
 	engine/cpu/kq_packed.h engine/cpu/kq_packed.c \
 	engine/cpu/q4k_packed.h engine/cpu/q4k_packed.c \
 	engine/cpu/q4k_packed_kernels.h engine/cpu/q4k_packed_avx2.c \
-	engine/cpu/q6k_packed.h engine/cpu/q6k_packed.c
+	engine/cpu/q6k_packed.h engine/cpu/q6k_packed.c engine/cpu/q6k_packed_avx2.c
 
 check_PROGRAMS += tests/unit/test_kernels
 TESTS += tests/unit/test_kernels
@@ -43,7 +43,10 @@ tests_unit_test_q6k_packed_SOURCES = tests/unit/test_q6k_packed.c
 tests_unit_test_q6k_packed_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_q6k_packed_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
 
-# test_q4k_packed once more on the AVX2 path (the AVX2 packed kernels)
-# and on the scalar path (packed parts refused).
-TESTS += tests/unit/q4k_packed_avx2.sh tests/unit/q4k_packed_scalar.sh
-EXTRA_DIST += tests/unit/q4k_packed_avx2.sh tests/unit/q4k_packed_scalar.sh tests/lib/cpu-path.sh
+# test_q4k_packed and test_q6k_packed once more on the AVX2 path (the
+# AVX2 packed kernels) and test_q4k_packed on the scalar path (packed
+# parts refused).
+TESTS += tests/unit/q4k_packed_avx2.sh tests/unit/q4k_packed_scalar.sh \
+	tests/unit/q6k_packed_avx2.sh
+EXTRA_DIST += tests/unit/q4k_packed_avx2.sh tests/unit/q4k_packed_scalar.sh \
+	tests/unit/q6k_packed_avx2.sh tests/lib/cpu-path.sh

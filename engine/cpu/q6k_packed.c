@@ -1,6 +1,7 @@
 /*
  * engine/cpu/q6k_packed.c -- repacking Q6_K matrices into 16-row groups
- * and the AVX-512 VNNI kernel that multiplies them (q6k_packed.h).
+ * and the AVX-512 VNNI kernel that multiplies them (q6k_packed.h); the
+ * AVX2 kernel for the same layout is in q6k_packed_avx2.c.
  *
  * Compiled per function with target attributes, as q4k_packed.c. Per
  * block of 16 rows and per vector, the integer work is 64 vpdpbusd (one
@@ -18,9 +19,17 @@
 #include "engine/cpu/q6k_packed.h"
 #include "engine/quant/blocks.h"
 
-bool gm_q6k_packed_supported(void)
+/* Whether the AVX-512 VNNI kernel below runs (else the AVX2 one of
+ * q6k_packed_avx2.c: the AVX2 path, and AVX-512 without VNNI). */
+static bool gm_q6k_packed_vnni(void)
 {
     return gm_cpu_active_path() == GM_CPU_AVX512 && gm_cpu_has_avx512_vnni();
+}
+
+bool gm_q6k_packed_supported(void)
+{
+    const gm_cpu_path path = gm_cpu_active_path();
+    return (path == GM_CPU_AVX2 || path == GM_CPU_AVX512) && gm_cpu_has_avx2();
 }
 
 bool gm_q6k_repack_wanted(void)
@@ -221,23 +230,26 @@ void gm_q6k_packed_rows(const gm_q6k_packed *p, uint64_t begin, uint64_t end, co
                         size_t x_stride, uint32_t n_vec, float *y, size_t y_stride)
 {
     const uint64_t nb = p->cols / GM_QK_K;
+    void (*group)(const uint8_t *, uint64_t, const uint8_t *, size_t, uint32_t, int, int, float *,
+                  size_t) = gm_q6k_packed_vnni() ? gm_q6p_group : gm_q6k_packed_group_avx2;
     while (begin < end) {
         const uint64_t k = begin / GM_Q6K_PACKED_ROWS;
         const uint64_t g_end = (k + 1) * GM_Q6K_PACKED_ROWS;
         const uint64_t stop = end < g_end ? end : g_end;
-        gm_q6p_group(p->data + (size_t)k * p->group_bytes, nb, xq, x_stride, n_vec,
-                     (int)(begin % GM_Q6K_PACKED_ROWS), (int)(stop - k * GM_Q6K_PACKED_ROWS),
-                     y + begin, y_stride);
+        group(p->data + (size_t)k * p->group_bytes, nb, xq, x_stride, n_vec,
+              (int)(begin % GM_Q6K_PACKED_ROWS), (int)(stop - k * GM_Q6K_PACKED_ROWS), y + begin,
+              y_stride);
         begin = stop;
     }
 }
 
-#else /* no x86-64 AVX-512 kernels in this build */
+#else /* no x86-64 kernels in this build */
 
 void gm_q6k_packed_rows(const gm_q6k_packed *p, uint64_t begin, uint64_t end, const void *xq,
                         size_t x_stride, uint32_t n_vec, float *y, size_t y_stride)
 {
     (void)p, (void)begin, (void)end, (void)xq, (void)x_stride, (void)n_vec, (void)y, (void)y_stride;
+    (void)gm_q6k_packed_vnni;
 }
 
 #endif

@@ -1,8 +1,10 @@
 /*
  * engine/cpu/q6k_packed.h -- Q6_K weight matrices repacked once (at model
- * load) into a 16-row interleaved layout for an AVX-512 VNNI kernel, as
- * q4k_packed.h does for Q4_K (same design: one row per 32-bit lane, the
- * weights read as one sequential stream, whatever the number of vectors).
+ * load) into a 16-row interleaved layout for an AVX-512 VNNI kernel and an
+ * AVX2 kernel (q6k_packed_avx2.c: the AVX2 path, and AVX-512 without
+ * VNNI; the same packed copy for both), as q4k_packed.h does for Q4_K
+ * (same design: one row per 32-bit lane, the weights read as one
+ * sequential stream, whatever the number of vectors).
  *
  * Layout: rows in groups of 16; group k holds, block after block, for
  * block i of its 16 rows (GM_Q6K_PACKED_BLOCK_BYTES bytes):
@@ -16,8 +18,8 @@
  * The last rows % 16 rows follow as plain Q6_K rows (the tile kernels do
  * those). The packed copy is 0.95% larger than the Q6_K blocks.
  *
- * Every (row, vector) output of the packed kernel has exactly the bits of
- * the AVX-512 Q6_K kernels on the plain blocks (the exact int32 block sum,
+ * Every (row, vector) output of the packed kernels has exactly the bits of
+ * the AVX-512 and AVX2 Q6_K kernels on the plain blocks (the exact int32 block sum,
  * then acc = fma(d_w * d_x, float(sum), acc) per block in block order), so
  * repacking changes no result and batch invariance holds.
  *
@@ -41,8 +43,9 @@
 /* A packed Q6_K matrix (owned memory; the record of kq_packed.h). */
 typedef gm_kq_packed gm_q6k_packed;
 
-/* Whether this process runs packed Q6_K kernels: the CPU path is AVX-512
- * and the CPU has AVX512-VNNI. */
+/* Whether this process runs packed Q6_K kernels: the CPU path is AVX2 or
+ * AVX-512 (the VNNI kernel where the CPU has AVX512-VNNI, else the AVX2
+ * one). */
 bool gm_q6k_packed_supported(void);
 /* Whether a model should repack its Q6_K weights: supported, and
  * GEMMA_CPU_REPACK is not "0". */
@@ -61,5 +64,11 @@ void gm_q6k_packed_free(gm_q6k_packed *p);
  * writes y[v * y_stride + r] for the matrix row r. Only where supported. */
 void gm_q6k_packed_rows(const gm_q6k_packed *p, uint64_t begin, uint64_t end, const void *xq,
                         size_t x_stride, uint32_t n_vec, float *y, size_t y_stride);
+
+/* Internal to engine/cpu/ (q6k_packed.c): the AVX2 kernel for one group of
+ * 16 rows (g: nb packed blocks) against n_vec vectors; stores rows
+ * [r0, r1) of the group at out[v * out_stride + r - r0]. */
+void gm_q6k_packed_group_avx2(const uint8_t *g, uint64_t nb, const uint8_t *xq, size_t x_stride,
+                              uint32_t n_vec, int r0, int r1, float *out, size_t out_stride);
 
 #endif

@@ -14,7 +14,8 @@
  * (m->output, which may be token_embd tied: the embedding lookup keeps
  * reading token_embd's rows from the mapping, whose given-back pages are
  * read again from the file on access), go the same way into the layout of
- * engine/cpu/q6k_packed.h.
+ * engine/cpu/q6k_packed.h, on the AVX2 path too (an AVX2 kernel reads the
+ * same layout).
  */
 #include <stdlib.h>
 

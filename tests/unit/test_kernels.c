@@ -1390,6 +1390,71 @@ static void test_q4_K_avx2_avx512_identical(void **state)
     }
 }
 
+/* Q6_K: the AVX2 dot and four-vector dot give the bits of the AVX-512
+ * ones (with and without VNNI): the same exact int32 block sums and the
+ * same f32 step per block. Rows of different scales, activations of very
+ * different sizes, and blocks at the edges of the value ranges. */
+static void test_q6_K_avx2_avx512_identical(void **state)
+{
+    (void)state;
+    if (!gm_cpu_has_avx512()) {
+        print_message("# this CPU has no AVX-512: nothing to compare\n");
+        skip();
+    }
+    tk_rng r = {3141};
+    const tk_fmt *f = NULL;
+    for (size_t t = 0; t < TK_NFMT; t++)
+        if (tk_formats[t].type == GM_TYPE_Q6_K)
+            f = &tk_formats[t];
+    assert_non_null(f);
+    const gm_dot4_fn dot4_a = gm_dot4_for_path(GM_CPU_AVX2, f->type);
+    const gm_dot4_fn dot4_b = gm_dot4_for_path(GM_CPU_AVX512, f->type);
+    assert_non_null(dot4_a);
+    assert_non_null(dot4_b);
+    static const uint64_t ns[] = {256, 512, 1536, 2304, 6144};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        const uint64_t n = ns[k];
+        const size_t ab = gm_act_bytes(f->type, n);
+        uint8_t *xq = malloc(4 * ab);
+        float *x = malloc(n * sizeof(float));
+        assert_non_null(xq);
+        assert_non_null(x);
+        for (int rep = 0; rep < 8; rep++) {
+            uint8_t *w = tk_make_weights(&r, f, 1, n);
+            if (rep == 5) { /* q 0 and 63, scales -128 and 127 */
+                gm_block_q6_K *b = (gm_block_q6_K *)(void *)w;
+                for (uint64_t i = 0; i < n / 256; i++) {
+                    memset(b[i].ql, i % 2 ? 0xFF : 0x00, sizeof b[i].ql);
+                    memset(b[i].qh, i % 2 ? 0xFF : 0x00, sizeof b[i].qh);
+                    for (int j = 0; j < 16; j++)
+                        b[i].scales[j] = (int8_t)(j % 2 ? -128 : 127);
+                }
+            }
+            for (int v = 0; v < 4; v++) {
+                tk_fill(&r, x, n, rep == 3 ? 1e-3f : (float)(v + 1));
+                assert_int_equal(gm_act_convert(f->type, x, xq + (size_t)v * ab, n), 0);
+            }
+            const float a = gm_dot_for_path(GM_CPU_AVX2, f->type)(n, w, xq);
+            const float b = gm_dot_for_path(GM_CPU_AVX512, f->type)(n, w, xq);
+            const float c = gm_dot_avx512_plain(f->type)(n, w, xq);
+            if (memcmp(&a, &b, sizeof a) != 0 || memcmp(&a, &c, sizeof a) != 0)
+                fail_msg("q6_K, %llu columns: avx2 %.9g, avx512 %.9g, avx512 plain %.9g",
+                         (unsigned long long)n, (double)a, (double)b, (double)c);
+            float a4[4], b4[4];
+            dot4_a(n, w, xq, ab, a4);
+            dot4_b(n, w, xq, ab, b4);
+            for (int v = 0; v < 4; v++)
+                if (memcmp(&a4[v], &b4[v], sizeof a4[v]) != 0)
+                    fail_msg("q6_K, %llu columns, four vectors, vector %d: avx2 %.9g, "
+                             "avx512 %.9g",
+                             (unsigned long long)n, v, (double)a4[v], (double)b4[v]);
+            free(w);
+        }
+        free(xq);
+        free(x);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1420,6 +1485,7 @@ int main(void)
         cmocka_unit_test(test_matmul_batch_invariant_large),
         cmocka_unit_test(test_q8_0_avx2_avx512_identical),
         cmocka_unit_test(test_q4_K_avx2_avx512_identical),
+        cmocka_unit_test(test_q6_K_avx2_avx512_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

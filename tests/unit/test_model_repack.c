@@ -16,8 +16,8 @@
  * matmul weights and the output projection (token_embd, tied) are
  * repacked, REPACK=0 and =1 give the same logits, and the embedding lookup
  * still reads token_embd's rows from the mapping after its pages were
- * given back. Q6_K is repacked on the AVX-512 VNNI path only
- * (gm_q6k_packed_supported()); elsewhere that case is skipped.
+ * given back. That case needs the AVX2 or AVX-512 path; the suite also
+ * runs this program with GEMMA_CPU=avx2 (tests/unit/model_repack_avx2.sh).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -259,7 +259,8 @@ static void test_q6k_repacked_bit_identical(void **state)
 {
     const fixture *fx = *state;
     if (!gm_q6k_packed_supported()) {
-        print_message("# no Q6_K repacking on the '%s' CPU path (needs AVX-512 VNNI): skipped\n",
+        print_message("# no Q6_K repacking on the '%s' CPU path (needs AVX2 or AVX-512): "
+                      "skipped\n",
                       gm_cpu_path_name());
         skip();
     }
