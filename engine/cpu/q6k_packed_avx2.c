@@ -219,6 +219,11 @@ GM_T_Q6A __attribute__((noinline)) static void gm_q6a_block_one(const uint8_t *p
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i m30 = _mm256_set1_epi8(0x30);
+    /* (i & 3) << 4 and (i >> 2) << 4 for the low 4 bits i of a qh byte */
+    const __m256i lut0 = _mm256_setr_epi8(0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48,
+                                          0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48);
+    const __m256i lut1 = _mm256_setr_epi8(0, 0, 0, 0, 16, 16, 16, 16, 32, 32, 32, 32, 48, 48, 48, 48,
+                                          0, 0, 0, 0, 16, 16, 16, 16, 32, 32, 32, 32, 48, 48, 48, 48);
     const int8_t *sc = (const int8_t *)(const void *)(pb + GM_Q6A_SC);
     __m256i sumi[2];
     sumi[0] = _mm256_setzero_si256();
@@ -273,10 +278,11 @@ GM_T_Q6A __attribute__((noinline)) static void gm_q6a_block_one(const uint8_t *p
                         const __m256i hb =
                             _mm256_load_si256((const __m256i *)(const void *)(lines + 128));
                         __m256i e[4];
+                        const __m256i hl = _mm256_and_si256(hb, m4);
                         e[0] = _mm256_or_si256(_mm256_and_si256(a, m4),
-                                               _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
+                                               _mm256_shuffle_epi8(lut0, hl));
                         e[1] = _mm256_or_si256(_mm256_and_si256(b, m4),
-                                               _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
+                                               _mm256_shuffle_epi8(lut1, hl));
                         e[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4),
                                                _mm256_and_si256(hb, m30));
                         e[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4),
