@@ -206,13 +206,15 @@ gm_q6a_half_vecs(const uint8_t *pb, const gm_q6a_dec *dec, const int from_dec, c
 }
 
 /* One vector (block yb) against one packed block of 16 rows: acc[r]
- * takes its f32 step. For one vector the block is read once, line after
- * line in memory order: per group of 4 lines (h, s) of both halves, each
- * (ql low, ql high, qh) line triple is loaded once and its 4 quarters
- * decoded together (3 loads, 2 nibble splits, 3 shifts of qh), each
- * quarter going to its own sub-block j = 8h + 2q + s. The int32 sums are
- * the exact ones of gm_q6a_half_vecs (only the order of the integer
- * additions differs), so the outputs keep their bits. */
+ * takes its f32 step. The block is read in memory order, once per half
+ * (rows 0..7, then rows 8..15; the second pass finds the lines in L1):
+ * each (ql low, ql high, qh) line triple is loaded once and its 4
+ * quarters decoded together (3 loads, 2 nibble splits, the high bits of
+ * quarters 0 and 1 by table lookups, 2 of quarters 2 and 3 by a mask and
+ * a shift), each quarter going to its own sub-block j = 8h + 2q + s. The
+ * int32 sums are the exact ones of gm_q6a_half_vecs (only the order of
+ * the integer additions differs), so the outputs keep their bits. Single
+ * thread in L1 (1536 columns): 275 -> 215 TSC cycles per block. */
 GM_T_Q6A __attribute__((noinline)) static void gm_q6a_block_one(const uint8_t *pb,
                                                               const gm_block_q8_K *yb,
                                                               float (*acc)[16])
