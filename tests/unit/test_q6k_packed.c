@@ -250,8 +250,9 @@ static void test_packed_matmul_bit_identical(void **state)
 }
 
 /* The packed kernel on weights with extreme values (q 0 and 63, scales
- * -128 and 127, activations -127/127) still has the bits of gm_matmul:
- * the integer sums are exact at the edges of their ranges. */
+ * -128 and 127, activations -127/127) still has the bits of gm_matmul,
+ * for one vector and for two (different kernels): the integer sums are
+ * exact at the edges of their ranges. */
 static void test_packed_extremes(void **state)
 {
     (void)state;
@@ -282,10 +283,13 @@ static void test_packed_extremes(void **state)
     cm_err err;
     gm_q6k_packed *p;
     assert_int_equal(gm_q6k_pack(NULL, w, rows, cols, &p, &err), 0);
-    assert_int_equal(gm_matmul(NULL, GM_TYPE_Q6_K, w, rows, cols, x, 2, y_ref, &err), 0);
-    const gm_matmul_part part = {GM_TYPE_Q6_K, NULL, rows, y, NULL, p};
-    assert_int_equal(gm_matmul_many(NULL, &part, 1, cols, x, 2, &err), 0);
-    assert_memory_equal(y, y_ref, sizeof(float) * 2 * rows);
+    /* one vector (the decode kernel) and two (the multi-vector one) */
+    for (uint32_t n_vec = 1; n_vec <= 2; n_vec++) {
+        assert_int_equal(gm_matmul(NULL, GM_TYPE_Q6_K, w, rows, cols, x, n_vec, y_ref, &err), 0);
+        const gm_matmul_part part = {GM_TYPE_Q6_K, NULL, rows, y, NULL, p};
+        assert_int_equal(gm_matmul_many(NULL, &part, 1, cols, x, n_vec, &err), 0);
+        assert_memory_equal(y, y_ref, sizeof(float) * n_vec * rows);
+    }
     gm_q6k_packed_free(p);
     free(w);
 }
