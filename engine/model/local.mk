@@ -9,7 +9,8 @@ engine_libengine_a_SOURCES += \
 	engine/model/forward.c engine/model/attention.c \
 	engine/model/attn_dot.h engine/model/attn_dot.c engine/model/ffn.c \
 	engine/model/moe.c engine/model/ple.c engine/model/repack.c \
-	engine/model/ops.h engine/model/ops.c engine/model/ops_par.c
+	engine/model/ops.h engine/model/ops.c engine/model/ops_par.c \
+	engine/model/softcap.c
 
 # Unit tests: the elementwise ops, the KV cache ring buffer, and decoding
 # (batches, sequences, errors) on synthetic models.
@@ -72,3 +73,11 @@ TESTS += tests/unit/test_attn_dot
 tests_unit_test_attn_dot_SOURCES = tests/unit/test_attn_dot.c
 tests_unit_test_attn_dot_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_attn_dot_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# the logit soft-cap: the AVX2 code against the scalar steps, and those
+# against glibc 2.36's tanhf
+check_PROGRAMS += tests/unit/test_softcap
+TESTS += tests/unit/test_softcap
+tests_unit_test_softcap_SOURCES = tests/unit/test_softcap.c
+tests_unit_test_softcap_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_softcap_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)

@@ -167,9 +167,3 @@ void gm_geglu(const uint16_t *table, const float *gate, const float *up, uint32_
         out[i] = gm_gelu(table, gate[i]) * up[i];
 }
 
-void gm_softcap(float *x, uint32_t n, float cap)
-{
-    const float inv = 1.0f / cap;
-    for (uint32_t i = 0; i < n; i++)
-        x[i] = tanhf(x[i] * inv) * cap;
-}

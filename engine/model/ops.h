@@ -43,8 +43,15 @@ float gm_gelu(const uint16_t *table, float x);
 void gm_geglu(const uint16_t *table, const float *gate, const float *up, uint32_t n,
               float *out);
 
-/* x = cap * tanh(x / cap) for n values (cap > 0). */
+/* x = cap * tanh(x * (1 / cap)) for n values (cap > 0), with the tanh of
+ * gm_tanhf (softcap.c): eight values at a time where the CPU path has
+ * AVX2, the same bits on every path. */
 void gm_softcap(float *x, uint32_t n, float cap);
+/* The same one value at a time (for tests). */
+void gm_softcap_scalar(float *x, uint32_t n, float cap);
+/* tanh(x) by the fdlibm method glibc's tanhf uses: its bits (glibc 2.36),
+ * on any C library. */
+float gm_tanhf(float x);
 
 /* ---- the same over a thread pool (ops_par.c) ----
  * Fixed-size chunks, each element or row computed as above: the same bits
