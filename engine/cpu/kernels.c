@@ -13,7 +13,8 @@
  * Activation conversion is what ggml's CPU backend does on x86 with AVX2:
  * Q8_0 per block of 32 with d = fp16(amax / 127) and
  * q = round-half-even(x * (127 / amax)) (quantize_row_q8_0, x86 quants.c);
- * Q8_K with the reference quantize_row_q8_K_ref; F16/BF16 element by
+ * Q8_K with the reference quantize_row_q8_K_ref (on the AVX2 and AVX-512
+ * paths the AVX2 copy of it, act_q8k.h, with the same bits); F16/BF16 element by
  * element with round to nearest even.
  */
 #include <math.h>
@@ -21,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/cpu/act_q8k.h"
+#include "engine/cpu/cpu_path.h"
 #include "engine/cpu/dot.h"
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/pool.h"
@@ -139,6 +142,14 @@ int gm_act_convert(gm_type weight_type, const float *x, void *out, uint64_t n)
     case GM_TYPE_Q8_0:
         gm_act_q8_0(x, out, n / qk);
         return 0;
+    case GM_TYPE_Q8_K:
+        /* the AVX2 quantizer gives the reference's bits; the scalar path
+         * keeps the reference itself */
+        if (gm_cpu_active_path() != GM_CPU_SCALAR && gm_act_q8_K_avx2_supported()) {
+            gm_act_q8_K_avx2(x, out, n / qk);
+            return 0;
+        }
+        return gm_quantize_row(act, x, out, n);
     default:
         /* F32 copy, F16/BF16 element conversion, Q8_K reference quantizer */
         return gm_quantize_row(act, x, out, n);

@@ -1,0 +1,169 @@
+/*
+ * tests/unit/test_act_q8k.c -- unit tests for engine/cpu/act_q8k.c: the
+ * AVX2 Q8_K activation quantizer writes exactly the bytes of the reference
+ * (gm_quantize_row to Q8_K) on random blocks of many scales, on blocks
+ * whose largest magnitude appears with both signs (the first one wins),
+ * at the last element, on all-zero blocks, blocks with NaN, infinities,
+ * huge and subnormal values, and on values that round half to even; and
+ * gm_act_convert gives the reference's bytes on the process's CPU path.
+ * Without AVX2 the quantizer cases are skipped with the reason printed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cpu/act_q8k.h"
+#include "engine/cpu/kernels.h"
+#include "engine/quant/blocks.h"
+#include "engine/quant/quant.h"
+
+#define TA_BLOCKS 8
+#define TA_N (256 * TA_BLOCKS)
+
+static uint64_t ta_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A uniform value in [-scale, scale). */
+static float ta_uniform(uint64_t *s, float scale)
+{
+    return ((float)(ta_next(s) >> 40) / (float)(1u << 24) * 2.0f - 1.0f) * scale;
+}
+
+/* The AVX2 quantizer and the reference agree byte for byte on x. */
+static void ta_check(const float *x, const char *what)
+{
+    gm_block_q8_K got[TA_BLOCKS], want[TA_BLOCKS];
+    memset(got, 0xA5, sizeof got);
+    memset(want, 0x5A, sizeof want);
+    gm_act_q8_K_avx2(x, got, TA_BLOCKS);
+    assert_int_equal(gm_quantize_row(GM_TYPE_Q8_K, x, want, TA_N), 0);
+    for (int b = 0; b < TA_BLOCKS; b++) {
+        if (memcmp(&got[b], &want[b], sizeof got[b]) != 0) {
+            fprintf(stderr, "%s: block %d differs (d %a vs %a)\n", what, b, (double)got[b].d,
+                    (double)want[b].d);
+            fail();
+        }
+    }
+}
+
+static int ta_skip_without_avx2(void)
+{
+    if (gm_act_q8_K_avx2_supported())
+        return 0;
+    fprintf(stderr, "skipped: this CPU has no AVX2\n");
+    return 1;
+}
+
+static void test_random_blocks(void **state)
+{
+    (void)state;
+    if (ta_skip_without_avx2())
+        skip();
+    uint64_t s = 0x9E3779B97F4A7C15u;
+    float *x = malloc(TA_N * sizeof *x);
+    assert_non_null(x);
+    for (int round = 0; round < 400; round++) {
+        /* blocks of scales from 1e-30 to 1e30, some with one outlier */
+        for (int b = 0; b < TA_BLOCKS; b++) {
+            const float scale = powf(10.0f, (float)((int)(ta_next(&s) % 61) - 30));
+            for (int j = 0; j < 256; j++)
+                x[256 * b + j] = ta_uniform(&s, scale);
+            if (ta_next(&s) % 3 == 0)
+                x[256 * b + (int)(ta_next(&s) % 256)] = ta_uniform(&s, 40.0f * scale);
+        }
+        ta_check(x, "random");
+    }
+    free(x);
+}
+
+static void test_special_blocks(void **state)
+{
+    (void)state;
+    if (ta_skip_without_avx2())
+        skip();
+    float *x = calloc(TA_N, sizeof *x);
+    assert_non_null(x);
+    uint64_t s = 42;
+    for (int j = 0; j < TA_N; j++)
+        x[j] = ta_uniform(&s, 1.0f);
+    /* block 0: the largest magnitude with both signs, the negative first */
+    x[10] = -3.0f;
+    x[200] = 3.0f;
+    /* block 1: the positive first */
+    x[256 + 7] = 5.0f;
+    x[256 + 100] = -5.0f;
+    /* block 2: all zero, with negative zeros */
+    for (int j = 0; j < 256; j++)
+        x[512 + j] = j % 2 ? -0.0f : 0.0f;
+    /* block 3: NaNs among ordinary values, one of them first */
+    x[768] = NAN;
+    x[768 + 77] = -NAN;
+    /* block 4: an infinity; block 5: both infinities and a NaN */
+    x[1024 + 30] = INFINITY;
+    x[1280 + 3] = -INFINITY;
+    x[1280 + 9] = INFINITY;
+    x[1280 + 11] = NAN;
+    /* block 6: the maximum at the last element, huge values */
+    for (int j = 0; j < 256; j++)
+        x[1536 + j] = ta_uniform(&s, 1e37f);
+    x[1536 + 255] = -3e38f;
+    /* block 7: subnormals only */
+    for (int j = 0; j < 256; j++)
+        x[1792 + j] = ta_uniform(&s, 1e-39f);
+    ta_check(x, "special");
+
+    /* values that land on k + 0.5 after scaling (max 127: iscale -1) */
+    for (int b = 0; b < TA_BLOCKS; b++) {
+        x[256 * b] = -127.0f;
+        for (int j = 1; j < 256; j++)
+            x[256 * b + j] = (float)((j % 255) - 127) + 0.5f * (float)(j % 2);
+    }
+    ta_check(x, "halves");
+
+    /* NaN only (the largest magnitude is then 0: a zero block) */
+    for (int j = 0; j < 256; j++)
+        x[j] = NAN;
+    ta_check(x, "nan block");
+    free(x);
+}
+
+static void test_act_convert_matches_reference(void **state)
+{
+    (void)state;
+    float *x = malloc(TA_N * sizeof *x);
+    assert_non_null(x);
+    uint64_t s = 7;
+    for (int j = 0; j < TA_N; j++)
+        x[j] = ta_uniform(&s, 3.0f);
+    gm_block_q8_K got[TA_BLOCKS], want[TA_BLOCKS];
+    assert_int_equal(gm_act_bytes(GM_TYPE_Q4_K, TA_N), sizeof got);
+    assert_int_equal(gm_act_convert(GM_TYPE_Q4_K, x, got, TA_N), 0);
+    assert_int_equal(gm_quantize_row(GM_TYPE_Q8_K, x, want, TA_N), 0);
+    assert_memory_equal(got, want, sizeof got);
+    assert_int_equal(gm_act_convert(GM_TYPE_Q6_K, x, got, TA_N), 0);
+    assert_memory_equal(got, want, sizeof got);
+    assert_int_equal(gm_act_convert(GM_TYPE_Q6_K, x, got, 100), -1);
+    free(x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_blocks),
+        cmocka_unit_test(test_special_blocks),
+        cmocka_unit_test(test_act_convert_matches_reference),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
