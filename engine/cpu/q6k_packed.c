@@ -202,6 +202,16 @@ GM_T_Q6P static void gm_q6p_group(const uint8_t *g, uint64_t nb, const uint8_t *
         memset(acc, 0, sizeof(float) * 16 * nv);
         for (uint64_t i = 0; i < nb; i++) {
             const uint8_t *pb = g + (size_t)i * GM_Q6K_PACKED_BLOCK_BYTES;
+            /* the block's scales (its first 5 lines) asked for first: the
+             * kernel reads them after the quant lines, and that step back
+             * against the stream cost the hardware prefetchers (one
+             * vector, 2 threads from memory, 131072 x 1536: 47.2 -> 53.6
+             * GB/s; 1 thread 29.1 -> 31.2; in cache 176.7 -> 169.9 TSC
+             * cycles per block; asking for the next block's scales, or
+             * for its lines, measured slower) */
+            if (v0 == 0)
+                for (int l = 0; l < GM_Q6P_Q / 64; l++)
+                    _mm_prefetch((const char *)pb + 64 * l, _MM_HINT_T0);
             for (uint32_t v = 0; v < nv; v += GM_Q6P_STEP) {
                 const gm_block_q8_K *yb[GM_Q6P_STEP];
                 const uint32_t gv = nv - v < GM_Q6P_STEP ? nv - v : GM_Q6P_STEP;
