@@ -1,12 +1,13 @@
 /*
- * tests/unit/test_act_q8k.c -- unit tests for engine/cpu/act_q8k.c: the
- * AVX2 Q8_K activation quantizer writes exactly the bytes of the reference
- * (gm_quantize_row to Q8_K) on random blocks of many scales, on blocks
- * whose largest magnitude appears with both signs (the first one wins),
+ * tests/unit/test_act_convert.c -- unit tests for engine/cpu/act_convert.c:
+ * the AVX2 Q8_K activation quantizer writes exactly the bytes of the
+ * reference (gm_quantize_row to Q8_K), and the AVX2 Q8_0 one those of the
+ * plain C gm_act_q8_0, on random blocks of many scales, on blocks whose
+ * largest magnitude appears with both signs (Q8_K: the first one wins),
  * at the last element, on all-zero blocks, blocks with NaN, infinities,
  * huge and subnormal values, and on values that round half to even; and
- * gm_act_convert gives the reference's bytes on the process's CPU path.
- * Without AVX2 the quantizer cases are skipped with the reason printed.
+ * gm_act_convert gives those bytes on the process's CPU path. Without
+ * AVX2 the AVX2 cases are skipped with the reason printed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/cpu/act_q8k.h"
+#include "engine/cpu/act_convert.h"
 #include "engine/cpu/kernels.h"
 #include "engine/quant/blocks.h"
 #include "engine/quant/quant.h"
@@ -41,9 +42,22 @@ static float ta_uniform(uint64_t *s, float scale)
     return ((float)(ta_next(s) >> 40) / (float)(1u << 24) * 2.0f - 1.0f) * scale;
 }
 
-/* The AVX2 quantizer and the reference agree byte for byte on x. */
+/* The AVX2 quantizers and the plain C ones agree byte for byte on x. */
 static void ta_check(const float *x, const char *what)
 {
+    gm_block_q8_0 got0[TA_N / 32], want0[TA_N / 32];
+    memset(got0, 0xA5, sizeof got0);
+    memset(want0, 0x5A, sizeof want0);
+    gm_act_q8_0_avx2(x, got0, TA_N / 32);
+    gm_act_q8_0(x, want0, TA_N / 32);
+    for (int b = 0; b < TA_N / 32; b++) {
+        if (memcmp(&got0[b], &want0[b], sizeof got0[b]) != 0) {
+            fprintf(stderr, "%s: q8_0 block %d differs (d %04x vs %04x)\n", what, b,
+                    (unsigned)got0[b].d, (unsigned)want0[b].d);
+            fail();
+        }
+    }
+
     gm_block_q8_K got[TA_BLOCKS], want[TA_BLOCKS];
     memset(got, 0xA5, sizeof got);
     memset(want, 0x5A, sizeof want);
@@ -51,7 +65,7 @@ static void ta_check(const float *x, const char *what)
     assert_int_equal(gm_quantize_row(GM_TYPE_Q8_K, x, want, TA_N), 0);
     for (int b = 0; b < TA_BLOCKS; b++) {
         if (memcmp(&got[b], &want[b], sizeof got[b]) != 0) {
-            fprintf(stderr, "%s: block %d differs (d %a vs %a)\n", what, b, (double)got[b].d,
+            fprintf(stderr, "%s: q8_K block %d differs (d %a vs %a)\n", what, b, (double)got[b].d,
                     (double)want[b].d);
             fail();
         }
@@ -60,7 +74,7 @@ static void ta_check(const float *x, const char *what)
 
 static int ta_skip_without_avx2(void)
 {
-    if (gm_act_q8_K_avx2_supported())
+    if (gm_act_avx2_supported())
         return 0;
     fprintf(stderr, "skipped: this CPU has no AVX2\n");
     return 1;
@@ -119,9 +133,14 @@ static void test_special_blocks(void **state)
     for (int j = 0; j < 256; j++)
         x[1536 + j] = ta_uniform(&s, 1e37f);
     x[1536 + 255] = -3e38f;
-    /* block 7: subnormals only */
+    /* block 7 (and its Q8_0 blocks): subnormals only, the smallest
+     * ones too (127 / amax is then infinite) */
     for (int j = 0; j < 256; j++)
         x[1792 + j] = ta_uniform(&s, 1e-39f);
+    for (int j = 1792 + 32; j < 1792 + 64; j++) /* one Q8_0 block of just those */
+        x[j] = 0.0f;
+    x[1792 + 40] = 1e-45f;
+    x[1792 + 41] = -1e-45f;
     ta_check(x, "special");
 
     /* values that land on k + 0.5 after scaling (max 127: iscale -1) */
@@ -155,6 +174,13 @@ static void test_act_convert_matches_reference(void **state)
     assert_int_equal(gm_act_convert(GM_TYPE_Q6_K, x, got, TA_N), 0);
     assert_memory_equal(got, want, sizeof got);
     assert_int_equal(gm_act_convert(GM_TYPE_Q6_K, x, got, 100), -1);
+    gm_block_q8_0 got0[TA_N / 32], want0[TA_N / 32];
+    x[40] = NAN; /* one block through the plain C form */
+    assert_int_equal(gm_act_convert(GM_TYPE_Q8_0, x, got0, TA_N), 0);
+    gm_act_q8_0(x, want0, TA_N / 32);
+    assert_memory_equal(got0, want0, sizeof got0);
+    assert_int_equal(gm_act_convert(GM_TYPE_Q4_0, x, got0, TA_N), 0);
+    assert_memory_equal(got0, want0, sizeof got0);
     free(x);
 }
 

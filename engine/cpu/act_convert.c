@@ -1,8 +1,17 @@
 /*
- * engine/cpu/act_q8k.c -- Q8_K activation quantization with AVX2
- * (engine/cpu/act_q8k.h).
+ * engine/cpu/act_convert.c -- Q8_0 and Q8_K activation conversion, in
+ * plain C and with AVX2 (engine/cpu/act_convert.h).
  *
- * The reference (gm_quantize_q8_K) per block of 256: the element of
+ * Q8_0 with AVX2 is ggml-cpu's own sequence (magnitudes by vmaxps, the
+ * product, vcvtps2dq, vpackssdw, vpacksswb, the lane order restored by
+ * vpermd); the plain C form emulates it element for element. Both agree
+ * on every block without NaN: there the largest magnitude does not depend
+ * on the order of the maxima, a product is NaN or infinite only where
+ * 127 / amax or x is infinite (|x| <= amax), and it rounds half to even
+ * either way. A block holding a NaN, where the C emulation's sequential
+ * maximum and the vector one part ways, goes through the plain C form.
+ *
+ * Q8_K: the reference (gm_quantize_q8_K) per block of 256: the element of
  * largest magnitude, the first one where several tie (NaN never counts);
  * iscale = -127 / that element; q = min(127, nearest_int(iscale * x))
  * wrapped to int8, nearest_int being ggml's add-1.5*2^23 trick; bsums the
@@ -17,14 +26,42 @@
  *    masked to 0..255 (no saturation happens);
  *  - bsums: vpsadbw of q ^ 0x80 sums 8 bytes as unsigned, minus 8 * 128.
  */
+#include <math.h>
 #include <string.h>
 
-#include "engine/cpu/act_q8k.h"
+#include "engine/cpu/act_convert.h"
 #include "engine/cpu/cpu_path.h"
+#include "engine/quant/quant.h"
+#include "engine/quant/quant_impl.h"
 
-bool gm_act_q8_K_avx2_supported(void)
+bool gm_act_avx2_supported(void)
 {
     return gm_cpu_has_avx2();
+}
+
+/* ggml-cpu's x86 AVX2 quantize_row_q8_0, element for element. */
+void gm_act_q8_0(const float *x, gm_block_q8_0 *y, uint64_t nb)
+{
+    for (uint64_t i = 0; i < nb; i++, x += GM_QK8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < GM_QK8_0; j++) {
+            const float a = fabsf(x[j]);
+            amax = amax > a ? amax : a;
+        }
+        const float d = amax / 127.f;
+        y[i].d = gm_fp32_to_fp16(d);
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        for (int j = 0; j < GM_QK8_0; j++) {
+            const float v = x[j] * id;
+            int q;
+            if (!(fabsf(v) <= 4194303.f))
+                q = -128; /* NaN or huge: cvtps_epi32 gives INT_MIN, packs saturate */
+            else
+                q = gm_nearest_int(v); /* round half to even */
+            q = q < -128 ? -128 : q > 127 ? 127 : q;
+            y[i].qs[j] = (int8_t)q;
+        }
+    }
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -79,6 +116,47 @@ GM_T_AQ static inline __m256i gm_aq_round8(const float *x, __m256 iscale)
     return _mm256_min_epi32(i, _mm256_set1_epi32(127));
 }
 
+/* Whether one of 32 elements is NaN. */
+GM_T_AQ static inline bool gm_aq_has_nan(const __m256 *v)
+{
+    const __m256 u = _mm256_or_ps(_mm256_or_ps(_mm256_cmp_ps(v[0], v[0], _CMP_UNORD_Q),
+                                               _mm256_cmp_ps(v[1], v[1], _CMP_UNORD_Q)),
+                                  _mm256_or_ps(_mm256_cmp_ps(v[2], v[2], _CMP_UNORD_Q),
+                                               _mm256_cmp_ps(v[3], v[3], _CMP_UNORD_Q)));
+    return _mm256_movemask_ps(u) != 0;
+}
+
+GM_T_AQ void gm_act_q8_0_avx2(const float *x, gm_block_q8_0 *y, uint64_t nb)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (uint64_t i = 0; i < nb; i++, x += GM_QK8_0) {
+        __m256 v[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+        if (gm_aq_has_nan(v)) {
+            gm_act_q8_0(x, y + i, 1);
+            continue;
+        }
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]),
+                                               _mm256_andnot_ps(sign, v[1])),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v[2]),
+                                               _mm256_andnot_ps(sign, v[3])));
+        __m128 b = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        b = _mm_max_ps(b, _mm_movehl_ps(b, b));
+        b = _mm_max_ss(b, _mm_shuffle_ps(b, b, 1));
+        const float amax = _mm_cvtss_f32(b);
+        y[i].d = gm_fp32_to_fp16(amax / 127.f);
+        const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.f / amax : 0.0f);
+        __m256i q[4];
+        for (int k = 0; k < 4; k++) /* rounds half to even (the default MXCSR mode) */
+            q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], id));
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]),
+                                             _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256((__m256i *)(void *)y[i].qs, _mm256_permutevar8x32_epi32(p, order));
+    }
+}
+
 GM_T_AQ void gm_act_q8_K_avx2(const float *x, gm_block_q8_K *y, uint64_t nb)
 {
     const __m256i low = _mm256_set1_epi32(0xFF);
@@ -113,6 +191,11 @@ GM_T_AQ void gm_act_q8_K_avx2(const float *x, gm_block_q8_K *y, uint64_t nb)
 }
 
 #else /* no x86-64 kernels in this build */
+
+void gm_act_q8_0_avx2(const float *x, gm_block_q8_0 *y, uint64_t nb)
+{
+    gm_act_q8_0(x, y, nb);
+}
 
 void gm_act_q8_K_avx2(const float *x, gm_block_q8_K *y, uint64_t nb)
 {
