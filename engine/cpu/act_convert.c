@@ -1,6 +1,13 @@
 /*
  * engine/cpu/act_convert.c -- Q8_0 and Q8_K activation conversion, in
- * plain C and with AVX2 (engine/cpu/act_convert.h).
+ * plain C and with AVX2, and F16/BF16 conversion with AVX2
+ * (engine/cpu/act_convert.h).
+ *
+ * F16: vcvtps2ph rounds to nearest even as gm_fp32_to_fp16 does,
+ * subnormal and infinite results included; only NaN differs (the
+ * instruction keeps the payload's top bits, the C form writes the
+ * canonical sign | 0x7E00), so NaN lanes are redone in C. BF16: the C
+ * form's integer rounding on 8 lanes, NaN lanes selected by compare.
  *
  * Q8_0 with AVX2 is ggml-cpu's own sequence (magnitudes by vmaxps, the
  * product, vcvtps2dq, vpackssdw, vpacksswb, the lane order restored by
@@ -157,6 +164,53 @@ GM_T_AQ void gm_act_q8_0_avx2(const float *x, gm_block_q8_0 *y, uint64_t nb)
     }
 }
 
+/* F16C for the F16 conversion (round to nearest even by the immediate,
+ * whatever MXCSR says). */
+#define GM_T_AQH __attribute__((target("avx2,f16c")))
+
+GM_T_AQH void gm_act_f16_avx2(const float *x, uint16_t *y, uint64_t n)
+{
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        _mm_storeu_si128((__m128i *)(void *)(y + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+        const int nan = _mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        if (nan != 0) /* NaN: the C form's canonical quiet NaN, not the payload */
+            for (int k = 0; k < 8; k++)
+                if (nan & (1 << k))
+                    y[i + k] = gm_fp32_to_fp16(x[i + k]);
+    }
+    for (; i < n; i++)
+        y[i] = gm_fp32_to_fp16(x[i]);
+}
+
+GM_T_AQ void gm_act_bf16_avx2(const float *x, uint16_t *y, uint64_t n)
+{
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff);
+    const __m256i inf = _mm256_set1_epi32(0x7f800000);
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i half = _mm256_set1_epi32(0x7fff);
+    const __m256i quiet = _mm256_set1_epi32(64);
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i r[2];
+        for (int k = 0; k < 2; k++) {
+            const __m256i u = _mm256_loadu_si256((const __m256i *)(const void *)(x + i + 8 * k));
+            const __m256i top = _mm256_srli_epi32(u, 16);
+            /* (u + 0x7fff + (top & 1)) >> 16, wrapping as uint32 */
+            const __m256i rounded = _mm256_srli_epi32(
+                _mm256_add_epi32(u, _mm256_add_epi32(half, _mm256_and_si256(top, one))), 16);
+            const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs), inf);
+            r[k] = _mm256_blendv_epi8(rounded, _mm256_or_si256(top, quiet), nan);
+        }
+        /* 0..0xffff in each int32: packus keeps them; then the lane order */
+        const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(r[0], r[1]), 0xD8);
+        _mm256_storeu_si256((__m256i *)(void *)(y + i), p);
+    }
+    for (; i < n; i++)
+        y[i] = gm_fp32_to_bf16(x[i]);
+}
+
 GM_T_AQ void gm_act_q8_K_avx2(const float *x, gm_block_q8_K *y, uint64_t nb)
 {
     const __m256i low = _mm256_set1_epi32(0xFF);
@@ -200,6 +254,18 @@ void gm_act_q8_0_avx2(const float *x, gm_block_q8_0 *y, uint64_t nb)
 void gm_act_q8_K_avx2(const float *x, gm_block_q8_K *y, uint64_t nb)
 {
     (void)x, (void)y, (void)nb;
+}
+
+void gm_act_f16_avx2(const float *x, uint16_t *y, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        y[i] = gm_fp32_to_fp16(x[i]);
+}
+
+void gm_act_bf16_avx2(const float *x, uint16_t *y, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        y[i] = gm_fp32_to_bf16(x[i]);
 }
 
 #endif

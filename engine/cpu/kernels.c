@@ -128,6 +128,18 @@ int gm_act_convert(gm_type weight_type, const float *x, void *out, uint64_t n)
             return 0;
         }
         return gm_quantize_row(act, x, out, n);
+    case GM_TYPE_F16:
+        if (gm_cpu_active_path() != GM_CPU_SCALAR && gm_act_avx2_supported()) {
+            gm_act_f16_avx2(x, out, n);
+            return 0;
+        }
+        return gm_quantize_row(act, x, out, n);
+    case GM_TYPE_BF16:
+        if (gm_cpu_active_path() != GM_CPU_SCALAR && gm_act_avx2_supported()) {
+            gm_act_bf16_avx2(x, out, n);
+            return 0;
+        }
+        return gm_quantize_row(act, x, out, n);
     default:
         /* F32 copy, F16/BF16 element conversion, Q8_K reference quantizer */
         return gm_quantize_row(act, x, out, n);

@@ -5,7 +5,9 @@
  * plain C gm_act_q8_0, on random blocks of many scales, on blocks whose
  * largest magnitude appears with both signs (Q8_K: the first one wins),
  * at the last element, on all-zero blocks, blocks with NaN, infinities,
- * huge and subnormal values, and on values that round half to even; and
+ * huge and subnormal values, and on values that round half to even; F16
+ * and BF16 with AVX2 give the bits of gm_fp32_to_fp16 / gm_fp32_to_bf16
+ * on random bit patterns and the rounding, overflow and NaN edges; and
  * gm_act_convert gives those bytes on the process's CPU path. Without
  * AVX2 the AVX2 cases are skipped with the reason printed.
  */
@@ -184,12 +186,79 @@ static void test_act_convert_matches_reference(void **state)
     free(x);
 }
 
+/* F16 and BF16 with AVX2 against the element conversions, over random
+ * bit patterns (every exponent, NaN payloads included), the rounding and
+ * overflow boundaries, and lengths that leave tails. */
+static void test_half_conversions(void **state)
+{
+    (void)state;
+    if (ta_skip_without_avx2())
+        skip();
+    enum { N = 4099 };
+    float *x = malloc(N * sizeof *x);
+    uint16_t *got = malloc((N + 1) * sizeof *got); /* one more: no write past n */
+    assert_non_null(x);
+    assert_non_null(got);
+    static const uint32_t edges[] = {
+        0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00000u,
+        0x7f800001u, 0x7fffffffu, 0xffa5a5a5u, 0x477fe000u, /* 65504 */
+        0x477fefffu, 0x477ff000u, /* just under and at 65520: rounds to inf */
+        0x33800000u, 0x33000000u, 0x33000001u, 0x337fffffu, /* 2^-24, 2^-25 (tie) */
+        0x38800000u, 0x387fe000u, 0x387ff000u, /* smallest normal, subnormal ties */
+        0x3f801000u, 0x3f803000u, 0x3f808000u, 0x3f818000u, /* F16 / BF16 ties */
+        0x7f7fffffu, 0x00000001u, 0x807fffffu};
+    uint64_t s = 99;
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < N; i++) {
+            uint32_t u = (uint32_t)ta_next(&s);
+            if (i % 5 == 0) /* many near the F16 range */
+                u = (u & 0x83ffffffu) | ((uint32_t)(100 + ta_next(&s) % 60) << 23);
+            if (i < (int)(sizeof edges / sizeof edges[0]))
+                u = edges[(i + round) % (sizeof edges / sizeof edges[0])];
+            memcpy(&x[i], &u, sizeof u);
+        }
+        for (int n = N; n >= N - 17; n -= 17) {
+            memset(got, 0xA5, (N + 1) * sizeof *got);
+            gm_act_f16_avx2(x, got, (uint64_t)n);
+            for (int i = 0; i < n; i++)
+                if (got[i] != gm_fp32_to_fp16(x[i])) {
+                    fprintf(stderr, "f16: %a -> %04x, C form %04x\n", (double)x[i],
+                            (unsigned)got[i], (unsigned)gm_fp32_to_fp16(x[i]));
+                    fail();
+                }
+            assert_int_equal(got[n], 0xA5A5);
+            memset(got, 0xA5, (N + 1) * sizeof *got);
+            gm_act_bf16_avx2(x, got, (uint64_t)n);
+            for (int i = 0; i < n; i++)
+                if (got[i] != gm_fp32_to_bf16(x[i])) {
+                    fprintf(stderr, "bf16: %a -> %04x, C form %04x\n", (double)x[i],
+                            (unsigned)got[i], (unsigned)gm_fp32_to_bf16(x[i]));
+                    fail();
+                }
+            assert_int_equal(got[n], 0xA5A5);
+        }
+    }
+    /* gm_act_convert on this path gives the same bytes */
+    uint16_t *want = malloc(N * sizeof *want);
+    assert_non_null(want);
+    assert_int_equal(gm_act_convert(GM_TYPE_F16, x, got, N), 0);
+    assert_int_equal(gm_quantize_row(GM_TYPE_F16, x, want, N), 0);
+    assert_memory_equal(got, want, N * sizeof *got);
+    assert_int_equal(gm_act_convert(GM_TYPE_BF16, x, got, N), 0);
+    assert_int_equal(gm_quantize_row(GM_TYPE_BF16, x, want, N), 0);
+    assert_memory_equal(got, want, N * sizeof *got);
+    free(want);
+    free(got);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_blocks),
         cmocka_unit_test(test_special_blocks),
         cmocka_unit_test(test_act_convert_matches_reference),
+        cmocka_unit_test(test_half_conversions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
