@@ -13,7 +13,8 @@
  * Activation conversion is what ggml's CPU backend does on x86 with AVX2:
  * Q8_0 per block of 32 with d = fp16(amax / 127) and
  * q = round-half-even(x * (127 / amax)) (quantize_row_q8_0, x86 quants.c);
- * Q8_K with the reference quantize_row_q8_K_ref; F16/BF16 element by
+ * Q8_K with the reference quantize_row_q8_K_ref (both in act_convert.c,
+ * with AVX2 forms of the same bits on the AVX2 and AVX-512 paths); F16/BF16 element by
  * element with round to nearest even.
  */
 #include <math.h>
@@ -21,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/cpu/act_convert.h"
+#include "engine/cpu/cpu_path.h"
 #include "engine/cpu/dot.h"
 #include "engine/cpu/kernels.h"
 #include "engine/cpu/pool.h"
@@ -102,31 +105,6 @@ size_t gm_act_bytes(gm_type weight_type, uint64_t n)
     return (size_t)(n / qk * bytes);
 }
 
-/* ggml-cpu's x86 AVX2 quantize_row_q8_0, element for element. */
-static void gm_act_q8_0(const float *x, gm_block_q8_0 *y, uint64_t nb)
-{
-    for (uint64_t i = 0; i < nb; i++, x += GM_QK8_0) {
-        float amax = 0.0f;
-        for (int j = 0; j < GM_QK8_0; j++) {
-            const float a = fabsf(x[j]);
-            amax = amax > a ? amax : a;
-        }
-        const float d = amax / 127.f;
-        y[i].d = gm_fp32_to_fp16(d);
-        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
-        for (int j = 0; j < GM_QK8_0; j++) {
-            const float v = x[j] * id;
-            int q;
-            if (!(fabsf(v) <= 4194303.f))
-                q = -128; /* NaN or huge: cvtps_epi32 gives INT_MIN, packs saturate */
-            else
-                q = gm_nearest_int(v); /* round half to even */
-            q = q < -128 ? -128 : q > 127 ? 127 : q;
-            y[i].qs[j] = (int8_t)q;
-        }
-    }
-}
-
 int gm_act_convert(gm_type weight_type, const float *x, void *out, uint64_t n)
 {
     const gm_type act = gm_vec_dot_type(weight_type);
@@ -137,8 +115,31 @@ int gm_act_convert(gm_type weight_type, const float *x, void *out, uint64_t n)
         return -1;
     switch (act) {
     case GM_TYPE_Q8_0:
-        gm_act_q8_0(x, out, n / qk);
+        /* the AVX2 forms give the bits of the plain C ones; the scalar
+         * path keeps those */
+        if (gm_cpu_active_path() != GM_CPU_SCALAR && gm_act_avx2_supported())
+            gm_act_q8_0_avx2(x, out, n / qk);
+        else
+            gm_act_q8_0(x, out, n / qk);
         return 0;
+    case GM_TYPE_Q8_K:
+        if (gm_cpu_active_path() != GM_CPU_SCALAR && gm_act_avx2_supported()) {
+            gm_act_q8_K_avx2(x, out, n / qk);
+            return 0;
+        }
+        return gm_quantize_row(act, x, out, n);
+    case GM_TYPE_F16:
+        if (gm_cpu_active_path() != GM_CPU_SCALAR && gm_act_avx2_supported()) {
+            gm_act_f16_avx2(x, out, n);
+            return 0;
+        }
+        return gm_quantize_row(act, x, out, n);
+    case GM_TYPE_BF16:
+        if (gm_cpu_active_path() != GM_CPU_SCALAR && gm_act_avx2_supported()) {
+            gm_act_bf16_avx2(x, out, n);
+            return 0;
+        }
+        return gm_quantize_row(act, x, out, n);
     default:
         /* F32 copy, F16/BF16 element conversion, Q8_K reference quantizer */
         return gm_quantize_row(act, x, out, n);

@@ -1,15 +1,39 @@
 /*
  * engine/cpu/kq_packed.c -- the repacking plumbing shared by the packed
- * K-quant formats (kq_packed.h): checks, allocation, a pool pass calling
+ * K-quant formats (kq_packed.h): checks, allocation (advised onto huge
+ * pages), a pool pass calling
  * the format's block packer for every block of every group, and the plain
  * rows left over copied as they are.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine/cpu/kq_packed.h"
 #include "engine/cpu/pool.h"
 #include "engine/quant/blocks.h"
+
+/* Asks the kernel to back the 2 MiB-aligned pages inside [mem, mem +
+ * bytes) with transparent huge pages, before they are first written (the
+ * pages at the ends stay small: no memory beyond what is written). The
+ * kernels stream each matrix once per token; with 4 KiB pages that is a
+ * TLB miss every 4 KiB (a decode-like sequence of E2B-shape Q4_K/Q6_K
+ * matmuls, 2 threads, both copies in one process, alternating per token:
+ * 51.34 -> 50.75 ms per token on AVX-512, 54.38 -> 53.21 ms on AVX2, on a
+ * machine then streaming ~21 GB/s). Where THP is off ("never") the
+ * advice does nothing. */
+static void gm_kq_advise_huge(void *mem, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    const uintptr_t first = ((uintptr_t)mem + huge - 1) & ~(huge - 1);
+    const uintptr_t last = ((uintptr_t)mem + bytes) & ~(huge - 1);
+    if (last > first)
+        (void)madvise((void *)first, last - first, MADV_HUGEPAGE); /* advice: failure is harmless */
+#else
+    (void)mem, (void)bytes;
+#endif
+}
 
 typedef struct gm_kq_pack_job {
     const gm_kq_format *fmt;
@@ -67,6 +91,7 @@ int gm_kq_pack(const gm_kq_format *fmt, gm_pool *pool, const void *w, uint64_t r
                           (unsigned long long)rows, (unsigned long long)cols, bytes);
     }
     p->data = mem;
+    gm_kq_advise_huge(mem, p->bytes);
     gm_kq_pack_job job = {fmt, w, p};
     gm_pool_run(pool, groups, 1, gm_kq_pack_groups, &job);
     if (rest > 0) {

@@ -13,7 +13,8 @@ engine_libengine_a_SOURCES += \
 	engine/cpu/kq_packed.h engine/cpu/kq_packed.c \
 	engine/cpu/q4k_packed.h engine/cpu/q4k_packed.c \
 	engine/cpu/q4k_packed_kernels.h engine/cpu/q4k_packed_avx2.c \
-	engine/cpu/q6k_packed.h engine/cpu/q6k_packed.c engine/cpu/q6k_packed_avx2.c
+	engine/cpu/q6k_packed.h engine/cpu/q6k_packed.c engine/cpu/q6k_packed_avx2.c \
+	engine/cpu/act_convert.h engine/cpu/act_convert.c
 
 check_PROGRAMS += tests/unit/test_kernels
 TESTS += tests/unit/test_kernels
@@ -50,3 +51,11 @@ TESTS += tests/unit/q4k_packed_avx2.sh tests/unit/q4k_packed_scalar.sh \
 	tests/unit/q6k_packed_avx2.sh
 EXTRA_DIST += tests/unit/q4k_packed_avx2.sh tests/unit/q4k_packed_scalar.sh \
 	tests/unit/q6k_packed_avx2.sh tests/lib/cpu-path.sh
+
+# The AVX2 Q8_0 and Q8_K activation conversion against the plain C
+# forms, byte for byte.
+check_PROGRAMS += tests/unit/test_act_convert
+TESTS += tests/unit/test_act_convert
+tests_unit_test_act_convert_SOURCES = tests/unit/test_act_convert.c
+tests_unit_test_act_convert_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_act_convert_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)

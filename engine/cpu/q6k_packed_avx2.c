@@ -41,7 +41,7 @@
 /* Byte offsets inside one packed block (q6k_packed.h). */
 #define GM_Q6A_D 0   /* uint16_t d[16] */
 #define GM_Q6A_SC 32 /* int8_t sc[16][16]: sub-block j, row r at 16 j + r */
-#define GM_Q6A_Q 320 /* line 3 (8h + g) + k, k: ql low, ql high, qh */
+#define GM_Q6A_Q 320 /* line 3 (8h + g) + k of the line triples */
 
 /* 4 activation bytes read as one int32 to broadcast. */
 typedef int32_t gm_q6a_i32u __attribute__((aligned(1), may_alias));
@@ -65,34 +65,36 @@ GM_T_Q6A __attribute__((always_inline)) static inline __m256i gm_q6a_scale_pairs
     return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
 }
 
-/* The 6-bit values of quarter q of lines (one half of 3 lines: ql low, ql
- * high, qh) of 8 rows: element 128h + 32q + 4g + k of row r is byte k of
- * lane r. */
+/* Quarter 3 of a line triple's half (a, b, c): bits 6-7 of a, b and c
+ * as its bits 0-1, 2-3 and 4-5 (the 16-bit shifts bring neighbour bits
+ * along, which the masks clear). */
+GM_T_Q6A __attribute__((always_inline)) static inline __m256i gm_q6a_top(__m256i a, __m256i b,
+                                                                        __m256i c)
+{
+    const __m256i m03 = _mm256_set1_epi8(0x03);
+    const __m256i m0c = _mm256_set1_epi8(0x0C);
+    const __m256i m30 = _mm256_set1_epi8(0x30);
+    return _mm256_or_si256(
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 6), m03),
+                        _mm256_and_si256(_mm256_srli_epi16(b, 4), m0c)),
+        _mm256_and_si256(_mm256_srli_epi16(c, 2), m30));
+}
+
+/* The 6-bit values of quarter q of lines (one half of a line triple, 8
+ * rows): element 128h + 32q + 4g + k of row r is byte k of lane r. Lines
+ * 0..2 hold quarters 0..2 in their low 6 bits and quarter 3's bits 0-1,
+ * 2-3 and 4-5 in their bits 6-7 (q6k_packed.h). */
 GM_T_Q6A __attribute__((always_inline)) static inline __m256i gm_q6a_decode(const uint8_t *lines,
                                                                            const int q)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i m30 = _mm256_set1_epi8(0x30);
-    const __m256i l = _mm256_load_si256((const __m256i *)(const void *)(lines + 64 * (q % 2)));
-    const __m256i hb = _mm256_load_si256((const __m256i *)(const void *)(lines + 128));
-    const __m256i lo = q < 2 ? _mm256_and_si256(l, m4)
-                             : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
-    __m256i hi;
-    switch (q) {
-    case 0:
-        hi = _mm256_slli_epi16(hb, 4);
-        break;
-    case 1:
-        hi = _mm256_slli_epi16(hb, 2);
-        break;
-    case 2:
-        hi = hb;
-        break;
-    default:
-        hi = _mm256_srli_epi16(hb, 2);
-        break;
-    }
-    return _mm256_or_si256(lo, _mm256_and_si256(hi, m30));
+    const __m256i m3f = _mm256_set1_epi8(0x3F);
+    if (q < 3)
+        return _mm256_and_si256(_mm256_load_si256((const __m256i *)(const void *)(lines + 64 * q)),
+                                m3f);
+    const __m256i a = _mm256_load_si256((const __m256i *)(const void *)lines);
+    const __m256i b = _mm256_load_si256((const __m256i *)(const void *)(lines + 64));
+    const __m256i c = _mm256_load_si256((const __m256i *)(const void *)(lines + 128));
+    return gm_q6a_top(a, b, c);
 }
 
 /* One packed block decoded for several steps of vectors: the 6-bit values
@@ -208,10 +210,9 @@ gm_q6a_half_vecs(const uint8_t *pb, const gm_q6a_dec *dec, const int from_dec, c
 /* One vector (block yb) against one packed block of 16 rows: acc[r]
  * takes its f32 step. The block is read in memory order, once per half
  * (rows 0..7, then rows 8..15; the second pass finds the lines in L1):
- * each (ql low, ql high, qh) line triple is loaded once and its 4
- * quarters decoded together (3 loads, 2 nibble splits, the high bits of
- * quarters 0 and 1 by table lookups, 2 of quarters 2 and 3 by a mask and
- * a shift), each quarter going to its own sub-block j = 8h + 2q + s. The
+ * each line triple is loaded once and its 4 quarters decoded together
+ * (3 loads, 3 masks for quarters 0..2, gm_q6a_top for quarter 3), each
+ * quarter going to its own sub-block j = 8h + 2q + s. The
  * int32 sums are the exact ones of gm_q6a_half_vecs (only the order of
  * the integer additions differs), so the outputs keep their bits. Single
  * thread in L1 (1536 columns): 275 -> 215 TSC cycles per block. */
@@ -219,13 +220,7 @@ GM_T_Q6A __attribute__((noinline)) static void gm_q6a_block_one(const uint8_t *p
                                                               const gm_block_q8_K *yb,
                                                               float (*acc)[16])
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i m30 = _mm256_set1_epi8(0x30);
-    /* (i & 3) << 4 and (i >> 2) << 4 for the low 4 bits i of a qh byte */
-    const __m256i lut0 = _mm256_setr_epi8(0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48,
-                                          0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48);
-    const __m256i lut1 = _mm256_setr_epi8(0, 0, 0, 0, 16, 16, 16, 16, 32, 32, 32, 32, 48, 48, 48, 48,
-                                          0, 0, 0, 0, 16, 16, 16, 16, 32, 32, 32, 32, 48, 48, 48, 48);
+    const __m256i m3f = _mm256_set1_epi8(0x3F);
     const int8_t *sc = (const int8_t *)(const void *)(pb + GM_Q6A_SC);
     __m256i sumi[2];
     sumi[0] = _mm256_setzero_si256();
@@ -277,18 +272,13 @@ GM_T_Q6A __attribute__((noinline)) static void gm_q6a_block_one(const uint8_t *p
                         const __m256i a = _mm256_load_si256((const __m256i *)(const void *)lines);
                         const __m256i b =
                             _mm256_load_si256((const __m256i *)(const void *)(lines + 64));
-                        const __m256i hb =
+                        const __m256i c =
                             _mm256_load_si256((const __m256i *)(const void *)(lines + 128));
                         __m256i e[4];
-                        const __m256i hl = _mm256_and_si256(hb, m4);
-                        e[0] = _mm256_or_si256(_mm256_and_si256(a, m4),
-                                               _mm256_shuffle_epi8(lut0, hl));
-                        e[1] = _mm256_or_si256(_mm256_and_si256(b, m4),
-                                               _mm256_shuffle_epi8(lut1, hl));
-                        e[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4),
-                                               _mm256_and_si256(hb, m30));
-                        e[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4),
-                                               _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
+                        e[0] = _mm256_and_si256(a, m3f);
+                        e[1] = _mm256_and_si256(b, m3f);
+                        e[2] = _mm256_and_si256(c, m3f);
+                        e[3] = gm_q6a_top(a, b, c);
                         GM_Q6A_UNROLL
                         for (int q = 0; q < 4; q++) {
                             const __m256i x = _mm256_set1_epi32(

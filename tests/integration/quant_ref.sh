@@ -35,7 +35,7 @@ if [ -f "$ref/bins/libggml-cpu-haswell.so" ] && [ -f "$ref/llsrc/ggml/include/gg
           $s/engine/cpu/cpu_path.c $s/engine/cpu/dot_dispatch.c $s/engine/cpu/dot_avx512.c
           $s/engine/cpu/kq_packed.c $s/engine/cpu/q4k_packed.c $s/engine/cpu/q6k_packed.c
           $s/engine/cpu/q4k_packed_avx2.c
-          $s/engine/cpu/q6k_packed_avx2.c"
+          $s/engine/cpu/q6k_packed_avx2.c $s/engine/cpu/act_convert.c"
     libs="$libs -l:libggml-cpu-haswell.so"
 else
     tap_diag "no AVX2/FMA/F16C CPU or no haswell ggml-cpu build: CPU kernel parity not checked"

@@ -110,15 +110,18 @@ static tq_elem tq_packed_elem(const gm_q6k_packed *p, uint64_t r, uint64_t c)
     const uint8_t *pb = p->data + (r / 16) * p->group_bytes + (c / 256) * GM_Q6K_PACKED_BLOCK_BYTES;
     const unsigned e = (unsigned)(c % 256), lane = (unsigned)(r % 16);
     const unsigned h = e / 128, quarter = (e % 128) / 32, l = e % 32;
-    /* ql[64h + 32 (quarter % 2) + l]: line 3 (8h + l / 4) + quarter % 2;
-     * qh[32h + l]: line 3 (8h + l / 4) + 2; the lines from byte 320 */
+    /* the line triple 8h + l / 4 (from byte 320), byte l % 4 of lane r of
+     * each line: quarters 0..2 in the low 6 bits of lines 0..2, quarter 3
+     * in their bits 6-7 (its bits 0-1 in line 0, 2-3 in line 1, 4-5 in
+     * line 2) */
     const uint8_t *lines = pb + 320 + 64 * 3 * (8 * h + l / 4) + 4 * lane + l % 4;
-    const uint8_t lo = lines[64 * (quarter % 2)];
-    const uint8_t hb = lines[128];
     tq_elem el;
     memcpy(&el.d, pb + 2 * lane, 2);
     el.sc = (int8_t)pb[32 + 16 * (e / 16) + lane];
-    el.q = (uint8_t)((quarter < 2 ? lo & 0xF : lo >> 4) | (((hb >> (2 * quarter)) & 3) << 4));
+    if (quarter < 3)
+        el.q = lines[64 * quarter] & 0x3F;
+    else
+        el.q = (uint8_t)((lines[0] >> 6) | (lines[64] >> 6) << 2 | (lines[128] >> 6) << 4);
     return el;
 }
 
