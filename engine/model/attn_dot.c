@@ -149,11 +149,6 @@ static void wsum_portable(const float *const *v, const float *p, uint32_t j0, ui
 #ifdef GM_ATTN_X86
 #define GM_AVX2 __attribute__((target("avx2")))
 
-/* How many keys ahead the kernels ask for rows (software prefetch: the
- * rows of a long decode step come from memory). */
-#ifndef SCORE_PREFETCH
-#define SCORE_PREFETCH 8u
-#endif
 
 /* ((0+1)+(2+3))+((4+5)+(6+7)) of one register, then the tail. */
 GM_AVX2 static float finish8(__m256 acc, const float *q, const float *k, uint32_t i,
@@ -262,17 +257,10 @@ GM_AVX2 static void scores_avx2_4h(const float *q, uint32_t d, const float *cons
     uint32_t j = 0;
     for (; j + 2 <= nk; j += 2) {
         const float *ka = k[j], *kb = k[j + 1];
-        /* the rows a few keys on, on their way from memory meanwhile */
-        const float *pa = k[j + SCORE_PREFETCH < nk ? j + SCORE_PREFETCH : nk - 1];
-        const float *pb = k[j + SCORE_PREFETCH + 1 < nk ? j + SCORE_PREFETCH + 1 : nk - 1];
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
         uint32_t i = 0;
         for (; i + 8 <= d; i += 8) {
-            if ((i & 15) == 0) {
-                _mm_prefetch((const char *)(pa + i), _MM_HINT_T0);
-                _mm_prefetch((const char *)(pb + i), _MM_HINT_T0);
-            }
             const __m256 x = _mm256_loadu_ps(ka + i), y = _mm256_loadu_ps(kb + i);
             __m256 qv = _mm256_loadu_ps(q0 + i);
             a0 = _mm256_add_ps(a0, _mm256_mul_ps(qv, x));
@@ -308,14 +296,10 @@ GM_AVX2 static void scores_avx2_8h(const float *q, uint32_t d, const float *cons
     const size_t d2 = 2 * (size_t)d, d4 = 4 * (size_t)d;
     for (uint32_t j = 0; j < nk; j++) {
         const float *kj = k[j];
-        /* the row a few keys on, on its way from memory meanwhile */
-        const float *pf = k[j + SCORE_PREFETCH < nk ? j + SCORE_PREFETCH : nk - 1];
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         __m256 a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         uint32_t i = 0;
         for (; i + 8 <= d; i += 8) {
-            if ((i & 15) == 0)
-                _mm_prefetch((const char *)(pf + i), _MM_HINT_T0);
             const __m256 x = _mm256_loadu_ps(kj + i);
             const float *qi = q + i;
             a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(qi), x));
@@ -395,16 +379,83 @@ GM_AVX2 static void wsum_avx2_4h(const float *const *v, const float *p, size_t s
         for (int h = 0; h < 4; h++)
             wsum_avx2(v, p + (size_t)h * stride, j0, j1, c, c1, first, out + (size_t)h * d);
 }
+
+/* ---- AVX-512: 16 lanes, the same rounding -------------------------------- */
+
+/* GCC contracts a multiply then an add into one fused multiply-add where
+ * the target has FMA, as AVX-512 does: this kernel uses the _round forms
+ * of the intrinsics (builtins it leaves alone) and no scalar arithmetic.
+ * (An AVX-512 score kernel, two keys per register, was slower here than
+ * the AVX2 one and slowed the softmax after it: measured, left out.) */
+#define GM_AVX512 __attribute__((target("avx512f,avx2")))
+#define MUL16(a, b) _mm512_mul_round_ps((a), (b), _MM_FROUND_CUR_DIRECTION)
+#define ADD16(a, b) _mm512_add_round_ps((a), (b), _MM_FROUND_CUR_DIRECTION)
+
+/* Eight heads' weighted sums over keys [j0, j1), output elements [c0, c1)
+ * in blocks of 16 (eight accumulators, one per head), each value row
+ * loaded once for the eight heads; from zero on the first run of keys,
+ * from `out` otherwise. Returns the first column not done (the rest, fewer
+ * than 16, are the AVX2 code's). */
+GM_AVX512 static uint32_t wsum_avx512_8h(const float *const *v, const float *p, size_t stride,
+                                         uint32_t j0, uint32_t j1, uint32_t c0, uint32_t c1,
+                                         uint32_t d, uint32_t ahead, uint32_t nk, bool first,
+                                         float *out)
+{
+    uint32_t c = c0;
+    for (; c + 16 <= c1; c += 16) {
+        __m512 a[8];
+        for (int h = 0; h < 8; h++)
+            a[h] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(out + (size_t)h * d + c);
+        __m512 a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5], a6 = a[6],
+               a7 = a[7];
+        const float *p0 = p, *p4 = p + 4 * stride;
+        for (uint32_t j = j0; j < j1; j++) {
+            /* the row of the next run, on its way from memory meanwhile */
+            const float *pf = v[j + ahead < nk ? j + ahead : j] + c;
+            _mm_prefetch((const char *)pf, _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + 15), _MM_HINT_T0);
+            const __m512 x = _mm512_loadu_ps(v[j] + c);
+            a0 = ADD16(a0, MUL16(_mm512_set1_ps(p0[j]), x));
+            a1 = ADD16(a1, MUL16(_mm512_set1_ps(p0[stride + j]), x));
+            a2 = ADD16(a2, MUL16(_mm512_set1_ps(p0[2 * stride + j]), x));
+            a3 = ADD16(a3, MUL16(_mm512_set1_ps(p0[3 * stride + j]), x));
+            a4 = ADD16(a4, MUL16(_mm512_set1_ps(p4[j]), x));
+            a5 = ADD16(a5, MUL16(_mm512_set1_ps(p4[stride + j]), x));
+            a6 = ADD16(a6, MUL16(_mm512_set1_ps(p4[2 * stride + j]), x));
+            a7 = ADD16(a7, MUL16(_mm512_set1_ps(p4[3 * stride + j]), x));
+        }
+        _mm512_storeu_ps(out + c, a0);
+        _mm512_storeu_ps(out + d + c, a1);
+        _mm512_storeu_ps(out + 2 * (size_t)d + c, a2);
+        _mm512_storeu_ps(out + 3 * (size_t)d + c, a3);
+        _mm512_storeu_ps(out + 4 * (size_t)d + c, a4);
+        _mm512_storeu_ps(out + 5 * (size_t)d + c, a5);
+        _mm512_storeu_ps(out + 6 * (size_t)d + c, a6);
+        _mm512_storeu_ps(out + 7 * (size_t)d + c, a7);
+    }
+    return c;
+}
 #endif
 
 /* ---- dispatch ------------------------------------------------------------- */
 
-static bool use_avx2(void)
+/* Which code runs: the portable code, AVX2, or AVX-512 where it has a
+ * kernel (AVX2 for the rest). */
+enum { PATH_PORTABLE, PATH_AVX2, PATH_AVX512 };
+
+static int active_path(void)
 {
 #ifdef GM_ATTN_X86
-    return gm_cpu_active_path() != GM_CPU_SCALAR;
+    switch (gm_cpu_active_path()) {
+    case GM_CPU_AVX512:
+        return PATH_AVX512;
+    case GM_CPU_AVX2:
+        return PATH_AVX2;
+    default:
+        return PATH_PORTABLE;
+    }
 #else
-    return false;
+    return PATH_PORTABLE;
 #endif
 }
 
@@ -413,7 +464,8 @@ void gm_attn_scores(const float *q, uint32_t n_q, const float *const *k, uint32_
 {
     uint32_t h = 0;
 #ifdef GM_ATTN_X86
-    if (use_avx2()) {
+    const int path = active_path();
+    if (path != PATH_PORTABLE) {
         for (; h + 8 <= n_q; h += 8)
             scores_avx2_8h(q + (size_t)h * d, d, k, nk, scores + (size_t)h * stride, stride);
         for (; h + 4 <= n_q; h += 4)
@@ -445,7 +497,7 @@ static uint32_t keys_per_run(uint32_t c0, uint32_t c1)
     return keys < 16 ? 16 : keys;
 }
 
-static void weighted_sum(bool avx2, const float *const *v, const float *p, size_t stride,
+static void weighted_sum(int path, const float *const *v, const float *p, size_t stride,
                          uint32_t n_q, uint32_t nk, uint32_t d, uint32_t c0, uint32_t c1,
                          float *out)
 {
@@ -461,7 +513,17 @@ static void weighted_sum(bool avx2, const float *const *v, const float *p, size_
         const bool first = j0 == 0;
         uint32_t h = 0;
 #ifdef GM_ATTN_X86
-        if (avx2) {
+        if (path != PATH_PORTABLE) {
+            for (; h + 8 <= n_q && path == PATH_AVX512; h += 8) {
+                const float *ph = p + (size_t)h * stride;
+                float *oh = out + (size_t)h * d;
+                const uint32_t c = wsum_avx512_8h(v, ph, stride, j0, j1, c0, c1, d, WSUM_AHEAD,
+                                                  nk, first, oh);
+                if (c < c1)
+                    for (uint32_t h4 = 0; h4 < 8; h4 += 4)
+                        wsum_avx2_4h(v, ph + h4 * stride, stride, j0, j1, c, c1, d, WSUM_AHEAD,
+                                     nk, first, oh + (size_t)h4 * d);
+            }
             for (; h + 4 <= n_q; h += 4)
                 wsum_avx2_4h(v, p + (size_t)h * stride, stride, j0, j1, c0, c1, d, WSUM_AHEAD, nk,
                              first, out + (size_t)h * d);
@@ -470,7 +532,7 @@ static void weighted_sum(bool avx2, const float *const *v, const float *p, size_
             continue;
         }
 #else
-        (void)avx2;
+        (void)path;
 #endif
         for (; h < n_q; h++)
             wsum_portable(v, p + (size_t)h * stride, j0, j1, c0, c1, first, out + (size_t)h * d);
@@ -480,14 +542,14 @@ static void weighted_sum(bool avx2, const float *const *v, const float *p, size_
 void gm_attn_weighted_sum(const float *const *v, const float *p, size_t stride, uint32_t n_q,
                           uint32_t nk, uint32_t d, float *out)
 {
-    weighted_sum(use_avx2(), v, p, stride, n_q, nk, d, 0, d, out);
+    weighted_sum(active_path(), v, p, stride, n_q, nk, d, 0, d, out);
 }
 
 void gm_attn_weighted_sum_cols(const float *const *v, const float *p, size_t stride,
                                uint32_t n_q, uint32_t nk, uint32_t d, uint32_t c0, uint32_t c1,
                                float *out)
 {
-    weighted_sum(use_avx2(), v, p, stride, n_q, nk, d, c0, c1, out);
+    weighted_sum(active_path(), v, p, stride, n_q, nk, d, c0, c1, out);
 }
 
 void gm_attn_scores_portable(const float *q, uint32_t n_q, const float *const *k, uint32_t nk,
@@ -500,12 +562,12 @@ void gm_attn_scores_portable(const float *q, uint32_t n_q, const float *const *k
 void gm_attn_weighted_sum_portable(const float *const *v, const float *p, size_t stride,
                                    uint32_t n_q, uint32_t nk, uint32_t d, float *out)
 {
-    weighted_sum(false, v, p, stride, n_q, nk, d, 0, d, out);
+    weighted_sum(PATH_PORTABLE, v, p, stride, n_q, nk, d, 0, d, out);
 }
 
 void gm_attn_weighted_sum_cols_portable(const float *const *v, const float *p, size_t stride,
                                         uint32_t n_q, uint32_t nk, uint32_t d, uint32_t c0,
                                         uint32_t c1, float *out)
 {
-    weighted_sum(false, v, p, stride, n_q, nk, d, c0, c1, out);
+    weighted_sum(PATH_PORTABLE, v, p, stride, n_q, nk, d, c0, c1, out);
 }
