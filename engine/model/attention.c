@@ -12,10 +12,11 @@
  *
  * A step with more (token, KV head) pairs than threads (a prompt) shares
  * out its pairs, each thread reading its pairs' key and value rows; a
- * step with fewer (a decode step) shares out the keys and the output
- * columns of each pair instead (attn_split.c), so that the rows, which
- * come from memory, are read once and not once per thread. Both give the
- * same bits.
+ * step with fewer (a decode step) at a long context shares out the keys
+ * and the output columns of each pair instead (attn_split.c), so that the
+ * rows, which come from memory, are read once and not once per thread;
+ * at a short one it shares out blocks of each pair's query heads. All
+ * give the same bits.
  */
 #include <string.h>
 
@@ -148,12 +149,16 @@ static uint32_t first_key(const gm_context *ctx, const gm_layer_hp *lh, uint32_t
     return lh->swa && p + 1 > W ? p + 1 - W : 0;
 }
 
-/* Work items are (token, KV head) pairs: all the query heads of the KV
- * group read the same key and value rows, once for all of them
- * (attn_dot.c). */
+/* Work items are (token, KV head, block of that KV head's query heads):
+ * the heads of a block read the same key and value rows, once for all of
+ * them (attn_dot.c). A KV group's heads are split into `split` blocks,
+ * enough that a short step still has an item per thread; each head's
+ * arithmetic is the same however the heads are blocked, so the split
+ * (which follows the thread count) never changes a result. */
 typedef struct attn_job {
     gm_context *ctx;
     uint32_t il;
+    uint32_t split; /* blocks per KV group (divides the group size) */
 } attn_job;
 
 static void attend(void *arg, uint64_t begin, uint64_t end, uint32_t worker)
@@ -163,24 +168,57 @@ static void attend(void *arg, uint64_t begin, uint64_t end, uint32_t worker)
     const gm_layer_hp *lh = &ctx->model->hp.layer[job->il];
     gm_scratch *s = &ctx->s;
     const uint32_t d = lh->head_dim, H = lh->n_head, Hkv = lh->n_head_kv;
-    const uint32_t group = H / Hkv;
+    const uint32_t group = H / Hkv, split = job->split, hb = group / split;
     const size_t qdim = (size_t)H * d;
     float *scores = s->scores + (size_t)worker * s->group_max * ctx->n_ctx;
     const float **krow = s->attn_rows + (size_t)worker * 2 * ctx->n_ctx;
     const float **vrow = krow + ctx->n_ctx;
 
     for (uint64_t item = begin; item < end; item++) {
-        const uint32_t i = (uint32_t)(item / Hkv), g = (uint32_t)(item % Hkv);
+        const uint32_t i = (uint32_t)(item / (Hkv * split));
+        const uint32_t g = (uint32_t)(item % (Hkv * split)) / split;
+        const size_t h0 = (size_t)g * group + (item % split) * hb; /* first query head */
         const uint32_t p = s->pos[i], lo = first_key(ctx, lh, i);
         const uint32_t nk = p + 1 - lo;
-        const size_t h0 = (size_t)g * group; /* first query head */
         kv_rows(ctx, lh->kv_src, s->seq[i], lo, p, (size_t)g * d, krow, vrow);
-        gm_attn_scores(s->q + i * qdim + h0 * d, group, krow, nk, d, scores, ctx->n_ctx);
-        for (uint32_t h = 0; h < group; h++)
+        gm_attn_scores(s->q + i * qdim + h0 * d, hb, krow, nk, d, scores, ctx->n_ctx);
+        for (uint32_t h = 0; h < hb; h++)
             gm_softmax(scores + (size_t)h * ctx->n_ctx, nk);
-        gm_attn_weighted_sum(vrow, scores, ctx->n_ctx, group, nk, d,
+        gm_attn_weighted_sum(vrow, scores, ctx->n_ctx, hb, nk, d,
                              s->kv_out + i * qdim + h0 * d);
     }
+}
+
+/* The fewest blocks per KV group (a divisor of the group size) that give
+ * every thread an item. */
+static uint32_t head_split(uint64_t n_items_per_block, uint32_t group, uint32_t n_threads)
+{
+    uint32_t split = 1;
+    while (split < group && n_items_per_block * split < n_threads) {
+        split++;
+        while (group % split != 0)
+            split++;
+    }
+    return split;
+}
+
+/* A step is split by keys and columns (attend_split) when it has fewer
+ * (token, KV head) pairs than threads and some token attends to at least
+ * this many key floats (keys x head size): below, the two more pool runs
+ * cost more than reading the rows once per thread (measured on E2B). */
+#define SPLIT_MIN_KEY_FLOATS 32768u
+
+static bool split_by_keys(const gm_context *ctx, const gm_layer_hp *lh, uint32_t n)
+{
+    const uint64_t pairs = (uint64_t)n * lh->n_head_kv;
+    if (pairs >= gm_pool_threads(ctx->pool) || pairs > (uint64_t)ctx->n_threads)
+        return false;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint64_t nk = ctx->s.pos[i] + 1 - first_key(ctx, lh, i);
+        if (nk * lh->head_dim >= SPLIT_MIN_KEY_FLOATS)
+            return true;
+    }
+    return false;
 }
 
 /* A step with fewer (token, KV head) pairs than threads: each pair a task
@@ -218,12 +256,13 @@ int gm_attention(gm_context *ctx, uint32_t il, uint32_t n, cm_err *err)
     const gm_layer_hp *lh = &ctx->model->hp.layer[il];
     if (project(ctx, il, n, err) < 0)
         return -1;
-    const uint64_t pairs = (uint64_t)n * lh->n_head_kv;
-    if (pairs < gm_pool_threads(ctx->pool) && pairs <= (uint64_t)ctx->n_threads) {
+    if (split_by_keys(ctx, lh, n)) {
         attend_split(ctx, il, n);
     } else {
-        attn_job job = {ctx, il};
-        gm_pool_run(ctx->pool, pairs, 1, attend, &job);
+        const uint64_t pairs = (uint64_t)n * lh->n_head_kv;
+        const uint32_t group = lh->n_head / lh->n_head_kv;
+        attn_job job = {ctx, il, head_split(pairs, group, gm_pool_threads(ctx->pool))};
+        gm_pool_run(ctx->pool, pairs * job.split, 1, attend, &job);
     }
     if (lh->has_kv && ctx->kv_slot_of_layer[il] == 0)
         gm_kv_commit(ctx, il, n);

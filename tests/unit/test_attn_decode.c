@@ -4,14 +4,16 @@
  * (engine/model/attention.c, attn_split.c).
  *
  * A step with fewer (token, KV head) pairs than threads -- a decode step
- * on 2 or 3 threads -- is split by keys and output columns; one thread, or
- * a prompt, splits by (token, head) instead. On a synthetic model with
- * group sizes 8 (sliding layers, one KV head of 96: not a multiple of 64)
- * and 4 (full layers, two KV heads of 160), a sliding window of 100 cut
- * well inside a 600-token prompt, and KV-shared layers, two sequences
- * decode together and then one alone, on 1, 2 and 3 threads; every
- * step's logits must equal the others' and those of the same tokens
- * evaluated as one long prompt.
+ * on 2 or 3 threads -- is split by keys and output columns at a long
+ * context, by blocks of query heads at a short one; one thread, or a
+ * prompt, splits by (token, KV head). On a synthetic model with group
+ * sizes 8 (full layers, one KV head of 160: not a multiple of 64) and 4
+ * (sliding layers, two KV heads of 96), a sliding window of 400 cut inside
+ * a 600-token prompt, and KV-shared layers, two sequences (600 and 150
+ * tokens of prompt: long and short contexts) decode together and then
+ * the long one alone, on 1, 2 and 3 threads; every step's logits must
+ * equal the others' and those of the same tokens evaluated as one long
+ * prompt.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -146,11 +148,11 @@ static void test_decode_split(void **state)
     cm_err err;
     assert_int_equal(gm_synth_preset("tiny", &cfg, &err), 0);
     cfg.n_head = 8;
-    cfg.n_head_kv_swa = 1;   /* group of 8 */
-    cfg.n_head_kv_full = 2;  /* group of 4 */
+    cfg.n_head_kv_swa = 2;   /* group of 4 */
+    cfg.n_head_kv_full = 1;  /* group of 8 */
     cfg.head_dim_swa = 96;   /* not multiples of 64 */
     cfg.head_dim_full = 160;
-    cfg.sliding_window = 100;
+    cfg.sliding_window = 400;
     assert_true(cfg.n_shared_kv > 0);
     gm_synth_opts o = {.type = GM_TYPE_Q8_0, .seed = 13, .n_threads = 1};
     if (gm_synth_write(&cfg, &o, path, &err) < 0)
