@@ -484,12 +484,7 @@ void gm_attn_scores(const float *q, uint32_t n_q, const float *const *k, uint32_
  * and every block of heads goes over them, instead of coming from L3 or
  * memory again for each, and the next run's rows are asked for
  * meanwhile. About WSUM_RUN_BYTES of rows, at least 16 keys. */
-#ifndef WSUM_AHEAD
-#define WSUM_AHEAD run
-#endif
-#ifndef WSUM_RUN_BYTES
 #define WSUM_RUN_BYTES 8192u
-#endif
 static uint32_t keys_per_run(uint32_t c0, uint32_t c1)
 {
     const uint32_t cols = c1 > c0 ? c1 - c0 : 1;
@@ -517,15 +512,15 @@ static void weighted_sum(int path, const float *const *v, const float *p, size_t
             for (; h + 8 <= n_q && path == PATH_AVX512; h += 8) {
                 const float *ph = p + (size_t)h * stride;
                 float *oh = out + (size_t)h * d;
-                const uint32_t c = wsum_avx512_8h(v, ph, stride, j0, j1, c0, c1, d, WSUM_AHEAD,
+                const uint32_t c = wsum_avx512_8h(v, ph, stride, j0, j1, c0, c1, d, run,
                                                   nk, first, oh);
                 if (c < c1)
                     for (uint32_t h4 = 0; h4 < 8; h4 += 4)
-                        wsum_avx2_4h(v, ph + h4 * stride, stride, j0, j1, c, c1, d, WSUM_AHEAD,
+                        wsum_avx2_4h(v, ph + h4 * stride, stride, j0, j1, c, c1, d, run,
                                      nk, first, oh + (size_t)h4 * d);
             }
             for (; h + 4 <= n_q; h += 4)
-                wsum_avx2_4h(v, p + (size_t)h * stride, stride, j0, j1, c0, c1, d, WSUM_AHEAD, nk,
+                wsum_avx2_4h(v, p + (size_t)h * stride, stride, j0, j1, c0, c1, d, run, nk,
                              first, out + (size_t)h * d);
             for (; h < n_q; h++)
                 wsum_avx2(v, p + (size_t)h * stride, j0, j1, c0, c1, first, out + (size_t)h * d);

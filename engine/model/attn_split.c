@@ -23,10 +23,9 @@
 #include "engine/model/attn_dot.h"
 #include "engine/model/ops.h"
 
-/* Output columns per item of the weighted sum. */
-#ifndef COLS_PER_ITEM
+/* Output columns per item of the weighted sum (16 to 128 measured on
+ * E2B's heads of 256 and 512: 64 best, by a little). */
 #define COLS_PER_ITEM 64u
-#endif
 
 typedef struct split_job {
     const gm_attn_task *tasks;
