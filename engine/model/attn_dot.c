@@ -20,6 +20,15 @@
  * The AVX2 code also takes four query heads of a KV group at a time, so
  * that each key and value row is read once for the four (at long contexts
  * the rows come from memory, not cache, once per head otherwise).
+ *
+ * The weighted sum goes over the keys in runs (keys_per_run): every block
+ * of output elements takes one run of value rows, which stay in L1/L2 for
+ * all the blocks, then the next run; the accumulators go to `out` between
+ * runs and come back from it (a float stored and reloaded keeps its bits,
+ * so each element is still one running sum in key order). A caller may
+ * also ask for a block of output columns only (gm_attn_weighted_sum_cols),
+ * to share the columns of a long decode step among threads
+ * (attn_split.c).
  */
 #include <stdbool.h>
 #include <string.h>
@@ -88,14 +97,23 @@ static void scores_portable(const float *q, const float *const *k, uint32_t nk, 
         scores[j] = dot_1(q, k[j], d);
 }
 
-/* 16 output elements (four registers) across all keys, then 4, then 1. */
-static void wsum_portable(const float *const *v, const float *p, uint32_t nk, uint32_t d,
-                          float *out)
+/* Output elements [c0, c1) over keys [j0, j1): 16 at a time (four
+ * registers), then 4, then 1. The accumulators start from zero on the
+ * first run of keys and from what `out` holds otherwise (a stored float
+ * reloads with its bits, so the sum is the same running sum). */
+static void wsum_portable(const float *const *v, const float *p, uint32_t j0, uint32_t j1,
+                          uint32_t c0, uint32_t c1, bool first, float *out)
 {
-    uint32_t c = 0;
-    for (; c + 16 <= d; c += 16) {
+    uint32_t c = c0;
+    for (; c + 16 <= c1; c += 16) {
         gm_v4f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (uint32_t j = 0; j < nk; j++) {
+        if (!first) {
+            a0 = load4(out + c);
+            a1 = load4(out + c + 4);
+            a2 = load4(out + c + 8);
+            a3 = load4(out + c + 12);
+        }
+        for (uint32_t j = j0; j < j1; j++) {
             const gm_v4f pj = {p[j], p[j], p[j], p[j]};
             const float *vj = v[j] + c;
             a0 += pj * load4(vj);
@@ -108,17 +126,19 @@ static void wsum_portable(const float *const *v, const float *p, uint32_t nk, ui
         memcpy(out + c + 8, &a2, sizeof(a2));
         memcpy(out + c + 12, &a3, sizeof(a3));
     }
-    for (; c + 4 <= d; c += 4) {
+    for (; c + 4 <= c1; c += 4) {
         gm_v4f a = {0};
-        for (uint32_t j = 0; j < nk; j++) {
+        if (!first)
+            a = load4(out + c);
+        for (uint32_t j = j0; j < j1; j++) {
             const gm_v4f pj = {p[j], p[j], p[j], p[j]};
             a += pj * load4(v[j] + c);
         }
         memcpy(out + c, &a, sizeof(a));
     }
-    for (; c < d; c++) {
-        float a = 0.0f;
-        for (uint32_t j = 0; j < nk; j++)
+    for (; c < c1; c++) {
+        float a = first ? 0.0f : out[c];
+        for (uint32_t j = j0; j < j1; j++)
             a += p[j] * v[j][c];
         out[c] = a;
     }
@@ -128,6 +148,7 @@ static void wsum_portable(const float *const *v, const float *p, uint32_t nk, ui
 
 #ifdef GM_ATTN_X86
 #define GM_AVX2 __attribute__((target("avx2")))
+
 
 /* ((0+1)+(2+3))+((4+5)+(6+7)) of one register, then the tail. */
 GM_AVX2 static float finish8(__m256 acc, const float *q, const float *k, uint32_t i,
@@ -172,15 +193,27 @@ GM_AVX2 static void scores_avx2(const float *q, const float *const *k, uint32_t 
     }
 }
 
-/* 64 output elements (eight registers) across all keys, then 8, then 1. */
-GM_AVX2 static void wsum_avx2(const float *const *v, const float *p, uint32_t nk, uint32_t d,
-                              float *out)
+/* Output elements [c0, c1) over keys [j0, j1): 64 at a time (eight
+ * registers), then 8, then 1; from zero on the first run of keys, from
+ * `out` otherwise. */
+GM_AVX2 static void wsum_avx2(const float *const *v, const float *p, uint32_t j0, uint32_t j1,
+                              uint32_t c0, uint32_t c1, bool first, float *out)
 {
-    uint32_t c = 0;
-    for (; c + 64 <= d; c += 64) {
+    uint32_t c = c0;
+    for (; c + 64 <= c1; c += 64) {
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
                a7 = a0;
-        for (uint32_t j = 0; j < nk; j++) {
+        if (!first) {
+            a0 = _mm256_loadu_ps(out + c);
+            a1 = _mm256_loadu_ps(out + c + 8);
+            a2 = _mm256_loadu_ps(out + c + 16);
+            a3 = _mm256_loadu_ps(out + c + 24);
+            a4 = _mm256_loadu_ps(out + c + 32);
+            a5 = _mm256_loadu_ps(out + c + 40);
+            a6 = _mm256_loadu_ps(out + c + 48);
+            a7 = _mm256_loadu_ps(out + c + 56);
+        }
+        for (uint32_t j = j0; j < j1; j++) {
             const __m256 pj = _mm256_set1_ps(p[j]);
             const float *vj = v[j] + c;
             a0 = _mm256_add_ps(a0, _mm256_mul_ps(pj, _mm256_loadu_ps(vj)));
@@ -201,15 +234,15 @@ GM_AVX2 static void wsum_avx2(const float *const *v, const float *p, uint32_t nk
         _mm256_storeu_ps(out + c + 48, a6);
         _mm256_storeu_ps(out + c + 56, a7);
     }
-    for (; c + 8 <= d; c += 8) {
-        __m256 a = _mm256_setzero_ps();
-        for (uint32_t j = 0; j < nk; j++)
+    for (; c + 8 <= c1; c += 8) {
+        __m256 a = first ? _mm256_setzero_ps() : _mm256_loadu_ps(out + c);
+        for (uint32_t j = j0; j < j1; j++)
             a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v[j] + c)));
         _mm256_storeu_ps(out + c, a);
     }
-    for (; c < d; c++) {
-        float a = 0.0f;
-        for (uint32_t j = 0; j < nk; j++)
+    for (; c < c1; c++) {
+        float a = first ? 0.0f : out[c];
+        for (uint32_t j = j0; j < j1; j++)
             a += p[j] * v[j][c];
         out[c] = a;
     }
@@ -255,18 +288,70 @@ GM_AVX2 static void scores_avx2_4h(const float *q, uint32_t d, const float *cons
         scores_avx2(q + (size_t)h * d, k + j, nk - j, d, scores + (size_t)h * stride + j);
 }
 
-/* Four heads' weighted sums: 16 output elements of each (eight
- * accumulators), each value row loaded once for the four heads. */
+/* Eight query heads against one key: each key row is loaded once for the
+ * eight (eight accumulators), and read from memory once in all. */
+GM_AVX2 static void scores_avx2_8h(const float *q, uint32_t d, const float *const *k,
+                                   uint32_t nk, float *scores, size_t stride)
+{
+    const size_t d2 = 2 * (size_t)d, d4 = 4 * (size_t)d;
+    for (uint32_t j = 0; j < nk; j++) {
+        const float *kj = k[j];
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m256 a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        uint32_t i = 0;
+        for (; i + 8 <= d; i += 8) {
+            const __m256 x = _mm256_loadu_ps(kj + i);
+            const float *qi = q + i;
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(qi), x));
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(qi + d), x));
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_loadu_ps(qi + d2), x));
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(_mm256_loadu_ps(qi + d2 + d), x));
+            qi += d4;
+            a4 = _mm256_add_ps(a4, _mm256_mul_ps(_mm256_loadu_ps(qi), x));
+            a5 = _mm256_add_ps(a5, _mm256_mul_ps(_mm256_loadu_ps(qi + d), x));
+            a6 = _mm256_add_ps(a6, _mm256_mul_ps(_mm256_loadu_ps(qi + d2), x));
+            a7 = _mm256_add_ps(a7, _mm256_mul_ps(_mm256_loadu_ps(qi + d2 + d), x));
+        }
+        scores[j] = finish8(a0, q, kj, i, d);
+        scores[stride + j] = finish8(a1, q + d, kj, i, d);
+        scores[2 * stride + j] = finish8(a2, q + d2, kj, i, d);
+        scores[3 * stride + j] = finish8(a3, q + d2 + d, kj, i, d);
+        scores[4 * stride + j] = finish8(a4, q + d4, kj, i, d);
+        scores[5 * stride + j] = finish8(a5, q + d4 + d, kj, i, d);
+        scores[6 * stride + j] = finish8(a6, q + d4 + d2, kj, i, d);
+        scores[7 * stride + j] = finish8(a7, q + d4 + d2 + d, kj, i, d);
+    }
+}
+
+/* Four heads' weighted sums over keys [j0, j1), output elements [c0, c1):
+ * 16 of each head at a time (eight accumulators), each value row loaded
+ * once for the four heads; from zero on the first run of keys, from `out`
+ * otherwise. */
 GM_AVX2 static void wsum_avx2_4h(const float *const *v, const float *p, size_t stride,
-                                 uint32_t nk, uint32_t d, float *out)
+                                 uint32_t j0, uint32_t j1, uint32_t c0, uint32_t c1,
+                                 uint32_t d, uint32_t ahead, uint32_t nk, bool first, float *out)
 {
     const float *p0 = p, *p1 = p + stride, *p2 = p + 2 * stride, *p3 = p + 3 * stride;
     float *o0 = out, *o1 = out + d, *o2 = out + 2 * (size_t)d, *o3 = out + 3 * (size_t)d;
-    uint32_t c = 0;
-    for (; c + 16 <= d; c += 16) {
+    uint32_t c = c0;
+    for (; c + 16 <= c1; c += 16) {
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-        for (uint32_t j = 0; j < nk; j++) {
+        if (!first) {
+            a0 = _mm256_loadu_ps(o0 + c);
+            b0 = _mm256_loadu_ps(o0 + c + 8);
+            a1 = _mm256_loadu_ps(o1 + c);
+            b1 = _mm256_loadu_ps(o1 + c + 8);
+            a2 = _mm256_loadu_ps(o2 + c);
+            b2 = _mm256_loadu_ps(o2 + c + 8);
+            a3 = _mm256_loadu_ps(o3 + c);
+            b3 = _mm256_loadu_ps(o3 + c + 8);
+        }
+        for (uint32_t j = j0; j < j1; j++) {
+            /* the row of the next run, on its way from memory meanwhile */
+            const float *pf = v[j + ahead < nk ? j + ahead : j] + c;
+            _mm_prefetch((const char *)pf, _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + 15), _MM_HINT_T0);
             const __m256 x = _mm256_loadu_ps(v[j] + c), y = _mm256_loadu_ps(v[j] + c + 8);
             __m256 pj = _mm256_set1_ps(p0[j]);
             a0 = _mm256_add_ps(a0, _mm256_mul_ps(pj, x));
@@ -290,24 +375,87 @@ GM_AVX2 static void wsum_avx2_4h(const float *const *v, const float *p, size_t s
         _mm256_storeu_ps(o3 + c, a3);
         _mm256_storeu_ps(o3 + c + 8, b3);
     }
-    for (; c < d; c++)
-        for (int h = 0; h < 4; h++) {
-            float a = 0.0f;
-            for (uint32_t j = 0; j < nk; j++)
-                a += p[(size_t)h * stride + j] * v[j][c];
-            out[(size_t)h * d + c] = a;
+    if (c < c1)
+        for (int h = 0; h < 4; h++)
+            wsum_avx2(v, p + (size_t)h * stride, j0, j1, c, c1, first, out + (size_t)h * d);
+}
+
+/* ---- AVX-512: 16 lanes, the same rounding -------------------------------- */
+
+/* GCC contracts a multiply then an add into one fused multiply-add where
+ * the target has FMA, as AVX-512 does: this kernel uses the _round forms
+ * of the intrinsics (builtins it leaves alone) and no scalar arithmetic.
+ * (An AVX-512 score kernel, two keys per register, was slower here than
+ * the AVX2 one and slowed the softmax after it: measured, left out.) */
+#define GM_AVX512 __attribute__((target("avx512f,avx2")))
+#define MUL16(a, b) _mm512_mul_round_ps((a), (b), _MM_FROUND_CUR_DIRECTION)
+#define ADD16(a, b) _mm512_add_round_ps((a), (b), _MM_FROUND_CUR_DIRECTION)
+
+/* Eight heads' weighted sums over keys [j0, j1), output elements [c0, c1)
+ * in blocks of 16 (eight accumulators, one per head), each value row
+ * loaded once for the eight heads; from zero on the first run of keys,
+ * from `out` otherwise. Returns the first column not done (the rest, fewer
+ * than 16, are the AVX2 code's). */
+GM_AVX512 static uint32_t wsum_avx512_8h(const float *const *v, const float *p, size_t stride,
+                                         uint32_t j0, uint32_t j1, uint32_t c0, uint32_t c1,
+                                         uint32_t d, uint32_t ahead, uint32_t nk, bool first,
+                                         float *out)
+{
+    uint32_t c = c0;
+    for (; c + 16 <= c1; c += 16) {
+        __m512 a[8];
+        for (int h = 0; h < 8; h++)
+            a[h] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(out + (size_t)h * d + c);
+        __m512 a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5], a6 = a[6],
+               a7 = a[7];
+        const float *p0 = p, *p4 = p + 4 * stride;
+        for (uint32_t j = j0; j < j1; j++) {
+            /* the row of the next run, on its way from memory meanwhile */
+            const float *pf = v[j + ahead < nk ? j + ahead : j] + c;
+            _mm_prefetch((const char *)pf, _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + 15), _MM_HINT_T0);
+            const __m512 x = _mm512_loadu_ps(v[j] + c);
+            a0 = ADD16(a0, MUL16(_mm512_set1_ps(p0[j]), x));
+            a1 = ADD16(a1, MUL16(_mm512_set1_ps(p0[stride + j]), x));
+            a2 = ADD16(a2, MUL16(_mm512_set1_ps(p0[2 * stride + j]), x));
+            a3 = ADD16(a3, MUL16(_mm512_set1_ps(p0[3 * stride + j]), x));
+            a4 = ADD16(a4, MUL16(_mm512_set1_ps(p4[j]), x));
+            a5 = ADD16(a5, MUL16(_mm512_set1_ps(p4[stride + j]), x));
+            a6 = ADD16(a6, MUL16(_mm512_set1_ps(p4[2 * stride + j]), x));
+            a7 = ADD16(a7, MUL16(_mm512_set1_ps(p4[3 * stride + j]), x));
         }
+        _mm512_storeu_ps(out + c, a0);
+        _mm512_storeu_ps(out + d + c, a1);
+        _mm512_storeu_ps(out + 2 * (size_t)d + c, a2);
+        _mm512_storeu_ps(out + 3 * (size_t)d + c, a3);
+        _mm512_storeu_ps(out + 4 * (size_t)d + c, a4);
+        _mm512_storeu_ps(out + 5 * (size_t)d + c, a5);
+        _mm512_storeu_ps(out + 6 * (size_t)d + c, a6);
+        _mm512_storeu_ps(out + 7 * (size_t)d + c, a7);
+    }
+    return c;
 }
 #endif
 
 /* ---- dispatch ------------------------------------------------------------- */
 
-static bool use_avx2(void)
+/* Which code runs: the portable code, AVX2, or AVX-512 where it has a
+ * kernel (AVX2 for the rest). */
+enum { PATH_PORTABLE, PATH_AVX2, PATH_AVX512 };
+
+static int active_path(void)
 {
 #ifdef GM_ATTN_X86
-    return gm_cpu_active_path() != GM_CPU_SCALAR;
+    switch (gm_cpu_active_path()) {
+    case GM_CPU_AVX512:
+        return PATH_AVX512;
+    case GM_CPU_AVX2:
+        return PATH_AVX2;
+    default:
+        return PATH_PORTABLE;
+    }
 #else
-    return false;
+    return PATH_PORTABLE;
 #endif
 }
 
@@ -316,7 +464,10 @@ void gm_attn_scores(const float *q, uint32_t n_q, const float *const *k, uint32_
 {
     uint32_t h = 0;
 #ifdef GM_ATTN_X86
-    if (use_avx2()) {
+    const int path = active_path();
+    if (path != PATH_PORTABLE) {
+        for (; h + 8 <= n_q; h += 8)
+            scores_avx2_8h(q + (size_t)h * d, d, k, nk, scores + (size_t)h * stride, stride);
         for (; h + 4 <= n_q; h += 4)
             scores_avx2_4h(q + (size_t)h * d, d, k, nk, scores + (size_t)h * stride, stride);
         for (; h < n_q; h++)
@@ -328,21 +479,72 @@ void gm_attn_scores(const float *q, uint32_t n_q, const float *const *k, uint32_
         scores_portable(q + (size_t)h * d, k, nk, d, scores + (size_t)h * stride);
 }
 
+/* Keys per run of the weighted sum: the value rows of a run (their
+ * columns [c0, c1)) stay in cache while every block of output elements
+ * and every block of heads goes over them, instead of coming from L3 or
+ * memory again for each, and the next run's rows are asked for
+ * meanwhile. About WSUM_RUN_BYTES of rows, at least 16 keys. */
+#define WSUM_RUN_BYTES 8192u
+static uint32_t keys_per_run(uint32_t c0, uint32_t c1)
+{
+    const uint32_t cols = c1 > c0 ? c1 - c0 : 1;
+    const uint32_t keys = WSUM_RUN_BYTES / 4 / cols;
+    return keys < 16 ? 16 : keys;
+}
+
+static void weighted_sum(int path, const float *const *v, const float *p, size_t stride,
+                         uint32_t n_q, uint32_t nk, uint32_t d, uint32_t c0, uint32_t c1,
+                         float *out)
+{
+    const uint32_t run = keys_per_run(c0, c1);
+    if (nk == 0) { /* a sum of nothing is zero */
+        for (uint32_t h = 0; h < n_q; h++)
+            for (uint32_t c = c0; c < c1; c++)
+                out[(size_t)h * d + c] = 0.0f;
+        return;
+    }
+    for (uint32_t j0 = 0; j0 < nk; j0 += run) {
+        const uint32_t j1 = nk - j0 > run ? j0 + run : nk;
+        const bool first = j0 == 0;
+        uint32_t h = 0;
+#ifdef GM_ATTN_X86
+        if (path != PATH_PORTABLE) {
+            for (; h + 8 <= n_q && path == PATH_AVX512; h += 8) {
+                const float *ph = p + (size_t)h * stride;
+                float *oh = out + (size_t)h * d;
+                const uint32_t c = wsum_avx512_8h(v, ph, stride, j0, j1, c0, c1, d, run,
+                                                  nk, first, oh);
+                if (c < c1)
+                    for (uint32_t h4 = 0; h4 < 8; h4 += 4)
+                        wsum_avx2_4h(v, ph + h4 * stride, stride, j0, j1, c, c1, d, run,
+                                     nk, first, oh + (size_t)h4 * d);
+            }
+            for (; h + 4 <= n_q; h += 4)
+                wsum_avx2_4h(v, p + (size_t)h * stride, stride, j0, j1, c0, c1, d, run, nk,
+                             first, out + (size_t)h * d);
+            for (; h < n_q; h++)
+                wsum_avx2(v, p + (size_t)h * stride, j0, j1, c0, c1, first, out + (size_t)h * d);
+            continue;
+        }
+#else
+        (void)path;
+#endif
+        for (; h < n_q; h++)
+            wsum_portable(v, p + (size_t)h * stride, j0, j1, c0, c1, first, out + (size_t)h * d);
+    }
+}
+
 void gm_attn_weighted_sum(const float *const *v, const float *p, size_t stride, uint32_t n_q,
                           uint32_t nk, uint32_t d, float *out)
 {
-    uint32_t h = 0;
-#ifdef GM_ATTN_X86
-    if (use_avx2()) {
-        for (; h + 4 <= n_q; h += 4)
-            wsum_avx2_4h(v, p + (size_t)h * stride, stride, nk, d, out + (size_t)h * d);
-        for (; h < n_q; h++)
-            wsum_avx2(v, p + (size_t)h * stride, nk, d, out + (size_t)h * d);
-        return;
-    }
-#endif
-    for (; h < n_q; h++)
-        wsum_portable(v, p + (size_t)h * stride, nk, d, out + (size_t)h * d);
+    weighted_sum(active_path(), v, p, stride, n_q, nk, d, 0, d, out);
+}
+
+void gm_attn_weighted_sum_cols(const float *const *v, const float *p, size_t stride,
+                               uint32_t n_q, uint32_t nk, uint32_t d, uint32_t c0, uint32_t c1,
+                               float *out)
+{
+    weighted_sum(active_path(), v, p, stride, n_q, nk, d, c0, c1, out);
 }
 
 void gm_attn_scores_portable(const float *q, uint32_t n_q, const float *const *k, uint32_t nk,
@@ -355,6 +557,12 @@ void gm_attn_scores_portable(const float *q, uint32_t n_q, const float *const *k
 void gm_attn_weighted_sum_portable(const float *const *v, const float *p, size_t stride,
                                    uint32_t n_q, uint32_t nk, uint32_t d, float *out)
 {
-    for (uint32_t h = 0; h < n_q; h++)
-        wsum_portable(v, p + (size_t)h * stride, nk, d, out + (size_t)h * d);
+    weighted_sum(PATH_PORTABLE, v, p, stride, n_q, nk, d, 0, d, out);
+}
+
+void gm_attn_weighted_sum_cols_portable(const float *const *v, const float *p, size_t stride,
+                                        uint32_t n_q, uint32_t nk, uint32_t d, uint32_t c0,
+                                        uint32_t c1, float *out)
+{
+    weighted_sum(PATH_PORTABLE, v, p, stride, n_q, nk, d, c0, c1, out);
 }

@@ -18,11 +18,20 @@ void gm_attn_scores(const float *q, uint32_t n_q, const float *const *k, uint32_
 /* For n_q heads: out[h*d + c] = sum over j < nk of p[h*stride + j] * v[j][c]. */
 void gm_attn_weighted_sum(const float *const *v, const float *p, size_t stride, uint32_t n_q,
                           uint32_t nk, uint32_t d, float *out);
+/* The same for the output elements c0 <= c < c1 of each head only (the
+ * rest of out is left alone); each element gets the bits the whole call
+ * gives it, so blocks of columns can be shared out among threads. */
+void gm_attn_weighted_sum_cols(const float *const *v, const float *p, size_t stride,
+                               uint32_t n_q, uint32_t nk, uint32_t d, uint32_t c0, uint32_t c1,
+                               float *out);
 
 /* The portable code alone, whatever the CPU path (for tests). */
 void gm_attn_scores_portable(const float *q, uint32_t n_q, const float *const *k, uint32_t nk,
                              uint32_t d, float *scores, size_t stride);
 void gm_attn_weighted_sum_portable(const float *const *v, const float *p, size_t stride,
                                    uint32_t n_q, uint32_t nk, uint32_t d, float *out);
+void gm_attn_weighted_sum_cols_portable(const float *const *v, const float *p, size_t stride,
+                                        uint32_t n_q, uint32_t nk, uint32_t d, uint32_t c0,
+                                        uint32_t c1, float *out);
 
 #endif

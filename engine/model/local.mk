@@ -11,6 +11,8 @@ engine_libengine_a_SOURCES += \
 	engine/model/moe.c engine/model/ple.c engine/model/repack.c \
 	engine/model/ops.h engine/model/ops.c engine/model/ops_par.c \
 	engine/model/softcap.c
+# decode-step attention shared out by keys and output columns
+engine_libengine_a_SOURCES += engine/model/attn_split.h engine/model/attn_split.c
 
 # Unit tests: the elementwise ops, the KV cache ring buffer, and decoding
 # (batches, sequences, errors) on synthetic models.
@@ -81,3 +83,20 @@ TESTS += tests/unit/test_softcap
 tests_unit_test_softcap_SOURCES = tests/unit/test_softcap.c
 tests_unit_test_softcap_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_softcap_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+
+# decode-step attention shared out by keys and columns: the bits of the
+# plain computation, on every code path
+check_PROGRAMS += tests/unit/test_attn_split
+TESTS += tests/unit/test_attn_split tests/unit/attn_split_avx2.sh tests/unit/attn_split_scalar.sh
+EXTRA_DIST += tests/unit/attn_split_avx2.sh tests/unit/attn_split_scalar.sh
+tests_unit_test_attn_split_SOURCES = tests/unit/test_attn_split.c
+tests_unit_test_attn_split_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_attn_split_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)
+# and decode steps after a long prompt: the same logits on 1, 2, 3 threads
+# as the prompt path's, on every code path
+check_PROGRAMS += tests/unit/test_attn_decode
+TESTS += tests/unit/test_attn_decode tests/unit/attn_decode_avx2.sh tests/unit/attn_decode_scalar.sh
+EXTRA_DIST += tests/unit/attn_decode_avx2.sh tests/unit/attn_decode_scalar.sh
+tests_unit_test_attn_decode_SOURCES = tests/unit/test_attn_decode.c
+tests_unit_test_attn_decode_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_attn_decode_LDADD = $(ENGINE_LIBS) $(TEST_LIBS)

@@ -135,9 +135,12 @@ typedef struct gm_scratch {
     float *ff_a, *ff_b;  /* [n][max(n_ff, 2F)] */
     float *ple;          /* [n][L][P] */
     float *ple_a;        /* [n][max(P, L*P)] */
-    float *scores;       /* [n_threads][group_max][n_ctx] attention scores per worker */
+    float *scores;       /* [n_threads][group_max][n_ctx] attention scores per worker
+                          * (a decode step split by keys: per (token, KV head)
+                          * pair, fewer pairs than threads; attention.c) */
     uint32_t group_max;  /* most query heads per KV head in any layer */
-    const float **attn_rows; /* [n_threads][2][n_ctx] K and V rows one head reads */
+    const float **attn_rows; /* [n_threads][2][n_ctx] K and V rows one KV head reads
+                              * (per worker, or per pair as scores) */
     float *rope_cs;      /* [n_threads][rope_cs_len] cos/sin of one position */
     size_t rope_cs_len;  /* max n_rot */
     /* MoE */
