@@ -4,9 +4,10 @@
  * attention.c).
  *
  * The stages spread over the thread pool (projections in one pass, norms,
- * GeGLU, soft-cap, per-token RoPE, attention per (token, head block)) cut their
- * work into chunks whose size does not depend on the thread count, and
- * each thread has its own scratch. A race, a shared scratch buffer or a
+ * GeGLU, soft-cap, per-token RoPE, attention per (token, head block), or
+ * for a long decode step by keys and output columns, test_attn_decode.c)
+ * cut their work into chunks whose size does not depend on the thread
+ * count, and each thread has its own scratch. A race, a shared scratch buffer or a
  * chunking that follows the thread count would show here as logits that
  * differ between 1, 2, 3 and 4 threads.
  *
